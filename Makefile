@@ -1,0 +1,48 @@
+# gadgetsmith: `make demo` and `make test` do all set-up on a fresh Debian 12 machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages the toolchain and its tests use (see ../shared environment facts).
+APT_PACKAGES := clang-19 llvm-19 bpftool libbpf-dev libbpf1 linux-libc-dev skopeo
+
+STAMP := $(VENV)/.installed-stamp
+DEMO_STORE ?= $(CURDIR)/.demo-store
+
+.PHONY: setup system-deps demo test lint clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+demo: setup
+	@echo "== building sample-gadgets/trace_open (amd64 + arm64)"
+	$(BIN)/gadget --store $(DEMO_STORE) build sample-gadgets/trace_open -t trace_open:dev
+	$(BIN)/gadget --store $(DEMO_STORE) list
+	$(BIN)/gadget --store $(DEMO_STORE) inspect trace_open:dev
+
+# GADGETSMITH_REQUIRE_PRIVILEGES=1 turns "needs root/BPF" skips into failures.
+test: setup
+	GADGETSMITH_REQUIRE_PRIVILEGES=1 $(BIN)/python -m pytest -q -n 2 tests
+
+lint: setup
+	$(BIN)/ruff check toolchain runtime tests bench
+
+clean:
+	rm -rf $(VENV) $(DEMO_STORE) build *.egg-info

@@ -1,0 +1,1 @@
+"""gadgetsmith runtime: from gadget artifacts to events."""

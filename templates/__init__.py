@@ -1,0 +1,1 @@
+"""Cookiecutter templates for `gadget init`."""

@@ -1,0 +1,311 @@
+"""The `gadget` command line. Thin: parsing and printing only; logic lives in modules.
+
+Heavy imports (yaml, rich, the store, the compiler driver) happen inside commands so
+`gadget --version` and `gadget --help` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    name="gadget",
+    help="Build, inspect and manage eBPF gadgets (Inspektor Gadget compatible OCI images).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    store: Optional[Path] = None
+    debug: bool = False
+
+
+state = _State()
+
+
+class OutFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        typer.echo(f"gadget {__version__}")
+        raise typer.Exit()
+
+
+StoreOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--store",
+        help="Local OCI store directory (env GADGETSMITH_STORE; default "
+        "$XDG_DATA_HOME/gadgetsmith/store).",
+        show_default=False,
+    ),
+]
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version."),
+    ] = False,
+    store: StoreOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """gadget: the gadgetsmith toolchain.
+
+    Example: gadget build sample-gadgets/trace_open -t trace_open:dev
+    """
+    state.store = store
+    state.debug = debug or state.debug
+
+
+def _store_path(local: Optional[Path]) -> Optional[Path]:
+    return local or state.store
+
+
+def _out(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+# ---------------------------------------------------------------------------- build
+@app.command()
+def build(
+    directory: Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")],
+    tag: Annotated[
+        Optional[str], typer.Option("-t", "--tag", help="Image reference to tag the result with.")
+    ] = None,
+    arch: Annotated[
+        Optional[list[str]],
+        typer.Option("--arch", help="Build only this architecture (amd64, arm64); repeatable."),
+    ] = None,
+    output: Annotated[
+        Optional[Path], typer.Option("-o", "--output", help="Keep <arch>.bpf.o objects in this dir.")
+    ] = None,
+    file: Annotated[
+        Optional[Path], typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
+    ] = None,
+    no_store: Annotated[
+        bool, typer.Option("--no-store", help="Build and package without storing the image.")
+    ] = False,
+    ig_version: Annotated[
+        Optional[str],
+        typer.Option(
+            "--ig-version",
+            help="Also set io.inspektor-gadget.builder.version (the ig release you target).",
+        ),
+    ] = None,
+    fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
+
+    Example: gadget build sample-gadgets/trace_open -t trace_open:dev --arch amd64
+    """
+    from .build import ALL_ARCHES
+    from .build import build as do_build
+
+    result = do_build(
+        directory,
+        tag=tag,
+        arches=arch or ALL_ARCHES,
+        output_dir=output,
+        store_path=_store_path(store),
+        no_store=no_store,
+        build_file=file,
+        ig_builder_version=ig_version,
+    )
+    if fmt is OutFormat.json:
+        _out(result.as_dict())
+        return
+    name = result.reference or ""
+    if result.stored:
+        typer.echo(f"Successfully built {name}@{result.digest}")
+    else:
+        typer.echo(f"Successfully built {name}@{result.digest} (not stored)")
+    for a, p in result.objects.items():
+        typer.echo(f"  {a}: {p}")
+
+
+# ---------------------------------------------------------------------------- list
+@app.command("list")
+def list_(
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show full digests.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """List images in the local store.
+
+    Example: gadget list --format json
+    """
+    from .images import list_images
+
+    rows = list_images(_store_path(store))
+    if fmt is ListFormat.json:
+        _out(rows)
+        return
+    from .output import print_table
+
+    print_table(
+        ["REPOSITORY", "TAG", "DIGEST", "CREATED"],
+        [
+            [
+                r["repository"],
+                r["tag"],
+                r["digest"] if no_trunc else r["digest"].removeprefix("sha256:")[:12],
+                r["created_ago"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+app.command("ls", hidden=True)(list_)
+
+
+# ---------------------------------------------------------------------------- inspect
+@app.command()
+def inspect(
+    image: Annotated[str, typer.Argument(help="Image reference or digest.")],
+    fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Show an image: index, per-arch manifests, layers, data sources and params.
+
+    Example: gadget inspect trace_open:dev --format json
+    """
+    from .images import inspect_image
+
+    info = inspect_image(_store_path(store), image)
+    if fmt is OutFormat.json:
+        _out(info)
+        return
+    from .output import print_inspect
+
+    print_inspect(info)
+
+
+# ---------------------------------------------------------------------------- tag
+@app.command()
+def tag(
+    source: Annotated[str, typer.Argument(help="Existing image reference or digest.")],
+    target: Annotated[str, typer.Argument(help="New reference.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Move TARGET if it already names another image.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Give an image another name.
+
+    Example: gadget tag trace_open:dev registry.example.com/team/trace_open:v1
+    """
+    from .store import open_store
+
+    full, digest = open_store(_store_path(store)).tag(source, target, force=force)
+    typer.echo(f"Tagged {full}@{digest}")
+
+
+# ---------------------------------------------------------------------------- rm
+@app.command("rm")
+def rm(
+    images: Annotated[list[str], typer.Argument(help="Image references or digests.")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove images (untag; blobs no image uses any more are deleted).
+
+    Example: gadget rm trace_open:dev
+    """
+    from .store import open_store
+
+    st = open_store(_store_path(store))
+    for img in images:
+        removed, deleted = st.remove(img)
+        typer.echo(f"{'Deleted' if deleted else 'Untagged'}: {removed}")
+
+
+app.command("remove", hidden=True)(rm)
+
+
+# ---------------------------------------------------------------------------- entry
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("GADGETSMITH_DEBUG", "") not in ("", "0")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    state.debug = _debug_requested(argv)
+    try:  # typer >= 0.20 vendors click
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    except ImportError:  # pragma: no cover - older typer with the click package
+        from click.exceptions import ClickException, UsageError
+
+        NoArgsIsHelpError = ()  # type: ignore[assignment]
+
+    from .errors import GadgetError
+
+    try:
+        rv = app(args=argv, prog_name="gadget", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except NoArgsIsHelpError:
+        code = 0  # typer already printed the help
+    except UsageError as e:
+        cmd = e.ctx.command_path if e.ctx else "gadget"
+        typer.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
+        code = 2
+    except ClickException as e:
+        typer.echo(f"error: {e.format_message()}", err=True)
+        code = e.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        code = 130
+    except GadgetError as e:
+        if state.debug:
+            import traceback
+
+            traceback.print_exc()
+        if e.detail:
+            typer.echo(e.detail, err=True)
+        typer.echo(f"error: {e.message}", err=True)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = 1
+    except Exception as e:  # noqa: BLE001 - last-resort: one line unless --debug
+        if state.debug:
+            raise
+        typer.echo(
+            f"error: unexpected {type(e).__name__}: {e} (run with --debug for a traceback)",
+            err=True,
+        )
+        code = 1
+    sys.stdout.flush()
+    return code
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

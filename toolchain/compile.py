@@ -1,0 +1,247 @@
+"""Compile gadget eBPF sources with the local clang, one object per architecture."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import sdk
+from .errors import GadgetError, UsageError
+
+SUPPORTED_CLANG = range(19, 14, -1)  # 19, 18, 17, 16, 15
+CLANG_PACKAGE_HINT = "install it with 'apt-get install clang-19 llvm-19' or set CLANG=/path/to/clang"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    clang: str
+    strip: str
+
+    def describe(self) -> str:
+        return f"clang={self.clang} llvm-strip={self.strip}"
+
+
+class CompileError(GadgetError):
+    """clang rejected the source. ``detail`` holds clang's diagnostics verbatim."""
+
+
+def _which(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    return None
+
+
+def find_toolchain(env: dict[str, str] | None = None) -> Toolchain:
+    """Find clang (19..15) and a matching llvm-strip; CLANG / LLVM_STRIP override."""
+    env = os.environ if env is None else env
+    clang = env.get("CLANG")
+    version: int | None = None
+    if clang:
+        resolved = _which(clang)
+        if resolved is None:
+            raise GadgetError(f"CLANG={clang} is not an executable: fix CLANG or unset it")
+        clang = resolved
+    else:
+        for v in SUPPORTED_CLANG:
+            for cand in (f"clang-{v}", f"/usr/lib/llvm-{v}/bin/clang"):
+                resolved = _which(cand)
+                if resolved:
+                    clang, version = resolved, v
+                    break
+            if clang:
+                break
+        if clang is None:
+            generic = _which("clang")
+            if generic is not None and _clang_major(generic) in SUPPORTED_CLANG:
+                clang = generic
+                version = _clang_major(generic)
+        if clang is None:
+            raise GadgetError(f"no clang between 15 and 19 found: {CLANG_PACKAGE_HINT}")
+
+    strip = env.get("LLVM_STRIP")
+    if strip:
+        resolved = _which(strip)
+        if resolved is None:
+            raise GadgetError(f"LLVM_STRIP={strip} is not an executable: fix LLVM_STRIP or unset it")
+        strip = resolved
+    else:
+        candidates: list[str] = []
+        if version is None:
+            version = _clang_major(clang)
+        if version is not None:
+            candidates += [f"llvm-strip-{version}", f"/usr/lib/llvm-{version}/bin/llvm-strip"]
+        sibling = Path(clang).resolve().parent / "llvm-strip"
+        candidates += [str(sibling), "llvm-strip"]
+        candidates += [f"llvm-strip-{v}" for v in SUPPORTED_CLANG]
+        for cand in candidates:
+            resolved = _which(cand)
+            if resolved:
+                strip = resolved
+                break
+        if not strip:
+            raise GadgetError(
+                "llvm-strip not found: install it with 'apt-get install llvm-19' "
+                "or set LLVM_STRIP=/path/to/llvm-strip"
+            )
+    return Toolchain(clang=clang, strip=strip)
+
+
+def _clang_major(clang: str) -> int | None:
+    m = re.search(r"clang-(\d+)$", clang) or re.search(r"llvm-(\d+)/", clang)
+    if m:
+        return int(m.group(1))
+    try:
+        out = subprocess.run([clang, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"clang version (\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+# cflags a build.yaml may add. Everything else is refused: options such as -o, -Xclang,
+# -fplugin, -include or @file would let a build file change what gets compiled or where
+# output goes.
+_CFLAG_RE = re.compile(
+    r"^(?:"
+    r"-D[A-Za-z_][A-Za-z0-9_]*(?:=[A-Za-z0-9_.+\-/:\"']*)?"
+    r"|-U[A-Za-z_][A-Za-z0-9_]*"
+    r"|-W(?!l,|a,|p,)[a-z0-9][a-z0-9=\-+_]*"
+    r"|-w"
+    r"|-O[0-3s]"
+    r"|-std=(?:gnu|c)(?:89|99|11|17|2x|23)"
+    r"|-I[^\s]+"
+    r")$"
+)
+
+
+def check_cflags(cflags: Sequence[str], gadget_dir: Path, origin: str = "build.yaml") -> list[str]:
+    """Validate extra cflags; ``-I`` paths must stay inside the gadget directory."""
+    out: list[str] = []
+    base = gadget_dir.resolve()
+    for flag in cflags:
+        if not isinstance(flag, str) or not _CFLAG_RE.match(flag):
+            raise UsageError(
+                f"{origin}: cflags entry {flag!r} is not allowed: only -D, -U, -W, -O, -std= "
+                "and -I<dir inside the gadget> are accepted"
+            )
+        if flag.startswith("-I"):
+            inc = (base / flag[2:]).resolve()
+            if inc != base and base not in inc.parents:
+                raise UsageError(
+                    f"{origin}: cflags entry {flag!r} points outside the gadget directory {base}"
+                )
+            flag = f"-I{inc}"
+        out.append(flag)
+    return out
+
+
+def clang_argv(
+    toolchain: Toolchain,
+    source: str,
+    arch: str,
+    output: str,
+    cflags: Sequence[str] = (),
+) -> list[str]:
+    """The clang command line for one architecture (no shell involved)."""
+    if arch not in sdk.ARCHES:
+        raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
+    argv = [toolchain.clang, "-target", "bpf", "-O2", "-g", "-Wall"]
+    argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
+    for d in sdk.include_dirs(arch):
+        argv += ["-I", str(d)]
+    argv += list(cflags)
+    argv += ["-c", source, "-o", output]
+    return argv
+
+
+def compile_program(
+    source: Path,
+    arch: str,
+    output: Path,
+    toolchain: Toolchain | None = None,
+    cflags: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> Path:
+    """Compile ``source`` for ``arch`` into ``output`` (DWARF stripped, BTF kept).
+
+    The object is written to a temporary name next to ``output`` and renamed into place
+    only when clang and llvm-strip both succeed. Raises :class:`CompileError` carrying
+    clang's diagnostics.
+    """
+    toolchain = toolchain or find_toolchain()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    src = str(source)
+    if cwd is not None:
+        try:
+            src = os.path.relpath(source, cwd)
+        except ValueError:
+            src = str(source)
+    if src.startswith("-"):
+        src = "./" + src
+    argv = clang_argv(toolchain, src, arch, str(tmp.resolve()), cflags)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+        if proc.returncode != 0:
+            first = _first_error(proc.stderr) or f"clang exited with status {proc.returncode}"
+            raise CompileError(f"{arch}: compile failed: {first}", detail=proc.stderr.rstrip())
+        sp = subprocess.run([toolchain.strip, "-g", str(tmp)], capture_output=True, text=True)
+        if sp.returncode != 0:
+            raise CompileError(f"{arch}: llvm-strip failed: {sp.stderr.strip()}")
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return output
+
+
+def _first_error(stderr: str) -> str | None:
+    for line in stderr.splitlines():
+        if ": error:" in line or line.startswith("error:") or ": fatal error:" in line:
+            return line.strip()
+    return None
+
+
+def compile_arches(
+    source: Path,
+    arches: Sequence[str],
+    outdir: Path,
+    toolchain: Toolchain | None = None,
+    cflags: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> dict[str, Path]:
+    """Compile for several architectures in parallel: ``{arch: outdir/<arch>.bpf.o}``."""
+    toolchain = toolchain or find_toolchain()
+    for a in arches:
+        if a not in sdk.ARCHES:
+            raise UsageError(f"unknown architecture {a!r}: use amd64 or arm64")
+    if len(arches) == 1:
+        a = arches[0]
+        return {a: compile_program(source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)}
+    with ThreadPoolExecutor(max_workers=len(arches)) as pool:
+        futures = {
+            a: pool.submit(compile_program, source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)
+            for a in arches
+        }
+        results: dict[str, Path] = {}
+        errors: list[CompileError] = []
+        for a, fut in futures.items():
+            try:
+                results[a] = fut.result()
+            except CompileError as e:
+                errors.append(e)
+    if errors:
+        # diagnostics are usually identical for both arches: show the first, name all
+        err = errors[0]
+        if len(errors) > 1 and all(e.detail == err.detail for e in errors):
+            raise CompileError(err.message.split(": ", 1)[1], detail=err.detail)
+        raise err
+    return results

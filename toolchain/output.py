@@ -1,0 +1,67 @@
+"""Human-readable printing (rich tables on a TTY, plain aligned text when piped)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, c in enumerate(r):
+            widths[i] = max(widths[i], len(str(c)))
+    line = "  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip()
+    out = [line]
+    for r in rows:
+        out.append("  ".join(str(c).ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _size(n: Any) -> str:
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        return "?"
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def print_inspect(info: dict[str, Any]) -> None:
+    w = sys.stdout.write
+    w(f"Reference:  {info.get('reference') or '<untagged>'}\n")
+    others = [r for r in info.get("references", []) if r != info.get("reference")]
+    if others:
+        w(f"Also:       {', '.join(others)}\n")
+    w(f"Digest:     {info['digest']}\n")
+    w(f"Media type: {info.get('mediaType')}\n")
+    ann = info.get("annotations") or {}
+    if ann:
+        w("Annotations:\n")
+        for k in sorted(ann):
+            w(f"  {k}: {ann[k]}\n")
+    w("Manifests:\n")
+    for m in info.get("manifests", []):
+        plat = m.get("platform") or {}
+        w(f"  {plat.get('os', '?')}/{plat.get('architecture', '?')}  {m['digest']}\n")
+        cfg = m.get("config") or {}
+        w(f"    config  {cfg.get('mediaType')}  {_size(cfg.get('size'))}\n")
+        for layer in m.get("layers", []):
+            w(f"    layer   {layer['kind']:<7} {layer['digest'][:19]}  {_size(layer['size'])}\n")
+    ds = info.get("datasources") or []
+    if ds:
+        w("Data sources:\n")
+        for d in ds:
+            names = ", ".join(f["name"] for f in d["fields"])
+            w(f"  {d['name']}" + (f": {names}" if names else "") + "\n")
+    params = info.get("params") or []
+    if params:
+        w("Params:\n")
+        rows = [[p["key"], p["default"], p["description"]] for p in params]
+        kw = max(len(r[0]) for r in rows)
+        dw = max(len(r[1]) for r in rows)
+        for k, d, desc in rows:
+            w(f"  --{k:<{kw}}  default={d!r:<{dw + 2}}  {desc}\n")

@@ -1,0 +1,55 @@
+"""The gadget C SDK shipped with gadgetsmith.
+
+Layout (inside the installed package, so it is found both from a wheel and
+from an editable checkout)::
+
+    include/gadget/*.h            the gadget API headers (<gadget/macros.h> ...)
+    include/gadget/amd64/vmlinux.h
+    include/gadget/arm64/vmlinux.h
+    compat/bpf/*.h                thin wrappers over the system libbpf headers that add
+                                  what libbpf >= 1.2 has and Debian's 1.1 lacks
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+SDK_ROOT = Path(__file__).resolve().parent
+INCLUDE_ROOT = SDK_ROOT / "include"
+COMPAT_DIR = SDK_ROOT / "compat"
+
+#: gadget architecture name -> value of __TARGET_ARCH_<x>
+ARCHES: dict[str, str] = {"amd64": "x86", "arm64": "arm64"}
+
+_HOST_MULTIARCH = {
+    "x86_64": "x86_64-linux-gnu",
+    "amd64": "x86_64-linux-gnu",
+    "aarch64": "aarch64-linux-gnu",
+    "arm64": "aarch64-linux-gnu",
+}
+
+
+def vmlinux_dir(arch: str) -> Path:
+    """Directory holding the vmlinux.h for ``arch`` (amd64 or arm64)."""
+    if arch not in ARCHES:
+        raise ValueError(f"unknown architecture {arch!r}: use one of {', '.join(ARCHES)}")
+    return INCLUDE_ROOT / "gadget" / arch
+
+
+def host_multiarch_include() -> Path | None:
+    """The Debian multiarch include dir that provides <asm/types.h> for uapi headers."""
+    triple = _HOST_MULTIARCH.get(platform.machine().lower())
+    if triple is None:
+        return None
+    path = Path("/usr/include") / triple
+    return path if path.is_dir() else None
+
+
+def include_dirs(arch: str) -> list[Path]:
+    """Include path, in order, for compiling a gadget for ``arch``."""
+    dirs = [COMPAT_DIR, INCLUDE_ROOT, vmlinux_dir(arch)]
+    multiarch = host_multiarch_include()
+    if multiarch is not None:
+        dirs.append(multiarch)
+    return dirs
