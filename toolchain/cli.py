@@ -245,6 +245,26 @@ def rm(
 app.command("remove", hidden=True)(rm)
 
 
+# ---------------------------------------------------------------------------- more commands
+# Feature areas register their commands from their own modules (validate/metadata, run,
+# registry ...). Those modules import only typer and the stdlib at import time.
+_COMMAND_MODULES = ("cli_metadata", "cli_run", "cli_registry")
+
+
+def _register_command_modules() -> None:
+    import importlib
+
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+
+
+_register_command_modules()
+
+
 # ---------------------------------------------------------------------------- entry
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("GADGETSMITH_DEBUG", "") not in ("", "0")
