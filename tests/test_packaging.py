@@ -1,0 +1,49 @@
+"""The wheel carries the SDK headers, schemas and templates, found at run time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from .conftest import REPO
+
+
+def test_wheel_ships_sdk_schemas_and_templates(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    wheel = next(tmp_path.glob("gadgetsmith-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for must in (
+        "gadgetsmith/toolchain/cli.py",
+        "gadgetsmith/runtime/layout.py",
+        "gadgetsmith/toolchain/sdk/include/gadget/macros.h",
+        "gadgetsmith/toolchain/sdk/include/gadget/amd64/vmlinux.h",
+        "gadgetsmith/toolchain/sdk/include/gadget/arm64/vmlinux.h",
+        "gadgetsmith/toolchain/sdk/compat/bpf/bpf_tracing.h",
+        "gadgetsmith/templates/__init__.py",
+        "gadgetsmith/schemas/__init__.py",
+    ):
+        assert must in names, must
+    assert not any(n.startswith(("tests/", "sample-gadgets/", "bench/")) for n in names)
+
+
+def test_installed_wheel_finds_its_sdk(tmp_path: Path) -> None:
+    """A non-editable install resolves the SDK inside site-packages."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+                   check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps",
+                    str(REPO)], check=True, capture_output=True)
+    out = subprocess.run(
+        [str(py), "-c",
+         "from gadgetsmith.toolchain import sdk; print(sdk.INCLUDE_ROOT); "
+         "print((sdk.vmlinux_dir('arm64') / 'vmlinux.h').is_file())"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout.split()
+    assert "site-packages" in out[0] and out[1] == "True"
