@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from gadgetsmith.runtime.reference import ReferenceError, normalize, parse
 from hypothesis import given
 from hypothesis import strategies as st
-
-from gadgetsmith.runtime.reference import ReferenceError, normalize, parse
 
 
 @pytest.mark.parametrize(

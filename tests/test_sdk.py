@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.compile import CompileError, compile_arches, compile_program
 

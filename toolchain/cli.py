@@ -11,7 +11,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,7 +28,7 @@ app = typer.Typer(
 
 
 class _State:
-    store: Optional[Path] = None
+    store: Path | None = None
     debug: bool = False
 
 
@@ -52,7 +52,7 @@ def _version_cb(value: bool) -> None:
 
 
 StoreOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option(
         "--store",
         help="Local OCI store directory (env GADGETSMITH_STORE; default "
@@ -79,7 +79,7 @@ def _root(
     state.debug = debug or state.debug
 
 
-def _store_path(local: Optional[Path]) -> Optional[Path]:
+def _store_path(local: Path | None) -> Path | None:
     return local or state.store
 
 
@@ -92,23 +92,23 @@ def _out(data: object) -> None:
 def build(
     directory: Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")],
     tag: Annotated[
-        Optional[str], typer.Option("-t", "--tag", help="Image reference to tag the result with.")
+        str | None, typer.Option("-t", "--tag", help="Image reference to tag the result with.")
     ] = None,
     arch: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option("--arch", help="Build only this architecture (amd64, arm64); repeatable."),
     ] = None,
     output: Annotated[
-        Optional[Path], typer.Option("-o", "--output", help="Keep <arch>.bpf.o objects in this dir.")
+        Path | None, typer.Option("-o", "--output", help="Keep <arch>.bpf.o objects in this dir.")
     ] = None,
     file: Annotated[
-        Optional[Path], typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
+        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
     ] = None,
     no_store: Annotated[
         bool, typer.Option("--no-store", help="Build and package without storing the image.")
     ] = False,
     ig_version: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--ig-version",
             help="Also set io.inspektor-gadget.builder.version (the ig release you target).",
@@ -270,7 +270,7 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("GADGETSMITH_DEBUG", "") not in ("", "0")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     state.debug = _debug_requested(argv)
     try:  # typer >= 0.20 vendors click

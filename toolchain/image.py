@@ -50,7 +50,7 @@ def created_timestamp(env: Mapping[str, str] | None = None) -> str:
             raise UsageError(
                 f"SOURCE_DATE_EPOCH={sde!r} is not an integer number of seconds"
             ) from None
-        t = _dt.datetime.fromtimestamp(secs, _dt.timezone.utc)
+        t = _dt.datetime.fromtimestamp(secs, _dt.UTC)
         return t.strftime("%Y-%m-%dT%H:%M:%SZ")
     t = _dt.datetime.now().astimezone().replace(microsecond=0)
     s = t.isoformat()

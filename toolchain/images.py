@@ -20,7 +20,7 @@ def _ago(created: str | None, now: _dt.datetime | None = None) -> str:
         t = _dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
     except ValueError:
         return created
-    now = now or _dt.datetime.now(_dt.timezone.utc)
+    now = now or _dt.datetime.now(_dt.UTC)
     secs = int((now - t).total_seconds())
     if secs < 0:
         return "in the future"
