@@ -48,7 +48,10 @@ class Store(Layout):
 
     # -- setup ------------------------------------------------------------------------
     def init(self) -> None:
-        """Create the layout if the directory is empty or missing; refuse anything else."""
+        """Create the layout if the directory is empty or missing; refuse anything else.
+
+        Runs under the store lock, so concurrent first uses of a new store agree.
+        """
         root = self.root
         if root.exists() and not root.is_dir():
             raise StoreError(f"store path {root} is a file, not a directory: choose another --store")
@@ -58,21 +61,32 @@ class Store(Layout):
             except LayoutError as e:
                 raise StoreError(str(e)) from None
             return
-        if root.is_dir() and any(p for p in root.iterdir() if p.name != LOCK_FILE):
-            raise StoreError(
-                f"{root} is not an OCI image layout (no {LAYOUT_FILE} file) and is not empty: "
-                "point --store / GADGETSMITH_STORE at an empty directory or an OCI layout"
-            )
+        if root.is_dir() and self._foreign_entries():
+            raise self._not_a_layout()
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.lock():
+            if self.exists():
+                return
+            if self._foreign_entries():
+                raise self._not_a_layout()
             (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
             if not (root / INDEX_FILE).exists():
                 atomic_write(root / INDEX_FILE, self._encode_index([]))
-            if not (root / LAYOUT_FILE).exists():
-                atomic_write(
-                    root / LAYOUT_FILE,
-                    json.dumps({"imageLayoutVersion": LAYOUT_VERSION}, separators=(",", ":")).encode(),
-                )
+            # oci-layout last: its presence marks a complete layout
+            atomic_write(
+                root / LAYOUT_FILE,
+                json.dumps({"imageLayoutVersion": LAYOUT_VERSION}, separators=(",", ":")).encode(),
+            )
+
+    def _foreign_entries(self) -> list[str]:
+        ours = {LOCK_FILE, INDEX_FILE, "blobs"}
+        return [p.name for p in self.root.iterdir() if p.name not in ours and not p.name.startswith(".tmp-")]
+
+    def _not_a_layout(self) -> StoreError:
+        return StoreError(
+            f"{self.root} is not an OCI image layout (no {LAYOUT_FILE} file) and is not empty: "
+            "point --store / GADGETSMITH_STORE at an empty directory or an OCI layout"
+        )
 
     def lock(self):
         return locked(self.root / LOCK_FILE)
