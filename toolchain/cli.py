@@ -273,12 +273,12 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     state.debug = _debug_requested(argv)
-    try:  # typer >= 0.20 vendors click
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-    except ImportError:  # pragma: no cover - older typer with the click package
-        from click.exceptions import ClickException, UsageError
+    from click.exceptions import ClickException, UsageError
 
-        NoArgsIsHelpError = ()  # type: ignore[assignment]
+    try:
+        from click.exceptions import NoArgsIsHelpError
+    except ImportError:  # click < 8.2
+        NoArgsIsHelpError = ()  # type: ignore[assignment,misc]
 
     from .errors import GadgetError
 
