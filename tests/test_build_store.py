@@ -247,3 +247,55 @@ def test_build_all_sample_gadgets(store: Path) -> None:
         assert res.json()["architectures"] == ["amd64", "arm64"]
     names = {r["repository"] for r in run_gadget("list", "--format", "json", store=store).json()}
     assert {s.name for s in samples} <= names
+
+
+def test_digest_does_not_depend_on_checkout_location(tiny_gadget: Path, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / "somewhere" / "else"
+    shutil.copytree(tiny_gadget, other)
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    a = run_gadget("build", str(tiny_gadget), "--no-store", "--format", "json", env=env).json()
+    b = run_gadget("build", str(other), "--no-store", "--format", "json", env=env).json()
+    assert a["digest"] == b["digest"]
+
+
+def test_precompiled_vmlinux_gives_the_same_program(tiny_gadget: Path, tmp_path: Path) -> None:
+    """The cached vmlinux.h PCH changes speed, not code: same sections and instructions."""
+    outs = {}
+    for mode, env in (("pch", {}), ("plain", {"GADGETSMITH_NO_PCH": "1"})):
+        out = tmp_path / mode
+        out.mkdir()
+        env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
+        run_gadget("build", str(tiny_gadget), "--arch", "amd64", "--no-store", "-o", str(out),
+                   env=env)
+        outs[mode] = (out / "amd64.bpf.o").read_bytes()
+    assert list((tmp_path / "cache" / "gadgetsmith" / "pch").glob("vmlinux-amd64-*.pch"))
+    assert section_names(outs["pch"]) == section_names(outs["plain"])
+    objdump = need_tool("llvm-objdump-19")
+    dis = {}
+    for mode, data in outs.items():
+        p = tmp_path / f"{mode}.o"
+        p.write_bytes(data)
+        text = subprocess.run([objdump, "-d", str(p)], capture_output=True, text=True,
+                              check=True).stdout
+        dis[mode] = text.split("\n", 3)[3]  # drop the header that names the file
+    assert dis["pch"] == dis["plain"]
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("// c\n/* block\n comment */\n#include <vmlinux.h>\n", True),
+        ('#include "vmlinux.h"\n', True),
+        ("#define BPF_NO_PRESERVE_ACCESS_INDEX\n#include <vmlinux.h>\n", False),
+        ("#include <linux/bpf.h>\n#include <vmlinux.h>\n", False),
+        ("int x;\n", False),
+    ],
+)
+def test_pch_only_when_vmlinux_comes_first(tmp_path: Path, source: str, expected: bool) -> None:
+    from gadgetsmith.toolchain.compile import starts_with_vmlinux
+
+    f = tmp_path / "p.c"
+    f.write_text(source)
+    assert starts_with_vmlinux(f) is expected

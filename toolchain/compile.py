@@ -142,23 +142,124 @@ def check_cflags(cflags: Sequence[str], gadget_dir: Path, origin: str = "build.y
     return out
 
 
+SDK_PREFIX = "/gadgetsmith-sdk"
+
+
+def _base_flags(toolchain: Toolchain, arch: str, cflags: Sequence[str]) -> list[str]:
+    if arch not in sdk.ARCHES:
+        raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
+    argv = [toolchain.clang, "-target", "bpf", "-O2", "-g", "-Wall"]
+    argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
+    # keep the install location of the SDK out of the object (BTF line info records file
+    # names), so the same sources give the same bytes wherever gadgetsmith is installed
+    argv += [f"-ffile-prefix-map={sdk.SDK_ROOT}={SDK_PREFIX}"]
+    for d in sdk.include_dirs(arch):
+        argv += ["-I", str(d)]
+    argv += list(cflags)
+    return argv
+
+
 def clang_argv(
     toolchain: Toolchain,
     source: str,
     arch: str,
     output: str,
     cflags: Sequence[str] = (),
+    pch: str | None = None,
 ) -> list[str]:
     """The clang command line for one architecture (no shell involved)."""
-    if arch not in sdk.ARCHES:
-        raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
-    argv = [toolchain.clang, "-target", "bpf", "-O2", "-g", "-Wall"]
-    argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
-    for d in sdk.include_dirs(arch):
-        argv += ["-I", str(d)]
-    argv += list(cflags)
+    argv = _base_flags(toolchain, arch, cflags)
+    if pch:
+        argv += ["-include-pch", pch]
     argv += ["-c", source, "-o", output]
     return argv
+
+
+# -- precompiled vmlinux.h ---------------------------------------------------------------
+# Parsing the 2.5-3 MB vmlinux.h is most of a gadget's compile time. When a source's first
+# preprocessor directive is `#include <vmlinux.h>`, nothing before it can change how the
+# header is read, so it is safe to load a precompiled copy instead (its include guard then
+# turns the #include into a no-op). The PCH is built once per (clang, arch, flags, header)
+# and cached; set GADGETSMITH_NO_PCH=1 to compile exactly as plain clang does.
+# The code is identical either way, but clang may order the BTF types of a PCH build
+# differently from run to run, so reproducible builds (SOURCE_DATE_EPOCH set) skip it.
+
+_FIRST_DIRECTIVE_RE = re.compile(r"^\s*#\s*(\w+)\s*(.*)$")
+
+
+def starts_with_vmlinux(source: Path) -> bool:
+    """True when the first preprocessor directive of ``source`` includes vmlinux.h."""
+    try:
+        text = Path(source).read_text(errors="replace")
+    except OSError:
+        return False
+    in_block = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if in_block:
+            if "*/" in stripped:
+                in_block = False
+                stripped = stripped.split("*/", 1)[1].strip()
+            else:
+                continue
+        while stripped.startswith("/*"):
+            if "*/" in stripped[2:]:
+                stripped = stripped[2:].split("*/", 1)[1].strip()
+            else:
+                in_block = True
+                stripped = ""
+        if not stripped or stripped.startswith("//"):
+            continue
+        m = _FIRST_DIRECTIVE_RE.match(stripped)
+        if not m or m.group(1) != "include":
+            return False
+        return m.group(2).split("//")[0].strip() in ("<vmlinux.h>", '"vmlinux.h"')
+    return False
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gadgetsmith" / "pch"
+
+
+def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> str | None:
+    """Path of a cached PCH of the SDK's vmlinux.h for these flags, building it if needed.
+
+    Returns None (compile without PCH) when disabled or when building it fails.
+    """
+    if os.environ.get("GADGETSMITH_NO_PCH", "") not in ("", "0"):
+        return None
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return None
+    import hashlib
+
+    header = sdk.vmlinux_dir(arch) / "vmlinux.h"
+    try:
+        cst = os.stat(toolchain.clang)
+        hst = header.stat()
+    except OSError:
+        return None
+    flags = _base_flags(toolchain, arch, cflags)
+    key = hashlib.sha256(
+        "\0".join(flags + [str(cst.st_size), str(cst.st_mtime_ns), str(header),
+                            str(hst.st_size), str(hst.st_mtime_ns)]).encode()
+    ).hexdigest()[:32]
+    cache = _cache_dir()
+    pch = cache / f"vmlinux-{arch}-{key}.pch"
+    if pch.is_file():
+        return str(pch)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".{pch.name}.{os.getpid()}.tmp"
+        proc = subprocess.run(flags + ["-x", "c-header", str(header), "-o", str(tmp)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            return None
+        os.replace(tmp, pch)
+    except OSError:
+        return None
+    return str(pch)
 
 
 def compile_program(
@@ -187,7 +288,11 @@ def compile_program(
             src = str(source)
     if src.startswith("-"):
         src = "./" + src
-    argv = clang_argv(toolchain, src, arch, str(tmp.resolve()), cflags)
+    pch = vmlinux_pch(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
+    flags = list(cflags)
+    if cwd is not None:
+        flags.append(f"-ffile-prefix-map={Path(cwd).resolve()}=.")
+    argv = clang_argv(toolchain, src, arch, str(tmp.resolve()), flags, pch=pch)
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
         if proc.returncode != 0:
