@@ -5,6 +5,8 @@ Runs, alternating so machine noise hits both sides alike:
   A. raw:      clang <same flags> -c program.bpf.c -o x.o && llvm-strip -g x.o
   B. gadget:   gadget build DIR --arch amd64 (store in a temp dir)
   C. two-arch: gadget build DIR (amd64 + arm64, compiled in parallel)
+  D. no-PCH:   gadget build DIR --arch amd64 with GADGETSMITH_NO_PCH=1 (no cached
+               precompiled vmlinux.h: the driver's own overhead over plain clang)
 
 and prints median times and the ratios B/A (target <= 1.10) and C/B (target <= 1.25).
 
@@ -47,6 +49,7 @@ def main() -> int:
         obj = str(Path(tmp) / "raw.o")
         raw_clang = clang_argv(tc, "program.bpf.c", "amd64", obj)
         env = dict(os.environ, GADGETSMITH_STORE=str(Path(tmp) / "store"))
+        env_nopch = dict(env, GADGETSMITH_NO_PCH="1")
         one = [GADGET, "build", str(gdir), "--arch", "amd64", "-t", "bench:one"]
         two = [GADGET, "build", str(gdir), "-t", "bench:two"]
 
@@ -56,21 +59,24 @@ def main() -> int:
             subprocess.run([tc.strip, "-g", obj], check=True)
             return time.perf_counter() - t0
 
-        # warm-up (page cache, store creation)
-        raw(), timed(one, env=env), timed(two, env=env)
-        ra, rb, rc = [], [], []
+        # warm-up (page cache, store creation, the PCH cache)
+        raw(), timed(one, env=env), timed(two, env=env), timed(one, env=env_nopch)
+        ra, rb, rc, rd = [], [], [], []
         for _ in range(args.runs):
             ra.append(raw())
             rb.append(timed(one, env=env))
             rc.append(timed(two, env=env))
-    a, b, c = (statistics.median(x) for x in (ra, rb, rc))
+            rd.append(timed(one, env=env_nopch))
+    a, b, c, d = (statistics.median(x) for x in (ra, rb, rc, rd))
     print(f"gadget dir:            {gdir}")
     print(f"toolchain:             {tc.describe()}")
     print(f"runs:                  {args.runs} (alternating)")
     print(f"raw clang+strip:       {a * 1000:8.1f} ms (median)")
     print(f"gadget build amd64:    {b * 1000:8.1f} ms (median)")
     print(f"gadget build 2 arches: {c * 1000:8.1f} ms (median)")
+    print(f"gadget build no PCH:   {d * 1000:8.1f} ms (median, GADGETSMITH_NO_PCH=1)")
     print(f"ratio build/raw:       {b / a:6.3f}   (target <= 1.10)")
+    print(f"ratio no-PCH/raw:      {d / a:6.3f}   (pure driver overhead)")
     print(f"ratio two-arch/one:    {c / b:6.3f}   (target <= 1.25)")
     return 0
 
