@@ -123,3 +123,26 @@ def test_version_and_help() -> None:
 
 def test_empty_store_lists_nothing(store: Path) -> None:
     assert run_gadget("list", "--format", "json", store=store).json() == []
+
+
+def test_clang_override_errors(tiny_gadget: Path, store: Path) -> None:
+    res = run_gadget("build", str(tiny_gadget), store=store, check=False,
+                     env={"CLANG": "/nonexistent/clang"})
+    check_error(res, "CLANG=/nonexistent/clang", "not an executable", code=1)
+    res = run_gadget("build", str(tiny_gadget), store=store, check=False,
+                     env={"LLVM_STRIP": "no-such-llvm-strip"})
+    check_error(res, "LLVM_STRIP=no-such-llvm-strip", code=1)
+
+
+def test_missing_clang_names_the_debian_package() -> None:
+    from gadgetsmith.toolchain import compile as comp
+    from gadgetsmith.toolchain.errors import GadgetError
+
+    saved = comp.SUPPORTED_CLANG
+    comp.SUPPORTED_CLANG = range(99, 98, -1)  # no such clang anywhere
+    try:
+        with pytest.raises(GadgetError) as err:
+            comp.find_toolchain(env={"PATH": "/nonexistent"})
+    finally:
+        comp.SUPPORTED_CLANG = saved
+    assert "apt-get install clang-19" in str(err.value)
