@@ -1,0 +1,423 @@
+"""Container collection: which containers run here, and their namespaces.
+
+A gadget's events carry kernel identifiers (mount / network namespace inodes). This module
+maps them to containers: it discovers containers from the runtimes present (podman through
+its CLI, Docker-compatible engines through their API socket), reads each container's
+namespaces from /proc/<pid>/ns, derives Kubernetes metadata from the usual
+``io.kubernetes.*`` labels, and keeps following containers that start and stop.
+
+The same selectors that choose containers for enrichment fill the in-kernel mount
+namespace filter (``gadget_mntns_filter_map``) in the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+K8S_POD_NAME = "io.kubernetes.pod.name"
+K8S_NAMESPACE = "io.kubernetes.pod.namespace"
+K8S_CONTAINER_NAME = "io.kubernetes.container.name"
+K8S_POD_UID = "io.kubernetes.pod.uid"
+
+
+class ContainerError(Exception):
+    """A container runtime could not be queried."""
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    runtime: str
+    pid: int
+    image: str = ""
+    image_digest: str = ""
+    started_at: str = ""
+    mntns: int = 0
+    netns: int = 0
+    cgroup_path: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def k8s_namespace(self) -> str:
+        return self.labels.get(K8S_NAMESPACE, "")
+
+    @property
+    def k8s_pod_name(self) -> str:
+        return self.labels.get(K8S_POD_NAME, "")
+
+    @property
+    def k8s_container_name(self) -> str:
+        return self.labels.get(K8S_CONTAINER_NAME, "")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["k8s"] = {
+            "namespace": self.k8s_namespace,
+            "podName": self.k8s_pod_name,
+            "containerName": self.k8s_container_name,
+        }
+        return d
+
+    def enrichment(self) -> dict[str, Any]:
+        """Fields IG adds to events: ``runtime.*`` and ``k8s.*``."""
+        return {
+            "runtime": {
+                "containerName": self.name,
+                "runtimeName": self.runtime,
+                "containerId": self.id,
+                "containerPid": self.pid,
+                "containerImageName": self.image,
+                "containerImageDigest": self.image_digest,
+                "containerStartedAt": self.started_at,
+            },
+            "k8s": {
+                "namespace": self.k8s_namespace,
+                "podName": self.k8s_pod_name,
+                "containerName": self.k8s_container_name,
+                "podLabels": {
+                    k: v for k, v in self.labels.items() if not k.startswith("io.kubernetes.")
+                } if self.k8s_pod_name else {},
+            },
+        }
+
+
+def namespace_inode(pid: int, ns: str) -> int:
+    """Inode of /proc/<pid>/ns/<ns> (0 if the process is gone or unreadable)."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return 0
+
+
+def cgroup_path(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return ""
+    for line in lines:  # prefer the unified hierarchy, else the first v1 line
+        if line.startswith("0::"):
+            return line[3:]
+    return lines[0].split(":", 2)[2] if lines else ""
+
+
+def _fill_namespaces(c: Container) -> Container:
+    if c.pid > 0:
+        c.mntns = namespace_inode(c.pid, "mnt")
+        c.netns = namespace_inode(c.pid, "net")
+        c.cgroup_path = cgroup_path(c.pid)
+    return c
+
+
+# ---------------------------------------------------------------------------- sources
+class PodmanSource:
+    """Rootful podman, through its CLI (works with or without the API service)."""
+
+    name = "podman"
+
+    def __init__(self, podman: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.podman = podman or shutil.which("podman")
+        self.env = env
+        self._events_proc: subprocess.Popen | None = None
+
+    def available(self) -> bool:
+        return self.podman is not None
+
+    def _run(self, *args: str, timeout: float = 30) -> str:
+        assert self.podman
+        try:
+            proc = subprocess.run([self.podman, *args], capture_output=True, text=True,
+                                  timeout=timeout, env=self.env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ContainerError(f"podman {args[0]}: {e}") from None
+        if proc.returncode != 0:
+            raise ContainerError(f"podman {args[0]} failed: {proc.stderr.strip()[:300]}")
+        return proc.stdout
+
+    def list(self) -> list[Container]:
+        out = self._run("ps", "--format", "json", "--no-trunc")
+        rows = json.loads(out or "[]") or []
+        ids = [r["Id"] for r in rows if r.get("Id")]
+        if not ids:
+            return []
+        details = {d["Id"]: d for d in json.loads(self._run("inspect", "--type", "container", *ids))}
+        result = []
+        for r in rows:
+            d = details.get(r.get("Id"), {})
+            state = d.get("State") or {}
+            pid = int(state.get("Pid") or r.get("Pid") or 0)
+            if pid <= 0:
+                continue
+            names = r.get("Names") or [d.get("Name", "")]
+            labels = (d.get("Config") or {}).get("Labels") or r.get("Labels") or {}
+            result.append(_fill_namespaces(Container(
+                id=r["Id"],
+                name=names[0] if names else "",
+                runtime="podman",
+                pid=pid,
+                image=d.get("ImageName") or r.get("Image", ""),
+                image_digest=d.get("ImageDigest", "") or "",
+                started_at=str(state.get("StartedAt") or ""),
+                labels={str(k): str(v) for k, v in labels.items()},
+            )))
+        return result
+
+    def events(self, stop: threading.Event, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(action, container_id)`` for start/died/remove events until stopped."""
+        assert self.podman
+        proc = subprocess.Popen(
+            [self.podman, "events", "--format", "json", "--filter", "type=container"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env,
+        )
+        self._events_proc = proc
+        try:
+            assert proc.stdout
+            while not stop.is_set():
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                status = ev.get("Status") or ev.get("status") or ""
+                cid = ev.get("ID") or ev.get("id") or ""
+                if status in ("start", "died", "remove", "stop", "cleanup") and cid:
+                    callback(status, cid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def stop_events(self) -> None:
+        proc = self._events_proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+
+
+class DockerApiSource:
+    """A Docker-compatible engine API socket (Docker, or `podman system service`)."""
+
+    name = "docker"
+
+    def __init__(self, socket_path: str = "/var/run/docker.sock", runtime_name: str = "docker"):
+        self.socket_path = socket_path
+        self.runtime_name = runtime_name
+
+    def available(self) -> bool:
+        import stat
+
+        try:
+            return stat.S_ISSOCK(os.stat(self.socket_path).st_mode)
+        except OSError:
+            return False
+
+    def list(self) -> list[Container]:
+        try:
+            import docker  # the docker SDK (optional dependency)
+        except ImportError as e:
+            raise ContainerError("the docker SDK is not installed: pip install docker") from e
+        try:
+            client = docker.DockerClient(base_url=f"unix://{self.socket_path}", timeout=10)
+            items = client.api.containers()
+            result = []
+            for item in items:
+                d = client.api.inspect_container(item["Id"])
+                pid = int((d.get("State") or {}).get("Pid") or 0)
+                if pid <= 0:
+                    continue
+                cfg = d.get("Config") or {}
+                result.append(_fill_namespaces(Container(
+                    id=d["Id"],
+                    name=(d.get("Name") or "").lstrip("/"),
+                    runtime=self.runtime_name,
+                    pid=pid,
+                    image=cfg.get("Image", ""),
+                    image_digest=d.get("Image", ""),
+                    started_at=str((d.get("State") or {}).get("StartedAt") or ""),
+                    labels={str(k): str(v) for k, v in (cfg.get("Labels") or {}).items()},
+                )))
+            client.close()
+            return result
+        except Exception as e:  # noqa: BLE001 - any API failure is "runtime unavailable"
+            raise ContainerError(f"{self.runtime_name} API at {self.socket_path}: {e}") from None
+
+
+def default_sources(runtimes: Iterable[str] | None = None) -> list[Any]:
+    """Sources for the requested runtimes (default: every runtime found on this host)."""
+    wanted = {r.strip() for r in runtimes} if runtimes else {"podman", "docker"}
+    unknown = wanted - {"podman", "docker"}
+    if unknown:
+        raise ContainerError(
+            f"unknown container runtime {sorted(unknown)[0]!r}: use podman or docker"
+        )
+    sources: list[Any] = []
+    if "podman" in wanted:
+        src = PodmanSource()
+        if src.available():
+            sources.append(src)
+    if "docker" in wanted:
+        src = DockerApiSource()
+        if src.available():
+            sources.append(src)
+    return sources
+
+
+# ---------------------------------------------------------------------------- selection
+@dataclass
+class ContainerSelector:
+    """IG-style selection: comma lists, a leading ``!`` excludes. Empty = everything."""
+
+    containername: str = ""
+    k8s_namespace: str = ""
+    k8s_podname: str = ""
+    k8s_containername: str = ""
+    runtimes: str = ""
+
+    @staticmethod
+    def _match(spec: str, value: str) -> bool:
+        if not spec:
+            return True
+        items = [s.strip() for s in spec.split(",") if s.strip()]
+        includes = [s for s in items if not s.startswith("!")]
+        excludes = [s[1:] for s in items if s.startswith("!")]
+        if value in excludes:
+            return False
+        return not includes or value in includes
+
+    def matches(self, c: Container) -> bool:
+        return (
+            self._match(self.containername, c.name)
+            and self._match(self.k8s_namespace, c.k8s_namespace)
+            and self._match(self.k8s_podname, c.k8s_pod_name)
+            and self._match(self.k8s_containername, c.k8s_container_name)
+            and self._match(self.runtimes, c.runtime)
+        )
+
+    def is_empty(self) -> bool:
+        return not any((self.containername, self.k8s_namespace, self.k8s_podname,
+                        self.k8s_containername, self.runtimes))
+
+
+# ---------------------------------------------------------------------------- collection
+class ContainerCollection:
+    """The containers running now, kept current while a gadget runs.
+
+    ``on_add`` / ``on_remove`` subscribers (e.g. the runtime's mount-namespace filter map)
+    are called from a background thread. Lookups are by mount or network namespace inode.
+    """
+
+    def __init__(self, sources: list[Any] | None = None, rescan_interval: float = 2.0) -> None:
+        self.sources = default_sources() if sources is None else sources
+        self.rescan_interval = rescan_interval
+        self._by_id: dict[str, Container] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.on_add: list[Callable[[Container], None]] = []
+        self.on_remove: list[Callable[[Container], None]] = []
+        self.errors: list[str] = []
+
+    # snapshot ---------------------------------------------------------------------
+    def refresh(self) -> None:
+        found: dict[str, Container] = {}
+        for src in self.sources:
+            try:
+                for c in src.list():
+                    found[c.id] = c
+            except ContainerError as e:
+                self.errors.append(str(e))
+        with self._lock:
+            added = [c for cid, c in found.items() if cid not in self._by_id]
+            removed = [c for cid, c in self._by_id.items() if cid not in found]
+            self._by_id = found
+        for c in added:
+            for cb in self.on_add:
+                cb(c)
+        for c in removed:
+            for cb in self.on_remove:
+                cb(c)
+
+    def containers(self) -> list[Container]:
+        with self._lock:
+            return sorted(self._by_id.values(), key=lambda c: (c.runtime, c.name))
+
+    def by_mntns(self, mntns: int) -> Container | None:
+        if not mntns:
+            return None
+        with self._lock:
+            for c in self._by_id.values():
+                if c.mntns == mntns:
+                    return c
+        return None
+
+    def by_netns(self, netns: int) -> Container | None:
+        if not netns:
+            return None
+        with self._lock:
+            for c in self._by_id.values():
+                if c.netns == netns:
+                    return c
+        return None
+
+    def select(self, selector: ContainerSelector) -> list[Container]:
+        return [c for c in self.containers() if selector.matches(c)]
+
+    # following --------------------------------------------------------------------
+    def start(self) -> None:
+        """Take a first snapshot and follow changes (events where available, plus rescans)."""
+        self.refresh()
+        t = threading.Thread(target=self._rescan_loop, name="containers-rescan", daemon=True)
+        t.start()
+        self._threads.append(t)
+        for src in self.sources:
+            if hasattr(src, "events"):
+                t = threading.Thread(target=self._events_loop, args=(src,),
+                                     name=f"containers-events-{src.name}", daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _rescan_loop(self) -> None:
+        while not self._stop.wait(self.rescan_interval):
+            self.refresh()
+
+    def _events_loop(self, src: Any) -> None:
+        try:
+            src.events(self._stop, lambda action, cid: self.refresh())
+        except (ContainerError, OSError) as e:
+            self.errors.append(str(e))
+
+    def stop(self) -> None:
+        self._stop.set()
+        for src in self.sources:
+            if hasattr(src, "stop_events"):
+                src.stop_events()
+        for t in self._threads:
+            t.join(timeout=6)
+        self._threads.clear()
+
+    def __enter__(self) -> ContainerCollection:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return predicate()

@@ -1,0 +1,65 @@
+"""`gadget containers`: what the container collection sees on this host."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .cli import app
+
+
+class _Fmt(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def containers(
+    runtimes: Annotated[
+        str | None,
+        typer.Option("--runtimes", help="Comma-separated runtimes to ask (podman, docker)."),
+    ] = None,
+    containername: Annotated[
+        str | None, typer.Option("--containername", "-c", help="Only these names (a,b,!c).")
+    ] = None,
+    k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
+    k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
+    fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
+) -> None:
+    """List the containers gadgets can see, with their namespaces.
+
+    Example: gadget containers --runtimes podman --format json
+    """
+    from gadgetsmith.runtime.containers import (
+        ContainerCollection,
+        ContainerError,
+        ContainerSelector,
+        default_sources,
+    )
+
+    from .errors import GadgetError
+
+    try:
+        sources = default_sources(runtimes.split(",") if runtimes else None)
+    except ContainerError as e:
+        raise GadgetError(f"--runtimes: {e}") from None
+    coll = ContainerCollection(sources)
+    coll.refresh()
+    for err in coll.errors:
+        typer.echo(f"warning: {err}", err=True)
+    sel = ContainerSelector(containername=containername or "", k8s_namespace=k8s_namespace or "",
+                            k8s_podname=k8s_podname or "")
+    found = coll.select(sel)
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps([c.as_dict() for c in found], indent=2))
+        return
+    from .output import print_table
+
+    print_table(
+        ["RUNTIME", "NAME", "ID", "PID", "MNTNS", "IMAGE", "K8S.NAMESPACE", "K8S.POD"],
+        [[c.runtime, c.name, c.id[:12], str(c.pid), str(c.mntns), c.image, c.k8s_namespace,
+          c.k8s_pod_name] for c in found],
+    )
