@@ -1,0 +1,249 @@
+"""The runtime's Python API.
+
+    from gadgetsmith.runtime import Gadget
+    with Gadget("trace_open:dev", params={"pid": 42}) as g:
+        for event in g.events(timeout=5):
+            print(event["proc.comm"], event["fname"])
+
+Events are flat dicts keyed by IG's dotted field names (``nest()`` turns one into nested
+JSON). ``processors`` run on every event in order (enrichment, filters, WASM later); a
+processor returns the event, possibly changed, or None to drop it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import filter as filt
+from . import libbpf as L
+from .decode import Decoder
+from .errors import RuntimeGadgetError
+from .fields import fields_for_struct
+from .loader import GadgetObject, LoadedGadget, host_arch, map_kv_structs
+
+Processor = Callable[[dict[str, Any]], "dict[str, Any] | None"]
+
+
+@dataclass
+class DataSource:
+    name: str
+    kind: str  # tracer | iterator | mapiter
+    decoder: Decoder
+    map_name: str = ""
+    programs: tuple[str, ...] = ()
+    key_size: int = 0
+    value_size: int = 0
+
+
+def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
+    d = ((metadata.get("datasources") or {}).get(ds) or {}).get("fields") or {}
+    out = {}
+    for name, spec in d.items():
+        ann = (spec or {}).get("annotations") if isinstance(spec, dict) else None
+        if isinstance(ann, dict):
+            out[str(name)] = {str(k): str(v) for k, v in ann.items()}
+    return out
+
+
+def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[str, Any]]:
+    """eBPF object and metadata of an image in the local store, for this host's arch."""
+    import yaml
+
+    from . import mediatypes as mt
+    from .layout import Layout, LayoutError, UnknownReference, default_store_path
+    from .reference import ReferenceError
+
+    layout = Layout(Path(store) if store else default_store_path())
+    try:
+        layout.check()
+        _, desc = layout.resolve(ref)
+        man_desc = layout.manifest_for_arch(desc, host_arch())
+        manifest = layout.read_json(man_desc["digest"])
+    except UnknownReference:
+        raise RuntimeGadgetError(
+            f"unknown reference {ref!r}: build or pull it first (see 'gadget list')") from None
+    except (LayoutError, ReferenceError) as e:
+        raise RuntimeGadgetError(f"{ref}: {e}") from None
+    metadata: dict[str, Any] = {}
+    cfg = manifest.get("config") or {}
+    if cfg.get("mediaType") == mt.CONFIG:
+        loaded = yaml.safe_load(layout.read_blob(cfg["digest"]))
+        metadata = loaded if isinstance(loaded, dict) else {}
+    for layer in manifest.get("layers") or []:
+        if layer.get("mediaType") == mt.EBPF:
+            return layout.read_blob(layer["digest"]), metadata
+    raise RuntimeGadgetError(f"{ref}: the image has no eBPF program for {host_arch()}")
+
+
+class Gadget:
+    def __init__(
+        self,
+        image: str | Path | bytes,
+        params: dict[str, Any] | None = None,
+        store: str | Path | None = None,
+        metadata: dict[str, Any] | None = None,
+        filter: str | None = None,
+        processors: list[Processor] | None = None,
+    ) -> None:
+        if isinstance(image, bytes):
+            data, meta = image, metadata or {}
+        elif isinstance(image, Path) or (isinstance(image, str) and image.endswith(".o")
+                                          and Path(image).is_file()):
+            data, meta = Path(image).read_bytes(), metadata or {}
+        else:
+            data, meta = load_image(str(image), store)
+            if metadata:
+                meta = metadata
+        self.object = GadgetObject(data, meta)
+        self.metadata = meta
+        self.datasources = self._datasources()
+        self.processors: list[Processor] = list(processors or [])
+        if filter:
+            ds = self.datasources[0] if len(self.datasources) == 1 else None
+            if ds is None:
+                raise RuntimeGadgetError("--filter needs a gadget with one data source")
+            sample = ds.decoder.decode(b"")
+            pred = filt.build(filter, filt.kinds_from_sample(sample.keys(), sample))
+            self.processors.append(lambda ev: ev if pred(ev) else None)
+        # validate params before touching the kernel
+        values = {str(k): str(v) for k, v in (params or {}).items()}
+        for k, v in values.items():
+            self.object.param(k).encode(v)
+        self.loaded = LoadedGadget(self.object, values, autoattach=False)
+        self._attach()
+        self._queue: deque[bytes] = deque()
+        self._readers: list[L.RingBuffer] = []
+        self.lost = 0
+
+    # -- setup ------------------------------------------------------------------------
+    def _datasources(self) -> list[DataSource]:
+        btf, mk, meta = self.object.btf, self.object.markers, self.metadata
+        out = []
+        for t in mk.tracers:
+            st = btf.find(t.struct_name, "struct")
+            if st is None:
+                raise RuntimeGadgetError(f"tracer {t.name}: struct {t.struct_name} not in BTF")
+            dec = Decoder(fields_for_struct(btf, t.struct_name), st.size,
+                          _field_annotations(meta, t.name))
+            out.append(DataSource(t.name, "tracer", dec, map_name=t.map_name))
+        for it in mk.iterators:
+            st = btf.find(it.struct_name, "struct")
+            if st is None:
+                raise RuntimeGadgetError(f"iterator {it.name}: struct {it.struct_name} not in BTF")
+            dec = Decoder(fields_for_struct(btf, it.struct_name), st.size,
+                          _field_annotations(meta, it.name))
+            out.append(DataSource(it.name, "iterator", dec, programs=tuple(it.programs)))
+        for mi in mk.mapiters:
+            kname, vname = map_kv_structs(btf, mi.map_name)
+            kst, vst = btf.find(kname, "struct"), btf.find(vname, "struct")
+            if kst is None or vst is None:
+                raise RuntimeGadgetError(f"map iterator {mi.name}: key/value must be structs")
+            fields = fields_for_struct(btf, kname)
+            for f in fields_for_struct(btf, vname):
+                f.offset += kst.size
+                fields.append(f)
+            dec = Decoder(fields, kst.size + vst.size, _field_annotations(meta, mi.name))
+            out.append(DataSource(mi.name, "mapiter", dec, map_name=mi.map_name,
+                                  key_size=kst.size, value_size=vst.size))
+        if not out:
+            raise RuntimeGadgetError("the gadget declares no data source (GADGET_TRACER, "
+                                     "GADGET_ITER or GADGET_MAPITER)")
+        return out
+
+    def _attach(self) -> None:
+        iter_progs = {p for ds in self.datasources for p in ds.programs}
+        try:
+            self.loaded.attach_all(skip=iter_progs)
+        except RuntimeGadgetError:
+            self.close()
+            raise
+
+    # -- reading ----------------------------------------------------------------------
+    def _process(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        for p in self.processors:
+            ev = p(ev)
+            if ev is None:
+                return None
+        return ev
+
+    def events(self, timeout: float | None = None, count: int | None = None,
+               datasource: str | None = None) -> Iterator[dict[str, Any]]:
+        """Decoded events from the gadget's tracer, until timeout/count (or forever)."""
+        tracers = [d for d in self.datasources if d.kind == "tracer"
+                   and (datasource is None or d.name == datasource)]
+        if not tracers:
+            raise RuntimeGadgetError("this gadget has no tracer data source: use snapshot()")
+        ds = tracers[0]
+        if not self._readers:
+            fd = self.loaded.map_fd(ds.map_name)
+            self._readers.append(L.RingBuffer(fd, self._queue.append))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        emitted = 0
+        while True:
+            while self._queue:
+                ev = self._process(ds.decoder.decode(self._queue.popleft()))
+                if ev is None:
+                    continue
+                yield ev
+                emitted += 1
+                if count is not None and emitted >= count:
+                    return
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                wait = int(min(left, 0.2) * 1000)
+            else:
+                wait = 200
+            for r in self._readers:
+                r.poll(max(wait, 1))
+
+    def snapshot(self, datasource: str | None = None) -> list[dict[str, Any]]:
+        """Run the iterator programs once; one decoded record per entry."""
+        its = [d for d in self.datasources if d.kind == "iterator"
+               and (datasource is None or d.name == datasource)]
+        if not its:
+            raise RuntimeGadgetError("this gadget has no iterator data source")
+        ds = its[0]
+        out = []
+        size = ds.decoder.size
+        for prog in ds.programs:
+            data = self.loaded.run_iterator(prog)
+            for off in range(0, len(data) - size + 1, size):
+                ev = self._process(ds.decoder.decode(data[off:off + size]))
+                if ev is not None:
+                    out.append(ev)
+        return out
+
+    def drain(self, datasource: str | None = None) -> list[dict[str, Any]]:
+        """Read and empty a map iterator's hash map once (entries since the last drain)."""
+        mis = [d for d in self.datasources if d.kind == "mapiter"
+               and (datasource is None or d.name == datasource)]
+        if not mis:
+            raise RuntimeGadgetError("this gadget has no map-iterator data source")
+        ds = mis[0]
+        out = []
+        for k, v in self.loaded.drain_hash(ds.map_name, ds.key_size, ds.value_size):
+            ev = self._process(ds.decoder.decode(k + v))
+            if ev is not None:
+                out.append(ev)
+        return out
+
+    # -- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        for r in getattr(self, "_readers", []):
+            r.close()
+        self._readers = []
+        if getattr(self, "loaded", None) is not None:
+            self.loaded.close()
+
+    def __enter__(self) -> Gadget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

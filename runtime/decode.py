@@ -1,0 +1,230 @@
+"""Decode raw records into field values, generically from BTF.
+
+A :class:`Decoder` is built once per data source from its flattened fields; it turns a
+record's bytes into an ordered flat mapping ``{"proc.comm": "cat", "error_raw": 2,
+"error": "ENOENT", ...}``. Derived fields for special types follow IG's naming: the source
+name without ``_raw`` (e.g. ``error_raw`` -> ``error``), ``user``/``group`` next to uids
+and gids, and the raw field is marked hidden for columns.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import formatters as fmt
+from .fields import Field
+
+_SCALAR = {
+    "bool": "?", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i",
+    "uint32": "I", "int64": "q", "uint64": "Q", "float32": "f", "float64": "d",
+}
+
+
+@dataclass
+class Column:
+    name: str
+    hidden: bool = False
+    alias: str = ""
+    width: int = 0
+    derived: bool = False
+
+
+def _derived_name(f: Field, fallback: str | None = None) -> str | None:
+    if f.short_name.endswith("_raw"):
+        base = f.short_name[: -len("_raw")]
+    elif fallback:
+        base = fallback
+    else:
+        return None
+    return f"{f.parent}.{base}" if f.parent else base
+
+
+class Decoder:
+    def __init__(self, fields: list[Field], record_size: int,
+                 annotations: dict[str, dict[str, str]] | None = None) -> None:
+        self.fields = fields
+        self.size = record_size
+        self.boot_offset = fmt.boot_to_realtime_offset_ns()
+        self._ops: list[Callable[[bytes, dict[str, Any]], None]] = []
+        self.columns: list[Column] = []
+        self._mntns_field: str | None = None
+        ann = annotations or {}
+        for f in fields:
+            self._plan(f, ann.get(f.name, {}))
+
+    @property
+    def mntns_field(self) -> str | None:
+        """First field typed gadget_mntns_id (the container enrichment key)."""
+        return self._mntns_field
+
+    def _col(self, name: str, ann: dict[str, str], hidden: bool = False, derived: bool = False,
+             alias: str = "") -> None:
+        if "columns.hidden" in ann:
+            hidden = str(ann["columns.hidden"]).lower() == "true"
+        width = 0
+        try:
+            width = int(ann.get("columns.width", 0))
+        except (TypeError, ValueError):
+            width = 0
+        self.columns.append(Column(name, hidden, ann.get("columns.alias", alias), width, derived))
+
+    def _plan(self, f: Field, ann: dict[str, str]) -> None:
+        name, off = f.name, f.offset
+        in_process = f.parent.split(".")[0] if f.parent else ""
+        # gadget_process children show as COMM / PID / TID; the rest of proc is hidden
+        proc_child = bool(f.parent) and any(
+            t in ("gadget_process",) for t in self._parent_types(f))
+        alias = f.short_name if proc_child else ""
+        hide_proc = bool(in_process) and (f.parent.count(".") >= 1 or f.short_name in
+                                          ("mntns_id",)) and proc_child
+        if f.kind == "struct":
+            self._col(name, ann, hidden=True)
+            return
+        if f.kind in _SCALAR:
+            code = "<" + _SCALAR[f.kind]
+            size = struct.calcsize(code)
+            if f.size != size:
+                self._col(name, ann, hidden=True)
+                return
+
+            def scalar(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
+                out[name] = struct.unpack_from(code, raw, off)[0]
+
+            self._ops.append(scalar)
+            self._plan_special(f, ann, alias, hide_proc)
+            return
+        if f.kind == "enum":
+            code = "<" + _SCALAR.get(f.elem_kind, "I")
+            values = {v: n for n, v in f.enum_values}
+            target = _derived_name(f, f.short_name + "_str") or name
+            bitfield = f.enum_name.endswith("_set")
+
+            def enum(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
+                v = struct.unpack_from(code, raw, off)[0]
+                out[name] = v
+                if bitfield:
+                    out[target] = "|".join(n for n, bit in f.enum_values if bit and v & bit == bit)
+                else:
+                    out[target] = values.get(v, "UNKNOWN")
+
+            self._ops.append(enum)
+            self._col(name, ann, hidden=True)
+            self._col(target, {}, derived=True)
+            return
+        if f.kind == "string":
+
+            def string(raw: bytes, out: dict[str, Any], off=off, n=f.size, name=name) -> None:
+                out[name] = raw[off:off + n].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+            self._ops.append(string)
+            hidden = hide_proc or f.has_type("gadget_pcomm")
+            self._col(name, ann, hidden=hidden, alias=alias)
+            return
+        if f.kind == "array":
+            code = "<" + _SCALAR.get(f.elem_kind, "B") * f.nelems
+
+            def array(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
+                out[name] = list(struct.unpack_from(code, raw, off))
+
+            self._ops.append(array)
+            self._col(name, ann, hidden=True)
+            return
+
+        def blob(raw: bytes, out: dict[str, Any], off=off, n=f.size, name=name) -> None:
+            out[name] = raw[off:off + n].hex()
+
+        self._ops.append(blob)
+        self._col(name, ann, hidden=True)
+
+    def _parent_types(self, f: Field) -> list[str]:
+        out = []
+        for g in self.fields:
+            if g.kind == "struct" and (f.parent == g.name or f.parent.startswith(g.name + ".")):
+                out += g.type_names
+        return out
+
+    def _plan_special(self, f: Field, ann: dict[str, str], alias: str, hide_proc: bool) -> None:
+        name = f.name
+        t = f.type_names
+
+        def derive(target: str | None, func: Callable[[Any], Any], hidden_derived=False) -> None:
+            if not target:
+                self._col(name, ann, hidden=hide_proc, alias=alias)
+                return
+
+            def op(raw: bytes, out: dict[str, Any], target=target) -> None:
+                out[target] = func(out[name])
+
+            self._ops.append(op)
+            self._col(name, ann, hidden=True)
+            self._col(target, {}, hidden=hidden_derived or hide_proc, derived=True)
+
+        if "gadget_timestamp" in t:
+            boot = self
+
+            def ts(raw: bytes, out: dict[str, Any]) -> None:
+                v = out[name]
+                wall = v + boot.boot_offset if v else fmt.time.clock_gettime_ns(
+                    fmt.time.CLOCK_REALTIME)
+                out[name] = wall
+                target = _derived_name(f)
+                if target:
+                    out[target] = fmt.timestamp_string(wall)
+
+            self._ops.append(ts)
+            self._col(name, ann, hidden=True)
+            target = _derived_name(f)
+            if target:
+                self._col(target, {}, hidden=True, derived=True)
+        elif "gadget_errno" in t:
+            derive(_derived_name(f), fmt.errno_name)
+        elif "gadget_signal" in t:
+            derive(_derived_name(f), fmt.signal_name)
+        elif "gadget_syscall" in t:
+            derive(_derived_name(f), fmt.syscall_name)
+        elif "gadget_file_flags" in t:
+            derive(_derived_name(f), fmt.file_flags)
+        elif "gadget_file_mode" in t:
+            derive(_derived_name(f), fmt.file_mode)
+        elif "gadget_bytes" in t:
+            derive(_derived_name(f), fmt.human_bytes)
+        elif "gadget_duration" in t:
+            derive(_derived_name(f), fmt.human_duration)
+        elif "gadget_uid" in t:
+            derive(_derived_name(f, "user"), fmt.user_name, hidden_derived=True)
+        elif "gadget_gid" in t:
+            derive(_derived_name(f, "group"), fmt.group_name, hidden_derived=True)
+        elif "gadget_mntns_id" in t:
+            if self._mntns_field is None:
+                self._mntns_field = name
+            self._col(name, ann, hidden=True)
+        else:
+            self._col(name, ann, hidden=hide_proc or "gadget_ppid" in t or "gadget_ptid" in t,
+                      alias=alias)
+
+    def decode(self, raw: bytes) -> dict[str, Any]:
+        if len(raw) < self.size:
+            raw = raw + bytes(self.size - len(raw))  # short records are zero-padded
+        out: dict[str, Any] = {}
+        for op in self._ops:
+            op(raw, out)
+        return out
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"proc.comm": x}`` -> ``{"proc": {"comm": x}}``."""
+    root: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        node = root
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[p] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    return root

@@ -1,0 +1,215 @@
+"""libbpf.so.1 through ctypes. Every foreign call of the runtime goes through this module,
+and every return value is checked: failures raise :class:`LibbpfError` with the errno
+name, libbpf's message and whatever libbpf logged while failing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno as _errno
+import os
+import threading
+from collections.abc import Callable
+
+c_void_p = ctypes.c_void_p
+c_int = ctypes.c_int
+c_char_p = ctypes.c_char_p
+c_size_t = ctypes.c_size_t
+c_uint32 = ctypes.c_uint32
+
+
+class LibbpfError(OSError):
+    def __init__(self, what: str, err: int, log: str = "") -> None:
+        self.what = what
+        self.err = abs(err)
+        self.log = log
+        name = _errno.errorcode.get(self.err, f"errno {self.err}")
+        super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
+
+
+_lib: ctypes.CDLL | None = None
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
+_libc.vsnprintf.restype = c_int
+
+PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
+SAMPLE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+
+_log_lock = threading.Lock()
+_log_lines: list[str] = []
+
+
+def _printer(level: int, fmt: bytes, ap: int) -> int:
+    buf = ctypes.create_string_buffer(4096)
+    _libc.vsnprintf(buf, len(buf), fmt, ap)
+    text = buf.value.decode("utf-8", "replace")
+    with _log_lock:
+        _log_lines.append(text)
+        if len(_log_lines) > 2000:
+            del _log_lines[:1000]
+    return 0
+
+
+_printer_ref = PRINT_FN(_printer)
+
+
+def take_log() -> str:
+    """libbpf messages (including verifier output) since the last call."""
+    with _log_lock:
+        text = "".join(_log_lines)
+        _log_lines.clear()
+    return text
+
+
+def _sig(name: str, restype, argtypes) -> None:
+    fn = getattr(lib(), name)
+    fn.restype = restype
+    fn.argtypes = argtypes
+
+
+def lib() -> ctypes.CDLL:
+    global _lib
+    if _lib is None:
+        path = ctypes.util.find_library("bpf") or "libbpf.so.1"
+        try:
+            _lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
+        except OSError:
+            try:
+                _lib = ctypes.CDLL(path, use_errno=True)
+            except OSError as e:
+                raise LibbpfError(
+                    "libbpf.so.1 not found (apt-get install libbpf1)", _errno.ENOENT
+                ) from e
+        _declare()
+        _lib.libbpf_set_print(_printer_ref)
+    return _lib
+
+
+def _declare() -> None:
+    _sig("libbpf_set_print", c_void_p, [PRINT_FN])
+    _sig("bpf_object__open_mem", c_void_p, [c_void_p, c_size_t, c_void_p])
+    _sig("bpf_object__load", c_int, [c_void_p])
+    _sig("bpf_object__close", None, [c_void_p])
+    _sig("bpf_object__next_map", c_void_p, [c_void_p, c_void_p])
+    _sig("bpf_object__next_program", c_void_p, [c_void_p, c_void_p])
+    _sig("bpf_map__name", c_char_p, [c_void_p])
+    _sig("bpf_map__type", c_int, [c_void_p])
+    _sig("bpf_map__fd", c_int, [c_void_p])
+    _sig("bpf_map__key_size", c_uint32, [c_void_p])
+    _sig("bpf_map__value_size", c_uint32, [c_void_p])
+    _sig("bpf_map__max_entries", c_uint32, [c_void_p])
+    _sig("bpf_map__set_max_entries", c_int, [c_void_p, c_uint32])
+    _sig("bpf_map__initial_value", c_void_p, [c_void_p, ctypes.POINTER(c_size_t)])
+    _sig("bpf_map__set_initial_value", c_int, [c_void_p, c_void_p, c_size_t])
+    _sig("bpf_map__reuse_fd", c_int, [c_void_p, c_int])
+    _sig("bpf_program__name", c_char_p, [c_void_p])
+    _sig("bpf_program__section_name", c_char_p, [c_void_p])
+    _sig("bpf_program__fd", c_int, [c_void_p])
+    _sig("bpf_program__attach", c_void_p, [c_void_p])
+    _sig("bpf_link__fd", c_int, [c_void_p])
+    _sig("bpf_link__destroy", c_int, [c_void_p])
+    _sig("bpf_iter_create", c_int, [c_int])
+    _sig("ring_buffer__new", c_void_p, [c_int, SAMPLE_FN, c_void_p, c_void_p])
+    _sig("ring_buffer__poll", c_int, [c_void_p, c_int])
+    _sig("ring_buffer__free", None, [c_void_p])
+    _sig("bpf_map_lookup_elem", c_int, [c_int, c_void_p, c_void_p])
+    _sig("bpf_map_update_elem", c_int, [c_int, c_void_p, c_void_p, ctypes.c_uint64])
+    _sig("bpf_map_delete_elem", c_int, [c_int, c_void_p])
+    _sig("bpf_map_get_next_key", c_int, [c_int, c_void_p, c_void_p])
+    _sig("bpf_obj_get_info_by_fd", c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)])
+
+
+def _errno_now() -> int:
+    return ctypes.get_errno() or _errno.EINVAL
+
+
+def check_ptr(ptr: int | None, what: str) -> int:
+    if not ptr:
+        raise LibbpfError(what, _errno_now(), take_log())
+    return ptr
+
+
+def check_int(rc: int, what: str) -> int:
+    if rc < 0:
+        raise LibbpfError(what, -rc if rc != -1 else _errno_now(), take_log())
+    return rc
+
+
+# -- thin typed wrappers ---------------------------------------------------------------
+def open_mem(data: bytes) -> tuple[int, ctypes.Array]:
+    buf = ctypes.create_string_buffer(data, len(data))
+    obj = lib().bpf_object__open_mem(buf, len(data), None)
+    return check_ptr(obj, "opening the eBPF object"), buf
+
+
+def iter_maps(obj: int):
+    m = lib().bpf_object__next_map(obj, None)
+    while m:
+        yield m
+        m = lib().bpf_object__next_map(obj, m)
+
+
+def iter_programs(obj: int):
+    p = lib().bpf_object__next_program(obj, None)
+    while p:
+        yield p
+        p = lib().bpf_object__next_program(obj, p)
+
+
+def map_name(m: int) -> str:
+    return (lib().bpf_map__name(m) or b"").decode()
+
+
+def prog_name(p: int) -> str:
+    return (lib().bpf_program__name(p) or b"").decode()
+
+
+def prog_section(p: int) -> str:
+    return (lib().bpf_program__section_name(p) or b"").decode()
+
+
+def initial_value(m: int) -> bytes | None:
+    size = c_size_t(0)
+    ptr = lib().bpf_map__initial_value(m, ctypes.byref(size))
+    if not ptr:
+        return None
+    return ctypes.string_at(ptr, size.value)
+
+
+def set_initial_value(m: int, data: bytes) -> None:
+    buf = ctypes.create_string_buffer(data, len(data))
+    check_int(lib().bpf_map__set_initial_value(m, buf, len(data)),
+              f"setting the initial value of map {map_name(m)}")
+
+
+def obj_id(fd: int) -> int:
+    """The kernel id of a BPF object (program, map, link) from its fd."""
+    info = ctypes.create_string_buffer(256)
+    size = c_uint32(256)
+    check_int(lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)), "reading object info")
+    return int.from_bytes(info.raw[4:8], "little")
+
+
+class RingBuffer:
+    """ring_buffer__new/poll/free over one map; records are copied out as bytes."""
+
+    def __init__(self, map_fd: int, on_sample: Callable[[bytes], None]) -> None:
+        def cb(_ctx, data, size):
+            on_sample(ctypes.string_at(data, size))
+            return 0
+
+        self._cb = SAMPLE_FN(cb)  # keep a reference for as long as libbpf may call it
+        self._rb = check_ptr(lib().ring_buffer__new(map_fd, self._cb, None, None),
+                             "creating the ring buffer reader")
+
+    def poll(self, timeout_ms: int) -> int:
+        rc = lib().ring_buffer__poll(self._rb, timeout_ms)
+        if rc == -_errno.EINTR:
+            return 0
+        return check_int(rc, "polling the ring buffer")
+
+    def close(self) -> None:
+        if self._rb:
+            lib().ring_buffer__free(self._rb)
+            self._rb = None

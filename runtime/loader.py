@@ -1,0 +1,349 @@
+"""Load a gadget's eBPF object into the kernel: params, map sizing, load, attach.
+
+The object comes from the image's eBPF layer for this host's architecture (or from a
+file). Params are written into ``.rodata`` before loading; ``<map>_max_entries`` variables
+size their maps; every program is attached by its ELF section through libbpf.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import libbpf as L
+from .btf import Btf
+from .elf import Elf
+from .errors import ParamError, RuntimeGadgetError
+from .markers import Markers, find_markers
+
+WELL_KNOWN_KEYS = {
+    "targ_pid": "pid", "targ_tid": "tid", "targ_uid": "uid", "targ_gid": "gid",
+    "targ_comm": "comm", "collect_ustack": "collect-ustack",
+    "collect_build_id": "collect-build-id", "collect_otel_stack": "collect-otel-stack",
+}
+
+
+@dataclass
+class Param:
+    var: str
+    key: str
+    kind: str  # bool, int, uint, string
+    size: int
+    offset: int
+    default: str
+    description: str = ""
+
+    def encode(self, text: str) -> bytes:
+        if self.kind == "bool":
+            low = str(text).strip().lower()
+            if low in ("true", "1", "yes", "on"):
+                return b"\1" + bytes(self.size - 1)
+            if low in ("false", "0", "no", "off", ""):
+                return bytes(self.size)
+            raise ParamError(f"--param {self.key}={text}: expected true or false")
+        if self.kind in ("int", "uint"):
+            try:
+                v = int(str(text).strip(), 0)
+            except ValueError:
+                raise ParamError(f"--param {self.key}={text}: expected an integer") from None
+            bits = self.size * 8
+            lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.kind == "int"
+                      else (0, (1 << bits) - 1))
+            if not lo <= v <= hi:
+                raise ParamError(
+                    f"--param {self.key}={text}: out of range for a {bits}-bit "
+                    f"{'signed' if self.kind == 'int' else 'unsigned'} value ({lo}..{hi})")
+            return v.to_bytes(self.size, "little", signed=self.kind == "int")
+        raw = str(text).encode()
+        if len(raw) > self.size:
+            raise ParamError(f"--param {self.key}: value longer than {self.size} bytes")
+        return raw + bytes(self.size - len(raw))
+
+
+def _param_kind(btf: Btf, type_id: int) -> tuple[str, int] | None:
+    t = btf.resolve(type_id)
+    if t.kind == "int":
+        if t.is_bool:
+            return "bool", t.size
+        return ("int" if t.is_signed else "uint"), t.size
+    if t.kind == "enum":
+        return "uint", t.size
+    if t.kind == "array":
+        elem = btf.resolve(t.elem_type)
+        if elem.kind == "int" and elem.size == 1:
+            return "string", t.nelems
+    return None
+
+
+def _decode_default(kind: str, raw: bytes) -> str:
+    if kind == "bool":
+        return "true" if any(raw) else "false"
+    if kind in ("int", "uint"):
+        return str(int.from_bytes(raw, "little", signed=kind == "int"))
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+@dataclass
+class GadgetObject:
+    """Static view of a compiled gadget (no kernel state): BTF, markers, params."""
+
+    data: bytes
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.elf = Elf(self.data)
+        self.btf = Btf.from_elf(self.data)
+        self.markers: Markers = find_markers(self.btf)
+        self.params = self._params()
+
+    def rodata_vars(self) -> dict[str, tuple[int, int, int]]:
+        """name -> (type id, offset, size) for .rodata variables."""
+        out = {}
+        for name, tid, sec, off, size in self.btf.global_vars():
+            if sec == ".rodata":
+                out[name] = (tid, off, size)
+        return out
+
+    def rodata(self) -> bytes:
+        sec = self.elf.section(".rodata")
+        return sec.data if sec else b""
+
+    def _params(self) -> list[Param]:
+        meta_params = ((self.metadata.get("params") or {}).get("ebpf")
+                       or self.metadata.get("ebpfParams") or {})
+        rovars = self.rodata_vars()
+        rodata = self.rodata()
+        out = []
+        for var in self.markers.params:
+            if var not in rovars:
+                continue
+            tid, off, size = rovars[var]
+            pk = _param_kind(self.btf, tid)
+            if pk is None:
+                continue
+            kind, psize = pk
+            m = meta_params.get(var) or {}
+            key = WELL_KNOWN_KEYS.get(var) or m.get("key") or var
+            default = _decode_default(kind, rodata[off:off + psize]) if rodata else ""
+            out.append(Param(var, str(key), kind, psize, off, default,
+                             str(m.get("description", "") or "")))
+        return out
+
+    def param(self, key: str) -> Param:
+        for p in self.params:
+            if key in (p.key, p.var):
+                return p
+        known = ", ".join(sorted(p.key for p in self.params)) or "none"
+        raise ParamError(f"unknown param {key!r}: this gadget's params are {known}")
+
+
+def ensure_fs() -> None:
+    """Mount bpffs and tracefs when missing (libbpf needs tracefs for tracepoint ids)."""
+    for path, fstype in (("/sys/fs/bpf", "bpf"), ("/sys/kernel/tracing", "tracefs")):
+        if os.path.ismount(path):
+            continue
+        if fstype == "tracefs" and os.path.exists("/sys/kernel/debug/tracing/events"):
+            continue
+        with contextlib.suppress(OSError):
+            import subprocess
+
+            subprocess.run(["mount", "-t", fstype, fstype, path], capture_output=True, check=False)
+
+
+def _attach_hint(section: str, err: L.LibbpfError) -> str:
+    kind = section.split("/", 1)[0]
+    if kind in ("kprobe", "kretprobe") and not os.path.exists("/sys/kernel/tracing/kprobe_events"):
+        return "this kernel has no kprobe support (CONFIG_KPROBES is not set)"
+    if kind in ("tracepoint", "tp") and err.err == 2:
+        return "no such tracepoint on this kernel"
+    if err.err == 1:
+        return "permission denied: run as root (CAP_BPF and CAP_PERFMON)"
+    return err.strerror or str(err)
+
+
+class LoadedGadget:
+    """An object loaded into the kernel with its programs attached. Close it when done."""
+
+    def __init__(self, gobj: GadgetObject, values: dict[str, str] | None = None,
+                 autoattach: bool = True) -> None:
+        self.gobj = gobj
+        self.obj: int | None = None
+        self.links: dict[str, int] = {}
+        self.maps: dict[str, int] = {}
+        self.programs: dict[str, tuple[int, str]] = {}
+        ensure_fs()
+        self._open(values or {})
+        if autoattach:
+            self.attach_all()
+
+    def _open(self, values: dict[str, str]) -> None:
+        obj, self._buf = L.open_mem(self.gobj.data)
+        self.obj = obj
+        try:
+            for m in L.iter_maps(obj):
+                self.maps[L.map_name(m)] = m
+            for p in L.iter_programs(obj):
+                self.programs[L.prog_name(p)] = (p, L.prog_section(p))
+            rodata_map = next((m for n, m in self.maps.items() if n.endswith(".rodata")), None)
+            if rodata_map is not None:
+                self._set_rodata(rodata_map, values)
+            L.take_log()
+            rc = L.lib().bpf_object__load(obj)
+            if rc < 0:
+                log = L.take_log()
+                raise RuntimeGadgetError(self._load_error(-rc, log))
+        except BaseException:
+            self.close()
+            raise
+
+    def _load_error(self, err: int, log: str) -> str:
+        import errno as _e
+
+        lines = [line for line in log.splitlines() if line.strip()]
+        failing = next((line for line in lines if "failed to load" in line
+                        or "prog '" in line and "error" in line.lower()), "")
+        for name, (_p, sec) in self.programs.items():
+            if name in failing or (sec.split("/")[0] in ("fentry", "fexit", "lsm") and err == 1):
+                hint = ("this kernel does not allow fentry/fexit/lsm programs"
+                        if sec.split("/")[0] in ("fentry", "fexit", "lsm") else "see --debug")
+                return (f"program {name} ({sec}) cannot be loaded: "
+                        f"{_e.errorcode.get(err, err)}: {hint}")
+        tail = lines[-1] if lines else ""
+        return f"loading the eBPF object failed: {_e.errorcode.get(err, err)} {tail}".strip()
+
+    def _set_rodata(self, rodata_map: int, values: dict[str, str]) -> None:
+        current = L.initial_value(rodata_map)
+        if current is None:
+            return
+        data = bytearray(current)
+        for key, text in values.items():
+            p = self.gobj.param(key)
+            data[p.offset:p.offset + p.size] = p.encode(text)
+        # <map>_max_entries convention
+        rovars = self.gobj.rodata_vars()
+        for name, (tid, off, size) in rovars.items():
+            if not name.endswith("_max_entries"):
+                continue
+            target = self.maps.get(name[: -len("_max_entries")])
+            if target is None or size not in (1, 2, 4, 8):
+                continue
+            value = int.from_bytes(data[off:off + size], "little", signed=True)
+            if value > 0:
+                L.check_int(L.lib().bpf_map__set_max_entries(target, value),
+                            f"sizing map {name[:-len('_max_entries')]}")
+        L.set_initial_value(rodata_map, bytes(data))
+
+    def attach_all(self, skip: set[str] | None = None) -> None:
+        for name, (prog, section) in self.programs.items():
+            if skip and name in skip:
+                continue
+            self.attach(name)
+
+    def attach(self, name: str) -> int:
+        prog, section = self.programs[name]
+        L.take_log()
+        link = L.lib().bpf_program__attach(prog)
+        if not link:
+            err = L.LibbpfError(f"attaching {name}", L._errno_now(), L.take_log())
+            self.close()
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
+        self.links[name] = link
+        return link
+
+    def map_fd(self, name: str) -> int:
+        if name not in self.maps:
+            raise RuntimeGadgetError(f"the gadget has no map named {name}")
+        return L.check_int(L.lib().bpf_map__fd(self.maps[name]), f"map {name}")
+
+    def prog_ids(self) -> list[int]:
+        ids = []
+        for prog, _s in self.programs.values():
+            fd = L.lib().bpf_program__fd(prog)
+            if fd >= 0:
+                ids.append(L.obj_id(fd))
+        return ids
+
+    def run_iterator(self, prog: str) -> bytes:
+        link = self.links.get(prog) or self.attach(prog)
+        fd = L.check_int(L.lib().bpf_iter_create(L.lib().bpf_link__fd(link)),
+                         f"creating an iterator for {prog}")
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
+
+    def drain_hash(self, map_name: str, key_size: int, value_size: int) -> list[tuple[bytes, bytes]]:
+        import ctypes
+
+        fd = self.map_fd(map_name)
+        lib = L.lib()
+        key = ctypes.create_string_buffer(key_size)
+        nxt = ctypes.create_string_buffer(key_size)
+        val = ctypes.create_string_buffer(value_size)
+        keys = []
+        rc = lib.bpf_map_get_next_key(fd, None, nxt)
+        while rc == 0 and len(keys) < 1_000_000:
+            keys.append(nxt.raw)
+            ctypes.memmove(key, nxt, key_size)
+            rc = lib.bpf_map_get_next_key(fd, key, nxt)
+        out = []
+        for k in keys:
+            kb = ctypes.create_string_buffer(k, key_size)
+            if lib.bpf_map_lookup_elem(fd, kb, val) == 0:
+                out.append((k, val.raw))
+                lib.bpf_map_delete_elem(fd, kb)
+        return out
+
+    def close(self) -> None:
+        for link in self.links.values():
+            L.lib().bpf_link__destroy(link)
+        self.links.clear()
+        if self.obj:
+            L.lib().bpf_object__close(self.obj)
+            self.obj = None
+
+    def __enter__(self) -> LoadedGadget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def host_arch() -> str:
+    import platform
+
+    m = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(m, m)
+
+
+def map_kv_structs(btf: Btf, map_name: str) -> tuple[str, str]:
+    """Key and value struct names of a BTF-defined map in .maps."""
+    sec = btf.datasec(".maps")
+    if sec is None:
+        raise RuntimeGadgetError("the object has no BTF map definitions (.maps)")
+    for v in sec.vars:
+        var = btf.types[v.type]
+        if var.name != map_name:
+            continue
+        st = btf.resolve(var.type)
+        names = {}
+        for m in st.members:
+            if m.name in ("key", "value"):
+                ptr = btf.resolve(m.type)
+                names[m.name] = btf.resolve(ptr.type).name
+        if "key" in names and "value" in names:
+            return names["key"], names["value"]
+    raise RuntimeGadgetError(f"map {map_name} has no key/value types in BTF")
+
+
+__all__ = ["GadgetObject", "LoadedGadget", "Param", "host_arch", "map_kv_structs"]
