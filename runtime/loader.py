@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,7 +223,7 @@ class LoadedGadget:
             data[p.offset:p.offset + p.size] = p.encode(text)
         # <map>_max_entries convention
         rovars = self.gobj.rodata_vars()
-        for name, (tid, off, size) in rovars.items():
+        for name, (_tid, off, size) in rovars.items():
             if not name.endswith("_max_entries"):
                 continue
             target = self.maps.get(name[: -len("_max_entries")])
@@ -237,7 +236,7 @@ class LoadedGadget:
         L.set_initial_value(rodata_map, bytes(data))
 
     def attach_all(self, skip: set[str] | None = None) -> None:
-        for name, (prog, section) in self.programs.items():
+        for name in list(self.programs):
             if skip and name in skip:
                 continue
             self.attach(name)

@@ -19,7 +19,7 @@ struct event {
 	__u32 args_count;
 	__u32 args_size;
 	char filename[FILENAME_MAX];
-	char args[ARGS_MAX]; /* NUL-separated argv */
+	char args[ARGS_MAX]; /* argv joined with spaces */
 };
 
 GADGET_TRACER_MAP(events, 1024 * 256);
@@ -64,10 +64,15 @@ int ig_sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		e->args_size = 0;
 	}
 	e->args_count = 0;
-#pragma unroll
-	for (int i = 0; i < 64; i++) { /* count the NULs of the first 64 bytes' worth of args */
-		if (i < (int)e->args_size && e->args[i] == '\0')
+	/* argv arrives NUL-separated: count the arguments and join them with spaces */
+	for (__u32 i = 0; i < ARGS_MAX - 1; i++) {
+		if (i >= e->args_size)
+			break;
+		if (e->args[i] == '\0') {
 			e->args_count++;
+			if (i + 1 < e->args_size)
+				e->args[i] = ' ';
+		}
 	}
 	gadget_submit_buf(ctx, &events, e, sizeof(*e));
 	return 0;

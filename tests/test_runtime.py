@@ -1,0 +1,214 @@
+"""The runtime against this kernel: every sample gadget runs and reports real events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import SAMPLES, run_gadget, skip_or_fail
+
+pytestmark = pytest.mark.usefixtures("clang_available")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_root() -> None:
+    if os.geteuid() != 0:
+        skip_or_fail("loading eBPF programs needs root")
+
+
+@pytest.fixture(scope="module")
+def rt_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    store = tmp_path_factory.mktemp("rt") / "store"
+    for name in ("trace_open", "trace_exec", "trace_signal", "snapshot_process", "top_syscall"):
+        run_gadget("build", str(SAMPLES / name), "-t", f"{name}:test", "--arch", "amd64",
+                   store=store)
+    return store
+
+
+def gadget(ref: str, store: Path, **kw):
+    from gadgetsmith.runtime import Gadget
+
+    return Gadget(f"{ref}:test", store=store, **kw)
+
+
+def test_trace_open_reports_path_comm_and_errno(rt_store: Path, tmp_path: Path) -> None:
+    missing = f"/nonexistent-{uuid.uuid4().hex}"
+    present = tmp_path / f"present-{uuid.uuid4().hex}"
+    present.write_text("x")
+    with gadget("trace_open", rt_store) as g:
+        proc = subprocess.Popen(["cat", missing, str(present)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        proc.wait()
+        seen = {}
+        for ev in g.events(timeout=5):
+            if ev["fname"] in (missing, str(present)):
+                seen[ev["fname"]] = ev
+            if len(seen) == 2:
+                break
+    assert set(seen) == {missing, str(present)}
+    bad, good = seen[missing], seen[str(present)]
+    assert bad["proc.comm"] == "cat" and bad["proc.pid"] == proc.pid
+    assert bad["error"] == "ENOENT" and bad["error_raw"] == 2
+    assert good["error"] == "" and good["fd"] >= 3
+    assert good["flags"].startswith("O_RDONLY")
+    assert good["proc.parent.pid"] == os.getpid()
+    assert abs(good["timestamp_raw"] / 1e9 - time.time()) < 60
+
+
+def test_param_filters_in_kernel(rt_store: Path) -> None:
+    marker = f"/nonexistent-{uuid.uuid4().hex}"
+    # only opens by a process named "head" reach user space
+    with gadget("trace_open", rt_store, params={"comm": "head", "failed": "true"}) as g:
+        subprocess.run(["cat", marker], capture_output=True)
+        subprocess.run(["head", marker], capture_output=True)
+        events = list(g.events(timeout=2))
+    assert events, "expected events from head"
+    assert {e["proc.comm"] for e in events} == {"head"}
+    assert all(e["error"] for e in events), "failed=true keeps only failures"
+    assert marker in {e["fname"] for e in events}
+
+
+def test_user_space_filter(rt_store: Path) -> None:
+    marker = f"/nonexistent-{uuid.uuid4().hex}"
+    with gadget("trace_open", rt_store, filter=f"fname~{marker[1:12]},error==ENOENT") as g:
+        subprocess.run(["cat", marker], capture_output=True)
+        subprocess.run(["cat", "/etc/hostname"], capture_output=True)
+        events = list(g.events(timeout=2))
+    assert [e["fname"] for e in events] == [marker]
+
+
+def test_bad_params_and_filters_fail_before_loading(rt_store: Path) -> None:
+    from gadgetsmith.runtime.errors import FilterError, ParamError
+
+    with pytest.raises(ParamError, match="out of range"):
+        gadget("trace_open", rt_store, params={"pid": "-1"})
+    with pytest.raises(ParamError, match="unknown param 'nope'"):
+        gadget("trace_open", rt_store, params={"nope": "1"})
+    with pytest.raises(FilterError, match="unknown field 'fnam'"):
+        gadget("trace_open", rt_store, filter="fnam==x")
+    res = run_gadget("run", "trace_open:test", "-p", "pid=abc", store=rt_store, check=False)
+    assert res.returncode == 1 and "expected an integer" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_trace_exec(rt_store: Path) -> None:
+    arg = f"gs-{uuid.uuid4().hex[:8]}"
+    with gadget("trace_exec", rt_store) as g:
+        p = subprocess.run(["/bin/true", arg, "second"])
+        assert p.returncode == 0
+        found = [e for e in g.events(timeout=3) if arg in e["args"]]
+    assert found, "exec event not seen"
+    ev = found[0]
+    assert ev["proc.comm"] == "true"
+    assert ev["filename"] == "/bin/true"
+    assert ev["args"] == f"/bin/true {arg} second" and ev["args_count"] == 3
+
+
+def test_trace_signal(rt_store: Path) -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        with gadget("trace_signal", rt_store) as g:
+            os.kill(child.pid, 10)  # SIGUSR1
+            child.wait()
+            missing_pid = 4_000_000  # above pid_max: kill fails with ESRCH
+            with pytest.raises(ProcessLookupError):
+                os.kill(missing_pid, 9)
+            got, failed = None, None
+            for ev in g.events(timeout=3):
+                if ev["tpid"] == child.pid and ev["sig"] == "SIGUSR1":
+                    got = ev
+                if ev["tpid"] == missing_pid:
+                    failed = ev
+                if got and failed:
+                    break
+    finally:
+        child.kill()
+    assert got and got["proc.pid"] == os.getpid() and got["sig_raw"] == 10
+    assert failed and failed["error"] == "ESRCH" and failed["sig"] == "SIGKILL"
+
+
+def test_snapshot_process(rt_store: Path) -> None:
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        with gadget("snapshot_process", rt_store) as g:
+            procs = g.snapshot()
+    finally:
+        child.kill()
+    by_pid = {p["pid"]: p for p in procs}
+    assert child.pid in by_pid and by_pid[child.pid]["comm"] == "sleep"
+    assert by_pid[child.pid]["parent.pid"] == os.getpid()
+    assert all(p["pid"] == p["tid"] for p in procs), "threads only with threads=true"
+    me = by_pid[os.getpid()]
+    assert me["mntns_id"] == os.stat(f"/proc/{os.getpid()}/ns/mnt").st_ino
+    assert me["creds.uid"] == os.getuid()
+
+
+def test_top_syscall_counts(rt_store: Path) -> None:
+    with gadget("top_syscall", rt_store, params={"pid": str(os.getpid())}) as g:
+        for _ in range(50):
+            os.getppid()
+        rows = g.drain()
+        again = g.drain()  # drained: only the few syscalls made since the first drain
+    assert not [r for r in again if r["syscall"] == "SYS_GETPPID"]
+    assert rows and all(r["pid"] == os.getpid() for r in rows)
+    getppid = [r for r in rows if r["syscall"] == "SYS_GETPPID"]
+    assert getppid and getppid[0]["count"] >= 50
+
+
+def test_cli_run_json_and_columns(rt_store: Path) -> None:
+    marker = f"/nonexistent-{uuid.uuid4().hex}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time,subprocess,sys; time.sleep(1.5); "
+         f"[subprocess.run(['cat', '{marker}'], capture_output=True) for _ in range(3)]"])
+    res = run_gadget("run", "trace_open:test", "--timeout", "4", "-o", "json",
+                     "-F", f"fname=={marker}", store=rt_store)
+    proc.wait()
+    lines = [json.loads(x) for x in res.stdout.splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["proc"]["comm"] == "cat" and lines[0]["error"] == "ENOENT"
+    res = run_gadget("run", "snapshot_process:test", "--fields", "comm,pid", "--sort=-pid",
+                     store=rt_store)
+    rows = res.stdout.splitlines()
+    assert rows[0].split() == ["COMM", "PID"]
+    pids = [int(r.split()[-1]) for r in rows[1:]]
+    assert pids == sorted(pids, reverse=True) and len(pids) > 5
+
+
+def test_run_from_source_directory() -> None:
+    res = run_gadget("run", str(SAMPLES / "snapshot_process"), "-o", "json", "-p", "comm=systemd")
+    assert json.loads(res.stdout) == [] or all(
+        r["comm"] == "systemd" for r in json.loads(res.stdout))
+
+
+def test_nothing_stays_attached(rt_store: Path) -> None:
+    with gadget("trace_open", rt_store) as g:
+        ids = g.loaded.prog_ids()
+        assert ids
+    for pid in ids:
+        r = subprocess.run(["bpftool", "prog", "show", "id", str(pid)], capture_output=True)
+        assert r.returncode != 0, f"program {pid} still loaded after close()"
+
+
+def test_kprobe_attach_failure_is_named(tmp_path: Path) -> None:
+    d = tmp_path / "kp"
+    d.mkdir()
+    (d / "program.bpf.c").write_text(
+        "#include <vmlinux.h>\n#include <bpf/bpf_helpers.h>\n#include <gadget/buffer.h>\n"
+        "#include <gadget/macros.h>\n#include <gadget/types.h>\n"
+        "struct event { gadget_timestamp timestamp_raw; };\n"
+        "GADGET_TRACER_MAP(events, 4096);\nGADGET_TRACER(kp, events, event);\n"
+        'SEC("kprobe/do_sys_openat2") int ig_kp(void *ctx) { return 0; }\n'
+        'char LICENSE[] SEC("license") = "GPL";\n')
+    res = run_gadget("run", str(d), "--timeout", "1", check=False)
+    assert res.returncode == 1, res
+    line = res.stderr.strip().splitlines()[-1]
+    assert "ig_kp" in line and "kprobe/do_sys_openat2" in line
+    if not os.path.exists("/sys/kernel/tracing/kprobe_events"):
+        assert "CONFIG_KPROBES" in line

@@ -1,0 +1,119 @@
+"""`gadget run`: load a gadget into this kernel and print its events."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import _store_path, app
+
+
+class _Out(str, Enum):
+    columns = "columns"
+    json = "json"
+    jsonpretty = "jsonpretty"
+    yaml = "yaml"
+
+
+@app.command()
+def run(
+    image: Annotated[str, typer.Argument(help="Image reference, or a gadget source directory.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")
+    ] = None,
+    filter_: Annotated[
+        str | None, typer.Option("--filter", "-F", help="e.g. 'proc.comm==cat,error!=0'.")
+    ] = None,
+    output: Annotated[_Out, typer.Option("--output", "-o", help="Output mode.")] = _Out.columns,
+    fields: Annotated[
+        str | None, typer.Option("--fields", help="Comma-separated columns to show.")
+    ] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="Sort snapshots/top: f1,-f2.")] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop after this many seconds.")
+    ] = None,
+    count: Annotated[int | None, typer.Option("--count", help="Stop after N events.")] = None,
+    interval: Annotated[
+        float, typer.Option("--map-fetch-interval", help="Seconds between top refreshes.")
+    ] = 1.0,
+    host: Annotated[
+        bool, typer.Option("--host", help="Show host and container events (no container filter).")
+    ] = False,
+    store: Annotated[Path | None, typer.Option("--store", help="Local OCI store.")] = None,
+) -> None:
+    """Run a gadget here: load, attach, decode and print its events.
+
+    Example: gadget run trace_open:dev --host --filter 'proc.comm==cat' -o json --timeout 5
+    """
+    import time
+
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    from .errors import GadgetError, UsageError
+
+    params: dict[str, str] = {}
+    for p in param or []:
+        if "=" not in p:
+            raise UsageError(f"--param {p!r}: expected key=value")
+        k, v = p.split("=", 1)
+        params[k.strip()] = v
+    src: str | bytes = image
+    metadata = None
+    if Path(image).is_dir():
+        import tempfile
+
+        from gadgetsmith.runtime.loader import host_arch
+
+        from .build import build as do_build
+        from .build import load_metadata
+        from .buildspec import load as load_spec
+
+        with tempfile.TemporaryDirectory() as tmp:
+            res = do_build(image, arches=[host_arch()], output_dir=tmp, no_store=True)
+            src = res.objects[host_arch()].read_bytes()
+        spec = load_spec(image)
+        metadata = load_metadata(spec.metadata)[1] or {}
+    from gadgetsmith.runtime.api import Gadget
+    from gadgetsmith.runtime.output import Printer, sort_events
+
+    try:
+        g = Gadget(src, params=params, store=_store_path(store), metadata=metadata,
+                   filter=filter_)
+    except RuntimeGadgetError as e:
+        raise GadgetError(str(e)) from None
+    try:
+        ds = g.datasources[0]
+        try:
+            printer = Printer(output.value, ds.decoder.columns,
+                              [f.strip() for f in fields.split(",")] if fields else None)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        try:
+            if ds.kind == "tracer":
+                if output is _Out.columns:
+                    printer.header()
+                for ev in g.events(timeout=timeout, count=count):
+                    printer.event(ev)
+            elif ds.kind == "iterator":
+                printer.batch(sort_events(g.snapshot(), sort))
+            else:
+                deadline = None if timeout is None else time.monotonic() + timeout
+                rounds = 0
+                while True:
+                    wait = interval if deadline is None else min(interval,
+                                                                 max(0.0, deadline - time.monotonic()))
+                    time.sleep(wait)
+                    printer.batch(sort_events(g.drain(), sort))
+                    rounds += 1
+                    if (count is not None and rounds >= count) or (
+                            deadline is not None and time.monotonic() >= deadline):
+                        break
+        except KeyboardInterrupt:
+            pass
+        except RuntimeGadgetError as e:
+            raise GadgetError(str(e)) from None
+    finally:
+        g.close()
