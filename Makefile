@@ -35,7 +35,10 @@ demo: setup
 	@echo "== building sample-gadgets/trace_open (amd64 + arm64)"
 	$(BIN)/gadget --store $(DEMO_STORE) build sample-gadgets/trace_open -t trace_open:dev
 	$(BIN)/gadget --store $(DEMO_STORE) list
-	$(BIN)/gadget --store $(DEMO_STORE) inspect trace_open:dev
+	@echo "== running it for 5 s; 'cat' opens a few files meanwhile (needs root for eBPF)"
+	@(sleep 2; cat /etc/os-release >/dev/null; cat /nonexistent-demo-file 2>/dev/null; true) &
+	$(SUDO) $(BIN)/gadget --store $(DEMO_STORE) run trace_open:dev --host --timeout 5 \
+	  --filter 'proc.comm==cat' --fields comm,pid,error,flags,fname
 
 # GADGETSMITH_REQUIRE_PRIVILEGES=1 turns "needs root/BPF" skips into failures.
 test: setup

@@ -140,11 +140,11 @@ class Decoder:
         self._col(name, ann, hidden=True)
 
     def _parent_types(self, f: Field) -> list[str]:
-        out = []
+        """Type names of the struct directly containing ``f``."""
         for g in self.fields:
-            if g.kind == "struct" and (f.parent == g.name or f.parent.startswith(g.name + ".")):
-                out += g.type_names
-        return out
+            if g.kind == "struct" and f.parent == g.name:
+                return g.type_names
+        return []
 
     def _plan_special(self, f: Field, ann: dict[str, str], alias: str, hide_proc: bool) -> None:
         name = f.name

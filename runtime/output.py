@@ -14,7 +14,10 @@ MODES = ("columns", "json", "jsonpretty", "yaml")
 def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Column]:
     if fields:
         by_name = {c.name: c for c in columns}
-        by_alias = {c.alias: c for c in columns if c.alias}
+        by_alias: dict[str, Column] = {}
+        for c in columns:
+            if c.alias and (c.alias not in by_alias or by_alias[c.alias].hidden):
+                by_alias[c.alias] = c
         out = []
         for f in fields:
             c = by_name.get(f) or by_alias.get(f)

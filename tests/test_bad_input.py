@@ -115,7 +115,7 @@ def test_version_and_help() -> None:
 
     assert run_gadget("--version").stdout.strip() == f"gadget {__version__}"
     out = run_gadget("--help").stdout
-    for cmd in ("build", "list", "inspect", "tag", "rm"):
+    for cmd in ("build", "list", "inspect", "tag", "rm", "run", "containers"):
         assert cmd in out
         sub = run_gadget(cmd, "--help").stdout
         assert "Example: gadget " + cmd in " ".join(sub.split()), cmd

@@ -212,3 +212,16 @@ def test_kprobe_attach_failure_is_named(tmp_path: Path) -> None:
     assert "ig_kp" in line and "kprobe/do_sys_openat2" in line
     if not os.path.exists("/sys/kernel/tracing/kprobe_events"):
         assert "CONFIG_KPROBES" in line
+
+
+def test_columns_show_the_process_not_its_parent(rt_store: Path) -> None:
+    marker = f"/nonexistent-{uuid.uuid4().hex}"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time,subprocess; time.sleep(1.5); "
+         f"subprocess.run(['cat', '{marker}'], capture_output=True)"])
+    res = run_gadget("run", "trace_open:test", "--timeout", "4", "--fields", "comm,pid,error,fname",
+                     "-F", f"fname=={marker}", store=rt_store)
+    proc.wait()
+    rows = res.stdout.splitlines()
+    assert rows[0].split() == ["COMM", "PID", "ERROR", "FNAME"]
+    assert rows[1].split()[0] == "cat" and rows[1].split()[2] == "ENOENT"
