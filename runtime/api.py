@@ -80,6 +80,31 @@ def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[s
     raise RuntimeGadgetError(f"{ref}: the image has no eBPF program for {host_arch()}")
 
 
+_EMPTY_ENRICHMENT: dict[str, Any] = {
+    "runtime.containerName": "",
+    "runtime.runtimeName": "",
+    "runtime.containerId": "",
+    "runtime.containerPid": 0,
+    "runtime.containerImageName": "",
+    "runtime.containerImageDigest": "",
+    "runtime.containerStartedAt": "",
+    "k8s.namespace": "",
+    "k8s.podName": "",
+    "k8s.containerName": "",
+    "k8s.podLabels": {},
+}
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and k != "podLabels":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 class Gadget:
     def __init__(
         self,
@@ -89,7 +114,14 @@ class Gadget:
         metadata: dict[str, Any] | None = None,
         filter: str | None = None,
         processors: list[Processor] | None = None,
+        host: bool = True,
+        selector: Any = None,
+        containers: Any = None,
     ) -> None:
+        """``host=False`` keeps only events from containers chosen by ``selector`` (a
+        :class:`~gadgetsmith.runtime.containers.ContainerSelector`; empty = all containers),
+        filtered in the kernel. With a container collection (``containers``, created
+        automatically when host=False), events get ``runtime.*`` / ``k8s.*`` fields."""
         if isinstance(image, bytes):
             data, meta = image, metadata or {}
         elif isinstance(image, Path) or (isinstance(image, str) and image.endswith(".o")
@@ -102,23 +134,45 @@ class Gadget:
         self.object = GadgetObject(data, meta)
         self.metadata = meta
         self.datasources = self._datasources()
-        self.processors: list[Processor] = list(processors or [])
+        self.processors: list[Processor] = []
+        self.host = host
+        self.selector = selector
+        self.containers = containers
+        self._own_containers = False
+        self.raw_records = 0
+        self._queue: deque[bytes] = deque()
+        self._readers: list[L.RingBuffer] = []
+        self.loaded = None
+        if not host and self.containers is None:
+            from .containers import ContainerCollection
+
+            self.containers = ContainerCollection()
+            self._own_containers = True
+        if self.containers is not None:
+            self._setup_enrichment()
+        self.processors += list(processors or [])
         if filter:
             ds = self.datasources[0] if len(self.datasources) == 1 else None
             if ds is None:
                 raise RuntimeGadgetError("--filter needs a gadget with one data source")
             sample = ds.decoder.decode(b"")
+            if self.containers is not None:
+                sample.update(_EMPTY_ENRICHMENT)
             pred = filt.build(filter, filt.kinds_from_sample(sample.keys(), sample))
             self.processors.append(lambda ev: ev if pred(ev) else None)
         # validate params before touching the kernel
         values = {str(k): str(v) for k, v in (params or {}).items()}
         for k, v in values.items():
             self.object.param(k).encode(v)
-        self.loaded = LoadedGadget(self.object, values, autoattach=False)
+        self.loaded = LoadedGadget(self.object, values, autoattach=False,
+                                   filter_by_mntns=not host)
+        try:
+            if self.containers is not None:
+                self._start_containers()
+        except BaseException:
+            self.close()
+            raise
         self._attach()
-        self._queue: deque[bytes] = deque()
-        self._readers: list[L.RingBuffer] = []
-        self.lost = 0
 
     # -- setup ------------------------------------------------------------------------
     def _datasources(self) -> list[DataSource]:
@@ -155,6 +209,54 @@ class Gadget:
                                      "GADGET_ITER or GADGET_MAPITER)")
         return out
 
+    # -- containers -------------------------------------------------------------------
+    def _setup_enrichment(self) -> None:
+        from .decode import Column
+
+        for ds in self.datasources:
+            cols = [Column("runtime.containerName", alias="")]
+            cols += [Column(n, hidden=True) for n in _EMPTY_ENRICHMENT if n != "runtime.containerName"]
+            ds.decoder.columns[:0] = cols
+        mfields = {ds.name: ds.decoder.mntns_field for ds in self.datasources}
+        coll = self.containers
+
+        def enrich(ev: dict[str, Any]) -> dict[str, Any]:
+            c = None
+            for f in mfields.values():
+                if f and f in ev:
+                    c = coll.by_mntns(ev[f])
+                    break
+            if c is None:
+                ev.update(_EMPTY_ENRICHMENT)
+            else:
+                ev.update(_flatten(c.enrichment()))
+            return ev
+
+        self.processors.append(enrich)
+
+    def _start_containers(self) -> None:
+        from .containers import ContainerSelector
+
+        coll = self.containers
+        sel = self.selector or ContainerSelector()
+        loaded = self.loaded
+        if not self.host:
+            def added(c) -> None:
+                if sel.matches(c) and c.mntns and self.loaded is not None:
+                    loaded.set_mntns({c.mntns})
+
+            def removed(c) -> None:
+                if c.mntns and self.loaded is not None and self.loaded.obj:
+                    loaded.set_mntns({c.mntns}, present=False)
+
+            coll.on_add.append(added)
+            coll.on_remove.append(removed)
+            self._callbacks = (added, removed)
+        if self._own_containers or not coll._threads:
+            coll.start()
+        if not self.host:
+            loaded.set_mntns({c.mntns for c in coll.select(sel) if c.mntns})
+
     def _attach(self) -> None:
         iter_progs = {p for ds in self.datasources for p in ds.programs}
         try:
@@ -165,6 +267,7 @@ class Gadget:
 
     # -- reading ----------------------------------------------------------------------
     def _process(self, ev: dict[str, Any]) -> dict[str, Any] | None:
+        self.raw_records += 1
         for p in self.processors:
             ev = p(ev)
             if ev is None:
@@ -241,6 +344,15 @@ class Gadget:
         self._readers = []
         if getattr(self, "loaded", None) is not None:
             self.loaded.close()
+            self.loaded = None
+        cbs = getattr(self, "_callbacks", None)
+        if cbs and self.containers is not None:
+            for lst, cb in ((self.containers.on_add, cbs[0]), (self.containers.on_remove, cbs[1])):
+                if cb in lst:
+                    lst.remove(cb)
+            self._callbacks = None
+        if getattr(self, "_own_containers", False) and self.containers is not None:
+            self.containers.stop()
 
     def __enter__(self) -> Gadget:
         return self

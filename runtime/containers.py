@@ -284,6 +284,7 @@ class ContainerSelector:
     k8s_podname: str = ""
     k8s_containername: str = ""
     runtimes: str = ""
+    k8s_selector: str = ""  # key=value,key2=value2: every label must match
 
     @staticmethod
     def _match(spec: str, value: str) -> bool:
@@ -303,11 +304,21 @@ class ContainerSelector:
             and self._match(self.k8s_podname, c.k8s_pod_name)
             and self._match(self.k8s_containername, c.k8s_container_name)
             and self._match(self.runtimes, c.runtime)
+            and self._labels_match(c)
         )
+
+    def _labels_match(self, c: Container) -> bool:
+        for item in (s.strip() for s in self.k8s_selector.split(",")):
+            if not item:
+                continue
+            key, _, value = item.partition("=")
+            if c.labels.get(key.strip()) != value.strip():
+                return False
+        return True
 
     def is_empty(self) -> bool:
         return not any((self.containername, self.k8s_namespace, self.k8s_podname,
-                        self.k8s_containername, self.runtimes))
+                        self.k8s_containername, self.runtimes, self.k8s_selector))
 
 
 # ---------------------------------------------------------------------------- collection
@@ -318,7 +329,7 @@ class ContainerCollection:
     are called from a background thread. Lookups are by mount or network namespace inode.
     """
 
-    def __init__(self, sources: list[Any] | None = None, rescan_interval: float = 2.0) -> None:
+    def __init__(self, sources: list[Any] | None = None, rescan_interval: float = 5.0) -> None:
         self.sources = default_sources() if sources is None else sources
         self.rescan_interval = rescan_interval
         self._by_id: dict[str, Container] = {}

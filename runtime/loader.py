@@ -18,6 +18,8 @@ from .elf import Elf
 from .errors import ParamError, RuntimeGadgetError
 from .markers import Markers, find_markers
 
+MNTNS_MAP = "gadget_mntns_filter_map"
+
 WELL_KNOWN_KEYS = {
     "targ_pid": "pid", "targ_tid": "tid", "targ_uid": "uid", "targ_gid": "gid",
     "targ_comm": "comm", "collect_ustack": "collect-ustack",
@@ -167,8 +169,9 @@ class LoadedGadget:
     """An object loaded into the kernel with its programs attached. Close it when done."""
 
     def __init__(self, gobj: GadgetObject, values: dict[str, str] | None = None,
-                 autoattach: bool = True) -> None:
+                 autoattach: bool = True, filter_by_mntns: bool = False) -> None:
         self.gobj = gobj
+        self.filter_by_mntns = filter_by_mntns
         self.obj: int | None = None
         self.links: dict[str, int] = {}
         self.maps: dict[str, int] = {}
@@ -221,8 +224,15 @@ class LoadedGadget:
         for key, text in values.items():
             p = self.gobj.param(key)
             data[p.offset:p.offset + p.size] = p.encode(text)
-        # <map>_max_entries convention
         rovars = self.gobj.rodata_vars()
+        if self.filter_by_mntns:
+            if "gadget_filter_by_mntns" not in rovars or MNTNS_MAP not in self.maps:
+                raise RuntimeGadgetError(
+                    "this gadget cannot filter by container (it does not include "
+                    "<gadget/mntns_filter.h>): run it with --host")
+            _tid, off, size = rovars["gadget_filter_by_mntns"]
+            data[off:off + size] = b"\1" + bytes(size - 1)
+        # <map>_max_entries convention
         for name, (_tid, off, size) in rovars.items():
             if not name.endswith("_max_entries"):
                 continue
@@ -252,6 +262,24 @@ class LoadedGadget:
                 f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
         self.links[name] = link
         return link
+
+    @property
+    def supports_mntns_filter(self) -> bool:
+        return MNTNS_MAP in self.maps
+
+    def set_mntns(self, mntns_ids: set[int] | list[int], present: bool = True) -> None:
+        """Add (or remove) mount namespaces in the in-kernel container filter map."""
+        import ctypes
+
+        fd = self.map_fd(MNTNS_MAP)
+        one = ctypes.c_uint32(1)
+        for ns in mntns_ids:
+            key = ctypes.c_uint64(ns)
+            if present:
+                L.check_int(L.lib().bpf_map_update_elem(fd, ctypes.byref(key), ctypes.byref(one), 0),
+                            "updating the container filter map")
+            else:
+                L.lib().bpf_map_delete_elem(fd, ctypes.byref(key))
 
     def map_fd(self, name: str) -> int:
         if name not in self.maps:

@@ -125,3 +125,106 @@ def test_docker_api_source_via_podman_service(podman: Podman, tmp_path: Path) ->
     finally:
         svc.terminate()
         svc.wait(timeout=10)
+
+
+# ------------------------------------------------------------------ enrichment + filtering
+LOOP = "while true; do cat /etc/passwd >/dev/null; sleep 0.1; done"
+
+
+@pytest.fixture(scope="module")
+def rt_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from .conftest import SAMPLES
+
+    store = tmp_path_factory.mktemp("rtc") / "store"
+    run_gadget("build", str(SAMPLES / "trace_open"), "-t", "trace_open:test", "--arch", "amd64",
+               store=store)
+    return store
+
+
+def _events(store: Path, podman: Podman, seconds: float, **kw):
+    from gadgetsmith.runtime import Gadget
+
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    with Gadget("trace_open:test", store=store, containers=coll, **kw) as g:
+        coll.start()
+        evs = list(g.events(timeout=seconds))
+        raw = g.raw_records
+    coll.stop()
+    return evs, raw
+
+
+def test_container_events_are_enriched_and_filtered_in_kernel(podman: Podman, rt_store: Path):
+    a = podman.start("sh", "-c", LOOP, labels={
+        "io.kubernetes.pod.name": "web-1", "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.container.name": "web"})
+    b = podman.start("sh", "-c", LOOP)
+    a_id = podman.inspect(a, "{{.Id}}")
+    evs, raw = _events(rt_store, podman, 2.5, host=False,
+                       selector=ContainerSelector(containername=a))
+    assert evs, "no events from the selected container"
+    assert {e["runtime.containerName"] for e in evs} == {a}
+    # the other busy container and the host never reached user space: dropped in the kernel
+    assert raw == len(evs)
+    e = next(e for e in evs if e["fname"] == "/etc/passwd")
+    assert e["proc.comm"] == "cat"
+    assert e["runtime.containerId"] == a_id and e["runtime.runtimeName"] == "podman"
+    assert "gadgetsmith-busybox" in e["runtime.containerImageName"]
+    assert (e["k8s.namespace"], e["k8s.podName"], e["k8s.containerName"]) == ("shop", "web-1", "web")
+    assert b not in {x["runtime.containerName"] for x in evs}
+
+
+def test_default_is_containers_only_and_host_adds_the_host(podman: Podman, rt_store: Path):
+    import subprocess
+    import threading
+
+    name = podman.start("sh", "-c", LOOP)
+
+    def host_activity():
+        for _ in range(10):
+            subprocess.run(["cat", "/etc/hostname"], capture_output=True)
+
+    t = threading.Timer(1.0, host_activity)
+    t.start()
+    evs, _ = _events(rt_store, podman, 2.5, host=False)
+    t.join()
+    assert evs and all(e["runtime.containerName"] for e in evs)
+    assert name in {e["runtime.containerName"] for e in evs}
+    t = threading.Timer(1.0, host_activity)
+    t.start()
+    evs, _ = _events(rt_store, podman, 2.5, host=True)
+    t.join()
+    names = {e["runtime.containerName"] for e in evs}
+    assert "" in names and name in names  # host processes and the container
+    assert any(e["fname"] == "/etc/hostname" and e["runtime.containerName"] == "" for e in evs)
+
+
+def test_container_started_after_the_gadget_is_traced(podman: Podman, rt_store: Path):
+    from gadgetsmith.runtime import Gadget
+
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    name = f"gs-late-{os.getpid()}"
+    with Gadget("trace_open:test", store=rt_store, containers=coll, host=False,
+                selector=ContainerSelector(containername=name)) as g:
+        coll.start()
+        podman.start("sh", "-c", LOOP, name=name)
+        evs = [e for e in g.events(timeout=6)]
+    coll.stop()
+    assert evs and {e["runtime.containerName"] for e in evs} == {name}
+
+
+def test_cli_run_with_container_selector(podman: Podman, rt_store: Path):
+    name = podman.start("sh", "-c", LOOP)
+    res = run_gadget("run", "trace_open:test", "-c", name, "--timeout", "3", "-o", "json",
+                     "-F", "fname==/etc/passwd", store=rt_store,
+                     env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})
+    rows = [json.loads(x) for x in res.stdout.splitlines()]
+    assert rows and {r["runtime"]["containerName"] for r in rows} == {name}
+    res = run_gadget("run", "trace_open:test", "--timeout", "3", "--fields",
+                     "runtime.containerName,comm,fname", "-F", "fname==/etc/passwd",
+                     "-c", name, store=rt_store,
+                     env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["RUNTIME.CONTAINERNAME", "COMM", "FNAME"]
+    assert lines[1].split()[:2] == [name, "cat"]
+    res = run_gadget("run", "trace_open:test", "--host", "-c", name, store=rt_store, check=False)
+    assert res.returncode == 2 and "--host" in res.stderr

@@ -76,8 +76,10 @@ def test_param_filters_in_kernel(rt_store: Path) -> None:
 
 
 def test_user_space_filter(rt_store: Path) -> None:
-    marker = f"/nonexistent-{uuid.uuid4().hex}"
-    with gadget("trace_open", rt_store, filter=f"fname~{marker[1:12]},error==ENOENT") as g:
+    hexid = uuid.uuid4().hex
+    marker = f"/nonexistent-{hexid}"
+    # a regex unique to this test: other tests (running in parallel) open /nonexistent-* too
+    with gadget("trace_open", rt_store, filter=f"fname~^/nonexist[a-z]+-{hexid[:16]},error==ENOENT") as g:
         subprocess.run(["cat", marker], capture_output=True)
         subprocess.run(["cat", "/etc/hostname"], capture_output=True)
         events = list(g.events(timeout=2))
@@ -167,13 +169,13 @@ def test_cli_run_json_and_columns(rt_store: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", "import time,subprocess,sys; time.sleep(1.5); "
          f"[subprocess.run(['cat', '{marker}'], capture_output=True) for _ in range(3)]"])
-    res = run_gadget("run", "trace_open:test", "--timeout", "4", "-o", "json",
+    res = run_gadget("run", "trace_open:test", "--host", "--timeout", "4", "-o", "json",
                      "-F", f"fname=={marker}", store=rt_store)
     proc.wait()
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(lines) == 3
     assert lines[0]["proc"]["comm"] == "cat" and lines[0]["error"] == "ENOENT"
-    res = run_gadget("run", "snapshot_process:test", "--fields", "comm,pid", "--sort=-pid",
+    res = run_gadget("run", "snapshot_process:test", "--host", "--fields", "comm,pid", "--sort=-pid",
                      store=rt_store)
     rows = res.stdout.splitlines()
     assert rows[0].split() == ["COMM", "PID"]
@@ -182,7 +184,8 @@ def test_cli_run_json_and_columns(rt_store: Path) -> None:
 
 
 def test_run_from_source_directory() -> None:
-    res = run_gadget("run", str(SAMPLES / "snapshot_process"), "-o", "json", "-p", "comm=systemd")
+    res = run_gadget("run", str(SAMPLES / "snapshot_process"), "--host", "-o", "json",
+                     "-p", "comm=systemd")
     assert json.loads(res.stdout) == [] or all(
         r["comm"] == "systemd" for r in json.loads(res.stdout))
 
@@ -206,7 +209,7 @@ def test_kprobe_attach_failure_is_named(tmp_path: Path) -> None:
         "GADGET_TRACER_MAP(events, 4096);\nGADGET_TRACER(kp, events, event);\n"
         'SEC("kprobe/do_sys_openat2") int ig_kp(void *ctx) { return 0; }\n'
         'char LICENSE[] SEC("license") = "GPL";\n')
-    res = run_gadget("run", str(d), "--timeout", "1", check=False)
+    res = run_gadget("run", str(d), "--host", "--timeout", "1", check=False)
     assert res.returncode == 1, res
     line = res.stderr.strip().splitlines()[-1]
     assert "ig_kp" in line and "kprobe/do_sys_openat2" in line
@@ -219,7 +222,7 @@ def test_columns_show_the_process_not_its_parent(rt_store: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", "import time,subprocess; time.sleep(1.5); "
          f"subprocess.run(['cat', '{marker}'], capture_output=True)"])
-    res = run_gadget("run", "trace_open:test", "--timeout", "4", "--fields", "comm,pid,error,fname",
+    res = run_gadget("run", "trace_open:test", "--host", "--timeout", "4", "--fields", "comm,pid,error,fname",
                      "-F", f"fname=={marker}", store=rt_store)
     proc.wait()
     rows = res.stdout.splitlines()

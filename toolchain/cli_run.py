@@ -42,6 +42,18 @@ def run(
     host: Annotated[
         bool, typer.Option("--host", help="Show host and container events (no container filter).")
     ] = False,
+    containername: Annotated[
+        str | None, typer.Option("--containername", "-c", help="Containers by name (a,b,!c).")
+    ] = None,
+    runtimes: Annotated[
+        str | None, typer.Option("--runtimes", help="Container runtimes to use (podman,docker).")
+    ] = None,
+    k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
+    k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
+    k8s_containername: Annotated[str | None, typer.Option("--k8s-containername")] = None,
+    k8s_selector: Annotated[
+        str | None, typer.Option("--k8s-selector", help="Pod labels: key=value,...")
+    ] = None,
     store: Annotated[Path | None, typer.Option("--store", help="Local OCI store.")] = None,
 ) -> None:
     """Run a gadget here: load, attach, decode and print its events.
@@ -77,12 +89,31 @@ def run(
         spec = load_spec(image)
         metadata = load_metadata(spec.metadata)[1] or {}
     from gadgetsmith.runtime.api import Gadget
+    from gadgetsmith.runtime.containers import (
+        ContainerCollection,
+        ContainerError,
+        ContainerSelector,
+        default_sources,
+    )
     from gadgetsmith.runtime.output import Printer, sort_events
 
+    selector = ContainerSelector(containername or "", k8s_namespace or "", k8s_podname or "",
+                                 k8s_containername or "", runtimes or "", k8s_selector or "")
+    if host and not selector.is_empty():
+        raise UsageError("--host shows every process: drop the container selectors or --host")
+    try:
+        sources = default_sources(runtimes.split(",") if runtimes else None)
+    except ContainerError as e:
+        raise UsageError(f"--runtimes: {e}") from None
+    if not sources and not host:
+        typer.echo("warning: no container runtime found (podman, docker): no container events "
+                   "will match; use --host to trace host processes", err=True)
+    collection = ContainerCollection(sources)
     try:
         g = Gadget(src, params=params, store=_store_path(store), metadata=metadata,
-                   filter=filter_)
+                   filter=filter_, host=host, selector=selector, containers=collection)
     except RuntimeGadgetError as e:
+        collection.stop()
         raise GadgetError(str(e)) from None
     try:
         ds = g.datasources[0]
@@ -117,3 +148,4 @@ def run(
             raise GadgetError(str(e)) from None
     finally:
         g.close()
+        collection.stop()
