@@ -248,7 +248,7 @@ app.command("remove", hidden=True)(rm)
 # ---------------------------------------------------------------------------- more commands
 # Feature areas register their commands from their own modules (validate/metadata, run,
 # registry ...). Those modules import only typer and the stdlib at import time.
-_COMMAND_MODULES = ("cli_metadata", "cli_run", "cli_registry", "cli_containers")
+_COMMAND_MODULES = ("cli_metadata", "cli_run", "cli_registry", "cli_signing", "cli_containers")
 
 
 def _register_command_modules() -> None:
