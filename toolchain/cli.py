@@ -14,8 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
 from . import __version__
+
+# Plain click help everywhere: typer's rich help renderer imports markdown-it (~130 ms per
+# --help) and escapes "[required]" as "\\[required]" when markup is off.
+typer.core.HAS_RICH = False
 
 app = typer.Typer(
     name="gadget",
@@ -23,7 +28,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    # plain click help: rich's help renderer imports markdown-it and costs ~130 ms
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
