@@ -1,0 +1,211 @@
+"""Allowlist policy: entry forms, tricky references, file loading and key lookup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gadgetsmith.toolchain.errors import GadgetError
+from gadgetsmith.toolchain.policy import (
+    PULL,
+    PUSH,
+    RUN,
+    PolicyDenied,
+    PolicyError,
+    load_policy,
+    parse_entry,
+    policy_from_dict,
+)
+
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+
+ALLOW = [
+    "reg.io/team/*",
+    "reg.io:5000/mirror/*",
+    "localhost:5000/x:v1",
+    "ghcr.io/org/pinned@" + D1,
+    "trace_exec:v1",  # short name: normalised to ghcr.io/inspektor-gadget/gadget/...
+    "REG2.example.com/repo",  # repository: any tag; host case-insensitive
+]
+
+
+@pytest.fixture
+def pol():
+    return policy_from_dict({"allowedGadgets": ALLOW, "allowedPush": ["push.io/ci/*"]})
+
+
+@pytest.mark.parametrize("ref", [
+    "reg.io/team/a:v1",
+    "reg.io/team/sub/b",
+    "REG.IO/team/a:v1",               # DNS is case-insensitive
+    "reg.io:5000/mirror/x:1",
+    "localhost:5000/x:v1",
+    "ghcr.io/org/pinned@" + D1,
+    "ghcr.io/org/pinned:v3@" + D1,     # tag + pinned digest: content is the digest
+    "trace_exec:v1",
+    "ghcr.io/inspektor-gadget/gadget/trace_exec:v1",
+    "reg2.example.com/repo:anything",
+    "reg2.example.com/repo@" + D2,
+])
+def test_allowed(pol, ref: str) -> None:
+    assert pol.check(PULL, ref) is not None
+
+
+TRICKY = [
+    "reg.io.evil.com/team/a:v1",        # prefix confusion on the host
+    "reg.io.evil.com/reg.io/team/a:v1",
+    "evil.com/reg.io/team/a:v1",
+    "reg.io:5001/team/a:v1",             # same host, other port
+    "reg.io:5000/team/a:v1",             # port not in the prefix
+    "reg.io:50001/mirror/x:1",
+    "reg.io/teamx/a:v1",                 # prefix must stop at the '/'
+    "reg.io/tea/a:v1",
+    "reg.io/Team/a:v1",                  # uppercase path does not parse
+    "reg.io/team/../evil/a:v1",          # '..' in the path
+    "reg.io/team/%2e%2e/evil:v1",
+    "reg.io/team/./a:v1",
+    "user@reg.io/team/a:v1",             # user@host
+    "reg.io/team@evil.com/a:v1",
+    "evil.com@reg.io/team/a:v1",
+    "https://reg.io/team/a:v1",          # URL scheme
+    "//reg.io/team/a:v1",
+    "reg.іo/team/a:v1",                  # Cyrillic i
+    "reg.io/teаm/a:v1",                  # Cyrillic a in the path
+    "reg.io/team/a:vі",                  # Cyrillic tag
+    "ｒeg.io/team/a:v1",                 # fullwidth r
+    "reg.io\u200b/team/a:v1",            # zero-width space
+    "reg.io /team/a:v1",
+    "reg.io/team/a:v1\n",
+    "localhost:5000/x:v2",               # exact tag only
+    "localhost:5000/x",                  # -> :latest
+    "localhost:5000/x:v1x",
+    "localhost/x:v1",                    # no port
+    "127.0.0.1:5000/x:v1",               # another spelling of the host is another registry
+    "ghcr.io/org/pinned:v1",             # tag where only a digest is allowed
+    "ghcr.io/org/pinned@" + D2,          # other digest
+    "ghcr.io/org/pinned2@" + D1,         # same digest, other repository
+    "trace_exec:v2",
+    "trace_exec",
+    "docker.io/inspektor-gadget/gadget/trace_exec:v1",
+    "reg2.example.com/repo2:v1",
+    "reg2.example.com/repo/sub:v1",
+    "reg2.example.com.evil/repo:v1",
+    "",
+    "reg.io/team/",
+    "reg.io/team/a:v1@sha256:zz",
+]
+
+
+@pytest.mark.parametrize("ref", TRICKY)
+def test_tricky_references_never_slip_through(pol, ref: str) -> None:
+    with pytest.raises(GadgetError):
+        pol.check(PULL, ref)
+
+
+def test_push_list_is_separate(pol) -> None:
+    assert pol.check(PUSH, "push.io/ci/x:v1")
+    with pytest.raises(PolicyDenied):
+        pol.check(PUSH, "reg.io/team/a:v1")
+    with pytest.raises(PolicyDenied):
+        pol.check(PULL, "push.io/ci/x:v1")
+
+
+def test_denial_names_an_entry_that_would_allow_it(pol) -> None:
+    with pytest.raises(PolicyDenied) as ei:
+        pol.check(PULL, "other.io/x/y:v2")
+    msg = str(ei.value)
+    assert "allowedGadgets" in msg and "'other.io/x/y:v2'" in msg and "other.io/x/*" in msg
+    with pytest.raises(PolicyDenied) as ei:
+        pol.check(PULL, "ghcr.io/org/pinned:v1")
+    assert "ghcr.io/org/pinned@" + D1 in str(ei.value)
+
+
+def test_run_of_local_image_may_use_its_known_digest(pol) -> None:
+    assert pol.check(RUN, "ghcr.io/org/pinned:v1", digest=D1)
+    with pytest.raises(PolicyDenied):
+        pol.check(RUN, "ghcr.io/org/pinned:v1", digest=D2)
+
+
+def test_no_policy_allows_everything_but_empty_list_allows_nothing() -> None:
+    assert policy_from_dict({}).check(PULL, "any.io/x:v1") is None
+    with pytest.raises(PolicyDenied):
+        policy_from_dict({"allowedGadgets": []}).check(PULL, "any.io/x:v1")
+
+
+def test_disallow_pulling() -> None:
+    p = policy_from_dict({"disallowPulling": True})
+    with pytest.raises(PolicyDenied, match="disallowPulling"):
+        p.check(PULL, "any.io/x:v1")
+    assert p.check(RUN, "any.io/x:v1") is None
+    assert p.check(PUSH, "any.io/x:v1") is None
+
+
+@pytest.mark.parametrize("entry, fragment", [
+    ("reg.io*", "must name the registry"),
+    ("reg*", "must name the registry"),
+    ("*", "must name the registry"),
+    ("myorg/*", "registry host"),
+    ("reg.io/*/x", "only allowed once, at the end"),
+    ("reg.io/Team/*", "can never match"),
+    ("reg.іo/team/*", "non-ASCII"),
+    ("reg.io/te am/*", "space"),
+    ("reg.io/a/../b:v1", "invalid repository"),
+    ("https://reg.io/a", "scheme"),
+])
+def test_bad_entries_are_rejected_at_load(entry: str, fragment: str) -> None:
+    with pytest.raises(PolicyError, match=fragment):
+        parse_entry(entry)
+
+
+def test_load_from_file_env_and_keys(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "keys").mkdir()
+    pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    (tmp_path / "keys" / "obs.pub").write_text(pem)
+    pf = tmp_path / "policy.yaml"
+    pf.write_text(
+        "apiVersion: gadgetsmith/v1\n"
+        "allowedGadgets:\n"
+        "  - reference: reg.io/obs/*\n"
+        "    publicKeys: [keys/obs.pub]\n"
+        "  - reference: reg.io/obs/special:v1\n"
+        "    publicKeys:\n"
+        "      - |\n"
+        "        -----BEGIN PUBLIC KEY-----\n"
+        "        BBBB\n"
+        "        -----END PUBLIC KEY-----\n"
+        "  - reg.io/open/*\n"
+        "insecureRegistries: [127.0.0.1:5000, Reg.Local]\n"
+    )
+    monkeypatch.setenv("GADGETSMITH_POLICY", str(pf))
+    p = load_policy()
+    assert p.path == pf
+    assert p.required_keys("reg.io/obs/x:v1") == [pem]
+    keys = p.required_keys("reg.io/obs/special:v1")
+    assert keys[0] == pem and "BBBB" in keys[1]
+    assert p.required_keys("reg.io/open/x:v1") == []
+    assert p.is_insecure("127.0.0.1:5000") and p.is_insecure("reg.local")
+    assert not p.is_insecure("127.0.0.1:5001")
+    assert p.with_insecure(["a.io:1,b.io"]).is_insecure("b.io")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("allowedGadgets: reg.io/x\n", "allowedGadgets"),
+    ("allowedGadget: []\n", "Additional properties"),
+    ("allowedGadgets: [{publicKeys: [a]}]\n", "reference"),
+    ("allowedGadgets: [{reference: reg.io/x/*, publicKeys: [nope.pub]}]\n", "nope.pub"),
+    ("insecureRegistries: ['http://x.io']\n", "insecureRegistries"),
+    ("allowedGadgets: [\n", "not valid YAML"),
+    ("disallowPulling: yes please\n", "disallowPulling"),
+])
+def test_bad_policy_files(tmp_path: Path, text: str, fragment: str) -> None:
+    pf = tmp_path / "p.yaml"
+    pf.write_text(text)
+    with pytest.raises(PolicyError, match=fragment) as ei:
+        load_policy(pf)
+    assert str(pf) in str(ei.value)
+
+
+def test_missing_explicit_policy_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="does not exist"):
+        load_policy(tmp_path / "nope.yaml")
