@@ -1,0 +1,351 @@
+"""Sign and verify images in the local store (offline).
+
+Signature manifests live in the store like ig keeps them: tagged with the bare tag
+``sha256-<hex>.sig`` in ``index.json``. Writing one happens under the store lock and
+re-reads the current signature manifest inside the lock, so concurrent signers accumulate
+layers instead of losing each other's signatures.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.runtime import mediatypes as mt
+from gadgetsmith.runtime.layout import LayoutError, sha256_digest
+from gadgetsmith.runtime.reference import Reference, ReferenceError, parse
+
+from ..errors import UsageError
+from ..store import Store, open_store
+from . import sigmanifest as sm
+from . import signature_tag
+from .crypto import sign_bytes, verify_bytes
+from .keys import PublicKey
+from .payload import build_payload
+from .verify import MissingBlob, VerificationError, Verified, check_graph, verify_digest
+
+
+class StoreSource:
+    """:class:`~.verify.SignatureSource` over the local store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.where = f"the local store {store.root}"
+
+    def signature_descriptor(self, digest: str) -> dict[str, Any] | None:
+        tag = signature_tag(digest)
+        for d in self.store.read_index()["manifests"]:
+            if (d.get("annotations") or {}).get(mt.REF_NAME) == tag:
+                return d
+        return None
+
+    def signature_manifest(self, digest: str) -> bytes | None:
+        desc = self.signature_descriptor(digest)
+        if desc is None:
+            return None
+        raw = self.blob(desc["digest"])
+        if sha256_digest(raw) != desc["digest"]:
+            raise VerificationError(
+                f"signature manifest {signature_tag(digest)} in {self.where} does not match its "
+                f"digest {desc['digest']} (tampered or corrupt)"
+            )
+        return raw
+
+    def blob(self, digest: str) -> bytes:
+        try:
+            return self.store.read_blob(digest, verify=False)
+        except LayoutError:
+            raise MissingBlob(digest) from None
+
+
+def read_blob_unchecked(store: Store) -> Callable[[str], bytes]:
+    def read(d: str) -> bytes:
+        try:
+            return store.read_blob(d, verify=False)
+        except LayoutError:
+            raise MissingBlob(d) from None
+
+    return read
+
+
+# ------------------------------------------------------------------------------ identity
+def repository_names(store: Store, ref: Reference | None, digest: str) -> set[str]:
+    """Repository names an image is known by: the given name, else every local tag's."""
+    if ref is not None:
+        return {ref.name}
+    names = set()
+    for e in store.entries():
+        if e.digest == digest:
+            try:
+                names.add(parse(e.reference).name)
+            except ReferenceError:
+                continue
+    return names
+
+
+def parse_annotations(items: Iterable[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise UsageError(f"annotation {item!r} is not key=value (e.g. -a ci.run=1234)")
+        out[k.strip()] = v
+    return out
+
+
+# ------------------------------------------------------------------------------ signing
+@dataclass
+class Signed:
+    digest: str
+    tag: str
+    layers: int
+    added: bool
+    replaced: int = 0
+    manifest_digest: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "signatureTag": self.tag,
+            "signatureManifest": self.manifest_digest,
+            "layers": self.layers,
+            "added": self.added,
+            "replacedLayers": self.replaced,
+            "igCompatible": sm.ig_compatible(self.layers),
+        }
+
+
+@dataclass
+class SignResult:
+    reference: str
+    identity: str
+    signed: list[Signed] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "identity": self.identity,
+            "signatures": [s.as_dict() for s in self.signed],
+            "warnings": self.warnings,
+        }
+
+
+def digests_to_sign(
+    index_desc: dict[str, Any], manifests: list[dict[str, Any]], recursive: bool
+) -> list[str]:
+    out = [index_desc["digest"]]
+    if recursive:
+        for m in manifests:
+            if m["digest"] not in out:
+                out.append(m["digest"])
+    return out
+
+
+def make_layers(
+    private_key, identity: str, digests: list[str], annotations: dict[str, str]
+) -> dict[str, sm.SignatureLayer]:
+    out = {}
+    for d in digests:
+        payload = build_payload(identity, d, annotations)
+        sig = base64.b64encode(sign_bytes(private_key, payload)).decode()
+        out[d] = sm.new_layer(payload, sig)
+    return out
+
+
+def merge_layers(
+    existing: list[sm.SignatureLayer],
+    new: sm.SignatureLayer,
+    signer: PublicKey,
+    replace: bool,
+) -> tuple[list[sm.SignatureLayer], bool, int]:
+    """(layers, added, replaced count). A layer with the same payload already signed by
+    the same key is kept instead of adding a duplicate (cosign does the same)."""
+    if replace:
+        return [new], True, len(existing)
+    for layer in existing:
+        if layer.descriptor.get("digest") != new.descriptor["digest"]:
+            continue
+        try:
+            sig = base64.b64decode(layer.signature_b64 or "", validate=True)
+        except ValueError:
+            continue
+        if verify_bytes(signer, sig, layer.payload):
+            return existing, False, 0
+    return [*existing, new], True, 0
+
+
+def existing_layers(source: StoreSource, digest: str) -> list[sm.SignatureLayer]:
+    """Current signature layers of ``digest`` in the store (strict; raises on damage)."""
+    tag = signature_tag(digest)
+    raw = source.signature_manifest(digest)
+    if raw is None:
+        return []
+    try:
+        descs = sm.parse(raw, tag)
+    except sm.SignatureManifestError as e:
+        raise VerificationError(f"{e}: use --replace to overwrite it") from None
+    out = []
+    for d in descs:
+        try:
+            payload = source.blob(d["digest"])
+        except MissingBlob:
+            raise VerificationError(
+                f"signature manifest {tag}: payload blob {d['digest']} is missing: use --replace"
+            ) from None
+        out.append(sm.SignatureLayer(d, payload))
+    return out
+
+
+def store_signature_layers(
+    store: Store,
+    new_layers: dict[str, sm.SignatureLayer],
+    signer: PublicKey,
+    replace: bool,
+) -> list[Signed]:
+    """Merge ``new_layers`` (digest -> layer) into the store's signature manifests, atomically
+    under the store lock."""
+    source = StoreSource(store)
+    results = []
+    with store.lock():
+        gc = False
+        for digest, layer in new_layers.items():
+            tag = signature_tag(digest)
+            old = [] if replace else existing_layers(source, digest)
+            if replace:
+                prev = source.signature_descriptor(digest)
+                replaced_count = 0
+                if prev is not None:
+                    try:
+                        replaced_count = len(sm.parse(source.blob(prev["digest"]), tag))
+                    except (sm.SignatureManifestError, MissingBlob):
+                        replaced_count = 1
+                layers, added = [layer], True
+            else:
+                layers, added, replaced_count = merge_layers(old, layer, signer, False)
+            if not added:
+                prev = source.signature_descriptor(digest)
+                results.append(Signed(digest, tag, len(layers), False, 0, prev["digest"] if prev else ""))
+                continue
+            built = sm.build(layers)
+            for blob in built.blobs():
+                store.put_blob(blob)
+            previous = store.set_tag(tag, built.descriptor)
+            gc = gc or bool(previous)
+            results.append(Signed(digest, tag, len(layers), True, replaced_count, built.digest))
+        if gc:
+            store._gc_locked()
+    return results
+
+
+def resolve_local(store: Store, text: str) -> tuple[Reference | None, dict[str, Any]]:
+    return store.lookup(text)
+
+
+def sign_local(
+    store_path: Path | None,
+    text: str,
+    private_key,
+    *,
+    recursive: bool = False,
+    replace: bool = False,
+    annotations: dict[str, str] | None = None,
+) -> SignResult:
+    from .keys import PublicKey as _PK
+
+    store = open_store(store_path)
+    ref, desc = resolve_local(store, text)
+    names = repository_names(store, ref, desc["digest"])
+    if len(names) != 1:
+        if not names:
+            raise UsageError(
+                f"{text}: image has no name; the signature names the repository: "
+                "give REPOSITORY:TAG or tag it first ('gadget tag')"
+            )
+        raise UsageError(
+            f"{text}: digest is known under several repositories ({', '.join(sorted(names))}): "
+            "give REPOSITORY@DIGEST to choose the one the signature names"
+        )
+    identity = next(iter(names))
+    label = str(ref) if ref else text
+    manifests = check_graph(read_blob_unchecked(store), desc, label)
+    digests = digests_to_sign(desc, manifests, recursive)
+    layers = make_layers(private_key, identity, digests, annotations or {})
+    signer = _PK(private_key.public_key(), "signing key")
+    signed = store_signature_layers(store, layers, signer, replace)
+    result = SignResult(label, identity, signed)
+    for s in signed:
+        if s.layers > 1:
+            result.warnings.append(
+                f"{s.tag} now holds {s.layers} signatures; ig only accepts a signature manifest with "
+                "exactly one: re-sign with --replace to keep just the new one"
+            )
+    return result
+
+
+# ------------------------------------------------------------------------------ verification
+@dataclass
+class VerifyResult:
+    reference: str
+    digest: str
+    verified: list[Verified] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    source: str = "local"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": self.digest,
+            "source": self.source,
+            "verified": [v.as_dict() for v in self.verified],
+            "warnings": self.warnings,
+        }
+
+
+def verify_in_store(
+    store: Store,
+    ref: Reference | None,
+    desc: dict[str, Any],
+    keys: list[PublicKey],
+    *,
+    recursive: bool = False,
+    ignore_identity: bool = False,
+    label: str | None = None,
+) -> VerifyResult:
+    label = label or (str(ref) if ref else desc["digest"])
+    identities = None
+    if not ignore_identity:
+        identities = repository_names(store, ref, desc["digest"])
+        if not identities:
+            raise UsageError(
+                f"{label}: image has no name to check the signed identity against: "
+                "give REPOSITORY:TAG, or --ignore-identity"
+            )
+    manifests = check_graph(read_blob_unchecked(store), desc, label)
+    source = StoreSource(store)
+    result = VerifyResult(label, desc["digest"])
+    for d in digests_to_sign(desc, manifests, recursive):
+        result.verified.append(verify_digest(source, d, keys, identities, label))
+    for v in result.verified:
+        if not sm.ig_compatible(v.layers):
+            result.warnings.append(
+                f"{signature_tag(v.digest)} holds {v.layers} signatures: ig accepts only a signature "
+                "manifest with exactly one layer (re-sign with --replace)"
+            )
+    return result
+
+
+def verify_local(
+    store_path: Path | None,
+    text: str,
+    keys: list[PublicKey],
+    *,
+    recursive: bool = False,
+    ignore_identity: bool = False,
+) -> VerifyResult:
+    store = open_store(store_path)
+    ref, desc = store.lookup(text)
+    return verify_in_store(store, ref, desc, keys, recursive=recursive, ignore_identity=ignore_identity)
