@@ -10,6 +10,7 @@ from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.layout import LayoutError
 from gadgetsmith.runtime.reference import ReferenceError, parse
 
+from .signing import is_signature_tag
 from .store import StoreError, open_store
 
 
@@ -36,6 +37,8 @@ def list_images(store_path: Path | None) -> list[dict[str, Any]]:
     store = open_store(store_path)
     rows = []
     for e in store.images():
+        if is_signature_tag(e.reference):
+            continue  # cosign signature manifests (sha256-<hex>.sig) are not images
         try:
             ref = parse(e.reference)
             repo, tag = ref.short_name(), ref.tag or ""

@@ -1,0 +1,156 @@
+"""`gadget keygen`, `gadget sign`, `gadget verify`: cosign-compatible signatures."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import _out, _store_path, app
+
+
+class _Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+_StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store.", show_default=False)]
+_FmtOpt = Annotated[_Fmt, typer.Option("--format", help="Output format.")]
+
+
+def _warn(msg: str) -> None:
+    typer.echo(f"warning: {msg}", err=True)
+
+
+# ---------------------------------------------------------------------------- keygen
+@app.command()
+def keygen(
+    output_prefix: Annotated[
+        str, typer.Option("--output-prefix", help="Write PREFIX.key and PREFIX.pub.")
+    ] = "cosign",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+    fmt: _FmtOpt = _Fmt.text,
+) -> None:
+    """Create an ECDSA P-256 key pair in cosign's format (encrypted .key, PKIX .pub).
+
+    The passphrase comes from GADGET_PASSWORD or COSIGN_PASSWORD, else a prompt.
+
+    Example: GADGET_PASSWORD=... gadget keygen --output-prefix ci-signing
+    """
+    from .signing.keys import get_passphrase, write_key_pair
+
+    passphrase = get_passphrase(f"the new key {output_prefix}.key", confirm=True)
+    key_path, pub_path = write_key_pair(output_prefix, passphrase, force=force)
+    if fmt is _Fmt.json:
+        _out({"privateKey": str(key_path), "publicKey": str(pub_path)})
+        return
+    typer.echo(f"Private key written to {key_path}")
+    typer.echo(f"Public key written to {pub_path}")
+
+
+# ---------------------------------------------------------------------------- sign
+@app.command()
+def sign(
+    image: Annotated[str, typer.Argument(help="Image reference (local store).")],
+    key: Annotated[Path, typer.Option("--key", help="Private key (cosign.key or PKCS#8 PEM).")],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Also sign each per-architecture manifest.")
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Drop existing signatures (ig accepts exactly one)."),
+    ] = False,
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option("-a", "--annotation", help="key=value put in the signed payload (repeatable)."),
+    ] = None,
+    fmt: _FmtOpt = _Fmt.text,
+    store: _StoreOpt = None,
+) -> None:
+    """Sign an image: a cosign signature tagged sha256-<digest>.sig next to it.
+
+    Example: gadget sign registry.example.com/obs/trace_open:v1 --key cosign.key --recursive
+    """
+    from .signing.keys import read_private_key
+    from .signing.local import parse_annotations, sign_local
+
+    annotations = parse_annotations(annotation)
+    private_key = read_private_key(key)
+    result = sign_local(
+        _store_path(store), image, private_key, recursive=recursive, replace=replace,
+        annotations=annotations,
+    )
+    for w in result.warnings:
+        _warn(w)
+    if fmt is _Fmt.json:
+        _out(result.as_dict())
+        return
+    for s in result.signed:
+        what = "Signed" if s.added else "Already signed by this key:"
+        extra = f" (replaced {s.replaced})" if s.replaced else ""
+        typer.echo(f"{what} {result.identity}@{s.digest} -> {s.tag} [{s.layers} signature(s)]{extra}")
+
+
+# ---------------------------------------------------------------------------- verify
+def _keys_for(image: str, public_keys: str | None, policy_file: Path | None):
+    from .errors import UsageError
+    from .signing.keys import load_public_key, read_public_keys
+
+    if public_keys:
+        return read_public_keys(public_keys.split(","))
+    from .policy import load_policy
+
+    pol = load_policy(policy_file)
+    pems = pol.required_keys(image)
+    if not pems:
+        raise UsageError(
+            f"no public keys for {image}: pass --public-keys cosign.pub[,other.pub] "
+            "or name publicKeys for it in the policy"
+        )
+    return [load_public_key(p.encode(), f"{pol.source} key {i + 1}") for i, p in enumerate(pems)]
+
+
+@app.command()
+def verify(
+    image: Annotated[str, typer.Argument(help="Image reference.")],
+    public_keys: Annotated[
+        str | None,
+        typer.Option("--public-keys", help="Comma-separated PEM public keys; any one may match."),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Also require signatures on per-arch manifests.")
+    ] = False,
+    ignore_identity: Annotated[
+        bool,
+        typer.Option("--ignore-identity", help="Accept signatures made for another repository."),
+    ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy file (keys when --public-keys is not given)."),
+    ] = None,
+    fmt: _FmtOpt = _Fmt.text,
+    store: _StoreOpt = None,
+) -> None:
+    """Verify an image's cosign signature and that its content matches the signed digest.
+
+    Example: gadget verify registry.example.com/obs/trace_open:v1 --public-keys cosign.pub
+    """
+    from .signing.local import verify_local
+
+    keys = _keys_for(image, public_keys, policy)
+    result = verify_local(
+        _store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity
+    )
+    for w in result.warnings:
+        _warn(w)
+    if fmt is _Fmt.json:
+        _out(result.as_dict())
+        return
+    typer.echo(f"Verified {result.reference}@{result.digest}")
+    for v in result.verified:
+        typer.echo(
+            f"  {v.digest}: signed by {v.key.source} (signature {v.layer} of {v.layers}, "
+            f"identity {v.identity or '-'})"
+        )
