@@ -12,6 +12,7 @@ processor returns the event, possibly changed, or None to drop it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -117,8 +118,15 @@ class Gadget:
         host: bool = True,
         selector: Any = None,
         containers: Any = None,
+        perf_buffer_pages: int = 64,
+        on_lost: Callable[[int, str], None] | None = None,
     ) -> None:
-        """``host=False`` keeps only events from containers chosen by ``selector`` (a
+        """``perf_buffer_pages``: pages per CPU for tracer maps that are perf event arrays.
+        ``on_lost(count, datasource)`` is called with newly lost records (perf buffer
+        overflow, or the gadget's ``<map>_lost_samples`` counter); the total is
+        :attr:`lost_samples`.
+
+        ``host=False`` keeps only events from containers chosen by ``selector`` (a
         :class:`~gadgetsmith.runtime.containers.ContainerSelector`; empty = all containers),
         filtered in the kernel. With a container collection (``containers``, created
         automatically when host=False), events get ``runtime.*`` / ``k8s.*`` fields."""
@@ -140,8 +148,14 @@ class Gadget:
         self.containers = containers
         self._own_containers = False
         self.raw_records = 0
-        self._queue: deque[bytes] = deque()
-        self._readers: list[L.RingBuffer] = []
+        self.lost_samples = 0
+        self.perf_buffer_pages = perf_buffer_pages
+        self.on_lost = on_lost
+        self._stop = threading.Event()
+        self._perf_lost = 0
+        self._map_lost_seen: dict[str, int] = {}
+        self._queues: dict[str, deque[bytes]] = {}
+        self._readers: dict[str, L.RingBuffer | L.PerfBuffer] = {}
         self.loaded = None
         if not host and self.containers is None:
             from .containers import ContainerCollection
@@ -260,8 +274,13 @@ class Gadget:
     def _attach(self) -> None:
         iter_progs = {p for ds in self.datasources for p in ds.programs}
         try:
+            # readers first: a perf event array drops records emitted before its per-CPU
+            # buffers are opened
+            for ds in self.datasources:
+                if ds.kind == "tracer":
+                    self._readers[ds.name] = self._reader(ds)
             self.loaded.attach_all(skip=iter_progs)
-        except RuntimeGadgetError:
+        except BaseException:
             self.close()
             raise
 
@@ -274,37 +293,96 @@ class Gadget:
                 return None
         return ev
 
+    def stop(self) -> None:
+        """Make a running :meth:`events` (or a caller's loop checking :attr:`stopped`)
+        return soon. Safe from signal handlers and other threads."""
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; True as soon as :meth:`stop` was called."""
+        return self._stop.wait(max(0.0, timeout))
+
+    def _reader(self, ds: DataSource) -> L.RingBuffer | L.PerfBuffer:
+        fd = self.loaded.map_fd(ds.map_name)
+        queue = self._queues.setdefault(ds.name, deque())
+        if L.map_type(self.loaded.maps[ds.map_name]) == L.MAP_TYPE_PERF_EVENT_ARRAY:
+            def lost(_cpu: int, count: int) -> None:
+                self._perf_lost += count
+
+            return L.PerfBuffer(fd, self.perf_buffer_pages, queue.append, lost)
+        return L.RingBuffer(fd, queue.append)
+
+    def check_lost(self, datasource: str | None = None) -> int:
+        """Collect newly lost records (perf lost callback, ``<map>_lost_samples``); report
+        them through ``on_lost`` and add them to :attr:`lost_samples`. Returns the new count."""
+        new = self._perf_lost
+        self._perf_lost = 0
+        name = datasource or ""
+        for ds in self.datasources:
+            if ds.kind != "tracer" or (datasource and ds.name != datasource):
+                continue
+            name = name or ds.name
+            counter = f"{ds.map_name}_lost_samples"
+            m = self.loaded.maps.get(counter) if self.loaded else None
+            if m is None or L.map_type(m) != L.MAP_TYPE_PERCPU_ARRAY:
+                continue
+            total = L.percpu_u64_sum(self.loaded.map_fd(counter))
+            new += total - self._map_lost_seen.get(counter, 0)
+            self._map_lost_seen[counter] = total
+        if new > 0:
+            self.lost_samples += new
+            if self.on_lost is not None:
+                self.on_lost(new, name)
+        return new
+
     def events(self, timeout: float | None = None, count: int | None = None,
                datasource: str | None = None) -> Iterator[dict[str, Any]]:
-        """Decoded events from the gadget's tracer, until timeout/count (or forever)."""
+        """Decoded events from the gadget's tracer, until timeout/count/:meth:`stop`
+        (or forever). Lost records are counted in :attr:`lost_samples`."""
         tracers = [d for d in self.datasources if d.kind == "tracer"
                    and (datasource is None or d.name == datasource)]
         if not tracers:
             raise RuntimeGadgetError("this gadget has no tracer data source: use snapshot()")
         ds = tracers[0]
-        if not self._readers:
-            fd = self.loaded.map_fd(ds.map_name)
-            self._readers.append(L.RingBuffer(fd, self._queue.append))
+        reader = self._readers.get(ds.name)
+        if reader is None:
+            raise RuntimeGadgetError("the gadget is closed")
         deadline = None if timeout is None else time.monotonic() + timeout
         emitted = 0
-        while True:
-            while self._queue:
-                ev = self._process(ds.decoder.decode(self._queue.popleft()))
-                if ev is None:
-                    continue
-                yield ev
-                emitted += 1
-                if count is not None and emitted >= count:
+        next_lost_check = time.monotonic() + 0.5
+        decode = ds.decoder.decode
+        queue = self._queues[ds.name]
+        try:
+            while True:
+                while queue:
+                    ev = self._process(decode(queue.popleft()))
+                    if ev is None:
+                        continue
+                    yield ev
+                    emitted += 1
+                    if count is not None and emitted >= count:
+                        return
+                if self._stop.is_set():
                     return
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                wait = int(min(left, 0.2) * 1000)
-            else:
-                wait = 200
-            for r in self._readers:
-                r.poll(max(wait, 1))
+                now = time.monotonic()
+                if now >= next_lost_check:
+                    self.check_lost(ds.name)
+                    next_lost_check = now + 0.5
+                if deadline is not None:
+                    left = deadline - now
+                    if left <= 0:
+                        return
+                    wait = int(min(left, 0.2) * 1000)
+                else:
+                    wait = 200
+                reader.poll(max(wait, 1))
+        finally:
+            if self.loaded is not None and self.loaded.obj:
+                self.check_lost(ds.name)
 
     def snapshot(self, datasource: str | None = None) -> list[dict[str, Any]]:
         """Run the iterator programs once; one decoded record per entry."""
@@ -339,9 +417,9 @@ class Gadget:
 
     # -- lifecycle --------------------------------------------------------------------
     def close(self) -> None:
-        for r in getattr(self, "_readers", []):
+        for r in getattr(self, "_readers", {}).values():
             r.close()
-        self._readers = []
+        self._readers = {}
         if getattr(self, "loaded", None) is not None:
             self.loaded.close()
             self.loaded = None

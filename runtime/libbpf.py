@@ -35,6 +35,12 @@ _libc.vsnprintf.restype = c_int
 
 PRINT_FN = ctypes.CFUNCTYPE(c_int, c_int, c_char_p, c_void_p)
 SAMPLE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
+PERF_SAMPLE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_uint32)
+PERF_LOST_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ctypes.c_uint64)
+
+MAP_TYPE_PERCPU_ARRAY = 6
+MAP_TYPE_PERF_EVENT_ARRAY = 4
+MAP_TYPE_RINGBUF = 27
 
 _log_lock = threading.Lock()
 _log_lines: list[str] = []
@@ -113,6 +119,11 @@ def _declare() -> None:
     _sig("ring_buffer__new", c_void_p, [c_int, SAMPLE_FN, c_void_p, c_void_p])
     _sig("ring_buffer__poll", c_int, [c_void_p, c_int])
     _sig("ring_buffer__free", None, [c_void_p])
+    _sig("perf_buffer__new", c_void_p,
+         [c_int, c_size_t, PERF_SAMPLE_FN, PERF_LOST_FN, c_void_p, c_void_p])
+    _sig("perf_buffer__poll", c_int, [c_void_p, c_int])
+    _sig("perf_buffer__free", None, [c_void_p])
+    _sig("libbpf_num_possible_cpus", c_int, [])
     _sig("bpf_map_lookup_elem", c_int, [c_int, c_void_p, c_void_p])
     _sig("bpf_map_update_elem", c_int, [c_int, c_void_p, c_void_p, ctypes.c_uint64])
     _sig("bpf_map_delete_elem", c_int, [c_int, c_void_p])
@@ -191,6 +202,23 @@ def obj_id(fd: int) -> int:
     return int.from_bytes(info.raw[4:8], "little")
 
 
+def map_type(m: int) -> int:
+    return lib().bpf_map__type(m)
+
+
+def num_possible_cpus() -> int:
+    return check_int(lib().libbpf_num_possible_cpus(), "counting possible CPUs")
+
+
+def percpu_u64_sum(map_fd: int, key: int = 0) -> int:
+    """Sum over CPUs of a per-CPU array slot holding a u64 (e.g. ``<map>_lost_samples``)."""
+    ncpu = num_possible_cpus()
+    vals = (ctypes.c_uint64 * ncpu)()
+    k = c_uint32(key)
+    check_int(lib().bpf_map_lookup_elem(map_fd, ctypes.byref(k), vals), "reading a per-CPU counter")
+    return sum(vals)
+
+
 class RingBuffer:
     """ring_buffer__new/poll/free over one map; records are copied out as bytes."""
 
@@ -213,3 +241,39 @@ class RingBuffer:
         if self._rb:
             lib().ring_buffer__free(self._rb)
             self._rb = None
+
+
+class PerfBuffer:
+    """perf_buffer__new/poll/free over a BPF_MAP_TYPE_PERF_EVENT_ARRAY map.
+
+    ``page_cnt`` pages (a power of two) per CPU. ``on_lost(cpu, count)`` is called when the
+    kernel dropped records because a CPU's buffer was full.
+    """
+
+    def __init__(self, map_fd: int, page_cnt: int, on_sample: Callable[[bytes], None],
+                 on_lost: Callable[[int, int], None]) -> None:
+        if page_cnt < 1 or page_cnt & (page_cnt - 1):
+            raise ValueError(f"perf buffer pages must be a power of two, not {page_cnt}")
+
+        def sample(_ctx, _cpu, data, size):
+            on_sample(ctypes.string_at(data, size))
+
+        def lost(_ctx, cpu, count):
+            on_lost(cpu, count)
+
+        self._sample = PERF_SAMPLE_FN(sample)
+        self._lost = PERF_LOST_FN(lost)
+        self._pb = check_ptr(
+            lib().perf_buffer__new(map_fd, page_cnt, self._sample, self._lost, None, None),
+            "creating the perf buffer reader")
+
+    def poll(self, timeout_ms: int) -> int:
+        rc = lib().perf_buffer__poll(self._pb, timeout_ms)
+        if rc == -_errno.EINTR:
+            return 0
+        return check_int(rc, "polling the perf buffer")
+
+    def close(self) -> None:
+        if self._pb:
+            lib().perf_buffer__free(self._pb)
+            self._pb = None

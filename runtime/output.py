@@ -56,6 +56,7 @@ class Printer:
             self.out.write(" ".join(self._title(c).ljust(w) for c, w in zip(self.cols, self.widths,
                                                                              strict=True)).rstrip()
                            + "\n")
+            self.out.flush()
             self._header_done = True
 
     def event(self, ev: dict[str, Any]) -> None:

@@ -228,3 +228,53 @@ def test_columns_show_the_process_not_its_parent(rt_store: Path) -> None:
     rows = res.stdout.splitlines()
     assert rows[0].split() == ["COMM", "PID", "ERROR", "FNAME"]
     assert rows[1].split()[0] == "cat" and rows[1].split()[2] == "ENOENT"
+
+
+def _bpf_fds(pid: int) -> tuple[set[int], set[int]]:
+    """Program and link ids a process holds open (from /proc/PID/fdinfo)."""
+    progs, links = set(), set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key == "prog_id":
+                progs.add(int(value))
+            elif key == "link_id":
+                links.add(int(value))
+    return progs, links
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_stops_run_and_detaches_everything(rt_store: Path, sig: str) -> None:
+    import select
+    import signal
+
+    from .conftest import GADGET
+
+    env = dict(os.environ, GADGETSMITH_STORE=str(rt_store))
+    proc = subprocess.Popen([GADGET, "run", "trace_open:test", "--host"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # the header is printed once every program is attached
+        ready, _, _ = select.select([proc.stdout], [], [], 120)
+        assert ready, "gadget run printed nothing in 120 s"
+        assert b"COMM" in proc.stdout.readline().split()
+        progs, links = _bpf_fds(proc.pid)
+        assert len(progs) >= 4 and len(links) >= 4, (progs, links)
+        proc.send_signal(getattr(signal, sig))
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and b"error" not in err, err
+    for pid in progs:
+        r = subprocess.run(["bpftool", "prog", "show", "id", str(pid)], capture_output=True)
+        assert r.returncode != 0, f"program {pid} still loaded after {sig}"
+    shown = json.loads(subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True,
+                                      text=True, check=True).stdout or "[]")
+    assert not [link for link in shown if link["id"] in links or link.get("prog_id") in progs]

@@ -109,12 +109,24 @@ def run(
         typer.echo("warning: no container runtime found (podman, docker): no container events "
                    "will match; use --host to trace host processes", err=True)
     collection = ContainerCollection(sources)
+
+    def lost(n: int, ds: str) -> None:
+        typer.echo(f"warning: {n} records lost by {ds} (the reader fell behind the kernel)",
+                   err=True)
+
     try:
         g = Gadget(src, params=params, store=_store_path(store), metadata=metadata,
-                   filter=filter_, host=host, selector=selector, containers=collection)
+                   filter=filter_, host=host, selector=selector, containers=collection,
+                   on_lost=lost)
     except RuntimeGadgetError as e:
         collection.stop()
         raise GadgetError(str(e)) from None
+    import signal
+
+    # Ctrl-C / SIGTERM end the run like --timeout does: the loops see g.stopped, then
+    # links, readers and maps are closed in order (no exception inside libbpf callbacks)
+    previous = {sig: signal.signal(sig, lambda *_: g.stop())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ds = g.datasources[0]
         try:
@@ -136,7 +148,8 @@ def run(
                 while True:
                     wait = interval if deadline is None else min(interval,
                                                                  max(0.0, deadline - time.monotonic()))
-                    time.sleep(wait)
+                    if g.wait_stopped(wait):
+                        break
                     printer.batch(sort_events(g.drain(), sort))
                     rounds += 1
                     if (count is not None and rounds >= count) or (
@@ -149,3 +162,7 @@ def run(
     finally:
         g.close()
         collection.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if g.lost_samples:
+            typer.echo(f"warning: {g.lost_samples} records lost in total", err=True)
