@@ -55,6 +55,13 @@ def run(
         str | None, typer.Option("--k8s-selector", help="Pod labels: key=value,...")
     ] = None,
     store: Annotated[Path | None, typer.Option("--store", help="Local OCI store.")] = None,
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Skip the signature check the policy asks for (warns loudly)."),
+    ] = False,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (allowlist, required signing keys).")
+    ] = None,
 ) -> None:
     """Run a gadget here: load, attach, decode and print its events.
 
@@ -88,6 +95,12 @@ def run(
             src = res.objects[host_arch()].read_bytes()
         spec = load_spec(image)
         metadata = load_metadata(spec.metadata)[1] or {}
+    else:
+        from .policy import load_policy
+        from .signing.enforce import verify_local_for_run
+
+        verify_local_for_run(_store_path(store), image, policy=load_policy(policy),
+                             no_verify=no_verify)
     from gadgetsmith.runtime.api import Gadget
     from gadgetsmith.runtime.containers import (
         ContainerCollection,

@@ -1,0 +1,77 @@
+"""Verify by default: when the policy names public keys for a reference, pull and run
+refuse an image whose signature does not verify, before it is stored or loaded.
+
+``--no-verify`` skips the check with a loud warning on stderr (never silently).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from gadgetsmith.runtime.reference import Reference
+
+from . import is_signature_tag
+from .keys import PublicKey, load_public_key
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def policy_keys(policy, ref: Reference | str, digest: str | None = None) -> list[PublicKey]:
+    pems = policy.required_keys(ref, digest)
+    return [load_public_key(p.encode(), f"{policy.source} key {i + 1}") for i, p in enumerate(pems)]
+
+
+def skip_warning(action: str, reference: str, policy, n_keys: int) -> str:
+    return (
+        f"WARNING: signature verification DISABLED (--no-verify): {policy.source} requires "
+        f"{reference} to be signed by one of {n_keys} key(s); {action} it UNVERIFIED"
+    )
+
+
+def verify_local_for_run(
+    store_path: Path | None,
+    text: str,
+    *,
+    policy=None,
+    no_verify: bool = False,
+    warn: Callable[[str], None] = _stderr,
+):
+    """Check a local image before `gadget run` loads it. Returns the VerifyResult, or None
+    when the policy requires no signature (or --no-verify skipped it)."""
+    from ..policy import load_policy
+    from ..store import open_store
+    from .local import verify_in_store
+
+    policy = policy if policy is not None else load_policy()
+    from ..errors import NotFoundError
+
+    store = open_store(store_path)
+    try:
+        ref, desc = store.lookup(text)
+    except NotFoundError:
+        return None  # not local: the loader reports it (a pull verifies on its own)
+    if ref is not None:
+        keys = policy_keys(policy, ref, desc["digest"])
+    else:
+        # by digest only: every local name of that digest brings its policy keys along, so
+        # running by digest cannot sidestep a signature requirement
+        keys = []
+        for e in store.entries():
+            if e.digest == desc["digest"] and not is_signature_tag(e.reference):
+                for k in policy_keys(policy, e.reference, desc["digest"]):
+                    if all(k.pem() != x.pem() for x in keys):
+                        keys.append(k)
+    if not keys:
+        return None
+    label = str(ref) if ref else text
+    if no_verify:
+        warn(skip_warning("running", label, policy, len(keys)))
+        return None
+    result = verify_in_store(store, ref, desc, keys, label=label)
+    for w in result.warnings:
+        warn(f"warning: {w}")
+    return result
