@@ -164,6 +164,35 @@ class Store(Layout):
                 self._gc_locked()
             return previous
 
+    def ingest(self, staged: dict[str, Path], tags: list[tuple[str, dict[str, Any]]]) -> None:
+        """Move verified blob files into the store, then set ``tags``; all under the lock.
+
+        ``staged`` maps digests to files on the store's filesystem whose content has
+        already been checked against the digest. Blobs go in first and tags last, so a
+        killed command leaves at most unreferenced blobs (removed by the next GC).
+        """
+        import os
+
+        with self.lock():
+            self.blobs_dir.mkdir(parents=True, exist_ok=True)
+            moved = False
+            for digest, src in staged.items():
+                dst = self.blob_path(digest)
+                if dst.is_file():
+                    continue
+                os.chmod(src, 0o644)
+                os.replace(src, dst)
+                moved = True
+            if moved:
+                fsync_dir(self.blobs_dir)
+            gc = False
+            for reference, desc in tags:
+                if not self.has_blob(desc["digest"]):
+                    raise StoreError(f"{reference}: blob {desc['digest']} was not written")
+                gc = bool(self.set_tag(reference, desc)) or gc
+            if gc:
+                self._gc_locked()
+
     # -- user operations --------------------------------------------------------------
     def lookup(self, text: str) -> tuple[Reference | None, dict[str, Any]]:
         try:

@@ -1,0 +1,217 @@
+"""A real `docker-registry` (CNCF Distribution) on 127.0.0.1 for tests.
+
+    with RegistryServer(tmp_path, tls=True, users={"ci": "s3cret"}) as reg:
+        reg.host        # "127.0.0.1:PORT"
+        reg.ca_file     # CA that signed the server certificate (TLS only)
+        reg.stop(); reg.start()   # simulate an outage; storage and port are kept
+
+Fixtures (import them into a test module or conftest): ``registry`` (plain HTTP),
+``tls_registry`` (HTTPS with a CA generated here), ``auth_registry`` (HTTPS + htpasswd,
+user ``ci`` / password ``s3cret``), and ``registry_server`` (factory).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import ipaddress
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import skip_or_fail
+
+REGISTRY_BIN = "/usr/bin/docker-registry"
+USER, PASSWORD = "ci", "s3cret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_ca_and_cert(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+                     ) -> tuple[Path, Path, Path]:
+    """Write ca.pem, server.pem, server.key (ECDSA P-256) and return their paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    now = _dt.datetime.now(_dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gadgetsmith test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(now + _dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(now + _dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
+def htpasswd_line(user: str, password: str) -> str:
+    """A bcrypt htpasswd entry made by apache2-utils' htpasswd."""
+    exe = shutil.which("htpasswd")
+    if exe is None:
+        skip_or_fail("htpasswd (apache2-utils) is not installed (run `make setup`)")
+    out = subprocess.run([exe, "-Bbn", user, password], capture_output=True, text=True, check=True)
+    return out.stdout.strip() + "\n"
+
+
+class RegistryServer:
+    """One docker-registry process with its own storage, config and port."""
+
+    def __init__(self, workdir: Path, *, tls: bool = False, users: dict[str, str] | None = None,
+                 port: int | None = None) -> None:
+        if not Path(REGISTRY_BIN).exists():
+            skip_or_fail(f"{REGISTRY_BIN} is missing (Debian package docker-registry; run `make setup`)")
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
+        self.users = dict(users or {})
+        self.port = port or free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.storage = self.dir / "storage"
+        self.storage.mkdir(exist_ok=True)
+        self.ca_file: Path | None = None
+        self.log = self.dir / "registry.log"
+        self.proc: subprocess.Popen | None = None
+        lines = [
+            "version: 0.1",
+            "log: {level: warn}",
+            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}}}}",
+        ]
+        http = f"http: {{addr: {self.host}"
+        if tls:
+            self.ca_file, cert, key = make_ca_and_cert(self.dir / "tls")
+            http += f", tls: {{certificate: {cert}, key: {key}}}"
+        lines.append(http + "}")
+        if self.users:
+            pw = self.dir / "htpasswd"
+            pw.write_text("".join(htpasswd_line(u, p) for u, p in self.users.items()))
+            lines.append(f"auth: {{htpasswd: {{realm: gadgetsmith-test, path: {pw}}}}}")
+        self.config = self.dir / "config.yml"
+        self.config.write_text("\n".join(lines) + "\n")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+    def client_args(self) -> list[str]:
+        """`gadget` flags that reach this registry (not the credentials)."""
+        if self.tls:
+            return ["--ca-file", str(self.ca_file)]
+        return ["--insecure-registries", self.host]
+
+    def start(self, timeout: float = 15.0) -> RegistryServer:
+        if self.proc is not None and self.proc.poll() is None:
+            return self
+        logf = open(self.log, "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(self.config)],
+                                     stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        ctx = ssl.create_default_context(cafile=str(self.ca_file)) if self.tls else None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"docker-registry exited: {self.log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"{self.url}/v2/", timeout=1, context=ctx)
+                return self
+            except urllib.error.HTTPError as e:
+                if e.code == 401:
+                    return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"docker-registry did not start on {self.host}: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def __enter__(self) -> RegistryServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def registry_server(tmp_path_factory):
+    """Factory: ``registry_server(tls=..., users=...)``; every server is stopped at the end."""
+    servers: list[RegistryServer] = []
+
+    def make(**kw) -> RegistryServer:
+        srv = RegistryServer(tmp_path_factory.mktemp("registry"), **kw).start()
+        servers.append(srv)
+        return srv
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def registry(registry_server) -> RegistryServer:
+    return registry_server()
+
+
+@pytest.fixture
+def tls_registry(registry_server) -> RegistryServer:
+    return registry_server(tls=True)
+
+
+@pytest.fixture
+def auth_registry(registry_server) -> RegistryServer:
+    return registry_server(tls=True, users={USER: PASSWORD})

@@ -1,0 +1,243 @@
+"""`gadget login/logout/push/pull/copy/export/import/registry-check`: parsing and printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import _store_path, app
+
+
+class _Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+AuthFileOpt = Annotated[
+    Path | None,
+    typer.Option("--authfile", help="Docker-style auth file (env REGISTRY_AUTH_FILE; default "
+                 "$DOCKER_CONFIG/config.json or ~/.docker/config.json).", show_default=False),
+]
+InsecureOpt = Annotated[
+    list[str] | None,
+    typer.Option("--insecure-registries", help="host:port[,host:port] reached over plain HTTP "
+                 "(no credentials are sent to non-loopback hosts).", show_default=False),
+]
+CaFileOpt = Annotated[
+    Path | None, typer.Option("--ca-file", help="PEM CA bundle to verify the registry's TLS certificate.")
+]
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Policy file (env GADGETSMITH_POLICY; default "
+                 "/etc/gadgetsmith/policy.yaml if present).", show_default=False),
+]
+FmtOpt = Annotated[_Fmt, typer.Option("--format", help="Output format.")]
+StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store directory.")]
+
+
+def _options(authfile, insecure, ca_file, policy):
+    from .registry import RemoteOptions
+
+    return RemoteOptions(authfile=authfile, ca_file=ca_file,
+                         insecure_registries=list(insecure or []), policy_file=policy)
+
+
+class _Bar:
+    """A rich progress bar on stderr when it is a TTY; otherwise silent."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self._p = None
+        self._task = None
+
+    def __enter__(self):
+        from .registry.transfer import Progress
+
+        outer = self
+
+        class P(Progress):
+            def total(self, nbytes: int) -> None:
+                if outer._p is not None:
+                    outer._p.update(outer._task, total=(outer._p.tasks[0].total or 0) + nbytes)
+
+            def advance(self, nbytes: int) -> None:
+                if outer._p is not None:
+                    outer._p.advance(outer._task, nbytes)
+
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
+            from rich.progress import Progress as RP
+
+            self._p = RP("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                         TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+            self._p.start()
+            self._task = self._p.add_task(self.label, total=0)
+        return P()
+
+    def __exit__(self, *exc) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+
+def _report(verb: str, stats, fmt: _Fmt) -> None:
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps(stats.as_dict(), indent=2))
+        return
+    for w in stats.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    extra = []
+    if stats.skipped:
+        extra.append(f"{stats.skipped} already there")
+    if stats.mounted:
+        extra.append(f"{stats.mounted} mounted")
+    if stats.signature:
+        extra.append(f"signature {stats.signature}")
+    note = f" ({', '.join(extra)})" if extra else ""
+    typer.echo(f"{verb} {stats.reference}@{stats.digest}: {stats.transferred}/{stats.blobs} blobs, "
+               f"{stats.bytes} bytes{note}")
+
+
+@app.command()
+def push(
+    image: Annotated[str, typer.Argument(help="Local image reference (pushed to that reference).")],
+    dest: Annotated[
+        str | None, typer.Argument(help="Push to this reference instead.", show_default=False)
+    ] = None,
+    no_signature: Annotated[
+        bool, typer.Option("--no-signature", help="Do not push the local sha256-<hex>.sig tag.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FmtOpt = _Fmt.text,
+    store: StoreOpt = None,
+) -> None:
+    """Push an image (index, all architectures, and its signature tag) to a registry.
+
+    Example: gadget push registry.corp:5000/observability/trace_open:v1
+    """
+    from .registry import push_image
+
+    opts = _options(authfile, insecure_registries, ca_file, policy)
+    with _Bar(f"push {dest or image}", fmt is _Fmt.text) as bar:
+        stats = push_image(image, dest=dest, store_path=_store_path(store), options=opts,
+                           progress=bar, with_signature=not no_signature)
+    _report("Pushed", stats, fmt)
+
+
+@app.command()
+def pull(
+    image: Annotated[str, typer.Argument(help="Reference to pull (host/repo:tag or @digest).")],
+    no_signature: Annotated[
+        bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tag.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FmtOpt = _Fmt.text,
+    store: StoreOpt = None,
+) -> None:
+    """Pull an image with all architectures (and its cosign signature tag) into the store.
+
+    Example: gadget pull registry.corp:5000/observability/trace_open:v1
+    """
+    from .registry import pull_image
+
+    opts = _options(authfile, insecure_registries, ca_file, policy)
+    with _Bar(f"pull {image}", fmt is _Fmt.text) as bar:
+        stats = pull_image(image, store_path=_store_path(store), options=opts, progress=bar,
+                           with_signature=not no_signature)
+    _report("Pulled", stats, fmt)
+
+
+@app.command()
+def copy(
+    source: Annotated[str, typer.Argument(help="Source reference in a registry.")],
+    dest: Annotated[str, typer.Argument(help="Destination reference in a registry.")],
+    no_signature: Annotated[
+        bool, typer.Option("--no-signature", help="Do not copy the sha256-<hex>.sig tag.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
+    fmt: FmtOpt = _Fmt.text,
+) -> None:
+    """Copy an image between registries without the local store (blobs are streamed).
+
+    Example: gadget copy registry.corp:5000/obs/trace_open:v1 127.0.0.1:5000/mirror/trace_open:v1
+    """
+    from .registry import copy_image
+
+    opts = _options(authfile, insecure_registries, ca_file, policy)
+    with _Bar(f"copy {source}", fmt is _Fmt.text) as bar:
+        stats = copy_image(source, dest, options=opts, progress=bar, with_signature=not no_signature)
+    _report("Copied", stats, fmt)
+
+
+@app.command()
+def login(
+    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
+    username: Annotated[str | None, typer.Option("-u", "--username", help="User name.")] = None,
+    password: Annotated[
+        str | None, typer.Option("-p", "--password", help="Password (prefer --password-stdin).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password or token from stdin.")
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Store the credentials without trying them.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Check credentials against a registry and save them (Docker config format).
+
+    Example: gadget login registry.corp:5000 -u ci --password-stdin < token
+    """
+    from .errors import UsageError
+    from .registry.ops import login as do_login
+
+    if password_stdin and password:
+        raise UsageError("give either --password or --password-stdin, not both")
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    if not username:
+        if not sys.stdin.isatty() or password_stdin:
+            raise UsageError("--username is required (e.g. gadget login HOST -u NAME --password-stdin)")
+        username = typer.prompt("Username")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise UsageError("no password: use --password-stdin")
+        password = typer.prompt("Password", hide_input=True)
+    where = do_login(registry, username, password,
+                     options=_options(authfile, insecure_registries, ca_file, None), verify=not no_verify)
+    typer.echo(f"Login Succeeded ({registry}; saved in {where})")
+
+
+@app.command()
+def logout(
+    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
+    authfile: AuthFileOpt = None,
+) -> None:
+    """Remove the saved credentials of a registry.
+
+    Example: gadget logout registry.corp:5000
+    """
+    from .registry.auth import AuthStore
+
+    st = AuthStore(authfile)
+    if st.logout(registry):
+        typer.echo(f"Removed login credentials for {registry} from {st.path}")
+    else:
+        typer.echo(f"Not logged in to {registry} ({st.path})")

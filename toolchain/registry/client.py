@@ -1,0 +1,516 @@
+"""OCI Distribution client, built on the ``oras`` package's ``Registry`` provider.
+
+Why a subclass instead of ``oras.provider.Registry`` as is (oras 0.2.x):
+
+* **token scopes**: oras keeps one bearer token per client and re-uses it for every
+  repository and action; a push to ``a/b`` after a pull from ``c/d`` (or a cross-repo
+  mount, which needs ``pull`` on the source and ``push`` on the target) then fails. Here
+  tokens are cached per scope and the scope is derived from each request.
+* **retries**: oras retries any exception, including authentication and 404-as-error,
+  with sleeps of 3^n seconds. Here only 5xx, 429 (honouring ``Retry-After``) and
+  connection resets are retried, with short exponential backoff, and 401/403/404 become
+  one clear error naming the reference and the fix.
+* **streaming and digests**: oras reads manifests through ``response.json()`` (so the
+  bytes, and therefore the digest, are lost) and downloads blobs without checking them.
+  Here manifests are kept as bytes and checked against their digest, blobs are streamed
+  to a file while hashed, and uploads are streamed from a file with their digest.
+* **image indexes and mounts**: oras' push/pull know a single manifest with file layers;
+  gadget images are an index of per-arch manifests. Whole-graph transfer lives in
+  :mod:`.transfer`; this module adds HEAD checks, ``?mount=&from=`` and referrers.
+* **transport safety**: credentials are never sent over plain HTTP to a non-loopback
+  host (oras sends them whenever it is told ``insecure``).
+
+What is used from oras: the provider's ``requests`` session set-up and cookie policy,
+``oras.container.Container`` for the v2 URL layout, its WWW-Authenticate parser, and its
+tag listing/deletion, which run through :meth:`RegistryClient.do_request` below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import json as _json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+from urllib.parse import urljoin, urlsplit
+
+import oras.auth.utils as oras_auth_utils
+import oras.container
+import oras.provider
+import requests
+from gadgetsmith.runtime import mediatypes as mt
+
+from .. import __version__
+from ..errors import GadgetError, NotFoundError
+from .auth import AuthStore, Credentials
+
+MANIFEST_TYPES = (
+    mt.INDEX,
+    mt.MANIFEST,
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+RETRY_STATUS = {429, 500, 502, 503, 504}
+CHUNK = 1024 * 1024
+
+
+class RegistryError(GadgetError):
+    """A registry operation failed (message names the host/reference and what to do)."""
+
+
+class RegistryAuthError(RegistryError):
+    pass
+
+
+class DigestMismatch(RegistryError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host[:port]`` names this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.startswith("["):
+        name = host[1:host.find("]")]
+    elif host.count(":") == 1:
+        name = host.split(":", 1)[0]
+    else:
+        name = host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+
+
+class _CountingReader:
+    """File wrapper that reports bytes read (upload progress) and has a length."""
+
+    def __init__(self, f: IO[bytes], size: int, progress: Callable[[int], None] | None) -> None:
+        self.f, self.size, self.progress = f, size, progress
+
+    def __len__(self) -> int:
+        return self.size
+
+    def close(self) -> None:
+        self.f.close()
+
+    def read(self, n: int = -1) -> bytes:
+        b = self.f.read(n if n and n > 0 else CHUNK)
+        if b and self.progress:
+            self.progress(len(b))
+        return b
+
+
+class RegistryClient(oras.provider.Registry):
+    """A client for one registry host. Thread-safe for concurrent blob transfers."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        insecure: bool = False,
+        ca_file: str | None = None,
+        auth: AuthStore | None = None,
+        credentials: Credentials | None = None,
+        retries: int = 4,
+        backoff: float = 0.25,
+        timeout: float = 60.0,
+    ) -> None:
+        super().__init__(hostname=host, insecure=insecure, tls_verify=str(ca_file) if ca_file else True)
+        self.host = host
+        self.plain_http = insecure
+        self.scheme = "http" if insecure else "https"
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.session.headers["User-Agent"] = f"gadgetsmith/{__version__}"
+        self._auth_store = auth
+        self._creds = credentials
+        self._creds_loaded = credentials is not None
+        self._tokens: dict[str, str] = {}
+        self._basic = False
+        self._lock = threading.Lock()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=8)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    # -- credentials ------------------------------------------------------------------
+    @property
+    def may_send_credentials(self) -> bool:
+        return not self.plain_http or is_loopback(self.host)
+
+    def credentials(self) -> Credentials | None:
+        if not self._creds_loaded:
+            self._creds = self._auth_store.get(self.host) if self._auth_store else None
+            self._creds_loaded = True
+        return self._creds if self.may_send_credentials else None
+
+    # -- URLs ------------------------------------------------------------------------
+    def _container(self, repo: str) -> oras.container.Container:
+        return oras.container.Container(f"{self.host}/{repo}")
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return f"{self.scheme}://{self.host}{path_or_url}"
+
+    # -- core request -----------------------------------------------------------------
+    def _auth_header(self, scope: str | None) -> dict[str, str]:
+        with self._lock:
+            if scope and scope in self._tokens:
+                return {"Authorization": f"Bearer {self._tokens[scope]}"}
+            if "*" in self._tokens:
+                return {"Authorization": f"Bearer {self._tokens['*']}"}
+            if self._basic:
+                creds = self.credentials()
+                if creds:
+                    return {"Authorization": f"Basic {creds.basic}"}
+        return {}
+
+    def _fetch_token(self, challenge: str, scope: str | None, what: str) -> None:
+        h = oras_auth_utils.parse_auth_header(challenge)
+        if not h.realm:
+            raise RegistryAuthError(f"{self.host}: bearer challenge without a realm ({challenge!r})")
+        want = h.scope or scope
+        params: dict[str, Any] = {}
+        if h.service:
+            params["service"] = h.service
+        scopes = [s for s in {want, scope} if s]
+        if scopes:
+            params["scope"] = scopes
+        creds = self.credentials()
+        realm_plain = h.realm.startswith("http://")
+        if creds and realm_plain and not is_loopback(urlsplit(h.realm).netloc):
+            creds = None
+        try:
+            if creds and creds.identity_token:
+                r = self.session.post(
+                    h.realm,
+                    data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                          "service": h.service or "", "scope": " ".join(scopes),
+                          "client_id": "gadgetsmith"},
+                    verify=self._tls_verify, timeout=self.timeout)
+            else:
+                headers = {"Authorization": f"Basic {creds.basic}"} if creds else {}
+                r = self.session.get(h.realm, params=params, headers=headers,
+                                     verify=self._tls_verify, timeout=self.timeout)
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{self.host}: token server {h.realm} unreachable: {e}") from None
+        if r.status_code in (401, 403):
+            raise self._auth_failed(what, rejected=creds is not None)
+        if r.status_code != 200:
+            raise RegistryError(f"{self.host}: token server {h.realm} answered HTTP {r.status_code}")
+        try:
+            data = r.json()
+            token = data.get("token") or data.get("access_token")
+        except ValueError:
+            token = None
+        if not token:
+            raise RegistryError(f"{self.host}: token server {h.realm} returned no token")
+        with self._lock:
+            self._tokens[scope or "*"] = token
+
+    def _auth_failed(self, what: str, rejected: bool) -> RegistryAuthError:
+        if self.plain_http and not self.may_send_credentials and self._auth_store and \
+                self._auth_store.get(self.host):
+            return RegistryAuthError(
+                f"{what}: {self.host} asks for credentials, but it is reached over plain HTTP and "
+                "credentials are never sent in clear text to a non-loopback host: "
+                "use HTTPS (drop it from --insecure-registries; --ca-file for a private CA)"
+            )
+        if rejected:
+            return RegistryAuthError(
+                f"{what}: {self.host} rejected the credentials (unauthorized): check them and "
+                f"run 'gadget login {self.host}' again"
+            )
+        where = self._auth_store.path if self._auth_store else "the auth file"
+        return RegistryAuthError(
+            f"{what}: {self.host} requires authentication and no credentials were found in "
+            f"{where}: run 'gadget login {self.host}' (or pass --authfile)"
+        )
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        scope: str | None = None,
+        what: str = "",
+        headers: dict[str, str] | None = None,
+        body: bytes | Callable[[], Any] | None = None,
+        params: dict[str, str] | None = None,
+        stream: bool = False,
+        ok: tuple[int, ...] = (200,),
+        allow: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """One registry request with auth, retries and error mapping.
+
+        ``body`` may be a callable returning a fresh file-like object, so retries resend.
+        Statuses in ``ok`` and ``allow`` are returned; anything else raises.
+        """
+        what = what or f"{method} {path}"
+        url = self.url(path)
+        attempt = 0
+        auth_tries = 0
+        while True:
+            hdrs = dict(headers or {})
+            hdrs.update(self._auth_header(scope))
+            data = body() if callable(body) else body
+            try:
+                r = self.session.request(method, url, headers=hdrs, data=data, params=params,
+                                         stream=stream, verify=self._tls_verify,
+                                         timeout=self.timeout, allow_redirects=method in ("GET", "HEAD"))
+            except requests.exceptions.SSLError as e:
+                raise RegistryError(
+                    f"{what}: TLS verification of {self.host} failed ({_short(e)}): pass --ca-file "
+                    f"with the registry's CA, or --insecure-registries {self.host} for plain HTTP"
+                ) from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as e:
+                if attempt < self.retries:
+                    self._sleep(attempt, None)
+                    attempt += 1
+                    continue
+                raise RegistryError(
+                    f"{what}: cannot reach registry {self.host} after {attempt + 1} attempts "
+                    f"({_short(e)}): check that it is running and the address is right"
+                ) from None
+            finally:
+                if hasattr(data, "close"):
+                    data.close()
+            if r.status_code == 401 and auth_tries < 2:
+                auth_tries += 1
+                challenge = r.headers.get("WWW-Authenticate", "")
+                r.close()
+                kind = challenge.split(" ", 1)[0].lower()
+                if kind == "bearer":
+                    self._fetch_token(challenge, scope, what)
+                    continue
+                if kind == "basic" and "Authorization" not in hdrs and self.credentials():
+                    with self._lock:
+                        self._basic = True
+                    continue
+                raise self._auth_failed(what, rejected=bool(self.credentials()))
+            if r.status_code == 401:
+                raise self._auth_failed(what, rejected=bool(self.credentials()))
+            if r.status_code in RETRY_STATUS and attempt < self.retries:
+                retry_after = r.headers.get("Retry-After")
+                r.close()
+                self._sleep(attempt, retry_after)
+                attempt += 1
+                continue
+            if r.status_code in ok or r.status_code in allow:
+                return r
+            raise self._http_error(r, what)
+
+    def _sleep(self, attempt: int, retry_after: str | None) -> None:
+        delay = self.backoff * (2 ** attempt)
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), 10.0))
+            except ValueError:
+                pass
+        time.sleep(delay)
+
+    def _http_error(self, r: requests.Response, what: str) -> GadgetError:
+        detail = ""
+        try:
+            errs = r.json().get("errors") or []
+            if errs:
+                detail = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+                                   for e in errs if isinstance(e, dict))
+        except (ValueError, AttributeError):
+            detail = r.text[:200].strip()
+        r.close()
+        suffix = f" ({detail})" if detail else ""
+        if r.status_code == 403:
+            return RegistryAuthError(
+                f"{what}: {self.host} denied access (HTTP 403){suffix}: the account used has no "
+                "permission for this repository/action; log in as another user or ask for access"
+            )
+        if r.status_code == 404:
+            return NotFoundError(f"{what}: not found on {self.host} (HTTP 404){suffix}")
+        return RegistryError(f"{what}: {self.host} answered HTTP {r.status_code}{suffix}")
+
+    # oras' own helpers (get_tags, delete_tag, ...) go through our transport
+    def do_request(self, url, method="GET", data=None, headers=None, json=None, stream=False):
+        path = urlsplit(url)
+        repo = path.path.split("/v2/", 1)[-1].split("/tags/")[0].split("/manifests/")[0]
+        action = "pull" if method in ("GET", "HEAD") else "pull,push"
+        q = f"?{path.query}" if path.query else ""
+        body = data if json is None else _json.dumps(json).encode()
+        return self.send(method, path.path + q, scope=f"repository:{repo}:{action}", headers=headers,
+                         body=body, stream=stream, ok=tuple(range(200, 300)), allow=(404,))
+
+    # -- API --------------------------------------------------------------------------
+    @staticmethod
+    def scope(repo: str, push: bool = False) -> str:
+        return f"repository:{repo}:{'pull,push' if push else 'pull'}"
+
+    def ping(self) -> requests.Response:
+        return self.send("GET", "/v2/", what=f"ping {self.host}", ok=(200,))
+
+    def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
+        r = self.send("HEAD", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo),
+                      what=f"{self.host}/{repo}:{ref}",
+                      headers={"Accept": ", ".join(MANIFEST_TYPES)}, allow=(404,))
+        if r.status_code == 404:
+            return None
+        digest = r.headers.get("Docker-Content-Digest", "")
+        size = int(r.headers.get("Content-Length", "0") or 0)
+        return Descriptor(r.headers.get("Content-Type", "").split(";")[0], digest, size)
+
+    def manifest_get(self, repo: str, ref: str, missing_ok: bool = False) -> tuple[bytes, str, str] | None:
+        """Fetch a manifest: (bytes, media type, digest); the digest is checked."""
+        sep = "@" if ref.startswith("sha256:") else ":"
+        what = f"{self.host}/{repo}{sep}{ref}"
+        r = self.send("GET", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo), what=what,
+                      headers={"Accept": ", ".join(MANIFEST_TYPES)}, stream=True,
+                      allow=(404,) if missing_ok else ())
+        if r.status_code == 404:
+            r.close()
+            return None
+        data = _read_capped(r, MAX_MANIFEST_BYTES, what)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if ref.startswith("sha256:") and digest != ref:
+            raise DigestMismatch(f"{what}: registry returned a manifest whose digest is {digest}")
+        header = r.headers.get("Docker-Content-Digest")
+        if header and header.startswith("sha256:") and header != digest:
+            raise DigestMismatch(
+                f"{what}: manifest digest {digest} does not match the registry's header {header}"
+            )
+        media = r.headers.get("Content-Type", "").split(";")[0].strip()
+        try:
+            media = json.loads(data).get("mediaType") or media
+        except (ValueError, AttributeError):
+            raise RegistryError(f"{what}: manifest is not JSON") from None
+        return data, media, digest
+
+    def manifest_put(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
+        sep = "@" if ref.startswith("sha256:") else ":"
+        r = self.send("PUT", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo, True),
+                      what=f"push manifest {self.host}/{repo}{sep}{ref}",
+                      headers={"Content-Type": media_type}, body=data, ok=(200, 201, 202))
+        r.close()
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def blob_head(self, repo: str, digest: str) -> bool:
+        r = self.send("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo),
+                      what=f"{self.host}/{repo} blob {digest[:19]}", allow=(404,))
+        r.close()
+        return r.status_code == 200
+
+    def blob_mount(self, repo: str, digest: str, from_repo: str) -> tuple[bool, str | None]:
+        """Try a cross-repository mount. Returns (mounted, upload location if not)."""
+        scope = f"{self.scope(repo, True)}"
+        r = self.send("POST", f"/v2/{repo}/blobs/uploads/", scope=scope,
+                      what=f"mount {digest[:19]} from {from_repo} into {self.host}/{repo}",
+                      params={"mount": digest, "from": from_repo}, ok=(201, 202))
+        r.close()
+        if r.status_code == 201:
+            return True, None
+        return False, r.headers.get("Location")
+
+    def blob_upload(self, repo: str, digest: str, size: int, opener: Callable[[], IO[bytes]],
+                    progress: Callable[[int], None] | None = None, location: str | None = None) -> None:
+        """Monolithic streamed upload (POST, then PUT with the digest)."""
+        what = f"push blob {digest[:19]} to {self.host}/{repo}"
+        if location is None:
+            r = self.send("POST", f"/v2/{repo}/blobs/uploads/", scope=self.scope(repo, True),
+                          what=what, ok=(202,))
+            r.close()
+            location = r.headers.get("Location")
+            if not location:
+                raise RegistryError(f"{what}: registry gave no upload location")
+        url = urljoin(self.url(f"/v2/{repo}/blobs/uploads/"), location)
+        sep = "&" if "?" in url else "?"
+        r = self.send("PUT", f"{url}{sep}digest={digest}", scope=self.scope(repo, True), what=what,
+                      headers={"Content-Type": "application/octet-stream",
+                               "Content-Length": str(size)},
+                      body=lambda: _CountingReader(opener(), size, progress), ok=(201, 204))
+        r.close()
+
+    def blob_stream(self, repo: str, digest: str) -> requests.Response:
+        return self.send("GET", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo),
+                         what=f"{self.host}/{repo} blob {digest[:19]}", stream=True)
+
+    def blob_download(self, repo: str, digest: str, out: IO[bytes], size: int | None = None,
+                      progress: Callable[[int], None] | None = None) -> int:
+        """Stream a blob into ``out`` while hashing it; raise on a digest/size mismatch."""
+        what = f"{self.host}/{repo} blob {digest}"
+        r = self.blob_stream(repo, digest)
+        h = hashlib.sha256()
+        n = 0
+        try:
+            for chunk in r.iter_content(CHUNK):
+                if size is not None and n + len(chunk) > size:
+                    raise DigestMismatch(f"{what}: registry sent more than the {size} bytes declared")
+                h.update(chunk)
+                out.write(chunk)
+                n += len(chunk)
+                if progress:
+                    progress(len(chunk))
+        except requests.exceptions.RequestException as e:
+            raise RegistryError(f"{what}: download interrupted ({_short(e)})") from None
+        finally:
+            r.close()
+        got = "sha256:" + h.hexdigest()
+        if got != digest:
+            raise DigestMismatch(f"{what}: content does not match its digest (got {got}); nothing stored")
+        if size is not None and n != size:
+            raise DigestMismatch(f"{what}: got {n} bytes, the descriptor says {size}")
+        return n
+
+    def referrers(self, repo: str, digest: str) -> list[dict[str, Any]] | None:
+        """OCI 1.1 referrers of ``digest``, or None when the API is not supported."""
+        r = self.send("GET", f"/v2/{repo}/referrers/{digest}", scope=self.scope(repo),
+                      what=f"referrers of {self.host}/{repo}@{digest[:19]}",
+                      headers={"Accept": mt.INDEX}, allow=(404, 400, 405))
+        if r.status_code != 200 or not r.headers.get("Content-Type", "").startswith(mt.INDEX):
+            r.close()
+            return None
+        try:
+            return list(r.json().get("manifests") or [])
+        except ValueError:
+            return None
+
+
+def _read_capped(r: requests.Response, cap: int, what: str) -> bytes:
+    buf = bytearray()
+    try:
+        for chunk in r.iter_content(65536):
+            buf += chunk
+            if len(buf) > cap:
+                raise RegistryError(f"{what}: manifest larger than {cap} bytes: refused")
+    except requests.exceptions.RequestException as e:
+        raise RegistryError(f"{what}: download interrupted ({_short(e)})") from None
+    finally:
+        r.close()
+    return bytes(buf)
+
+
+def _short(e: BaseException) -> str:
+    s = str(e)
+    for marker in ("Caused by ", "Reason: "):
+        if marker in s:
+            s = s.split(marker, 1)[1]
+    return s.strip("()'\" ")[:200]
+
+
+__all__ = ["Descriptor", "DigestMismatch", "MANIFEST_TYPES", "RegistryAuthError", "RegistryClient",
+           "RegistryError", "is_loopback"]

@@ -1,0 +1,400 @@
+"""Whole-graph transfers: local store -> registry (push), registry -> store (pull),
+registry -> registry (copy). Index, per-arch manifests, configs and layers, plus the
+cosign signature tag ``sha256-<hex>.sig`` of the index when there is one.
+
+* push: blobs already in the repository are skipped (HEAD); missing ones are first
+  mounted from another repository of the same registry that has them, else streamed
+  from the store file; manifests go after their blobs, the tagged index last.
+* pull: every manifest and blob is checked against its digest while it is staged in a
+  ``.tmp-pull-*`` directory inside the store; only then, under the store lock, are the
+  files renamed into ``blobs/`` and the tag written. A killed or failed pull leaves the
+  store as it was (plus at most unreferenced blobs).
+* copy: blobs stream from the source to the destination (mounted instead when both are
+  the same registry) and are hashed on the way; the destination checks the digest too.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures as cf
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from gadgetsmith.runtime import mediatypes as mt
+from gadgetsmith.runtime.reference import Reference
+
+from ..store import Store, StoreError
+from .client import MANIFEST_TYPES, DigestMismatch, RegistryClient, RegistryError
+
+WORKERS = 4
+_SIG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.sig$")
+
+
+def signature_tag(digest: str) -> str:
+    """cosign's tag for the signatures of ``digest``: ``sha256-<hex>.sig``."""
+    algo, _, hexd = digest.partition(":")
+    return f"{algo}-{hexd}.sig"
+
+
+def is_signature_tag(name: str) -> bool:
+    return bool(_SIG_RE.match(name))
+
+
+class Progress:
+    """Progress sink; the CLI draws a bar on a TTY, the default does nothing."""
+
+    def total(self, nbytes: int) -> None:  # bytes that will be moved
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+
+@dataclass
+class Stats:
+    reference: str
+    digest: str = ""
+    manifests: int = 0
+    blobs: int = 0
+    transferred: int = 0
+    skipped: int = 0
+    mounted: int = 0
+    bytes: int = 0
+    signature: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference, "digest": self.digest, "manifests": self.manifests,
+            "blobs": self.blobs, "transferred": self.transferred, "skipped": self.skipped,
+            "mounted": self.mounted, "bytes": self.bytes, "signature": self.signature,
+            "warnings": self.warnings, "seconds": round(self.seconds, 3),
+        }
+
+
+def _is_manifest(desc: dict[str, Any]) -> bool:
+    return desc.get("mediaType") in MANIFEST_TYPES
+
+
+def _children(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(child manifests, blobs) referenced by a manifest/index document (not its subject)."""
+    manifests, blobs = [], []
+    for d in doc.get("manifests") or []:
+        (manifests if _is_manifest(d) or "mediaType" not in d else blobs).append(d)
+    if isinstance(doc.get("config"), dict):
+        blobs.append(doc["config"])
+    for d in doc.get("layers") or []:
+        blobs.append(d)
+    return manifests, blobs
+
+
+def _check_desc(d: Any, where: str) -> dict[str, Any]:
+    if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or \
+            not re.match(r"^sha256:[0-9a-f]{64}$", d["digest"]):
+        raise RegistryError(f"{where}: descriptor with a missing or unsupported digest: {d!r:.120}")
+    return d
+
+
+# ------------------------------------------------------------------------------- push
+@dataclass
+class _Graph:
+    """Manifests in post-order (children first; root last) and unique blobs."""
+
+    manifests: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
+    blobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _local_graph(store: Store, root: dict[str, Any]) -> _Graph:
+    g = _Graph()
+    seen: set[str] = set()
+
+    def visit(desc: dict[str, Any]) -> None:
+        if desc["digest"] in seen:
+            return
+        seen.add(desc["digest"])
+        try:
+            data = store.read_blob(desc["digest"])
+        except Exception as e:  # noqa: BLE001 - layout errors carry the reason
+            raise StoreError(f"local image is incomplete: {e}") from None
+        doc = json.loads(data)
+        kids, blobs = _children(doc)
+        for k in kids:
+            visit(_check_desc(k, desc["digest"]))
+        for b in blobs:
+            _check_desc(b, desc["digest"])
+            g.blobs.setdefault(b["digest"], b)
+        media = desc.get("mediaType") or doc.get("mediaType") or mt.MANIFEST
+        g.manifests.append((dict(desc, mediaType=media), data))
+
+    visit(root)
+    return g
+
+
+def _blob_opener(store: Store, desc: dict[str, Any]) -> tuple[Callable[[], IO[bytes]], int]:
+    d = desc["digest"]
+    if store.has_blob(d):
+        path = store.blob_path(d)
+        return (lambda: open(path, "rb")), path.stat().st_size
+    if desc.get("data"):
+        import io
+
+        raw = base64.b64decode(desc["data"])
+        return (lambda: io.BytesIO(raw)), len(raw)
+    raise StoreError(f"local image is incomplete: blob {d} is missing from the store")
+
+
+def _push_graph(client: RegistryClient, repo: str, tag: str, g: _Graph, stats: Stats,
+                progress: Progress, mount_from: list[str], opener_for) -> None:
+    def one(desc: dict[str, Any]) -> tuple[str, int]:
+        d = desc["digest"]
+        if client.blob_head(repo, d):
+            progress.advance(int(desc.get("size", 0)))
+            return "skipped", 0
+        location = None
+        for src in mount_from[:1]:
+            mounted, location = client.blob_mount(repo, d, src)
+            if mounted:
+                progress.advance(int(desc.get("size", 0)))
+                return "mounted", 0
+        opener, size = opener_for(desc)
+        client.blob_upload(repo, d, size, opener, progress.advance, location=location)
+        return "transferred", size
+
+    progress.total(sum(int(b.get("size", 0)) for b in g.blobs.values()))
+    stats.blobs += len(g.blobs)
+    with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
+        for kind, n in ex.map(one, g.blobs.values()):
+            setattr(stats, kind, getattr(stats, kind) + 1)
+            stats.bytes += n
+    for i, (desc, data) in enumerate(g.manifests):
+        last = i == len(g.manifests) - 1
+        stats.manifests += 1
+        if not last and client.manifest_head(repo, desc["digest"]) is not None:
+            continue
+        client.manifest_put(repo, tag if last else desc["digest"], data, desc["mediaType"])
+
+
+def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
+         progress: Progress | None = None, mount_from: list[str] | None = None,
+         with_signature: bool = True) -> Stats:
+    """Push the local image ``source`` (reference or digest) to ``dest``."""
+    t0 = time.monotonic()
+    progress = progress or Progress()
+    _, root = store.lookup(source)
+    root = {k: v for k, v in root.items() if k != "annotations"} | (
+        {"annotations": {k: v for k, v in (root.get("annotations") or {}).items() if k != mt.REF_NAME}}
+        if root.get("annotations") else {})
+    stats = Stats(str(dest), digest=root["digest"])
+    g = _local_graph(store, root)
+    tag = dest.digest or dest.tag or "latest"
+    if dest.digest and dest.digest != root["digest"]:
+        raise RegistryError(f"{dest}: the local image has digest {root['digest']}, not {dest.digest}")
+
+    def opener_for(desc: dict[str, Any]):
+        return _blob_opener(store, desc)
+
+    _push_graph(client, dest.path, tag, g, stats, progress, mount_from or [], opener_for)
+    if with_signature:
+        sig = signature_tag(root["digest"])
+        for e in store.entries():
+            if e.reference == sig:
+                sg = _local_graph(store, {k: v for k, v in e.descriptor.items() if k != "annotations"})
+                _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
+                stats.signature = sig
+                break
+    stats.seconds = time.monotonic() - t0
+    return stats
+
+
+# ------------------------------------------------------------------------------- remote graph
+def _remote_graph(client: RegistryClient, repo: str, ref: str, top_missing_ok: bool = False) -> _Graph | None:
+    """Fetch (and digest-check) every manifest under ``ref``; blobs are listed, not fetched."""
+    got = client.manifest_get(repo, ref, missing_ok=top_missing_ok)
+    if got is None:
+        return None
+    g = _Graph()
+    seen: set[str] = set()
+
+    def visit(data: bytes, media: str, digest: str) -> None:
+        seen.add(digest)
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise RegistryError(f"{client.host}/{repo}@{digest}: manifest is not JSON") from None
+        if not isinstance(doc, dict):
+            raise RegistryError(f"{client.host}/{repo}@{digest}: manifest is not a JSON object")
+        kids, blobs = _children(doc)
+        for k in kids:
+            _check_desc(k, digest)
+            if k["digest"] in seen:
+                continue
+            kd, km, kdig = client.manifest_get(repo, k["digest"])
+            if "size" in k and int(k["size"]) != len(kd):
+                raise DigestMismatch(f"{client.host}/{repo}@{kdig}: size {len(kd)} != descriptor {k['size']}")
+            visit(kd, k.get("mediaType") or km, kdig)
+        for b in blobs:
+            g.blobs.setdefault(_check_desc(b, digest)["digest"], b)
+        g.manifests.append(({"mediaType": media or mt.MANIFEST, "digest": digest, "size": len(data)}, data))
+
+    visit(*got)
+    return g
+
+
+# ------------------------------------------------------------------------------- pull
+def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Progress | None = None,
+         with_signature: bool = True) -> Stats:
+    """Pull ``ref`` with its whole graph (all architectures) into the store."""
+    t0 = time.monotonic()
+    progress = progress or Progress()
+    repo = ref.path
+    g = _remote_graph(client, repo, ref.digest or ref.tag or "latest")
+    assert g is not None
+    root_desc = g.manifests[-1][0]
+    stats = Stats(str(ref), digest=root_desc["digest"])
+    sig_graph = None
+    sig = signature_tag(root_desc["digest"])
+    if with_signature:
+        try:
+            sig_graph = _remote_graph(client, repo, sig, top_missing_ok=True)
+        except RegistryError as e:
+            stats.warnings.append(f"signature {sig} not pulled: {e}")
+    graphs = [g] + ([sig_graph] if sig_graph else [])
+
+    store.init()
+    _clean_stale_staging(store)
+    stage = Path(tempfile.mkdtemp(prefix=f".tmp-pull-{uuid.uuid4().hex[:8]}-", dir=store.root))
+    try:
+        staged: dict[str, Path] = {}
+        for gg in graphs:
+            for desc, data in gg.manifests:
+                stats.manifests += 1
+                if store.has_blob(desc["digest"]):
+                    continue
+                p = stage / desc["digest"].split(":", 1)[1]
+                with open(p, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                staged[desc["digest"]] = p
+        blobs: dict[str, dict[str, Any]] = {}
+        for gg in graphs:
+            blobs.update(gg.blobs)
+        stats.blobs = len(blobs)
+        todo = [b for d, b in blobs.items() if not store.has_blob(d)]
+        stats.skipped = stats.blobs - len(todo)
+        progress.total(sum(int(b.get("size", 0)) for b in todo))
+
+        def fetch(desc: dict[str, Any]) -> tuple[str, Path, int]:
+            d = desc["digest"]
+            p = stage / d.split(":", 1)[1]
+            with open(p, "wb") as f:
+                n = client.blob_download(repo, d, f, int(desc["size"]) if "size" in desc else None,
+                                         progress.advance)
+                f.flush()
+                os.fsync(f.fileno())
+            return d, p, n
+
+        with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
+            for d, p, n in ex.map(fetch, todo):
+                staged[d] = p
+                stats.transferred += 1
+                stats.bytes += n
+        tags = [(str(ref), root_desc)]
+        if sig_graph:
+            tags.append((sig, sig_graph.manifests[-1][0]))
+            stats.signature = sig
+        store.ingest(staged, tags)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    stats.seconds = time.monotonic() - t0
+    return stats
+
+
+def _clean_stale_staging(store: Store, age: float = 3600.0) -> None:
+    now = time.time()
+    for p in store.root.glob(".tmp-pull-*"):
+        try:
+            if now - p.stat().st_mtime > age:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------- copy
+class _HashingStream:
+    """Reads a source blob response; checks size and digest when it reaches the end."""
+
+    def __init__(self, resp, digest: str, size: int) -> None:
+        self.resp, self.digest, self.size = resp, digest, size
+        self.h = hashlib.sha256()
+        self.n = 0
+        self.it = resp.iter_content(1024 * 1024)
+        self.buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.buf:
+            try:
+                self.buf = next(self.it)
+            except StopIteration:
+                got = "sha256:" + self.h.hexdigest()
+                if got != self.digest or self.n != self.size:
+                    raise DigestMismatch(
+                        f"source blob {self.digest} does not match its digest (got {got}, "
+                        f"{self.n} bytes): nothing was tagged at the destination"
+                    ) from None
+                return b""
+            self.h.update(self.buf)
+            self.n += len(self.buf)
+        take = self.buf if n is None or n < 0 else self.buf[:n]
+        self.buf = self.buf[len(take):]
+        return take
+
+    def close(self) -> None:
+        self.resp.close()
+
+
+def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client: RegistryClient, *,
+         progress: Progress | None = None, with_signature: bool = True) -> Stats:
+    """Copy ``src`` (whole graph, and its signature tag) to ``dst``."""
+    t0 = time.monotonic()
+    progress = progress or Progress()
+    g = _remote_graph(src_client, src.path, src.digest or src.tag or "latest")
+    assert g is not None
+    root = g.manifests[-1][0]
+    stats = Stats(str(dst), digest=root["digest"])
+    same_registry = src_client.host.lower() == dst_client.host.lower() and src.path != dst.path
+    mount_from = [src.path] if same_registry else []
+
+    def opener_for(desc: dict[str, Any]):
+        size = int(desc["size"])
+        return (lambda: _HashingStream(src_client.blob_stream(src.path, desc["digest"]),
+                                       desc["digest"], size)), size
+
+    tag = dst.digest or dst.tag or "latest"
+    _push_graph(dst_client, dst.path, tag, g, stats, progress, mount_from, opener_for)
+    if with_signature:
+        sig = signature_tag(root["digest"])
+        try:
+            sg = _remote_graph(src_client, src.path, sig, top_missing_ok=True)
+        except RegistryError as e:
+            sg = None
+            stats.warnings.append(f"signature {sig} not copied: {e}")
+        if sg is not None:
+            _push_graph(dst_client, dst.path, sig, sg, stats, Progress(), mount_from, opener_for)
+            stats.signature = sig
+    stats.seconds = time.monotonic() - t0
+    return stats
+
+
+__all__ = ["Progress", "Stats", "copy", "is_signature_tag", "pull", "push", "signature_tag"]
