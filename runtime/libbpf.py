@@ -28,6 +28,18 @@ class LibbpfError(OSError):
         super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
 
 
+class UprobeOpts(ctypes.Structure):
+    """struct bpf_uprobe_opts as of libbpf 1.1 (sz tells newer libbpfs what we know)."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("ref_ctr_offset", c_size_t),
+        ("bpf_cookie", ctypes.c_uint64),
+        ("retprobe", ctypes.c_bool),
+        ("func_name", c_char_p),
+    ]
+
+
 _lib: ctypes.CDLL | None = None
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
@@ -38,6 +50,7 @@ SAMPLE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t)
 PERF_SAMPLE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_uint32)
 PERF_LOST_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ctypes.c_uint64)
 
+PROG_TYPE_SOCKET_FILTER = 1
 MAP_TYPE_PERCPU_ARRAY = 6
 MAP_TYPE_PERF_EVENT_ARRAY = 4
 MAP_TYPE_RINGBUF = 27
@@ -113,6 +126,10 @@ def _declare() -> None:
     _sig("bpf_program__section_name", c_char_p, [c_void_p])
     _sig("bpf_program__fd", c_int, [c_void_p])
     _sig("bpf_program__attach", c_void_p, [c_void_p])
+    _sig("bpf_program__type", c_int, [c_void_p])
+    _sig("bpf_program__set_type", c_int, [c_void_p, c_int])
+    _sig("bpf_program__attach_uprobe_opts", c_void_p,
+         [c_void_p, c_int, c_char_p, c_size_t, ctypes.POINTER(UprobeOpts)])
     _sig("bpf_link__fd", c_int, [c_void_p])
     _sig("bpf_link__destroy", c_int, [c_void_p])
     _sig("bpf_iter_create", c_int, [c_int])
@@ -200,6 +217,21 @@ def obj_id(fd: int) -> int:
     size = c_uint32(256)
     check_int(lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)), "reading object info")
     return int.from_bytes(info.raw[4:8], "little")
+
+
+def attach_uprobe(prog: int, binary: str, symbol: str, offset: int, retprobe: bool,
+                  pid: int = -1) -> int:
+    """A uprobe (or uretprobe) on ``symbol``+``offset`` of ``binary``; returns the link.
+    libbpf finds the symbol's file offset in the ELF file itself."""
+    opts = UprobeOpts(sz=ctypes.sizeof(UprobeOpts), retprobe=retprobe,
+                      func_name=symbol.encode() if symbol else None)
+    link = lib().bpf_program__attach_uprobe_opts(prog, pid, binary.encode(), offset,
+                                                 ctypes.byref(opts))
+    return check_ptr(link, f"attaching a uprobe to {binary}:{symbol}")
+
+
+def prog_type(p: int) -> int:
+    return lib().bpf_program__type(p)
 
 
 def map_type(m: int) -> int:

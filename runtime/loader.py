@@ -17,8 +17,10 @@ from .btf import Btf
 from .elf import Elf
 from .errors import ParamError, RuntimeGadgetError
 from .markers import Markers, find_markers
+from .uprobes import UPROBE_KINDS, parse_section
 
 MNTNS_MAP = "gadget_mntns_filter_map"
+SO_ATTACH_BPF = 50
 
 WELL_KNOWN_KEYS = {
     "targ_pid": "pid", "targ_tid": "tid", "targ_uid": "uid", "targ_gid": "gid",
@@ -174,6 +176,7 @@ class LoadedGadget:
         self.filter_by_mntns = filter_by_mntns
         self.obj: int | None = None
         self.links: dict[str, int] = {}
+        self.sockets: dict[str, Any] = {}
         self.maps: dict[str, int] = {}
         self.programs: dict[str, tuple[int, str]] = {}
         ensure_fs()
@@ -189,6 +192,10 @@ class LoadedGadget:
                 self.maps[L.map_name(m)] = m
             for p in L.iter_programs(obj):
                 self.programs[L.prog_name(p)] = (p, L.prog_section(p))
+                # IG's socket filters use sections like "socket1", unknown to libbpf
+                if L.prog_section(p).startswith("socket") and L.prog_type(p) == 0:
+                    L.check_int(L.lib().bpf_program__set_type(p, L.PROG_TYPE_SOCKET_FILTER),
+                                f"setting the type of program {L.prog_name(p)}")
             rodata_map = next((m for n, m in self.maps.items() if n.endswith(".rodata")), None)
             if rodata_map is not None:
                 self._set_rodata(rodata_map, values)
@@ -252,16 +259,61 @@ class LoadedGadget:
             self.attach(name)
 
     def attach(self, name: str) -> int:
+        """Attach one program by its section; returns its link (0 for socket filters,
+        whose attachment is a raw socket held in :attr:`sockets`)."""
         prog, section = self.programs[name]
         L.take_log()
-        link = L.lib().bpf_program__attach(prog)
-        if not link:
-            err = L.LibbpfError(f"attaching {name}", L._errno_now(), L.take_log())
+        kind = section.split("/", 1)[0]
+        try:
+            if kind in UPROBE_KINDS:
+                link = self._attach_uprobe(prog, name, section)
+            elif L.prog_type(prog) == L.PROG_TYPE_SOCKET_FILTER:
+                self.sockets[name] = self._attach_socket(prog, name, section)
+                return 0
+            else:
+                link = L.lib().bpf_program__attach(prog)
+                if not link:
+                    err = L.LibbpfError(f"attaching {name}", L._errno_now(), L.take_log())
+                    raise RuntimeGadgetError(
+                        f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
+        except BaseException:
             self.close()
-            raise RuntimeGadgetError(
-                f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
+            raise
         self.links[name] = link
         return link
+
+    def _attach_uprobe(self, prog: int, name: str, section: str) -> int:
+        t = parse_section(section)
+        try:
+            path = t.path()
+        except RuntimeGadgetError as e:
+            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e}") from None
+        try:
+            return L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+        except L.LibbpfError as e:
+            hint = (f"no symbol {t.symbol} in {path}" if e.err == 2 else
+                    _attach_hint(section, e))
+            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {hint}") from None
+
+    @staticmethod
+    def _attach_socket(prog: int, name: str, section: str):
+        """A socket filter sees every packet of the host network namespace (all interfaces,
+        both directions) through an AF_PACKET raw socket it is attached to."""
+        import socket
+
+        fd = L.lib().bpf_program__fd(prog)
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        except OSError as e:
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: raw socket: {e.strerror}") from None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, fd)
+        except OSError as e:
+            sock.close()
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: SO_ATTACH_BPF: {e.strerror}") from None
+        return sock
 
     @property
     def supports_mntns_filter(self) -> bool:
@@ -335,6 +387,9 @@ class LoadedGadget:
         for link in self.links.values():
             L.lib().bpf_link__destroy(link)
         self.links.clear()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
         if self.obj:
             L.lib().bpf_object__close(self.obj)
             self.obj = None
