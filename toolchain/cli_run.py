@@ -20,7 +20,9 @@ class _Out(str, Enum):
 
 @app.command()
 def run(
-    image: Annotated[str, typer.Argument(help="Image reference, or a gadget source directory.")],
+    image: Annotated[
+        str, typer.Argument(help="Image reference, a gadget source directory or a .o file.")
+    ],
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")
     ] = None,
@@ -95,6 +97,8 @@ def run(
             src = res.objects[host_arch()].read_bytes()
         spec = load_spec(image)
         metadata = load_metadata(spec.metadata)[1] or {}
+    elif image.endswith(".o") and Path(image).is_file():
+        src = Path(image).read_bytes()  # a local eBPF object: not an image, no policy applies
     else:
         from .policy import load_policy
         from .signing.enforce import verify_local_for_run
