@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,9 @@ class BuildResult:
     objects: dict[str, Path]
     stored: bool
     moved_from: str | None = None
+    #: gadget.yaml diagnostics (warnings; errors abort the build) and --update-metadata result
+    metadata_warnings: list[str] = field(default_factory=list)
+    metadata_update: list[str] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
@@ -36,6 +39,8 @@ class BuildResult:
             "stored": self.stored,
             "architectures": list(self.image.manifests),
             "objects": {a: str(p) for a, p in self.objects.items()},
+            "metadataWarnings": self.metadata_warnings,
+            "metadataUpdate": self.metadata_update,
         }
 
 
@@ -70,6 +75,8 @@ def build(
     build_file: Path | str | None = None,
     toolchain: Toolchain | None = None,
     ig_builder_version: str | None = None,
+    validate_metadata: bool = True,
+    update_metadata: bool = False,
 ) -> BuildResult:
     from gadgetsmith.runtime.reference import ReferenceError, parse
 
@@ -112,6 +119,19 @@ def build(
             tc = toolchain or find_toolchain()
             objects = compile_arches(spec.ebpf_source, arches, outdir, tc, cflags, cwd=spec.gadget_dir)
         wasm = spec.wasm.read_bytes() if spec.wasm else None
+        obj_info = None
+        if objects and (update_metadata or (validate_metadata and meta_bytes is not None)):
+            from .objinfo import analyze
+            from .validate import display_path
+
+            first = "amd64" if "amd64" in objects else next(iter(objects))
+            obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
+        update_log: list[str] = []
+        if update_metadata:
+            meta_bytes, meta, update_log = _update_metadata(spec, obj_info)
+        warnings: list[str] = []
+        if validate_metadata and meta_bytes is not None:
+            warnings = _check_metadata(spec, meta_bytes, obj_info)
         content = {
             a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
             for a in arches
@@ -126,7 +146,39 @@ def build(
             objects if output_dir is not None else {},
             store is not None,
             moved,
+            warnings,
+            update_log,
         )
     finally:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _update_metadata(spec, obj_info) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
+    """--update-metadata: create or merge gadget.yaml from the object, then re-read it."""
+    from .metagen import update_file
+
+    if obj_info is None:
+        raise UsageError(f"{spec.gadget_dir}: --update-metadata needs an eBPF program")
+    path = spec.metadata or spec.gadget_dir / buildspec.DEFAULT_METADATA
+    res = update_file(path, obj_info, spec.gadget_dir.name)
+    log = [f"added {a}" for a in res.added] + [f"back in the object: {b}" for b in res.back]
+    log += [f"not in the object any more (kept, marked): {g}" for g in res.gone]
+    meta_bytes, meta = load_metadata(path)
+    return meta_bytes, meta, log
+
+
+def _check_metadata(spec, meta_bytes: bytes, obj_info) -> list[str]:
+    """Validate gadget.yaml (schema + object); errors abort the build, warnings are returned."""
+    from .validate import display_path, validate_bytes
+
+    label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
+    obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
+    report = validate_bytes(meta_bytes, label, obj_info, obj_label, has_wasm=spec.wasm is not None)
+    if report.errors:
+        raise UsageError(
+            f"{label}: metadata does not match the gadget ({report.summary()}): fix it, run "
+            "with --update-metadata, or skip the check with --no-validate-metadata",
+            detail="\n".join(d.format() for d in report.diagnostics),
+        )
+    return [d.format() for d in report.warnings]

@@ -120,12 +120,26 @@ def build(
             help="Also set io.inspektor-gadget.builder.version (the ig release you target).",
         ),
     ] = None,
+    update_metadata: Annotated[
+        bool,
+        typer.Option("--update-metadata",
+                     help="Create or refresh gadget.yaml from the object (keeps what you wrote)."),
+    ] = False,
+    validate_metadata: Annotated[
+        bool,
+        typer.Option("--validate-metadata/--no-validate-metadata",
+                     help="Check gadget.yaml against the schema and the object."),
+    ] = True,
     fmt: Annotated[OutFormat, typer.Option("--format", help="Output format.")] = OutFormat.text,
     store: StoreOpt = None,
 ) -> None:
     """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
 
+    gadget.yaml is validated first (see 'gadget validate'); errors stop the build.
+
     Example: gadget build sample-gadgets/trace_open -t trace_open:dev --arch amd64
+
+    Example: gadget build my_gadget --update-metadata
     """
     from .build import ALL_ARCHES
     from .build import build as do_build
@@ -139,7 +153,11 @@ def build(
         no_store=no_store,
         build_file=file,
         ig_builder_version=ig_version,
+        validate_metadata=validate_metadata,
+        update_metadata=update_metadata,
     )
+    for w in result.metadata_warnings:
+        typer.echo(w, err=True)
     if fmt is OutFormat.json:
         _out(result.as_dict())
         return
@@ -150,6 +168,8 @@ def build(
         typer.echo(f"Successfully built {name}@{result.digest} (not stored)")
     for a, p in result.objects.items():
         typer.echo(f"  {a}: {p}")
+    for line in result.metadata_update:
+        typer.echo(f"  gadget.yaml: {line}")
 
 
 # ---------------------------------------------------------------------------- list
