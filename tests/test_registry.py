@@ -30,7 +30,9 @@ def make_image(store: Path, ref: str, size: int = 4096, seed: bytes = b"x",
     payload = (seed * (size // len(seed) + 1))[:size]
     content = {a: ArchContent(ebpf=payload + a.encode()) for a in ("amd64", "arm64")}
     img = build_image(meta, {"name": "synthetic"} if meta else None, content, "2026-11-23T00:00:00Z")
-    open_store(store).add_image(img.blobs, img.index_descriptor, ref)
+    from gadgetsmith.runtime.reference import normalize
+
+    open_store(store).add_image(img.blobs, img.index_descriptor, normalize(ref))
     return img.digest
 
 
@@ -295,3 +297,17 @@ def test_signature_tag_travels_and_is_hidden_from_list(registry, tmp_path: Path)
     tags = {e.reference: e.digest for e in open_store(d).entries()}
     assert tags[signature_tag(digest)] == mdesc["digest"]
     assert open_store(d).read_blob(mdesc["digest"]) == manifest
+
+
+def test_registry_check_reports_tag_fallback(registry, tmp_path: Path) -> None:
+    from gadgetsmith.toolchain.registry import RemoteOptions, connect, supports_referrers
+
+    out = run_gadget("registry-check", registry.host, *registry.client_args(), "--format", "json").json()
+    assert out["mediaTypes"] is True
+    # docker-registry 2.8 has no OCI 1.1 referrers API: tag scheme with a message
+    assert out["referrers"] is False and out["signatureScheme"] == "tag"
+    assert any("sha256-<hex>.sig" in m for m in out["messages"])
+    client = connect(registry.host, RemoteOptions(insecure_registries=[registry.host]))
+    assert supports_referrers(client, "any/repo") is False
+    text = run_gadget("registry-check", registry.host, *registry.client_args(), "--no-write")
+    assert "tag scheme" in text.stdout

@@ -241,3 +241,84 @@ def logout(
         typer.echo(f"Removed login credentials for {registry} from {st.path}")
     else:
         typer.echo(f"Not logged in to {registry} ({st.path})")
+
+
+@app.command("export")
+def export_(
+    args: Annotated[list[str], typer.Argument(help="IMAGE... FILE.tar", show_default=False)],
+    fmt: FmtOpt = _Fmt.text,
+    store: StoreOpt = None,
+) -> None:
+    """Write images (and their signature tags) to a plain tar of an OCI layout, like ig's.
+
+    Example: gadget export trace_open:v1 snapshot_process:v1 gadgets.tar
+    """
+    from .archive import export_images
+    from .errors import UsageError
+    from .store import open_store
+
+    if len(args) < 2:
+        raise UsageError("give at least one image and the output file (gadget export IMAGE... FILE)")
+    res = export_images(open_store(_store_path(store)), args[:-1], Path(args[-1]))
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    typer.echo(f"Exported {len(res['images'])} image(s), {res['blobs']} blobs to {res['file']}")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Tar written by gadget export or ig image export.")],
+    policy: PolicyOpt = None,
+    fmt: FmtOpt = _Fmt.text,
+    store: StoreOpt = None,
+) -> None:
+    """Import the images of an OCI layout tar; all or nothing, checked before anything is stored.
+
+    Example: gadget import gadgets.tar
+    """
+    from .archive import import_images
+    from .policy import load_policy
+    from .store import open_store
+
+    pol = load_policy(policy)
+    res = import_images(open_store(_store_path(store)), file, policy=pol)
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps(res["images"], indent=2))
+        return
+    for ref in res["images"]:
+        typer.echo(f"Imported {ref}")
+
+
+@app.command("registry-check")
+def registry_check(
+    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
+    repo: Annotated[
+        str, typer.Option("--repo", help="Scratch repository for the media-type probe.")
+    ] = "gadgetsmith/preflight",
+    no_write: Annotated[
+        bool, typer.Option("--no-write", help="Skip the media-type probe (it pushes a tiny image).")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    fmt: FmtOpt = _Fmt.text,
+) -> None:
+    """Check a registry: reachable, accepts gadget media types, OCI 1.1 referrers API or tag fallback.
+
+    Example: gadget registry-check registry.corp:5000 --repo team/preflight
+    """
+    from .registry import check_registry
+    from .registry.ops import _host
+
+    host = _host(registry)
+    rep = check_registry(host, repo, options=_options(authfile, insecure_registries, ca_file, None),
+                         write=not no_write)
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps(rep, indent=2))
+    else:
+        typer.echo(f"{rep['host']} ({rep['scheme']}, API {rep['apiVersion'] or '?'})")
+        for m in rep["messages"]:
+            typer.echo(f"  {m}")
+    if rep["mediaTypes"] is False:
+        raise typer.Exit(1)
