@@ -14,7 +14,8 @@ from .cli import _store_path, app, state
 
 metadata_app = typer.Typer(
     name="metadata",
-    help="Generate gadget.yaml from a gadget's compiled object, and show its JSON Schema.",
+    help="Generate gadget.yaml from a gadget's compiled object, and show its JSON Schema.\n\n"
+    "Example: gadget metadata generate sample-gadgets/trace_open > gadget.yaml",
     no_args_is_help=True,
 )
 app.add_typer(metadata_app, name="metadata")
