@@ -61,8 +61,8 @@ class StoreSource:
             raise MissingBlob(digest) from None
 
 
-def read_blob_unchecked(store: Store) -> Callable[[str], bytes]:
-    def read(d: str) -> bytes:
+def read_blob_unchecked(store: Store) -> Callable[[str, bool], bytes]:
+    def read(d: str, manifest: bool = False) -> bytes:
         try:
             return store.read_blob(d, verify=False)
         except LayoutError:

@@ -189,19 +189,21 @@ _MANIFEST_TYPES = (mt.INDEX, mt.MANIFEST, "application/vnd.docker.distribution.m
                    "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
-def check_graph(read: Callable[[str], bytes], root: dict[str, Any], label: str) -> list[dict[str, Any]]:
+def check_graph(
+    read: Callable[[str, bool], bytes], root: dict[str, Any], label: str
+) -> list[dict[str, Any]]:
     """Check every blob under ``root`` against its digest and size. Returns the per-arch
     manifest descriptors of an index (``[root]`` for a bare manifest).
 
-    ``read(digest)`` returns raw bytes or raises MissingBlob.
+    ``read(digest, is_manifest)`` returns raw bytes or raises MissingBlob.
     """
 
-    def fetch(desc: dict[str, Any], what: str, missing_ok: bool = False) -> bytes:
+    def fetch(desc: dict[str, Any], what: str, missing_ok: bool = False, manifest: bool = False) -> bytes:
         d = desc.get("digest")
         if not isinstance(d, str):
             raise IntegrityError(f"{label}: {what} has no digest")
         try:
-            data = read(d)
+            data = read(d, manifest)
         except MissingBlob:
             if missing_ok:
                 raise
@@ -228,7 +230,7 @@ def check_graph(read: Callable[[str], bytes], root: dict[str, Any], label: str) 
             raise IntegrityError(f"{label}: {what} {d} is not a JSON object")
         return out
 
-    top_raw = fetch(root, "index" if root.get("mediaType") == mt.INDEX else "manifest")
+    top_raw = fetch(root, "index" if root.get("mediaType") == mt.INDEX else "manifest", manifest=True)
     top = doc(top_raw, "index", root["digest"])
     if isinstance(top.get("manifests"), list):
         manifests = top["manifests"]
@@ -239,7 +241,7 @@ def check_graph(read: Callable[[str], bytes], root: dict[str, Any], label: str) 
             raise IntegrityError(f"{label}: index {root['digest']} has a malformed manifest entry")
         plat = md.get("platform") or {}
         what = f"manifest ({plat.get('os', '?')}/{plat.get('architecture', '?')})" if plat else "manifest"
-        m = top if md is root else doc(fetch(md, what), what, md["digest"])
+        m = top if md is root else doc(fetch(md, what, manifest=True), what, md["digest"])
         if md.get("mediaType") not in (None, *_MANIFEST_TYPES):
             continue
         cfg = m.get("config")

@@ -1,0 +1,302 @@
+"""Signing and verification against a registry, on top of :mod:`..registry`.
+
+* :func:`sign_remote`: sign the digest a remote reference resolves to and push the
+  ``sha256-<hex>.sig`` manifest, keeping the signatures already there (cosign's way);
+  optionally also attach the signature through the OCI 1.1 referrers API.
+* :func:`verify_remote`: fetch the image graph and its signature, check both.
+* :func:`fetch_signature_into_store`: bring a missing signature tag of a local image into
+  the store (what ig does before verifying), so later checks work offline.
+* :func:`pull_verifier`: the check `gadget pull` runs on the staged download before
+  anything is written to the store, when the policy names keys for the image.
+
+Concurrent remote signers race on the tag like cosign's do (last writer wins); the local
+store path is the one with a lock.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from gadgetsmith.runtime import mediatypes as mt
+from gadgetsmith.runtime.layout import sha256_digest
+from gadgetsmith.runtime.reference import Reference
+
+from ..errors import GadgetError, UsageError
+from ..gojson import dumps as go_json
+from . import COSIGN_ARTIFACT_TYPE, signature_tag
+from . import sigmanifest as sm
+from .keys import PublicKey
+from .local import Signed, SignResult, VerifyResult, digests_to_sign, make_layers, merge_layers
+from .verify import MissingBlob, VerificationError, check_graph, verify_digest
+
+
+class RegistrySource:
+    """:class:`~.verify.SignatureSource` reading one repository of a registry."""
+
+    def __init__(self, client, repo: str) -> None:
+        self.client = client
+        self.repo = repo
+        self.where = f"{client.host}/{repo}"
+
+    def signature_manifest(self, digest: str) -> bytes | None:
+        got = self.client.manifest_get(self.repo, signature_tag(digest), missing_ok=True)
+        return None if got is None else got[0]
+
+    def manifest(self, digest: str) -> bytes:
+        from ..registry.client import DigestMismatch
+
+        try:
+            return self.client.manifest_get(self.repo, digest)[0]
+        except DigestMismatch as e:
+            raise VerificationError(f"{e} (tampered in the registry?)") from None
+
+    def blob(self, digest: str) -> bytes:
+        """Raw bytes (a digest mismatch is returned, not raised: the caller reports it)."""
+        from ..registry.client import DigestMismatch
+
+        buf = io.BytesIO()
+        try:
+            self.client.blob_download(self.repo, digest, buf)
+        except DigestMismatch:
+            return buf.getvalue() or b"\0"
+        except GadgetError as e:
+            if "404" in str(e) or "not found" in str(e).lower() or "unknown" in str(e).lower():
+                raise MissingBlob(digest) from None
+            raise
+        return buf.getvalue()
+
+    def reader(self) -> Callable[[str, bool], bytes]:
+        return lambda d, is_manifest=False: self.manifest(d) if is_manifest else self.blob(d)
+
+
+def _resolve(client, ref: Reference) -> tuple[dict[str, Any], bytes]:
+    data, media, digest = client.manifest_get(ref.path, ref.digest or ref.tag or "latest")
+    return {"mediaType": media or mt.MANIFEST, "digest": digest, "size": len(data)}, data
+
+
+def _manifest_list(desc: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+    from .payload import strict_json
+
+    doc = strict_json(data)
+    return list(doc.get("manifests") or []) if isinstance(doc, dict) else []
+
+
+def _existing_remote_layers(source: RegistrySource, digest: str) -> list[sm.SignatureLayer]:
+    raw = source.signature_manifest(digest)
+    if raw is None:
+        return []
+    tag = signature_tag(digest)
+    try:
+        descs = sm.parse(raw, f"{source.where}:{tag}")
+    except sm.SignatureManifestError as e:
+        raise VerificationError(f"{e}: use --replace to overwrite it") from None
+    out = []
+    for d in descs:
+        try:
+            payload = source.blob(d["digest"])
+        except MissingBlob:
+            raise VerificationError(
+                f"{source.where}:{tag}: payload blob {d['digest']} is missing: use --replace"
+            ) from None
+        out.append(sm.SignatureLayer(d, payload))
+    return out
+
+
+def _upload(client, repo: str, blobs: list[bytes]) -> None:
+    for b in blobs:
+        d = sha256_digest(b)
+        if client.blob_head(repo, d):
+            continue
+        client.blob_upload(repo, d, len(b), lambda b=b: io.BytesIO(b))
+
+
+def _referrer_manifest(layer: sm.SignatureLayer, subject: dict[str, Any]) -> bytes:
+    return go_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": mt.MANIFEST,
+            "artifactType": COSIGN_ARTIFACT_TYPE,
+            "config": {"mediaType": mt.EMPTY, "digest": mt.EMPTY_DIGEST, "size": 2,
+                       "data": mt.EMPTY_DATA_B64},
+            "layers": [layer.descriptor],
+            "subject": {"mediaType": subject["mediaType"], "digest": subject["digest"],
+                        "size": subject["size"]},
+        }
+    )
+
+
+def sign_remote(
+    ref: Reference,
+    private_key,
+    options,
+    *,
+    recursive: bool = False,
+    replace: bool = False,
+    annotations: dict[str, str] | None = None,
+    referrers: bool = False,
+) -> SignResult:
+    """Sign what ``ref`` resolves to in its registry; push the merged signature manifests."""
+    from ..policy import PUSH
+    from ..registry import supports_referrers
+
+    options.policy.check(PUSH, ref)
+    client = options.client(ref.domain)
+    repo = ref.path
+    desc, data = _resolve(client, ref)
+    manifests = _manifest_list(desc, data) if recursive else []
+    digests = digests_to_sign(desc, manifests, recursive)
+    layers = make_layers(private_key, ref.name, digests, annotations or {})
+    signer = PublicKey(private_key.public_key(), "signing key")
+    source = RegistrySource(client, repo)
+    result = SignResult(f"{ref}", ref.name)
+    subjects = {desc["digest"]: desc}
+    for m in manifests:
+        subjects.setdefault(m["digest"], {"mediaType": m.get("mediaType", mt.MANIFEST),
+                                          "digest": m["digest"], "size": m.get("size", 0)})
+    attach = referrers and supports_referrers(client, repo)
+    if referrers and not attach:
+        result.warnings.append(
+            f"{client.host} has no OCI 1.1 referrers API: the signature is in the "
+            "sha256-<hex>.sig tag only (which is what ig reads)"
+        )
+    for d, layer in layers.items():
+        tag = signature_tag(d)
+        old = [] if replace else _existing_remote_layers(source, d)
+        prev_count = 0
+        if replace:
+            got = client.manifest_get(repo, tag, missing_ok=True)
+            if got is not None:
+                try:
+                    prev_count = len(sm.parse(got[0], tag))
+                except sm.SignatureManifestError:
+                    prev_count = 1
+        merged, added, _ = merge_layers(old, layer, signer, replace)
+        if not added:
+            result.signed.append(Signed(d, tag, len(merged), False))
+            continue
+        built = sm.build(merged)
+        _upload(client, repo, [*built.payloads, built.config])
+        client.manifest_put(repo, tag, built.manifest, mt.MANIFEST)
+        result.signed.append(Signed(d, tag, len(merged), True, prev_count, built.digest))
+        if attach:
+            _upload(client, repo, [b"{}"])
+            rm = _referrer_manifest(layer, subjects[d])
+            client.manifest_put(repo, sha256_digest(rm), rm, mt.MANIFEST)
+    for s in result.signed:
+        if s.layers > 1:
+            result.warnings.append(
+                f"{client.host}/{repo}:{s.tag} now holds {s.layers} signatures; ig only accepts a "
+                "signature manifest with exactly one: re-sign with --replace to keep just the new one"
+            )
+    return result
+
+
+def verify_remote(
+    ref: Reference,
+    keys: list[PublicKey],
+    options,
+    *,
+    recursive: bool = False,
+    ignore_identity: bool = False,
+) -> VerifyResult:
+    """Verify an image in its registry: signature(s) and the whole graph."""
+    from ..policy import PULL
+
+    options.policy.check(PULL, ref)
+    client = options.client(ref.domain)
+    source = RegistrySource(client, ref.path)
+    desc, _ = _resolve(client, ref)
+    label = str(ref)
+    manifests = check_graph(source.reader(), desc, label)
+    identities = None if ignore_identity else {ref.name}
+    result = VerifyResult(label, desc["digest"], source="registry")
+    for d in digests_to_sign(desc, manifests, recursive):
+        result.verified.append(verify_digest(source, d, keys, identities, label))
+    for v in result.verified:
+        if not sm.ig_compatible(v.layers):
+            result.warnings.append(
+                f"{signature_tag(v.digest)} holds {v.layers} signatures: ig accepts only a signature "
+                "manifest with exactly one layer (re-sign with --replace)"
+            )
+    return result
+
+
+def fetch_signature_into_store(store, ref: Reference, digests: list[str], options) -> list[str]:
+    """Copy missing ``sha256-<hex>.sig`` tags of ``digests`` from ``ref``'s repository into
+    the local store (manifest, config, payloads; all digest-checked). Returns tags fetched."""
+    from .local import StoreSource
+
+    client = options.client(ref.domain)
+    source = RegistrySource(client, ref.path)
+    local = StoreSource(store)
+    fetched = []
+    for d in digests:
+        if local.signature_descriptor(d) is not None:
+            continue
+        got = client.manifest_get(ref.path, signature_tag(d), missing_ok=True)
+        if got is None:
+            continue
+        raw, media, mdigest = got
+        try:
+            descs = sm.parse(raw, signature_tag(d))
+        except sm.SignatureManifestError:
+            continue  # stored as-is would only fail later; verification reports it remotely
+        blobs = [raw]
+        for x in descs:
+            b = source.blob(x["digest"])
+            if sha256_digest(b) == x["digest"]:
+                blobs.append(b)
+        with store.lock():
+            for b in blobs:
+                store.put_blob(b)
+            store.set_tag(signature_tag(d), {"mediaType": media or mt.MANIFEST, "digest": mdigest,
+                                             "size": len(raw)})
+        fetched.append(signature_tag(d))
+    return fetched
+
+
+# ------------------------------------------------------------------------------ pull check
+def pull_verifier(
+    ref: Reference, keys: list[PublicKey], label: str | None = None
+) -> Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None]:
+    """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
+    VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
+
+    def check(read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
+        class _Staged:
+            where = "the pulled image"
+
+            def signature_manifest(self, digest: str) -> bytes | None:
+                return sig_raw if digest == root["digest"] else None
+
+            def blob(self, digest: str) -> bytes:
+                return read(digest, False)
+
+        name = label or str(ref)
+        check_graph(read, root, name)
+        verify_digest(_Staged(), root["digest"], keys, {ref.name}, name)
+
+    return check
+
+
+def keys_from_policy(policy, ref: Reference, digest: str | None = None) -> list[PublicKey]:
+    from .enforce import policy_keys
+
+    try:
+        return policy_keys(policy, ref, digest)
+    except GadgetError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a key the policy names that cannot be parsed
+        raise UsageError(f"{policy.source}: a public key for {ref} cannot be used ({e})") from None
+
+
+__all__ = [
+    "RegistrySource",
+    "fetch_signature_into_store",
+    "keys_from_policy",
+    "pull_verifier",
+    "sign_remote",
+    "verify_remote",
+]
