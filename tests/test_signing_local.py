@@ -148,8 +148,9 @@ def test_concurrent_signers_both_kept(tmp_path: Path, store: Path) -> None:
 def test_sign_errors(tmp_path: Path, store: Path) -> None:
     key, _ = key_pair(tmp_path)
     make_image(store, REF)
-    check_error(run_gadget("sign", "nope:v1", "--key", str(key), store=store, env=ENV, check=False),
-                "unknown reference")
+    # not in the store: signed in its registry, which is not there
+    check_error(run_gadget("sign", "127.0.0.1:9/obs/nope:v1", "--key", str(key), "--insecure-registries",
+                           "127.0.0.1:9", store=store, env=ENV, check=False), "cannot reach registry")
     check_error(run_gadget("sign", REF, "--key", str(key), store=store,
                            env={"GADGET_PASSWORD": "wrong"}, check=False), "wrong passphrase", str(key))
     check_error(run_gadget("sign", REF, "--key", str(key), "-a", "novalue", store=store, env=ENV,

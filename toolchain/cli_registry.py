@@ -113,6 +113,15 @@ def push(
     no_signature: Annotated[
         bool, typer.Option("--no-signature", help="Do not push the local sha256-<hex>.sig tag.")
     ] = False,
+    sign: Annotated[
+        bool, typer.Option("--sign", help="Sign the image (in the local store) before pushing.")
+    ] = False,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="Private key for --sign (cosign.key).")
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="With --sign: also sign each per-arch manifest.")
+    ] = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
@@ -120,13 +129,23 @@ def push(
     fmt: FmtOpt = _Fmt.text,
     store: StoreOpt = None,
 ) -> None:
-    """Push an image (index, all architectures, and its signature tag) to a registry.
+    """Push an image (index, all architectures, and its signature tags) to a registry.
 
-    Example: gadget push registry.corp:5000/observability/trace_open:v1
+    Example: gadget push registry.corp:5000/observability/trace_open:v1 --sign --key cosign.key
     """
     from .registry import push_image
 
     opts = _options(authfile, insecure_registries, ca_file, policy)
+    if sign or key:
+        from .errors import UsageError
+        from .signing.cli_helpers import sign_before_push
+
+        if not (sign and key):
+            raise UsageError("--sign needs --key cosign.key (and --key is only used with --sign)")
+        if no_signature:
+            raise UsageError("--sign and --no-signature contradict each other: drop one")
+        sign_before_push(image, dest, key, recursive, _store_path(store), opts,
+                         lambda m: typer.echo(m, err=True))
     with _Bar(f"push {dest or image}", fmt is _Fmt.text) as bar:
         stats = push_image(image, dest=dest, store_path=_store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature)
@@ -138,6 +157,10 @@ def pull(
     image: Annotated[str, typer.Argument(help="Reference to pull (host/repo:tag or @digest).")],
     no_signature: Annotated[
         bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tag.")
+    ] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Skip the signature check the policy asks for (warns loudly)."),
     ] = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
@@ -155,7 +178,8 @@ def pull(
     opts = _options(authfile, insecure_registries, ca_file, policy)
     with _Bar(f"pull {image}", fmt is _Fmt.text) as bar:
         stats = pull_image(image, store_path=_store_path(store), options=opts, progress=bar,
-                           with_signature=not no_signature)
+                           with_signature=not no_signature, verify=not no_verify,
+                           warn=lambda m: typer.echo(m, err=True))
     _report("Pulled", stats, fmt)
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .cli import _out, _store_path, app
+from .cli_registry import AuthFileOpt, CaFileOpt, InsecureOpt, PolicyOpt, _options
 
 
 class _Fmt(str, Enum):
@@ -66,22 +67,47 @@ def sign(
         list[str] | None,
         typer.Option("-a", "--annotation", help="key=value put in the signed payload (repeatable)."),
     ] = None,
+    remote: Annotated[
+        bool,
+        typer.Option("--remote", help="Sign the image in its registry even if it is also local."),
+    ] = False,
+    referrers: Annotated[
+        bool,
+        typer.Option("--referrers", help="Registry: also attach via the OCI 1.1 referrers API."),
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
     fmt: _FmtOpt = _Fmt.text,
     store: _StoreOpt = None,
 ) -> None:
     """Sign an image: a cosign signature tagged sha256-<digest>.sig next to it.
 
+    A local image is signed in the local store ('gadget push' uploads the signature with
+    it); an image that is not local (or --remote) is signed in its registry.
+
     Example: gadget sign registry.example.com/obs/trace_open:v1 --key cosign.key --recursive
     """
+    from .signing.cli_helpers import is_local
     from .signing.keys import read_private_key
     from .signing.local import parse_annotations, sign_local
 
     annotations = parse_annotations(annotation)
     private_key = read_private_key(key)
-    result = sign_local(
-        _store_path(store), image, private_key, recursive=recursive, replace=replace,
-        annotations=annotations,
-    )
+    if remote or not is_local(_store_path(store), image):
+        from .policy import parse_reference
+        from .signing.remote import sign_remote
+
+        result = sign_remote(
+            parse_reference(image), private_key, _options(authfile, insecure_registries, ca_file, policy),
+            recursive=recursive, replace=replace, annotations=annotations, referrers=referrers,
+        )
+    else:
+        result = sign_local(
+            _store_path(store), image, private_key, recursive=recursive, replace=replace,
+            annotations=annotations,
+        )
     for w in result.warnings:
         _warn(w)
     if fmt is _Fmt.json:
@@ -126,22 +152,33 @@ def verify(
         bool,
         typer.Option("--ignore-identity", help="Accept signatures made for another repository."),
     ] = False,
-    policy: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Policy file (keys when --public-keys is not given)."),
-    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only the local store, never the registry.")
+    ] = False,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Verify the image in its registry, not the local copy.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
     fmt: _FmtOpt = _Fmt.text,
     store: _StoreOpt = None,
 ) -> None:
     """Verify an image's cosign signature and that its content matches the signed digest.
 
+    A local image is verified from the local store; a signature missing there is fetched
+    from the registry first (unless --offline). Keys default to the policy's publicKeys.
+
     Example: gadget verify registry.example.com/obs/trace_open:v1 --public-keys cosign.pub
     """
-    from .signing.local import verify_local
+    from .signing.cli_helpers import verify_image
 
     keys = _keys_for(image, public_keys, policy)
-    result = verify_local(
-        _store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity
+    result = verify_image(
+        _store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity,
+        offline=offline, remote=remote,
+        options=_options(authfile, insecure_registries, ca_file, policy), warn=_warn,
     )
     for w in result.warnings:
         _warn(w)

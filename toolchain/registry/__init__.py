@@ -103,16 +103,24 @@ def _same_host_refs(store, target: Reference) -> list[Reference]:
 
 
 def pull_image(image: str, *, store_path: Path | None = None, options: RemoteOptions | None = None,
-               progress: Progress | None = None, with_signature: bool = True) -> Stats:
-    """Pull ``image`` (all architectures, and its signature tag) into the local store."""
+               progress: Progress | None = None, with_signature: bool = True,
+               verify: bool = True, warn=None) -> Stats:
+    """Pull ``image`` (all architectures, and its signature tag) into the local store.
+
+    When the policy names public keys for ``image`` its signature is verified on the
+    staged download and the image is refused before anything is stored; ``verify=False``
+    (``--no-verify``) skips that with a loud warning through ``warn``.
+    """
+    from ..signing.enforce import pull_check
     from .transfer import pull
 
     options = options or RemoteOptions()
     ref = parse_reference(image)
     options.policy.check(PULL, ref)
+    check = pull_check(options.policy, ref, no_verify=not verify, warn=warn)
     store = _store(store_path)
     return pull(store, ref, options.client(ref.domain), progress=progress,
-                with_signature=with_signature)
+                with_signature=with_signature or check is not None, check=check)
 
 
 def copy_image(source: str, dest: str, *, options: RemoteOptions | None = None,

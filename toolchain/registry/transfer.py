@@ -206,13 +206,17 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
 
     _push_graph(client, dest.path, tag, g, stats, progress, mount_from or [], opener_for)
     if with_signature:
-        sig = signature_tag(root["digest"])
-        for e in store.entries():
-            if e.reference == sig:
-                sg = _local_graph(store, {k: v for k, v in e.descriptor.items() if k != "annotations"})
-                _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
-                stats.signature = sig
-                break
+        # the index's signature, and those of the per-arch manifests (cosign sign --recursive)
+        wanted = [signature_tag(root["digest"])] + [
+            signature_tag(d["digest"]) for d, _ in g.manifests if d["digest"] != root["digest"]]
+        local_tags = {e.reference: e for e in store.entries()}
+        for sig in wanted:
+            e = local_tags.get(sig)
+            if e is None:
+                continue
+            sg = _local_graph(store, {k: v for k, v in e.descriptor.items() if k != "annotations"})
+            _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
+            stats.signature = stats.signature or sig
     stats.seconds = time.monotonic() - t0
     return stats
 
@@ -253,8 +257,15 @@ def _remote_graph(client: RegistryClient, repo: str, ref: str, top_missing_ok: b
 
 # ------------------------------------------------------------------------------- pull
 def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Progress | None = None,
-         with_signature: bool = True) -> Stats:
-    """Pull ``ref`` with its whole graph (all architectures) into the store."""
+         with_signature: bool = True,
+         check: Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None] | None = None,
+         ) -> Stats:
+    """Pull ``ref`` with its whole graph (all architectures) into the store.
+
+    ``check(read, root_descriptor, signature_manifest_or_None)`` (signature verification)
+    runs on the staged download, before anything is written to the store; it raises to
+    refuse the image. ``read(digest, is_manifest)`` returns the staged bytes.
+    """
     t0 = time.monotonic()
     progress = progress or Progress()
     repo = ref.path
@@ -310,6 +321,17 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
                 staged[d] = p
                 stats.transferred += 1
                 stats.bytes += n
+        if check is not None:
+            in_memory = {d["digest"]: data for gg in graphs for d, data in gg.manifests}
+
+            def read(digest: str, is_manifest: bool = False) -> bytes:
+                if digest in in_memory:
+                    return in_memory[digest]
+                if digest in staged:
+                    return staged[digest].read_bytes()
+                return store.read_blob(digest, verify=False)
+
+            check(read, root_desc, sig_graph.manifests[-1][1] if sig_graph else None)
         tags = [(str(ref), root_desc)]
         if sig_graph:
             tags.append((sig, sig_graph.manifests[-1][0]))

@@ -75,3 +75,18 @@ def verify_local_for_run(
     for w in result.warnings:
         warn(f"warning: {w}")
     return result
+
+
+def pull_check(policy, ref: Reference, *, no_verify: bool = False,
+               warn: Callable[[str], None] | None = None):
+    """The staged-download check for a pull of ``ref``, or None when the policy asks for no
+    signature (or --no-verify skipped it, loudly)."""
+    keys = policy_keys(policy, ref, ref.digest)
+    if not keys:
+        return None
+    if no_verify:
+        (warn or _stderr)(skip_warning("pulling", str(ref), policy, len(keys)))
+        return None
+    from .remote import pull_verifier
+
+    return pull_verifier(ref, keys)

@@ -253,12 +253,15 @@ def sign_local(
     recursive: bool = False,
     replace: bool = False,
     annotations: dict[str, str] | None = None,
+    identity: str | None = None,
 ) -> SignResult:
+    """Sign a local image. ``identity`` (a repository name) overrides the one derived from
+    ``text``, e.g. the destination of a push under another name."""
     from .keys import PublicKey as _PK
 
     store = open_store(store_path)
     ref, desc = resolve_local(store, text)
-    names = repository_names(store, ref, desc["digest"])
+    names = {identity} if identity else repository_names(store, ref, desc["digest"])
     if len(names) != 1:
         if not names:
             raise UsageError(

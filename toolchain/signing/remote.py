@@ -264,7 +264,15 @@ def pull_verifier(
     """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
     VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
 
-    def check(read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
+    def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
+        from gadgetsmith.runtime.layout import LayoutError
+
+        def read(digest: str, is_manifest: bool = False) -> bytes:
+            try:
+                return raw_read(digest, is_manifest)
+            except (LayoutError, OSError):
+                raise MissingBlob(digest) from None
+
         class _Staged:
             where = "the pulled image"
 

@@ -1,0 +1,128 @@
+"""Signing with a real docker-registry: push/pull carry signatures, pull verifies by policy,
+remote sign/verify, signatures fetched into the store for offline checks.
+
+(Debian's skopeo is built with sigstore disabled, so it cannot serve as an independent
+verifier here; the signatures themselves are checked with openssl in test_signing_*.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .conftest import run_gadget
+from .registry_util import registry, registry_server  # noqa: F401 - fixtures
+from .signing_util import ENV, key_pair, make_image, sig_manifest
+from .test_bad_input import check_error
+
+
+def _ref(reg, name: str = "obs/tiny:v1") -> str:
+    return f"{reg.host}/{name}"
+
+
+def _policy(tmp_path: Path, reg, pub: Path) -> Path:
+    p = tmp_path / "policy.yaml"
+    p.write_text(f"allowedGadgets:\n  - reference: {reg.host}/obs/*\n    publicKeys: [{pub}]\n"
+                 f"insecureRegistries: [{reg.host}]\n")
+    return p
+
+
+def test_sign_push_pull_verify_round_trip(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref = _ref(registry)
+    digest = make_image(src, ref)
+    run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *registry.client_args(),
+               store=src, env=ENV)
+    remote = run_gadget("verify", ref, "--public-keys", str(pub), "--remote", "--recursive",
+                        "--format", "json", *registry.client_args(), store=dst).json()
+    assert remote["source"] == "registry" and remote["digest"] == digest
+    assert len(remote["verified"]) == 3
+    pulled = run_gadget("pull", ref, "--policy", str(_policy(tmp_path, registry, pub)), store=dst)
+    assert "Pulled" in pulled.stdout
+    assert sig_manifest(dst, digest)[0]["layers"]  # the .sig tag came along into the store
+    registry.stop()
+    res = run_gadget("verify", ref, "--public-keys", str(pub), "--offline", "--format", "json",
+                     store=dst).json()
+    assert res["source"] == "local" and res["verified"][0]["digest"] == digest
+
+
+def test_pull_refuses_unsigned_image_before_storing(tmp_path: Path, registry) -> None:  # noqa: F811
+    _, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref = _ref(registry)
+    make_image(src, ref)
+    run_gadget("push", ref, *registry.client_args(), store=src)
+    policy = _policy(tmp_path, registry, pub)
+    res = run_gadget("pull", ref, "--policy", str(policy), store=dst, check=False)
+    check_error(res, "no signature found", ref)
+    assert run_gadget("list", "--format", "json", store=dst).json() == []
+    blobs = dst / "blobs" / "sha256"
+    assert not blobs.exists() or not any(blobs.iterdir())  # nothing was written
+    ok = run_gadget("pull", ref, "--policy", str(policy), "--no-verify", store=dst)
+    assert "WARNING: signature verification DISABLED (--no-verify)" in ok.stderr
+    assert [r["reference"] for r in run_gadget("list", "--format", "json", store=dst).json()] == [ref]
+
+
+def test_pull_refuses_wrong_signer(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, _ = key_pair(tmp_path)
+    _, trusted = key_pair(tmp_path, "trusted")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref = _ref(registry)
+    make_image(src, ref)
+    run_gadget("push", ref, "--sign", "--key", str(key), *registry.client_args(), store=src, env=ENV)
+    res = run_gadget("pull", ref, "--policy", str(_policy(tmp_path, registry, trusted)), store=dst,
+                     check=False)
+    check_error(res, "signature does not verify")
+    assert run_gadget("list", "--format", "json", store=dst).json() == []
+
+
+def test_remote_sign_accumulates_and_replaces(tmp_path: Path, registry) -> None:  # noqa: F811
+    k1, p1 = key_pair(tmp_path, "one")
+    k2, p2 = key_pair(tmp_path, "two")
+    src, empty = tmp_path / "src", tmp_path / "empty"
+    ref = _ref(registry)
+    make_image(src, ref)
+    run_gadget("push", ref, *registry.client_args(), store=src)
+    args = registry.client_args()
+    run_gadget("sign", ref, "--key", str(k1), *args, store=empty, env=ENV)  # not local: remote
+    two = run_gadget("sign", ref, "--key", str(k2), *args, store=empty, env=ENV)
+    assert "now holds 2 signatures" in two.stderr
+    for pub in (p1, p2):
+        res = run_gadget("verify", ref, "--public-keys", str(pub), "--format", "json", *args,
+                         store=empty).json()
+        assert res["verified"][0]["layers"] == 2 and not res["verified"][0]["igCompatible"]
+    run_gadget("sign", ref, "--key", str(k2), "--replace", *args, store=empty, env=ENV)
+    check_error(run_gadget("verify", ref, "--public-keys", str(p1), *args, store=empty, check=False),
+                "does not verify")
+    res = run_gadget("verify", ref, "--public-keys", str(p2), "--format", "json", *args, store=empty)
+    assert res.json()["verified"][0]["layers"] == 1
+
+
+def test_local_verify_fetches_missing_signature(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref = _ref(registry)
+    digest = make_image(src, ref)
+    run_gadget("push", ref, *registry.client_args(), store=src)
+    run_gadget("pull", ref, "--no-signature", *registry.client_args(), store=dst)
+    run_gadget("sign", ref, "--key", str(key), "--remote", *registry.client_args(), store=dst, env=ENV)
+    check_error(run_gadget("verify", ref, "--public-keys", str(pub), "--offline", store=dst,
+                           check=False), "no signature found")
+    run_gadget("verify", ref, "--public-keys", str(pub), *registry.client_args(), store=dst)
+    registry.stop()
+    run_gadget("verify", ref, "--public-keys", str(pub), "--offline", store=dst)  # now cached
+    assert sig_manifest(dst, digest)[0]["layers"]
+
+
+def test_referrers_attach_falls_back_to_tag(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    src = tmp_path / "src"
+    ref = _ref(registry)
+    make_image(src, ref)
+    run_gadget("push", ref, *registry.client_args(), store=src)
+    res = run_gadget("sign", ref, "--key", str(key), "--remote", "--referrers", "--format", "json",
+                     *registry.client_args(), store=src, env=ENV)
+    out = res.json()
+    assert out["signatures"][0]["added"]
+    if out["warnings"]:
+        assert "referrers API" in out["warnings"][0]
+    run_gadget("verify", ref, "--public-keys", str(pub), "--remote", *registry.client_args(), store=src)

@@ -1,0 +1,78 @@
+"""Glue the CLI modules call (kept here so cli_*.py stay parsing and printing only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+
+def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
+                     store_path: Path | None, options, warn: Callable[[str], None]):
+    """`gadget push --sign`: sign the local image under the name it is pushed to."""
+    from ..policy import PUSH, parse_reference
+    from .keys import read_private_key
+    from .local import sign_local
+
+    target = parse_reference(dest or image)
+    options.policy.check(PUSH, target)  # refused pushes sign nothing
+    private_key = read_private_key(key)
+    result = sign_local(store_path, image, private_key, recursive=recursive, identity=target.name)
+    for w in result.warnings:
+        warn(f"warning: {w}")
+    return result
+
+
+def is_local(store_path: Path | None, image: str) -> bool:
+    from ..errors import NotFoundError
+    from ..store import open_store
+
+    try:
+        open_store(store_path).lookup(image)
+    except NotFoundError:
+        return False
+    return True
+
+
+def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
+                 ignore_identity: bool, offline: bool, remote: bool, options,
+                 warn: Callable[[str], None]):
+    """`gadget verify`: the local store first, the registry for what is not there."""
+    from ..errors import GadgetError, NotFoundError, UsageError
+    from ..policy import parse_reference
+    from ..store import open_store
+    from .local import StoreSource, digests_to_sign, verify_in_store
+    from .verify import check_graph
+
+    if remote:
+        if offline:
+            raise UsageError("--remote and --offline contradict each other: drop one")
+        from .remote import verify_remote
+
+        return verify_remote(parse_reference(image), keys, options, recursive=recursive,
+                             ignore_identity=ignore_identity)
+    store = open_store(store_path)
+    try:
+        ref, desc = store.lookup(image)
+    except NotFoundError:
+        if offline:
+            raise
+        from .remote import verify_remote
+
+        return verify_remote(parse_reference(image), keys, options, recursive=recursive,
+                             ignore_identity=ignore_identity)
+    if not offline and ref is not None:
+        from .local import read_blob_unchecked
+
+        source = StoreSource(store)
+        manifests = check_graph(read_blob_unchecked(store), desc, str(ref))
+        missing = [d for d in digests_to_sign(desc, manifests, recursive)
+                   if source.signature_descriptor(d) is None]
+        if missing:
+            from .remote import fetch_signature_into_store
+
+            try:
+                fetch_signature_into_store(store, ref, missing, options)
+            except GadgetError as e:
+                warn(f"could not fetch signatures from {ref.domain} ({e.message}); verifying offline")
+    return verify_in_store(store, ref, desc, keys, recursive=recursive,
+                           ignore_identity=ignore_identity)
