@@ -126,3 +126,39 @@ def test_referrers_attach_falls_back_to_tag(tmp_path: Path, registry) -> None:  
     if out["warnings"]:
         assert "referrers API" in out["warnings"][0]
     run_gadget("verify", ref, "--public-keys", str(pub), "--remote", *registry.client_args(), store=src)
+
+
+def test_signatures_survive_export_import_offline(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    src, mid, dst = tmp_path / "src", tmp_path / "mid", tmp_path / "dst"
+    ref = _ref(registry)
+    digest = make_image(src, ref)
+    run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *registry.client_args(),
+               store=src, env=ENV)
+    policy = _policy(tmp_path, registry, pub)
+    run_gadget("pull", ref, "--policy", str(policy), store=mid)
+    run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", *registry.client_args(),
+               store=mid)  # fetches the per-arch signatures into the store
+    tar = tmp_path / "gadgets.tar"
+    run_gadget("export", ref, str(tar), store=mid)
+    registry.stop()
+    res = run_gadget("import", str(tar), "--policy", str(policy), store=dst)
+    assert f"Imported {ref}" in res.stdout
+    out = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", "--offline",
+                     "--format", "json", store=dst).json()
+    assert out["digest"] == digest and len(out["verified"]) == 3
+
+
+def test_import_refuses_unsigned_image_under_policy(tmp_path: Path, registry) -> None:  # noqa: F811
+    _, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref = _ref(registry)
+    make_image(src, ref)
+    tar = tmp_path / "unsigned.tar"
+    run_gadget("export", ref, str(tar), store=src)
+    policy = _policy(tmp_path, registry, pub)
+    check_error(run_gadget("import", str(tar), "--policy", str(policy), store=dst, check=False),
+                "no signature found")
+    assert run_gadget("list", "--format", "json", store=dst).json() == []
+    ok = run_gadget("import", str(tar), "--policy", str(policy), "--no-verify", store=dst)
+    assert "signature verification DISABLED" in ok.stderr

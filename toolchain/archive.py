@@ -70,8 +70,13 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         refs_out.append(name)
         for d in store.walk(desc):
             blobs.add(d["digest"])
-        sig = tags.get(_sig_tag(desc["digest"]))
-        if sig is not None:
+        # the image's signature tag, and those of its per-arch manifests (sign --recursive)
+        signed = [desc["digest"]] + [d["digest"] for d in store.walk(desc)
+                                     if d.get("mediaType") == mt.MANIFEST]
+        for digest in signed:
+            sig = tags.get(_sig_tag(digest))
+            if sig is None:
+                continue
             sd = dict(sig.descriptor)
             entries[(sd["digest"], sig.reference)] = sd
             for d in store.walk(sd):
@@ -164,8 +169,12 @@ def _member_name(m: tarfile.TarInfo, src: Path) -> str | None:
 
 
 def import_images(store: Store, src: Path, *, policy=None,
-                  max_member: int | None = None) -> dict[str, Any]:
-    """Import every tagged image of the tar ``src``; all-or-nothing."""
+                  max_member: int | None = None, verify: bool = True, warn=None) -> dict[str, Any]:
+    """Import every tagged image of the tar ``src``; all-or-nothing.
+
+    Images the policy names public keys for must carry a signature that verifies (checked
+    on the staged files, before anything is stored); ``verify=False`` skips that, loudly.
+    """
     src = Path(src)
     if max_member is None:
         max_member = int(os.environ.get("GADGETSMITH_IMPORT_MAX_BYTES", DEFAULT_MAX_MEMBER))
@@ -290,6 +299,18 @@ def import_images(store: Store, src: Path, *, policy=None,
             tags.append((tag, clean))
         if not images:
             raise ArchiveError(f"{src}: index.json tags no image (no {mt.REF_NAME} annotation)")
+        if policy is not None:
+            from .signing.enforce import check_staged_images
+
+            def read(d: str, is_manifest: bool = False) -> bytes:
+                p = have(d)
+                if p is None:
+                    from .signing.verify import MissingBlob
+
+                    raise MissingBlob(d)
+                return p.read_bytes()
+
+            check_staged_images(policy, tags, read, store, no_verify=not verify, warn=warn)
         store.ingest(staged, tags)
         return {"images": images, "signatures": [t for t, _ in tags if _SIG_RE.match(t)],
                 "blobs": len(staged)}

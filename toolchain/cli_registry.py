@@ -293,6 +293,10 @@ def export_(
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="Tar written by gadget export or ig image export.")],
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Skip the signature check the policy asks for (warns loudly)."),
+    ] = False,
     policy: PolicyOpt = None,
     fmt: FmtOpt = _Fmt.text,
     store: StoreOpt = None,
@@ -306,7 +310,8 @@ def import_(
     from .store import open_store
 
     pol = load_policy(policy)
-    res = import_images(open_store(_store_path(store)), file, policy=pol)
+    res = import_images(open_store(_store_path(store)), file, policy=pol, verify=not no_verify,
+                        warn=lambda m: typer.echo(m, err=True))
     if fmt is _Fmt.json:
         typer.echo(json.dumps(res["images"], indent=2))
         return

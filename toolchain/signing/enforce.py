@@ -90,3 +90,34 @@ def pull_check(policy, ref: Reference, *, no_verify: bool = False,
     from .remote import pull_verifier
 
     return pull_verifier(ref, keys)
+
+
+def check_staged_images(policy, tags, read, store, *, no_verify: bool = False,
+                        warn: Callable[[str], None] | None = None) -> None:
+    """`gadget import`: verify each image of ``tags`` (reference, descriptor) that the
+    policy names keys for, from staged bytes (``read``); signature manifests come from
+    the same ``tags`` (the archive) or else the store. Raises before anything is stored."""
+    from gadgetsmith.runtime.reference import parse
+
+    from . import signature_tag
+    from .local import StoreSource
+    from .remote import pull_verifier
+
+    sigs = {t: d for t, d in tags if is_signature_tag(t)}
+    local = StoreSource(store)
+    for tag, desc in tags:
+        if is_signature_tag(tag):
+            continue
+        ref = parse(tag)
+        keys = policy_keys(policy, ref, desc.get("digest"))
+        if not keys:
+            continue
+        if no_verify:
+            (warn or _stderr)(skip_warning("importing", tag, policy, len(keys)))
+            continue
+        sd = sigs.get(signature_tag(desc["digest"]))
+        if sd is not None:
+            sig_raw = read(sd["digest"], True)
+        else:
+            sig_raw = local.signature_manifest(desc["digest"])
+        pull_verifier(ref, keys, tag, where="the archive or the local store")(read, desc, sig_raw)

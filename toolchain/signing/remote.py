@@ -16,6 +16,7 @@ store path is the one with a lock.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -244,10 +245,19 @@ def fetch_signature_into_store(store, ref: Reference, digests: list[str], option
         except sm.SignatureManifestError:
             continue  # stored as-is would only fail later; verification reports it remotely
         blobs = [raw]
-        for x in descs:
-            b = source.blob(x["digest"])
-            if sha256_digest(b) == x["digest"]:
-                blobs.append(b)
+        cfg = (json.loads(raw).get("config") or {}).get("digest")
+        complete = True
+        for want in [x["digest"] for x in descs] + ([cfg] if isinstance(cfg, str) else []):
+            try:
+                b = source.blob(want)
+            except MissingBlob:
+                b = b""
+            if sha256_digest(b) != want:
+                complete = False  # never store a partial signature graph
+                break
+            blobs.append(b)
+        if not complete:
+            continue
         with store.lock():
             for b in blobs:
                 store.put_blob(b)
@@ -259,7 +269,7 @@ def fetch_signature_into_store(store, ref: Reference, digests: list[str], option
 
 # ------------------------------------------------------------------------------ pull check
 def pull_verifier(
-    ref: Reference, keys: list[PublicKey], label: str | None = None
+    ref: Reference, keys: list[PublicKey], label: str | None = None, where: str = "the pulled image"
 ) -> Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None]:
     """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
     VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
@@ -274,7 +284,8 @@ def pull_verifier(
                 raise MissingBlob(digest) from None
 
         class _Staged:
-            where = "the pulled image"
+            def __init__(self) -> None:
+                self.where = where
 
             def signature_manifest(self, digest: str) -> bytes | None:
                 return sig_raw if digest == root["digest"] else None
