@@ -215,3 +215,71 @@ def tls_registry(registry_server) -> RegistryServer:
 @pytest.fixture
 def auth_registry(registry_server) -> RegistryServer:
     return registry_server(tls=True, users={USER: PASSWORD})
+
+
+class FaultProxy:
+    """A small HTTP proxy in front of a plain-HTTP registry that injects faults.
+
+    ``hook(method, path)`` is called for every request and returns ``None`` (forward),
+    ``"corrupt"`` (forward, then flip the last byte of the response body) or
+    ``"drop"`` (close the connection without an answer). The hook may also stop the
+    upstream registry to simulate an outage in the middle of a transfer.
+    """
+
+    def __init__(self, upstream: str, hook) -> None:
+        import http.client
+        import http.server
+        import threading
+
+        proxy = self
+        self.upstream = upstream
+        self.hook = hook
+        self.requests: list[tuple[str, str]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a) -> None:
+                pass
+
+            def _any(self) -> None:
+                proxy.requests.append((self.command, self.path))
+                action = proxy.hook(self.command, self.path)
+                if action == "drop":
+                    self.close_connection = True
+                    return
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                host, port = proxy.upstream.split(":")
+                try:
+                    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                    conn.request(self.command, self.path, body=body,
+                                 headers={k: v for k, v in self.headers.items()})
+                    resp = conn.getresponse()
+                    data = resp.read()
+                except OSError:
+                    self.close_connection = True
+                    return
+                if action == "corrupt" and data:
+                    data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

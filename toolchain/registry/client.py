@@ -31,6 +31,7 @@ import hashlib
 import ipaddress
 import json
 import json as _json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -506,6 +507,9 @@ def _read_capped(r: requests.Response, cap: int, what: str) -> bytes:
 
 def _short(e: BaseException) -> str:
     s = str(e)
+    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", s)
+    if m:
+        return m.group(1).strip()
     for marker in ("Caused by ", "Reason: "):
         if marker in s:
             s = s.split(marker, 1)[1]
