@@ -71,6 +71,8 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
             from .remote import fetch_signature_into_store
 
             try:
+                # a best-effort lookup: one try, so an unreachable registry costs little
+                options.retries = 0
                 fetch_signature_into_store(store, ref, missing, options)
             except GadgetError as e:
                 warn(f"could not fetch signatures from {ref.domain} ({e.message}); verifying offline")
