@@ -110,6 +110,12 @@ class _CountingReader:
     def close(self) -> None:
         self.f.close()
 
+    def __iter__(self):
+        # an iterable body with a length: requests streams it in our 1 MiB chunks instead
+        # of letting http.client read the file 8 KiB at a time
+        while chunk := self.read(CHUNK):
+            yield chunk
+
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n if n and n > 0 else CHUNK)
         if b and self.progress:
