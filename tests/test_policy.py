@@ -209,3 +209,26 @@ def test_bad_policy_files(tmp_path: Path, text: str, fragment: str) -> None:
 def test_missing_explicit_policy_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match="does not exist"):
         load_policy(tmp_path / "nope.yaml")
+
+
+def test_run_checks_the_allowlist_before_loading(tmp_path: Path) -> None:
+    from .conftest import run_gadget
+    from .test_registry import make_image
+
+    s = tmp_path / "s"
+    good = make_image(s, "reg.io/ok/g:v1")
+    make_image(s, "reg.io/bad/g:v1", seed=b"b")
+    pol = tmp_path / "p.yaml"
+    pol.write_text("allowedGadgets: ['reg.io/ok/*']\n")
+    res = run_gadget("run", "reg.io/bad/g:v1", "--policy", str(pol), "--host", store=s, check=False)
+    assert res.returncode == 3 and "running reg.io/bad/g:v1 is not allowed" in res.stderr, res
+    from gadgetsmith.toolchain.store import open_store
+
+    bad_digest = [e.digest for e in open_store(s).entries() if "bad" in e.reference][0]
+    res = run_gadget("run", bad_digest, "--policy", str(pol), "--host", store=s, check=False)
+    assert res.returncode == 3, res
+    # the allowed image gets past the policy (this synthetic one then fails to load: not BPF)
+    for text in ("reg.io/ok/g:v1", good):
+        res = run_gadget("run", text, "--policy", str(pol), "--host", "--timeout", "1",
+                         store=s, check=False)
+        assert res.returncode != 3 and "not allowed" not in res.stderr, res

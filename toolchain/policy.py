@@ -367,6 +367,40 @@ def load_policy(explicit: Path | str | None = None) -> Policy:
     return policy_from_dict(doc, path)
 
 
+def check_local_run(store_path, text: str, policy: Policy) -> Entry | None:
+    """The allowlist check of `gadget run` for a local image (no network involved).
+
+    The image's digest is known, so ``name@digest`` entries apply. Run by bare digest is
+    allowed when one of the local names of that digest is allowed.
+    """
+    if policy.allowed_gadgets is None:
+        return None
+    from .errors import NotFoundError
+    from .store import open_store
+
+    store = open_store(store_path)
+    try:
+        ref, desc = store.lookup(text)
+    except NotFoundError:
+        return None  # not local: nothing runs (and a pull is checked on its own)
+    if ref is not None:
+        return policy.check(RUN, ref, digest=desc["digest"])
+    names = [e.reference for e in store.entries()
+             if e.digest == desc["digest"] and not re.match(r"^sha256-[0-9a-f]{64}", e.reference)]
+    first: PolicyDenied | None = None
+    for name in names:
+        try:
+            return policy.check(RUN, name, digest=desc["digest"])
+        except PolicyDenied as e:
+            first = first or e
+    if first is not None:
+        raise first
+    raise PolicyDenied(
+        f"{policy.source}: running {desc['digest']} is not allowed: the image has no name that "
+        f"allowedGadgets admits; add '<name>@{desc['digest']}' to allowedGadgets"
+    )
+
+
 def required_keys(ref: str, policy: Policy | None = None) -> list[str]:
     """PEM public keys the applicable policy requires for ``ref`` (for signing/verify)."""
     return (policy or load_policy()).required_keys(ref)
@@ -374,6 +408,6 @@ def required_keys(ref: str, policy: Policy | None = None) -> list[str]:
 
 __all__ = [
     "Entry", "Policy", "PolicyDenied", "PolicyError", "PULL", "PUSH", "RUN", "SYSTEM_POLICY",
-    "load_policy", "parse_entry", "parse_reference", "policy_from_dict", "policy_path",
+    "check_local_run", "load_policy", "parse_entry", "parse_reference", "policy_from_dict", "policy_path",
     "required_keys",
 ]
