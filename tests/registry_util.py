@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import ipaddress
+import os
 import shutil
 import socket
 import ssl
@@ -99,7 +100,7 @@ class RegistryServer:
     """One docker-registry process with its own storage, config and port."""
 
     def __init__(self, workdir: Path, *, tls: bool = False, users: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, token: TokenServer | None = None) -> None:
         if not Path(REGISTRY_BIN).exists():
             skip_or_fail(f"{REGISTRY_BIN} is missing (Debian package docker-registry; run `make setup`)")
         self.dir = Path(workdir)
@@ -123,7 +124,13 @@ class RegistryServer:
             self.ca_file, cert, key = make_ca_and_cert(self.dir / "tls")
             http += f", tls: {{certificate: {cert}, key: {key}}}"
         lines.append(http + "}")
-        if self.users:
+        self.token = token
+        if token is not None:
+            lines.append(
+                f"auth: {{token: {{realm: '{token.realm}', service: {token.service}, "
+                f"issuer: {token.issuer}, rootcertbundle: {token.cert_file}}}}}"
+            )
+        elif self.users:
             pw = self.dir / "htpasswd"
             pw.write_text("".join(htpasswd_line(u, p) for u, p in self.users.items()))
             lines.append(f"auth: {{htpasswd: {{realm: gadgetsmith-test, path: {pw}}}}}")
@@ -185,6 +192,107 @@ class RegistryServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class TokenServer:
+    """A Docker-style token server (bearer flow) for docker-registry's ``auth: token``.
+
+    ``GET /token?service=..&scope=..`` with Basic credentials, or ``POST /token`` with
+    ``grant_type=refresh_token``, returns a JWT (ES256, certificate in the ``x5c`` header)
+    granting the requested actions to a known user; wrong credentials get 401.
+    ``requests`` records (method, user, scopes) of every call.
+    """
+
+    service, issuer = "gadgetsmith-test-registry", "gadgetsmith-test-issuer"
+
+    def __init__(self, workdir: Path, users: dict[str, str], refresh_tokens: dict[str, str] | None = None):
+        import base64
+        import http.server
+        import json
+        import threading
+        import urllib.parse
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+        from cryptography.x509.oid import NameOID
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token signer")])
+        now = _dt.datetime.now(_dt.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - _dt.timedelta(minutes=5))
+                .not_valid_after(now + _dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+        self.cert_file = workdir / "token-signer.pem"
+        self.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self.requests: list[tuple[str, str, list[str]]] = []
+        outer = self
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        def make_token(user: str, scopes: list[str]) -> str:
+            access = []
+            for sc in scopes:
+                for one in sc.split(" "):
+                    parts = one.split(":")
+                    if len(parts) >= 3:
+                        access.append({"type": parts[0], "name": ":".join(parts[1:-1]),
+                                       "actions": parts[-1].split(",")})
+            t = int(time.time())
+            header = {"typ": "JWT", "alg": "ES256", "x5c": [x5c]}
+            claims = {"iss": outer.issuer, "sub": user, "aud": outer.service, "exp": t + 300,
+                      "nbf": t - 10, "iat": t, "jti": os.urandom(8).hex(), "access": access}
+            signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+            r, s_ = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+            return f"{signing_input}.{b64(r.to_bytes(32, 'big') + s_.to_bytes(32, 'big'))}"
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a) -> None:
+                pass
+
+            def _answer(self, user: str | None, scopes: list[str]) -> None:
+                outer.requests.append((self.command, user or "", scopes))
+                if user is None:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": make_token(user, scopes), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                q = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+                user = None
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Basic "):
+                    u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+                    user = u if users.get(u) == p else None
+                self._answer(user, q.get("scope", []))
+
+            def do_POST(self) -> None:
+                n = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(n).decode())
+                rt = (form.get("refresh_token") or [""])[0]
+                user = (refresh_tokens or {}).get(rt) if form.get("grant_type") == ["refresh_token"] else None
+                self._answer(user, (form.get("scope") or [""])[0].split(" ") if form.get("scope") else [])
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture

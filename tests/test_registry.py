@@ -311,3 +311,50 @@ def test_registry_check_reports_tag_fallback(registry, tmp_path: Path) -> None:
     assert supports_referrers(client, "any/repo") is False
     text = run_gadget("registry-check", registry.host, *registry.client_args(), "--no-write")
     assert "tag scheme" in text.stdout
+
+
+def test_bearer_token_flow(registry_server, tmp_path: Path) -> None:
+    """docker-registry with `auth: token`: our client gets scoped JWTs from a token server."""
+    import subprocess
+
+    from .conftest import GADGET
+    from .registry_util import TokenServer
+
+    tok = TokenServer(tmp_path / "tok", {USER: PASSWORD}, refresh_tokens={"rt-123": USER})
+    try:
+        reg = registry_server(tls=True, token=tok)
+        ca = ["--ca-file", str(reg.ca_file)]
+        authfile = tmp_path / "auth.json"
+        bad = subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin", *ca,
+                              "--authfile", str(authfile)], input="nope\n", capture_output=True, text=True)
+        assert bad.returncode == 1 and "rejected the credentials" in bad.stderr, bad.stderr
+        ok = subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin", *ca,
+                             "--authfile", str(authfile)], input=PASSWORD + "\n", capture_output=True,
+                            text=True)
+        assert ok.returncode == 0, ok.stderr
+
+        ref = f"{reg.host}/team/tok:v1"
+        digest = make_image(tmp_path / "s", ref)
+        # another image already in the registry, so the push can mount from it (needs pull
+        # on the source repository and push on the target: two scopes)
+        run_gadget("push", ref, f"{reg.host}/team/other:v1", *ca, "--authfile", str(authfile),
+                   store=tmp_path / "s")
+        out = run_gadget("push", ref, *ca, "--authfile", str(authfile), "--format", "json",
+                         store=tmp_path / "s").json()
+        assert out["digest"] == digest
+        scopes = {s for _, _, sc in tok.requests for s in sc}
+        assert "repository:team/tok:pull,push" in scopes
+
+        # an identity token (OAuth2 refresh token) instead of a password
+        idfile = tmp_path / "id.json"
+        idfile.write_text(json.dumps({"auths": {reg.host: {"identitytoken": "rt-123"}}}))
+        run_gadget("pull", ref, *ca, "--authfile", str(idfile), store=tmp_path / "d")
+        assert store_digest(tmp_path / "d", ref) == digest
+        assert any(m == "POST" and u == USER for m, u, _ in tok.requests)
+
+        # no credentials: the token server refuses, the error says to log in
+        res = run_gadget("pull", ref, *ca, "--authfile", str(tmp_path / "none.json"),
+                         store=tmp_path / "e", check=False)
+        assert res.returncode == 1 and f"gadget login {reg.host}" in res.stderr, res
+    finally:
+        tok.close()
