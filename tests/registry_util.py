@@ -330,7 +330,8 @@ class FaultProxy:
 
     ``hook(method, path)`` is called for every request and returns ``None`` (forward),
     ``"corrupt"`` (forward, then flip the last byte of the response body) or
-    ``"drop"`` (close the connection without an answer). The hook may also stop the
+    ``"drop"`` (close the connection without an answer) or an HTTP status to answer
+    instead of the registry (e.g. 503, 429). The hook may also stop the
     upstream registry to simulate an outage in the middle of a transfer.
     """
 
@@ -353,11 +354,17 @@ class FaultProxy:
             def _any(self) -> None:
                 proxy.requests.append((self.command, self.path))
                 action = proxy.hook(self.command, self.path)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
                 if action == "drop":
                     self.close_connection = True
                     return
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else None
+                if isinstance(action, int):
+                    self.send_response(action)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 host, port = proxy.upstream.split(":")
                 try:
                     conn = http.client.HTTPConnection(host, int(port), timeout=30)

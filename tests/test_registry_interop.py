@@ -174,3 +174,35 @@ def test_corrupted_manifest_is_refused(registry, tmp_path: Path) -> None:
         assert open_store(d).entries() == []
     finally:
         proxy.close()
+
+
+def test_transient_failures_are_retried(registry, tmp_path: Path) -> None:
+    """503, 429 and dropped connections are retried; 404 is not."""
+    s = tmp_path / "s"
+    digest = make_image(s, "x/r:v1", size=50_000)
+    faults = {("HEAD", "/blobs/"): 503, ("PUT", "/blobs/uploads/"): 429, ("GET", "/manifests/v1"): "drop",
+              ("GET", "/blobs/sha256:"): 502}
+    fired: dict = {}
+
+    def hook(method: str, path: str):
+        for (m, frag), action in faults.items():
+            if method == m and frag in path and (m, frag) not in fired:
+                fired[(m, frag)] = path
+                return action
+        return None
+
+    proxy = FaultProxy(registry.host, hook)
+    try:
+        dest = f"{proxy.host}/obs/r:v1"
+        ins = ["--insecure-registries", proxy.host]
+        out = run_gadget("push", "x/r:v1", dest, *ins, "--format", "json", store=s).json()
+        assert out["digest"] == digest
+        run_gadget("pull", dest, *ins, store=tmp_path / "d")
+        assert store_digest(tmp_path / "d", dest) == digest
+        assert set(fired) == set(faults)
+        before = len(proxy.requests)
+        res = run_gadget("pull", f"{proxy.host}/obs/none:v1", *ins, store=tmp_path / "e", check=False)
+        assert res.returncode == 1 and "not found" in res.stderr
+        assert len(proxy.requests) - before == 1  # a 404 is an answer, not a fault
+    finally:
+        proxy.close()
