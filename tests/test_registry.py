@@ -358,3 +358,25 @@ def test_bearer_token_flow(registry_server, tmp_path: Path) -> None:
         assert res.returncode == 1 and f"gadget login {reg.host}" in res.stderr, res
     finally:
         tok.close()
+
+
+def test_progress_only_on_a_tty(registry, tmp_path: Path) -> None:
+    import shlex
+    import shutil
+    import subprocess
+
+    from .conftest import GADGET
+
+    if shutil.which("script") is None:
+        pytest.skip("script (util-linux) is not installed")
+    s = tmp_path / "s"
+    ref = f"{registry.host}/obs/tty:v1"
+    make_image(s, ref, size=3_000_000)
+    piped = run_gadget("push", ref, *registry.client_args(), store=s)
+    assert piped.stderr == "" and "\x1b[" not in piped.stdout
+    cmd = " ".join(shlex.quote(a) for a in [GADGET, "push", ref, f"{registry.host}/obs/tty2:v1",
+                                            *registry.client_args()])
+    tty = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True,
+                         env={**os.environ, "GADGETSMITH_STORE": str(s), "COLUMNS": "100"}, timeout=120)
+    assert tty.returncode == 0, tty
+    assert "\x1b[?25l" in tty.stdout and "MB" in tty.stdout and "Pushed" in tty.stdout  # rich bar
