@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Benchmark the runtime's hot path (issues #4 and #5). Needs root, clang, cc, libbpf-dev.
+
+  a. throughput: bench/runtime (one event per getppid(2)) driven by bench/runtime/gen.c
+     as fast as it can go; events decoded and printed as JSON into /dev/null per second,
+     against bench/runtime/consumer.c (a minimal C libbpf ring-buffer consumer that only
+     counts records, compiled here with cc -lbpf): the physical limit. Target >= 0.5.
+  b. loss: a steady 100k events/s for 10 s through the same JSON path; lost records.
+  c. latency: `gadget run IMAGE` (cached image) start to first event on stdout.
+  d. enrichment (issue #5): the generator runs in a podman container; events/s with
+     container enrichment (+ in-kernel selection) vs without, same load. Target >= 0.8.
+
+Usage: sudo .venv/bin/python bench/runtime.py [--runs N] [--seconds S] [--skip-containers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "bench" / "runtime"
+GADGET = str(Path(sys.executable).parent / "gadget")
+IMAGE = "bench_getppid:bench"
+
+
+def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), check=True, capture_output=True, text=True, **kw)
+
+
+def prepare(work: Path) -> tuple[Path, Path, Path, Path]:
+    """Compile the generator and the C consumer; build the gadget (object + cached image)."""
+    from gadgetsmith.runtime.loader import host_arch
+    from gadgetsmith.toolchain.build import build
+
+    gen = work / "gsbench-gen"
+    consumer = work / "consumer"
+    sh("cc", "-O2", "-static", "-o", str(gen), str(SRC / "gen.c"))
+    sh("cc", "-O2", "-o", str(consumer), str(SRC / "consumer.c"), "-lbpf")
+    out = work / "obj"
+    out.mkdir()
+    obj = build(SRC, arches=[host_arch()], output_dir=out, no_store=True).objects[host_arch()]
+    store = work / "store"
+    sh(GADGET, "--store", str(store), "build", str(SRC), "-t", IMAGE, "--arch", host_arch())
+    return gen, consumer, Path(obj), store
+
+
+def gen_cmd(gen: Path, seconds: float, rate: int = 0) -> list[str]:
+    return [str(gen), str(seconds), str(rate)]
+
+
+def parse_gen(stdout: str) -> tuple[int, float]:
+    n, secs = stdout.split()
+    return int(n), float(secs)
+
+
+# ------------------------------------------------------------------------------ consumers
+def c_consumer(consumer: Path, obj: Path, gen_argv: list[str], seconds: float) -> dict:
+    proc = subprocess.Popen([str(consumer), str(obj), str(seconds + 2.0)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout
+    if proc.stdout.readline().strip() != "ready":
+        raise SystemExit("the C consumer failed to load the gadget")
+    emitted, elapsed = parse_gen(sh(*gen_argv).stdout)
+    received = int(proc.stdout.read().strip() or 0)
+    proc.wait()
+    return {"emitted": emitted, "received": received, "rate": received / elapsed, "lost": 0}
+
+
+def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None, selector=None,
+                wrap: list[str] | None = None) -> dict:
+    """The same path as `gadget run -o json > /dev/null`: Gadget.events() + Printer."""
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.output import Printer
+
+    kw = {}
+    if containers is not None:
+        kw = {"containers": containers, "host": False, "selector": selector}
+    with open(os.devnull, "w") as devnull, Gadget(obj.read_bytes(), **kw) as g:
+        printer = Printer("json", g.datasources[0].decoder.columns, out=devnull)
+        result: dict = {}
+
+        def drive() -> None:
+            result["gen"] = parse_gen(sh(*(wrap or []), *gen_argv).stdout)
+
+        t = threading.Thread(target=drive)
+        t0 = time.monotonic()
+        t.start()
+        received, last = 0, t0
+        for ev in g.events(timeout=seconds + 5.0):
+            printer.event(ev)
+            received += 1
+            last = time.monotonic()
+            if not t.is_alive() and received >= result["gen"][0] - g.lost_samples:
+                break
+        t.join()
+        g.check_lost()
+        emitted, elapsed = result["gen"]
+        return {"emitted": emitted, "received": received, "lost": g.lost_samples,
+                "rate": received / max(last - t0, elapsed)}
+
+
+# ------------------------------------------------------------------------------ scenarios
+def throughput(gen: Path, consumer: Path, obj: Path, runs: int, seconds: float) -> dict:
+    cs, ps = [], []
+    for i in range(runs):
+        cs.append(c_consumer(consumer, obj, gen_cmd(gen, seconds), seconds))
+        ps.append(py_consumer(obj, gen_cmd(gen, seconds), seconds))
+        print(f"  run {i + 1}: C {cs[-1]['rate']:,.0f}/s  python {ps[-1]['rate']:,.0f}/s "
+              f"(python lost {ps[-1]['lost']:,} of {ps[-1]['emitted']:,})", flush=True)
+    c = statistics.median(r["rate"] for r in cs)
+    p = statistics.median(r["rate"] for r in ps)
+    return {"c": c, "py": p, "ratio": p / c}
+
+
+def steady_loss(gen: Path, obj: Path, rate: int = 100_000, seconds: float = 10.0) -> dict:
+    return py_consumer(obj, gen_cmd(gen, seconds, rate), seconds)
+
+
+def first_event_latency(gen: Path, store: Path, runs: int) -> float:
+    """`gadget run IMAGE --host -o json` start until its first event line is read."""
+    times = []
+    env = dict(os.environ, GADGETSMITH_STORE=str(store))
+    for _ in range(runs):
+        stop = threading.Event()
+
+        def load() -> None:  # keep events coming so the first one follows attach at once
+            while not stop.is_set():
+                subprocess.run(gen_cmd(gen, 0.01, 10_000), capture_output=True)
+
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([GADGET, "run", IMAGE, "--host", "-o", "json", "--count", "1"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout
+        proc.stdout.readline()
+        times.append(time.perf_counter() - t0)
+        proc.wait()
+        stop.set()
+        t.join()
+    return statistics.median(times)
+
+
+def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
+    """Generator inside a podman container; with vs without container enrichment."""
+    from gadgetsmith.runtime.containers import ContainerCollection, ContainerSelector, PodmanSource
+
+    sys.path.insert(0, str(REPO))
+    from tests.podman_util import Podman
+
+    work = Path(tempfile.mkdtemp(prefix="gsbench-pod-"))
+    try:
+        pod = Podman(work)
+    except BaseException as e:  # noqa: BLE001 - pytest's skip is a BaseException
+        print(f"  skipped: {e}")
+        return None
+    shutil.copy(gen, work / "gsbench-gen")
+    name = f"gsbench-{os.getpid()}"
+    try:
+        pod.run("run", "-d", "--name", name, "-v", f"{work}:/bench:ro", "--network", "none",
+                "localhost/gadgetsmith-busybox:test", "sleep", "1000")
+        pod.names.append(name)
+        wrap = [pod.podman, "exec", name]
+        argv = ["/bench/gsbench-gen", str(seconds), "0"]
+        with_e, without = [], []
+        for i in range(runs):
+            without.append(py_consumer(obj, argv, seconds, wrap=wrap))
+            coll = ContainerCollection([PodmanSource(env=pod.env)])
+            coll.start()
+            try:
+                with_e.append(py_consumer(obj, argv, seconds, containers=coll, wrap=wrap,
+                                          selector=ContainerSelector(containername=name)))
+            finally:
+                coll.stop()
+            print(f"  run {i + 1}: without {without[-1]['rate']:,.0f}/s  "
+                  f"with {with_e[-1]['rate']:,.0f}/s", flush=True)
+        a = statistics.median(r["rate"] for r in with_e)
+        b = statistics.median(r["rate"] for r in without)
+        return {"with": a, "without": b, "ratio": a / b}
+    finally:
+        pod.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--skip-containers", action="store_true")
+    ap.add_argument("--only", choices=["a", "b", "c", "d"], action="append")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/runtime.py loads eBPF programs: run it as root")
+    only = set(args.only or "abcd")
+    with tempfile.TemporaryDirectory(prefix="gsbench-") as tmp:
+        gen, consumer, obj, store = prepare(Path(tmp))
+        if "a" in only:
+            print("a. throughput (events/s, JSON to /dev/null vs C consumer counting):")
+            r = throughput(gen, consumer, obj, args.runs, args.seconds)
+            print(f"   C {r['c']:,.0f}/s  python {r['py']:,.0f}/s  ratio {r['ratio']:.2f} "
+                  "(target >= 0.5)")
+        if "b" in only:
+            print("b. steady 100k events/s for 10 s:")
+            r = steady_loss(gen, obj)
+            print(f"   emitted {r['emitted']:,}  received {r['received']:,}  lost {r['lost']:,}")
+        if "c" in only:
+            print("c. `gadget run` start to first event (cached image):")
+            print(f"   {first_event_latency(gen, store, args.runs) * 1000:.0f} ms (median)")
+        if "d" in only and not args.skip_containers:
+            print("d. container enrichment cost (generator in a podman container):")
+            r = enrichment(gen, obj, args.runs, args.seconds)
+            if r:
+                print(f"   without {r['without']:,.0f}/s  with {r['with']:,.0f}/s  "
+                      f"ratio {r['ratio']:.2f} (target >= 0.8)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
