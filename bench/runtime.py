@@ -85,7 +85,8 @@ def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None,
     if containers is not None:
         kw = {"containers": containers, "host": False, "selector": selector}
     with open(os.devnull, "w") as devnull, Gadget(obj.read_bytes(), **kw) as g:
-        printer = Printer("json", g.datasources[0].decoder.columns, out=devnull)
+        printer = Printer("json", g.datasources[0].decoder.columns, out=devnull,
+                          autoflush=False)
         result: dict = {}
 
         def drive() -> None:
@@ -95,7 +96,7 @@ def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None,
         t0 = time.monotonic()
         t.start()
         received, last = 0, t0
-        for ev in g.events(timeout=seconds + 5.0):
+        for ev in g.events(timeout=seconds + 5.0, on_idle=printer.flush):
             printer.event(ev)
             received += 1
             last = time.monotonic()
@@ -115,7 +116,8 @@ def throughput(gen: Path, consumer: Path, obj: Path, runs: int, seconds: float) 
         cs.append(c_consumer(consumer, obj, gen_cmd(gen, seconds), seconds))
         ps.append(py_consumer(obj, gen_cmd(gen, seconds), seconds))
         print(f"  run {i + 1}: C {cs[-1]['rate']:,.0f}/s  python {ps[-1]['rate']:,.0f}/s "
-              f"(python lost {ps[-1]['lost']:,} of {ps[-1]['emitted']:,})", flush=True)
+              f"(python received {ps[-1]['received']:,}, lost {ps[-1]['lost']:,} of "
+              f"{ps[-1]['emitted']:,} emitted)", flush=True)
     c = statistics.median(r["rate"] for r in cs)
     p = statistics.median(r["rate"] for r in ps)
     return {"c": c, "py": p, "ratio": p / c}

@@ -340,9 +340,11 @@ class Gadget:
         return new
 
     def events(self, timeout: float | None = None, count: int | None = None,
-               datasource: str | None = None) -> Iterator[dict[str, Any]]:
+               datasource: str | None = None,
+               on_idle: Callable[[], None] | None = None) -> Iterator[dict[str, Any]]:
         """Decoded events from the gadget's tracer, until timeout/count/:meth:`stop`
-        (or forever). Lost records are counted in :attr:`lost_samples`."""
+        (or forever). Lost records are counted in :attr:`lost_samples`. ``on_idle`` runs
+        whenever every record read so far was handed out (e.g. to flush output)."""
         tracers = [d for d in self.datasources if d.kind == "tracer"
                    and (datasource is None or d.name == datasource)]
         if not tracers:
@@ -366,6 +368,8 @@ class Gadget:
                     emitted += 1
                     if count is not None and emitted >= count:
                         return
+                if on_idle is not None:
+                    on_idle()
                 if self._stop.is_set():
                     return
                 now = time.monotonic()

@@ -51,9 +51,12 @@ class Decoder:
         self._ops: list[Callable[[bytes, dict[str, Any]], None]] = []
         self.columns: list[Column] = []
         self._mntns_field: str | None = None
+        # (kind, field, extra...) per op, for the compiled decoder
+        self._steps: list[tuple] = []
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
+        self._fast = self._compile()
 
     @property
     def mntns_field(self) -> str | None:
@@ -94,6 +97,7 @@ class Decoder:
                 out[name] = struct.unpack_from(code, raw, off)[0]
 
             self._ops.append(scalar)
+            self._steps.append(("read", f, code[1:]))
             self._plan_special(f, ann, alias, hide_proc)
             return
         if f.kind == "enum":
@@ -111,6 +115,8 @@ class Decoder:
                     out[target] = values.get(v, "UNKNOWN")
 
             self._ops.append(enum)
+            self._steps.append(("read", f, code[1:]))
+            self._steps.append(("enum", f, target, values if not bitfield else None))
             self._col(name, ann, hidden=True)
             self._col(target, {}, derived=True)
             return
@@ -120,6 +126,7 @@ class Decoder:
                 out[name] = raw[off:off + n].split(b"\0", 1)[0].decode("utf-8", "replace")
 
             self._ops.append(string)
+            self._steps.append(("string", f, f"{f.size}s"))
             hidden = hide_proc or f.has_type("gadget_pcomm")
             self._col(name, ann, hidden=hidden, alias=alias)
             return
@@ -130,6 +137,7 @@ class Decoder:
                 out[name] = list(struct.unpack_from(code, raw, off))
 
             self._ops.append(array)
+            self._steps.append(("array", f, code[1:]))
             self._col(name, ann, hidden=True)
             return
 
@@ -137,6 +145,7 @@ class Decoder:
             out[name] = raw[off:off + n].hex()
 
         self._ops.append(blob)
+        self._steps.append(("blob", f, f"{f.size}s"))
         self._col(name, ann, hidden=True)
 
     def _parent_types(self, f: Field) -> list[str]:
@@ -159,6 +168,7 @@ class Decoder:
                 out[target] = func(out[name])
 
             self._ops.append(op)
+            self._steps.append(("derive", f, target, func))
             self._col(name, ann, hidden=True)
             self._col(target, {}, hidden=hidden_derived or hide_proc, derived=True)
 
@@ -175,6 +185,7 @@ class Decoder:
                     out[target] = fmt.timestamp_string(wall)
 
             self._ops.append(ts)
+            self._steps.append(("ts", f, _derived_name(f)))
             self._col(name, ann, hidden=True)
             target = _derived_name(f)
             if target:
@@ -205,7 +216,77 @@ class Decoder:
             self._col(name, ann, hidden=hide_proc or "gadget_ppid" in t or "gadget_ptid" in t,
                       alias=alias)
 
+    def _compile(self) -> Callable[[bytes], dict[str, Any]] | None:
+        """One generated function per data source: a single precompiled struct unpack of
+        every field, then one dict display with the derived values. None when fields
+        overlap (unions): :meth:`decode_slow` then runs the per-field operations."""
+        reads = sorted(((st[1].offset, i) for i, st in enumerate(self._steps)
+                        if st[0] in ("read", "string", "array", "blob")))
+        fmt_parts, pos, index, n = ["<"], 0, {}, 0
+        for off, i in reads:
+            kind, f, code = self._steps[i][:3]
+            if off < pos:
+                return None
+            if off > pos:
+                fmt_parts.append(f"{off - pos}x")
+            fmt_parts.append(code)
+            pos = off + struct.calcsize("<" + code)
+            count = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
+            index[f.name] = (n, count)
+            n += count
+        if pos > self.size:
+            return None
+        env: dict[str, Any] = {"_unpack": struct.Struct("".join(fmt_parts)).unpack_from,
+                               "_self": self, "_fmt": fmt}
+        pre: list[str] = []
+        items: list[str] = []
+        for k, st in enumerate(self._steps):
+            kind, f = st[0], st[1]
+            key = repr(f.name)
+            at, count = index.get(f.name, (0, 0))
+            if kind == "read":
+                items.append(f"{key}: v[{at}]")
+            elif kind == "string":
+                items.append(f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')")
+            elif kind == "array":
+                items.append(f"{key}: list(v[{at}:{at + count}])")
+            elif kind == "blob":
+                items.append(f"{key}: v[{at}].hex()")
+            elif kind == "enum":
+                target, values = st[2], st[3]
+                if values is None:
+                    env[f"_bits{k}"] = [(nm, bit) for nm, bit in f.enum_values if bit]
+                    items.append(f"{target!r}: '|'.join(nm for nm, bit in _bits{k} "
+                                 f"if v[{at}] & bit == bit)")
+                else:
+                    env[f"_vals{k}"] = values
+                    items.append(f"{target!r}: _vals{k}.get(v[{at}], 'UNKNOWN')")
+            elif kind == "derive":
+                env[f"_f{k}"] = st[3]
+                items.append(f"{st[2]!r}: _f{k}(v[{at}])")
+            elif kind == "ts":
+                pre.append(f"w{k} = v[{at}] + _self.boot_offset if v[{at}] else "
+                           "_fmt.time.clock_gettime_ns(_fmt.time.CLOCK_REALTIME)")
+                # the raw field becomes the wall clock: replace its earlier read
+                items = [it for it in items if not it.startswith(f"{key}: ")]
+                items.append(f"{key}: w{k}")
+                if st[2]:
+                    items.append(f"{st[2]!r}: _fmt.timestamp_string(w{k})")
+        src = ["def decode(raw):",
+               f"    if len(raw) < {self.size}:",
+               f"        raw = raw + bytes({self.size} - len(raw))",
+               "    v = _unpack(raw)"]
+        src += [f"    {line}" for line in pre]
+        src.append("    return {" + ", ".join(items) + "}")
+        exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
+        return env["decode"]
+
     def decode(self, raw: bytes) -> dict[str, Any]:
+        if self._fast is not None:
+            return self._fast(raw)
+        return self.decode_slow(raw)
+
+    def decode_slow(self, raw: bytes) -> dict[str, Any]:
         if len(raw) < self.size:
             raw = raw + bytes(self.size - len(raw))  # short records are zero-padded
         out: dict[str, Any] = {}

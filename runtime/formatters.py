@@ -24,12 +24,20 @@ def boot_to_realtime_offset_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
+_ts_cache: tuple[int, str, str] = (-1, "", "")  # second, "YYYY-MM-DDTHH:MM:SS", zone
+
+
 def timestamp_string(wall_ns: int) -> str:
+    global _ts_cache
     secs, ns = divmod(wall_ns, 1_000_000_000)
-    t = _dt.datetime.fromtimestamp(secs).astimezone()
-    off = t.strftime("%z")
-    off = "Z" if off in ("+0000", "") else f"{off[:3]}:{off[3:]}"
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}{off}"
+    cache = _ts_cache
+    if cache[0] != secs:  # events come in bursts within one second: format it once
+        t = _dt.datetime.fromtimestamp(secs).astimezone()
+        off = t.strftime("%z")
+        cache = (secs, t.strftime("%Y-%m-%dT%H:%M:%S"),
+                 "Z" if off in ("+0000", "") else f"{off[:3]}:{off[3:]}")
+        _ts_cache = cache
+    return f"{cache[1]}.{ns:09d}{cache[2]}"
 
 
 def errno_name(v: int) -> str:

@@ -31,13 +31,18 @@ def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Col
 
 class Printer:
     def __init__(self, mode: str, columns: list[Column], fields: list[str] | None = None,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, autoflush: bool = True) -> None:
+        """``autoflush=False``: the caller flushes (e.g. whenever the reader goes idle),
+        instead of one write(2) per event."""
         if mode not in MODES:
             raise ValueError(f"unknown output mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
         self.out = out or sys.stdout
         self.cols = visible_columns(columns, fields)
         self.fields = fields
+        self.autoflush = autoflush
+        self._nesters: dict[tuple[str, ...], Any] = {}
+        self._templates: dict[tuple[str, ...], Any] = {}
         self._header_done = False
         self.widths = [max(c.width or 0, len(self._title(c)), 6 if not c.width else 0)
                        for c in self.cols]
@@ -71,14 +76,45 @@ class Printer:
                 cells.append(s.ljust(w))
             self.out.write(" ".join(cells).rstrip() + "\n")
         elif self.mode == "json":
-            self.out.write(json.dumps(nest(self._select(ev)), sort_keys=True) + "\n")
+            self.out.write(self._json(self._select(ev)))
         elif self.mode == "jsonpretty":
             self.out.write(json.dumps(nest(self._select(ev)), sort_keys=True, indent=2) + "\n")
         else:
             import yaml
 
             self.out.write("---\n" + yaml.safe_dump(nest(self._select(ev)), sort_keys=True))
+        if self.autoflush:
+            self.out.flush()
+
+    def flush(self) -> None:
         self.out.flush()
+
+    def _json(self, ev: dict[str, Any]) -> str:
+        """One JSON line, as ``json.dumps(nest(ev), sort_keys=True)`` would write it, through
+        a template generated once per set of keys (value types taken from the first event;
+        a value of another type falls back to the json module for that event)."""
+        keys = tuple(ev)
+        fn = self._templates.get(keys)
+        if fn is None:
+            fn = _compile_json(keys, ev)
+            if len(self._templates) < 64:
+                self._templates[keys] = fn
+        if fn is not False:
+            try:
+                return fn(ev)
+            except TypeError:
+                pass
+        return _dumps(self._nest(ev)) + "\n"
+
+    def _nest(self, ev: dict[str, Any]) -> dict[str, Any]:
+        """nest() through a function generated once per set of keys."""
+        keys = tuple(ev)
+        fn = self._nesters.get(keys)
+        if fn is None:
+            fn = _compile_nest(keys) or nest
+            if len(self._nesters) < 64:
+                self._nesters[keys] = fn
+        return fn(ev)
 
     def batch(self, events: list[dict[str, Any]]) -> None:
         if self.mode in ("json", "jsonpretty"):
@@ -91,6 +127,82 @@ class Printer:
             self.event(e)
         if self.mode == "columns" and not events:
             self.header()
+        self.out.flush()
+
+
+_dumps = json.JSONEncoder(sort_keys=True).encode
+
+
+def _compile_nest(keys: tuple[str, ...]):
+    """A function building nest()'s result for events with exactly these keys, or None
+    when a key is both a value and a parent (nest() then decides, later key wins)."""
+    tree: dict[str, Any] = {}
+    for k in keys:
+        parts = k.split(".")
+        node = tree
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                return None
+            node = nxt
+        if parts[-1] in node:
+            return None
+        node[parts[-1]] = k
+
+    def expr(node: dict[str, Any]) -> str:
+        return "{" + ", ".join(
+            f"{name!r}: " + (expr(v) if isinstance(v, dict) else f"ev[{v!r}]")
+            for name, v in node.items()) + "}"
+
+    env: dict[str, Any] = {}
+    exec(f"def nest_fixed(ev):\n    return {expr(tree)}\n", env)
+    return env["nest_fixed"]
+
+
+def _compile_json(keys: tuple[str, ...], sample: dict[str, Any]):
+    """A function writing one event as a JSON line (see Printer._json), or False."""
+    from json.encoder import encode_basestring_ascii
+
+    tree: dict[str, Any] = {}
+    for k in keys:
+        parts = k.split(".")
+        node = tree
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                return False
+            node = nxt
+        if parts[-1] in node:
+            return False
+        node[parts[-1]] = k
+    args: list[str] = []
+
+    def name_json(name: str) -> str:
+        return encode_basestring_ascii(name).replace("%", "%%")
+
+    def text(node: dict[str, Any]) -> str:
+        out = []
+        for name in sorted(node):
+            v = node[name]
+            if isinstance(v, dict):
+                out.append(f"{name_json(name)}: {text(v)}")
+                continue
+            cls = type(sample[v])
+            if cls is str:
+                args.append(f"_s(ev[{v!r}])")
+            elif cls is int:
+                args.append(f"_i(ev[{v!r}])")  # TypeError for anything but an int
+            else:
+                args.append(f"_d(ev[{v!r}])")
+            out.append(f"{name_json(name)}: %s")
+        return "{" + ", ".join(out) + "}"
+
+    template = text(tree) + "\n"
+    env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": _dumps,
+                           "_t": template}
+    src = f"def to_json(ev):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
+    exec(src, env)
+    return env["to_json"]
 
 
 def sort_events(events: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:

@@ -149,15 +149,17 @@ def run(
         ds = g.datasources[0]
         try:
             printer = Printer(output.value, ds.decoder.columns,
-                              [f.strip() for f in fields.split(",")] if fields else None)
+                              [f.strip() for f in fields.split(",")] if fields else None,
+                              autoflush=False)
         except ValueError as e:
             raise UsageError(str(e)) from None
         try:
             if ds.kind == "tracer":
                 if output is _Out.columns:
                     printer.header()
-                for ev in g.events(timeout=timeout, count=count):
+                for ev in g.events(timeout=timeout, count=count, on_idle=printer.flush):
                     printer.event(ev)
+                printer.flush()
             elif ds.kind == "iterator":
                 printer.batch(sort_events(g.snapshot(), sort))
             else:
