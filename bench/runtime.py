@@ -131,14 +131,14 @@ def first_event_latency(gen: Path, store: Path, runs: int) -> float:
     """`gadget run IMAGE --host -o json` start until its first event line is read."""
     times = []
     env = dict(os.environ, GADGETSMITH_STORE=str(store))
+
+    def load(stop: threading.Event) -> None:  # keep events coming: the first follows attach
+        while not stop.is_set():
+            subprocess.run(gen_cmd(gen, 0.01, 10_000), capture_output=True)
+
     for _ in range(runs):
         stop = threading.Event()
-
-        def load() -> None:  # keep events coming so the first one follows attach at once
-            while not stop.is_set():
-                subprocess.run(gen_cmd(gen, 0.01, 10_000), capture_output=True)
-
-        t = threading.Thread(target=load, daemon=True)
+        t = threading.Thread(target=load, args=(stop,), daemon=True)
         t.start()
         t0 = time.perf_counter()
         proc = subprocess.Popen([GADGET, "run", IMAGE, "--host", "-o", "json", "--count", "1"],
