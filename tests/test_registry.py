@@ -13,7 +13,7 @@ from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.toolchain.image import ArchContent, build_image
 from gadgetsmith.toolchain.store import open_store
 
-from .conftest import run_gadget
+from .conftest import need_tool, run_gadget, skip_or_fail
 from .registry_util import (  # noqa: F401 - fixtures
     PASSWORD,
     USER,
@@ -206,7 +206,7 @@ def test_no_credentials_over_plain_http_to_non_loopback(tmp_path: Path) -> None:
     finally:
         s.close()
     if ip.startswith("127."):
-        pytest.skip("no non-loopback address on this machine")
+        skip_or_fail("no non-loopback address on this machine")
     host = f"{ip}:{port}"
     authfile = tmp_path / "auth.json"
     authfile.write_text(json.dumps({"auths": {host: {"auth": "dXNlcjpzZWNyZXQ="}}}))
@@ -362,13 +362,11 @@ def test_bearer_token_flow(registry_server, tmp_path: Path) -> None:
 
 def test_progress_only_on_a_tty(registry, tmp_path: Path) -> None:
     import shlex
-    import shutil
     import subprocess
 
     from .conftest import GADGET
 
-    if shutil.which("script") is None:
-        pytest.skip("script (util-linux) is not installed")
+    need_tool("script")
     s = tmp_path / "s"
     ref = f"{registry.host}/obs/tty:v1"
     make_image(s, ref, size=3_000_000)
