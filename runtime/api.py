@@ -155,7 +155,7 @@ class Gadget:
         self._perf_lost = 0
         self._map_lost_seen: dict[str, int] = {}
         self._queues: dict[str, deque[bytes]] = {}
-        self._readers: dict[str, L.RingBuffer | L.PerfBuffer] = {}
+        self._readers: dict[str, Any] = {}  # RingBuffer or PerfBuffer
         self.loaded = None
         if not host and self.containers is None:
             from .containers import ContainerCollection
@@ -234,16 +234,28 @@ class Gadget:
         mfields = {ds.name: ds.decoder.mntns_field for ds in self.datasources}
         coll = self.containers
 
+        keys = [f for f in dict.fromkeys(mfields.values()) if f]
+        # mntns -> enrichment fields, valid for one generation of the collection
+        cache: dict[int, dict[str, Any]] = {}
+        state = [coll.generation]
+
         def enrich(ev: dict[str, Any]) -> dict[str, Any]:
-            c = None
-            for f in mfields.values():
-                if f and f in ev:
-                    c = coll.by_mntns(ev[f])
+            if coll.generation != state[0]:
+                cache.clear()
+                state[0] = coll.generation
+            mntns = 0
+            for f in keys:
+                if f in ev:
+                    mntns = ev[f]
                     break
-            if c is None:
-                ev.update(_EMPTY_ENRICHMENT)
-            else:
-                ev.update(_flatten(c.enrichment()))
+            flat = cache.get(mntns)
+            if flat is None:
+                c = coll.by_mntns(mntns)
+                flat = _EMPTY_ENRICHMENT if c is None else _flatten(c.enrichment())
+                if len(cache) > 4096:
+                    cache.clear()
+                cache[mntns] = flat
+            ev.update(flat)
             return ev
 
         self.processors.append(enrich)
@@ -306,7 +318,7 @@ class Gadget:
         """Sleep up to ``timeout`` seconds; True as soon as :meth:`stop` was called."""
         return self._stop.wait(max(0.0, timeout))
 
-    def _reader(self, ds: DataSource) -> L.RingBuffer | L.PerfBuffer:
+    def _reader(self, ds: DataSource) -> Any:
         fd = self.loaded.map_fd(ds.map_name)
         queue = self._queues.setdefault(ds.name, deque())
         if L.map_type(self.loaded.maps[ds.map_name]) == L.MAP_TYPE_PERF_EVENT_ARRAY:
@@ -360,8 +372,15 @@ class Gadget:
         queue = self._queues[ds.name]
         try:
             while True:
+                processors = self.processors
+                popleft = queue.popleft
                 while queue:
-                    ev = self._process(decode(queue.popleft()))
+                    ev = decode(popleft())
+                    self.raw_records += 1
+                    for p in processors:
+                        ev = p(ev)
+                        if ev is None:
+                            break
                     if ev is None:
                         continue
                     yield ev

@@ -329,10 +329,18 @@ class ContainerCollection:
     are called from a background thread. Lookups are by mount or network namespace inode.
     """
 
-    def __init__(self, sources: list[Any] | None = None, rescan_interval: float = 5.0) -> None:
+    def __init__(self, sources: list[Any] | None = None,
+                 rescan_interval: float | None = None) -> None:
+        """``rescan_interval``: seconds between full rescans; by default 30 s when every
+        source streams events (the rescan is only a safety net there), else 5 s."""
         self.sources = default_sources() if sources is None else sources
+        if rescan_interval is None:
+            streaming = bool(self.sources) and all(hasattr(s, "events") for s in self.sources)
+            rescan_interval = 30.0 if streaming else 5.0
         self.rescan_interval = rescan_interval
         self._by_id: dict[str, Container] = {}
+        self._by_mntns: dict[int, Container] = {}  # replaced whole: lock-free lookups
+        self.generation = 0  # bumped whenever the set of containers changes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -353,6 +361,10 @@ class ContainerCollection:
             added = [c for cid, c in found.items() if cid not in self._by_id]
             removed = [c for cid, c in self._by_id.items() if cid not in found]
             self._by_id = found
+            by_mntns = {c.mntns: c for c in found.values() if c.mntns}
+            if by_mntns != self._by_mntns:
+                self._by_mntns = by_mntns
+                self.generation += 1
         for c in added:
             for cb in self.on_add:
                 cb(c)
@@ -365,13 +377,7 @@ class ContainerCollection:
             return sorted(self._by_id.values(), key=lambda c: (c.runtime, c.name))
 
     def by_mntns(self, mntns: int) -> Container | None:
-        if not mntns:
-            return None
-        with self._lock:
-            for c in self._by_id.values():
-                if c.mntns == mntns:
-                    return c
-        return None
+        return self._by_mntns.get(mntns) if mntns else None
 
     def by_netns(self, netns: int) -> Container | None:
         if not netns:

@@ -43,6 +43,9 @@ class Printer:
         self.autoflush = autoflush
         self._nesters: dict[tuple[str, ...], Any] = {}
         self._templates: dict[tuple[str, ...], Any] = {}
+        self._last_template: tuple[int, Any] | None = None
+        if mode == "json":
+            self.event = self._event_json  # type: ignore[method-assign]
         self._header_done = False
         self.widths = [max(c.width or 0, len(self._title(c)), 6 if not c.width else 0)
                        for c in self.cols]
@@ -86,13 +89,25 @@ class Printer:
         if self.autoflush:
             self.out.flush()
 
+    def _event_json(self, ev: dict[str, Any]) -> None:
+        self.out.write(self._json(self._select(ev) if self.fields else ev))
+        if self.autoflush:
+            self.out.flush()
+
     def flush(self) -> None:
         self.out.flush()
 
     def _json(self, ev: dict[str, Any]) -> str:
         """One JSON line, as ``json.dumps(nest(ev), sort_keys=True)`` would write it, through
         a template generated once per set of keys (value types taken from the first event;
-        a value of another type falls back to the json module for that event)."""
+        a value of another type falls back to the json module for that event). An event
+        with as many keys as the last template's, all present, has exactly its keys."""
+        last = self._last_template
+        if last is not None and len(ev) == last[0]:
+            try:
+                return last[1](ev)
+            except (KeyError, TypeError):
+                pass
         keys = tuple(ev)
         fn = self._templates.get(keys)
         if fn is None:
@@ -101,7 +116,9 @@ class Printer:
                 self._templates[keys] = fn
         if fn is not False:
             try:
-                return fn(ev)
+                out = fn(ev)
+                self._last_template = (len(keys), fn)
+                return out
             except TypeError:
                 pass
         return _dumps(self._nest(ev)) + "\n"
@@ -192,14 +209,31 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any]):
                 args.append(f"_s(ev[{v!r}])")
             elif cls is int:
                 args.append(f"_i(ev[{v!r}])")  # TypeError for anything but an int
+            elif cls is dict:
+                args.append(f"_m(ev[{v!r}])")
             else:
                 args.append(f"_d(ev[{v!r}])")
             out.append(f"{name_json(name)}: %s")
         return "{" + ", ".join(out) + "}"
 
     template = text(tree) + "\n"
+    memo: dict[int, tuple[Any, dict[str, Any], str]] = {}
+
+    def mapping(v: Any) -> str:
+        """Dict values (k8s.podLabels) repeat per container: encode each object once while
+        it stays equal to what was encoded."""
+        hit = memo.get(id(v))
+        if hit is not None and hit[0] is v and hit[1] == v:
+            return hit[2]
+        text = _dumps(v)
+        if isinstance(v, dict):
+            if len(memo) > 1024:
+                memo.clear()
+            memo[id(v)] = (v, dict(v), text)
+        return text
+
     env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": _dumps,
-                           "_t": template}
+                           "_m": mapping, "_t": template}
     src = f"def to_json(ev):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
     exec(src, env)
     return env["to_json"]

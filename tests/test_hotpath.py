@@ -65,6 +65,22 @@ def test_json_lines_match_json_dumps_of_nest() -> None:
         p.event(ev)
     want = "".join(json.dumps(nest(e), sort_keys=True) + "\n" for e in (first, later, first))
     assert out.getvalue() == want
+    # a dict value changed in place is encoded again
+    labels = {"app": "a"}
+    out4 = io.StringIO()
+    p4 = Printer("json", [Column("k8s.podLabels")], out=out4)
+    p4.event({"k8s.podLabels": labels})
+    labels["app"] = "b"
+    p4.event({"k8s.podLabels": labels})
+    assert out4.getvalue() == '{"k8s": {"podLabels": {"app": "a"}}}\n{"k8s": {"podLabels": {"app": "b"}}}\n'
+    # same number of keys, other names: not the cached template
+    other = {f"x{i}": i for i in range(len(first))}
+    out3 = io.StringIO()
+    p3 = Printer("json", [Column(k) for k in first], out=out3)
+    for ev in (first, other, later):
+        p3.event(ev)
+    assert out3.getvalue() == "".join(json.dumps(nest(e), sort_keys=True) + "\n"
+                                      for e in (first, other, later))
     # a key both a value and a parent: nest() decides, and so does the printer
     clash = {"a": 1, "a.b": 2}
     out2 = io.StringIO()
