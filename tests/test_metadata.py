@@ -489,3 +489,22 @@ def test_help_has_examples() -> None:
         assert "Example: gadget" in run_gadget(*cmd, "--help").stdout
     assert "--no-validate-metadata" in run_gadget("build", "--help").stdout
     assert textwrap.dedent("--update-metadata") in run_gadget("build", "--help").stdout
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x"]']
+    for i in range(1, 8):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    f = tmp_path / "gadget.yaml"
+    f.write_text("\n".join(lines) + "\n")
+    res = run_gadget("validate", str(f), check=False)
+    assert res.returncode == 1 and "gadget.yaml:1:1: error: document has more than" in res.stdout
+
+
+@pytest.mark.usefixtures("clang_available")
+def test_directory_without_metadata(tmp_path: Path) -> None:
+    d = _gadget(tmp_path, "")
+    (d / "gadget.yaml").unlink()
+    res = run_gadget("validate", str(d), check=False)
+    assert res.returncode == 1
+    assert "no metadata file: create it with 'gadget metadata generate" in res.stdout
