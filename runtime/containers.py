@@ -132,6 +132,9 @@ class PodmanSource:
     def available(self) -> bool:
         return self.podman is not None
 
+    def why_unavailable(self) -> str:
+        return "podman: the podman command is not installed"
+
     def _run(self, *args: str, timeout: float = 30) -> str:
         assert self.podman
         try:
@@ -223,6 +226,9 @@ class DockerApiSource:
         except OSError:
             return False
 
+    def why_unavailable(self) -> str:
+        return f"{self.runtime_name}: no API socket at {self.socket_path}"
+
     def list(self) -> list[Container]:
         try:
             import docker  # the docker SDK (optional dependency)
@@ -254,23 +260,150 @@ class DockerApiSource:
             raise ContainerError(f"{self.runtime_name} API at {self.socket_path}: {e}") from None
 
 
-def default_sources(runtimes: Iterable[str] | None = None) -> list[Any]:
-    """Sources for the requested runtimes (default: every runtime found on this host)."""
-    wanted = {r.strip() for r in runtimes} if runtimes else {"podman", "docker"}
-    unknown = wanted - {"podman", "docker"}
+def _run_json(argv: list[str], what: str, timeout: float = 30) -> Any:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ContainerError(f"{what}: {e}") from None
+    if proc.returncode != 0:
+        raise ContainerError(f"{what} failed: {proc.stderr.strip()[:300]}")
+    try:
+        return json.loads(proc.stdout or "null")
+    except ValueError as e:
+        raise ContainerError(f"{what}: unreadable output ({e})") from None
+
+
+def _is_socket(path: str) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+class ContainerdSource:
+    """containerd through its `ctr` CLI, every namespace (Kubernetes uses k8s.io).
+
+    containerd has no container names: the Kubernetes container name label is used when
+    present, else the container id. Not exercised by the test suite (no containerd on the
+    CI machines); it is only used when `ctr` and the socket exist.
+    """
+
+    name = "containerd"
+
+    def __init__(self, address: str = "/run/containerd/containerd.sock",
+                 ctr: str | None = None) -> None:
+        self.address = address
+        self.ctr = ctr or shutil.which("ctr")
+
+    def available(self) -> bool:
+        return self.ctr is not None and _is_socket(self.address)
+
+    def why_unavailable(self) -> str:
+        if self.ctr is None:
+            return "containerd: the ctr command is not installed"
+        return f"containerd: no socket at {self.address}"
+
+    def _ctr(self, *args: str) -> str:
+        assert self.ctr
+        try:
+            proc = subprocess.run([self.ctr, "--address", self.address, *args],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ContainerError(f"ctr {args[0]}: {e}") from None
+        if proc.returncode != 0:
+            raise ContainerError(f"ctr {' '.join(args[:3])} failed: {proc.stderr.strip()[:300]}")
+        return proc.stdout
+
+    def list(self) -> list[Container]:
+        result = []
+        for ns in self._ctr("namespaces", "list", "-q").split():
+            tasks = {}
+            for line in self._ctr("-n", ns, "tasks", "list").splitlines()[1:]:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2] == "RUNNING" and parts[1].isdigit():
+                    tasks[parts[0]] = int(parts[1])
+            for cid, pid in tasks.items():
+                try:
+                    info = json.loads(self._ctr("-n", ns, "containers", "info", cid) or "{}")
+                except ValueError:
+                    info = {}
+                labels = {str(k): str(v) for k, v in (info.get("Labels") or {}).items()}
+                result.append(_fill_namespaces(Container(
+                    id=cid, name=labels.get(K8S_CONTAINER_NAME) or cid, runtime="containerd",
+                    pid=pid, image=str(info.get("Image") or ""),
+                    started_at=str(info.get("CreatedAt") or ""), labels=labels)))
+        return result
+
+
+class CrioSource:
+    """CRI-O through `crictl` on its CRI socket. Not exercised by the test suite (no
+    CRI-O on the CI machines); only used when `crictl` and the socket exist."""
+
+    name = "cri-o"
+
+    def __init__(self, socket_path: str = "/var/run/crio/crio.sock",
+                 crictl: str | None = None) -> None:
+        self.socket_path = socket_path
+        self.crictl = crictl or shutil.which("crictl")
+
+    def available(self) -> bool:
+        return self.crictl is not None and _is_socket(self.socket_path)
+
+    def why_unavailable(self) -> str:
+        if self.crictl is None:
+            return "cri-o: the crictl command is not installed"
+        return f"cri-o: no socket at {self.socket_path}"
+
+    def list(self) -> list[Container]:
+        assert self.crictl
+        base = [self.crictl, "--runtime-endpoint", f"unix://{self.socket_path}"]
+        listing = _run_json([*base, "ps", "-o", "json"], "crictl ps") or {}
+        result = []
+        for c in listing.get("containers") or []:
+            cid = c.get("id") or ""
+            if not cid or c.get("state") not in (None, "CONTAINER_RUNNING"):
+                continue
+            detail = _run_json([*base, "inspect", "-o", "json", cid], "crictl inspect") or {}
+            pid = int((detail.get("info") or {}).get("pid") or 0)
+            if pid <= 0:
+                continue
+            labels = {str(k): str(v) for k, v in (c.get("labels") or {}).items()}
+            result.append(_fill_namespaces(Container(
+                id=cid, name=(c.get("metadata") or {}).get("name") or cid, runtime="cri-o",
+                pid=pid, image=(c.get("image") or {}).get("image") or "",
+                image_digest=c.get("imageRef") or "", started_at=str(c.get("createdAt") or ""),
+                labels=labels)))
+        return result
+
+
+RUNTIMES = ("podman", "docker", "containerd", "cri-o")
+
+
+def default_sources(runtimes: Iterable[str] | None = None,
+                    unavailable: list[str] | None = None) -> list[Any]:
+    """Sources for the requested runtimes (default: every runtime found on this host).
+    Requested runtimes that are not present here are skipped; with ``unavailable`` (a
+    list) the reasons are appended to it."""
+    wanted = {r.strip() for r in runtimes if r.strip()} if runtimes else set(RUNTIMES)
+    unknown = wanted - set(RUNTIMES)
     if unknown:
         raise ContainerError(
-            f"unknown container runtime {sorted(unknown)[0]!r}: use podman or docker"
+            f"unknown container runtime {sorted(unknown)[0]!r}: use {', '.join(RUNTIMES)}"
         )
+    candidates = {"podman": PodmanSource, "docker": DockerApiSource,
+                  "containerd": ContainerdSource, "cri-o": CrioSource}
     sources: list[Any] = []
-    if "podman" in wanted:
-        src = PodmanSource()
+    for name in RUNTIMES:
+        if name not in wanted:
+            continue
+        src = candidates[name]()
         if src.available():
             sources.append(src)
-    if "docker" in wanted:
-        src = DockerApiSource()
-        if src.available():
-            sources.append(src)
+        elif unavailable is not None and runtimes:
+            why = getattr(src, "why_unavailable", None)
+            unavailable.append(why() if why else f"{name}: not found on this host")
     return sources
 
 
@@ -306,6 +439,18 @@ class ContainerSelector:
             and self._match(self.runtimes, c.runtime)
             and self._labels_match(c)
         )
+
+    def validate(self) -> None:
+        """Reject selector text that can never mean what the user wants."""
+        for item in (s.strip() for s in self.k8s_selector.split(",")):
+            if item and ("=" not in item or not item.split("=", 1)[0].strip()):
+                raise ContainerError(
+                    f"--k8s-selector {self.k8s_selector!r}: expected key=value[,key=value...]")
+        if self.runtimes:
+            unknown = {r.strip() for r in self.runtimes.split(",") if r.strip()} - set(RUNTIMES)
+            if unknown:
+                raise ContainerError(f"--runtimes: unknown container runtime "
+                                     f"{sorted(unknown)[0]!r}: use {', '.join(RUNTIMES)}")
 
     def _labels_match(self, c: Container) -> bool:
         for item in (s.strip() for s in self.k8s_selector.split(",")):

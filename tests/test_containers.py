@@ -75,6 +75,11 @@ def test_follows_containers_started_and_stopped(podman: Podman) -> None:
         (ContainerSelector(k8s_namespace="shop"), {"cart"}),
         (ContainerSelector(k8s_namespace="shop", k8s_podname="other"), set()),
         (ContainerSelector(runtimes="docker"), set()),
+        (ContainerSelector(k8s_containername="cart"), {"cart"}),
+        (ContainerSelector(k8s_containername="!cart"), {"web", "db"}),
+        (ContainerSelector(k8s_selector="app=shop"), {"cart"}),
+        (ContainerSelector(k8s_selector="app=shop,tier=front"), {"cart"}),
+        (ContainerSelector(k8s_selector="app=shop,tier=back"), set()),
     ],
 )
 def test_selectors(spec: ContainerSelector, expected: set[str]) -> None:
@@ -82,7 +87,9 @@ def test_selectors(spec: ContainerSelector, expected: set[str]) -> None:
         Container("1", "web", "podman", 1),
         Container("2", "db", "podman", 2),
         Container("3", "cart", "podman", 3, labels={"io.kubernetes.pod.namespace": "shop",
-                                                   "io.kubernetes.pod.name": "cart-1"}),
+                                                   "io.kubernetes.pod.name": "cart-1",
+                                                   "io.kubernetes.container.name": "cart",
+                                                   "app": "shop", "tier": "front"}),
     ]
     assert {c.name for c in cs if spec.matches(c)} == expected
 
@@ -96,8 +103,48 @@ def test_gadget_containers_command(podman: Podman, tmp_path: Path) -> None:
     res = run_gadget("containers", "-c", name, env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})
     lines = res.stdout.splitlines()
     assert lines[0].split()[:3] == ["RUNTIME", "NAME", "ID"] and len(lines) == 2
-    res = run_gadget("containers", "--runtimes", "cri-o", check=False)
-    assert res.returncode == 1 and "unknown container runtime" in res.stderr
+    res = run_gadget("containers", "--runtimes", "nosuch", check=False)
+    assert res.returncode == 1 and "unknown container runtime 'nosuch'" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_containers_k8s_selectors_on_real_containers(podman: Podman) -> None:
+    env = {"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]}
+    cart = podman.start(labels={"io.kubernetes.container.name": "cart", "app": "shop",
+                                "tier": "front"})
+    other = podman.start(labels={"io.kubernetes.container.name": "db", "app": "shop",
+                                 "tier": "back"})
+
+    def names(*args: str) -> set[str]:
+        res = run_gadget("containers", "--runtimes", "podman", "--format", "json", *args,
+                         env=env)
+        return {r["name"] for r in json.loads(res.stdout)} & {cart, other}
+
+    assert names("--k8s-selector", "app=shop") == {cart, other}
+    assert names("--k8s-selector", "app=shop,tier=front") == {cart}
+    assert names("--k8s-containername", "db") == {other}
+    assert names("--k8s-containername", "!db", "--k8s-selector", "app=shop") == {cart}
+    res = run_gadget("containers", "--k8s-selector", "app", check=False, env=env)
+    assert res.returncode == 1 and "expected key=value" in res.stderr
+
+
+def test_absent_runtimes_are_skipped_with_a_reason() -> None:
+    """containerd and CRI-O are used when present; on a host without them (like CI) asking
+    for them says why they are skipped, and nothing fails."""
+    import shutil
+
+    from gadgetsmith.runtime.containers import ContainerdSource, CrioSource, default_sources
+
+    if ContainerdSource().available() or CrioSource().available():
+        pytest.skip("containerd or CRI-O is present: the absent case cannot be shown here")
+    why: list[str] = []
+    assert default_sources(["containerd", "cri-o"], why) == []
+    assert len(why) == 2 and why[0].startswith("containerd: ") and why[1].startswith("cri-o: ")
+    if shutil.which("ctr") is None:
+        assert "ctr command is not installed" in why[0]
+    res = run_gadget("containers", "--runtimes", "containerd,cri-o", "--format", "json")
+    assert json.loads(res.stdout) == []
+    assert "warning: containerd: " in res.stderr and "warning: cri-o: " in res.stderr
 
 
 def test_docker_api_source_via_podman_service(podman: Podman, tmp_path: Path) -> None:
@@ -210,6 +257,43 @@ def test_container_started_after_the_gadget_is_traced(podman: Podman, rt_store: 
         evs = [e for e in g.events(timeout=6)]
     coll.stop()
     assert evs and {e["runtime.containerName"] for e in evs} == {name}
+
+
+def test_non_selected_busy_container_never_reaches_user_space(podman: Podman, rt_store: Path):
+    """Two busy containers; a gadget selecting one of them receives (ring-buffer records,
+    before any user-space processing) only that one's events, while an unfiltered gadget
+    running at the same time shows the other one was just as busy."""
+    from gadgetsmith.runtime import Gadget
+
+    chosen = podman.start("sh", "-c", LOOP)
+    busy = podman.start("sh", "-c", LOOP)
+    busy_mntns = os.stat(f"/proc/{podman.inspect(busy, '{{.State.Pid}}')}/ns/mnt").st_ino
+    chosen_mntns = os.stat(f"/proc/{podman.inspect(chosen, '{{.State.Pid}}')}/ns/mnt").st_ino
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    coll.start()
+    received: list[int] = []
+    try:
+        with Gadget("trace_open:test", store=rt_store, containers=coll, host=False,
+                    selector=ContainerSelector(containername=chosen),
+                    processors=[lambda ev: received.append(ev["proc.mntns_id"]) or ev]) as sel, \
+                Gadget("trace_open:test", store=rt_store, host=True) as everything:
+            import time
+
+            deadline = time.monotonic() + 3
+            emitted_by_busy = 0
+            kept = []
+            while time.monotonic() < deadline:
+                kept += list(sel.events(timeout=0.2))
+                emitted_by_busy += sum(1 for e in everything.events(timeout=0.2)
+                                       if e["proc.mntns_id"] == busy_mntns)
+            raw = sel.raw_records
+    finally:
+        coll.stop()
+    assert emitted_by_busy > 10, "the non-selected container was not busy"
+    # every record the selecting gadget read from its ring buffer came from `chosen`
+    assert busy_mntns not in received and set(received) == {chosen_mntns}
+    assert raw == len(received) == len(kept) > 0
+    assert {e["runtime.containerName"] for e in kept} == {chosen}
 
 
 def test_cli_run_with_container_selector(podman: Podman, rt_store: Path):

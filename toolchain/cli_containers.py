@@ -20,13 +20,18 @@ class _Fmt(str, Enum):
 def containers(
     runtimes: Annotated[
         str | None,
-        typer.Option("--runtimes", help="Comma-separated runtimes to ask (podman, docker)."),
+        typer.Option("--runtimes",
+                     help="Comma-separated runtimes to ask (podman, docker, containerd, cri-o)."),
     ] = None,
     containername: Annotated[
         str | None, typer.Option("--containername", "-c", help="Only these names (a,b,!c).")
     ] = None,
     k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
     k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
+    k8s_containername: Annotated[str | None, typer.Option("--k8s-containername")] = None,
+    k8s_selector: Annotated[
+        str | None, typer.Option("--k8s-selector", help="Pod labels: key=value,...")
+    ] = None,
     fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
 ) -> None:
     """List the containers gadgets can see, with their namespaces.
@@ -42,16 +47,25 @@ def containers(
 
     from .errors import GadgetError
 
+    unavailable: list[str] = []
     try:
-        sources = default_sources(runtimes.split(",") if runtimes else None)
+        sources = default_sources(runtimes.split(",") if runtimes else None, unavailable)
     except ContainerError as e:
         raise GadgetError(f"--runtimes: {e}") from None
+    for why in unavailable:
+        typer.echo(f"warning: {why}", err=True)
     coll = ContainerCollection(sources)
     coll.refresh()
     for err in coll.errors:
         typer.echo(f"warning: {err}", err=True)
     sel = ContainerSelector(containername=containername or "", k8s_namespace=k8s_namespace or "",
-                            k8s_podname=k8s_podname or "")
+                            k8s_podname=k8s_podname or "",
+                            k8s_containername=k8s_containername or "",
+                            k8s_selector=k8s_selector or "")
+    try:
+        sel.validate()
+    except ContainerError as e:
+        raise GadgetError(str(e)) from None
     found = coll.select(sel)
     if fmt is _Fmt.json:
         typer.echo(json.dumps([c.as_dict() for c in found], indent=2))

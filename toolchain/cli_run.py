@@ -48,7 +48,8 @@ def run(
         str | None, typer.Option("--containername", "-c", help="Containers by name (a,b,!c).")
     ] = None,
     runtimes: Annotated[
-        str | None, typer.Option("--runtimes", help="Container runtimes to use (podman,docker).")
+        str | None,
+        typer.Option("--runtimes", help="Container runtimes to use (podman,docker,containerd,cri-o)."),
     ] = None,
     k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
     k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
@@ -119,10 +120,14 @@ def run(
                                  k8s_containername or "", runtimes or "", k8s_selector or "")
     if host and not selector.is_empty():
         raise UsageError("--host shows every process: drop the container selectors or --host")
+    unavailable: list[str] = []
     try:
-        sources = default_sources(runtimes.split(",") if runtimes else None)
+        selector.validate()
+        sources = default_sources(runtimes.split(",") if runtimes else None, unavailable)
     except ContainerError as e:
-        raise UsageError(f"--runtimes: {e}") from None
+        raise UsageError(str(e)) from None
+    for why in unavailable:
+        typer.echo(f"warning: {why}", err=True)
     if not sources and not host:
         typer.echo("warning: no container runtime found (podman, docker): no container events "
                    "will match; use --host to trace host processes", err=True)
