@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from .conftest import run_gadget, skip_or_fail
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
-# One record per getpid() of the process `targ_pid`, numbered in order.
+# One record per getpid() of the thread `targ_tid` (other threads of the test process,
+# e.g. pytest-xdist's, must not add records), numbered in order.
 _COMMON = """\
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -27,8 +29,8 @@ struct event {
     __u8 pad[112];
 };
 
-const volatile __u32 targ_pid = 0;
-GADGET_PARAM(targ_pid);
+const volatile __u32 targ_tid = 0;
+GADGET_PARAM(targ_tid);
 
 static __u32 seq;
 """
@@ -48,7 +50,7 @@ int perf_getpid(void *ctx)
     struct event e = {};
     __u32 pid = bpf_get_current_pid_tgid() >> 32;
 
-    if (targ_pid && pid != targ_pid)
+    if (targ_tid && (__u32)bpf_get_current_pid_tgid() != targ_tid)
         return 0;
     e.timestamp_raw = bpf_ktime_get_boot_ns();
     e.pid = pid;
@@ -72,7 +74,7 @@ int ring_getpid(void *ctx)
     __u32 pid = bpf_get_current_pid_tgid() >> 32;
     struct event *e;
 
-    if (targ_pid && pid != targ_pid)
+    if (targ_tid && (__u32)bpf_get_current_pid_tgid() != targ_tid)
         return 0;
     e = gadget_reserve_buf(&events, sizeof(*e));
     if (!e)
@@ -130,7 +132,7 @@ def test_perf_buffer_delivers_records_in_order(perf_obj: bytes) -> None:
     from gadgetsmith.runtime import Gadget
     from gadgetsmith.runtime import libbpf as L
 
-    with Gadget(perf_obj, params={"targ_pid": os.getpid()}) as g:
+    with Gadget(perf_obj, params={"targ_tid": threading.get_native_id()}) as g:
         m = g.loaded.maps["events"]
         assert L.map_type(m) == L.MAP_TYPE_PERF_EVENT_ARRAY
         _burst(50)
@@ -164,7 +166,7 @@ def test_perf_buffer_overflow_is_reported_by_the_lost_callback(perf_obj: bytes) 
 def _overflow_perf(perf_obj: bytes, reported: list[tuple[int, str]]):
     from gadgetsmith.runtime import Gadget
 
-    with Gadget(perf_obj, params={"targ_pid": os.getpid()}, perf_buffer_pages=1,
+    with Gadget(perf_obj, params={"targ_tid": threading.get_native_id()}, perf_buffer_pages=1,
                 on_lost=lambda n, ds: reported.append((n, ds))) as g:
         _burst(5000)
         got = list(g.events(timeout=1))
@@ -179,7 +181,7 @@ def test_ring_buffer_overflow_counted_by_lost_samples_map(ring_obj: bytes) -> No
     from gadgetsmith.runtime import libbpf as L
 
     reported: list[int] = []
-    with Gadget(ring_obj, params={"targ_pid": os.getpid()},
+    with Gadget(ring_obj, params={"targ_tid": threading.get_native_id()},
                 on_lost=lambda n, ds: reported.append(n)) as g:
         assert L.map_type(g.loaded.maps["events"]) == L.MAP_TYPE_RINGBUF
         _burst(3000)
@@ -200,7 +202,7 @@ def test_cli_warns_about_lost_samples(ring_obj: bytes, tmp_path: Path) -> None:
     script = tmp_path / "burst.py"
     script.write_text("import os, time\ntime.sleep(2.5)\nfor _ in range(20000): os.getpid()\n")
     child = subprocess.Popen([sys.executable, str(script)])
-    res = run_gadget("run", str(obj), "--host", "-p", f"targ_pid={child.pid}", "--timeout", "6",
+    res = run_gadget("run", str(obj), "--host", "-p", f"targ_tid={child.pid}", "--timeout", "6",
                      "-o", "json")
     child.wait()
     assert "lost" in res.stderr and "ringpid" in res.stderr, res

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -32,8 +33,8 @@ struct event {
     gadget_comm comm[16];
 };
 
-const volatile __u32 targ_pid = 0;
-GADGET_PARAM(targ_pid);
+const volatile __u32 targ_tid = 0;
+GADGET_PARAM(targ_tid);
 
 GADGET_TRACER_MAP(events, 256 * 1024);
 GADGET_TRACER(calls, events, event);
@@ -43,7 +44,7 @@ static __always_inline int emit(void *ctx, enum probe_kind kind, __s64 ret)
     __u32 pid = bpf_get_current_pid_tgid() >> 32;
     struct event *e;
 
-    if (targ_pid && pid != targ_pid)
+    if (targ_tid && (__u32)bpf_get_current_pid_tgid() != targ_tid)
         return 0;
     e = gadget_reserve_buf(&events, sizeof(*e));
     if (!e)
@@ -161,7 +162,7 @@ def test_uprobe_and_uretprobe_on_libc(tmp_path: Path, target: str) -> None:
         pytest.skip("not a Debian x86_64 libc layout")
     prog = UPROBE_PROGRAM.replace("LIBC", libc if target == "path" else "libc")
     obj = _build(tmp_path, f"up{target}", prog)
-    with Gadget(obj, params={"targ_pid": os.getpid()}) as g:
+    with Gadget(obj, params={"targ_tid": threading.get_native_id()}) as g:
         sections = {sec for _p, sec in g.loaded.programs.values()}
         assert any(s.startswith("uretprobe/libc:") for s in sections)
         for _ in range(3):
