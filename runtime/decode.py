@@ -53,6 +53,7 @@ class Decoder:
         self._mntns_field: str | None = None
         # (kind, field, extra...) per op, for the compiled decoder
         self._steps: list[tuple] = []
+        self._short_strings: dict[bytes, str] = {}
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
@@ -246,6 +247,11 @@ class Decoder:
             at, count = index.get(f.name, (0, 0))
             if kind == "read":
                 items.append(f"{key}: v[{at}]")
+            elif kind == "string" and f.size <= 64:
+                # short strings (comm, names) repeat: decode each distinct value once
+                env["_strs"] = self._short_strings
+                env["_str"] = self._short_string
+                items.append(f"{key}: (_strs.get(v[{at}]) or _str(v[{at}]))")
             elif kind == "string":
                 items.append(f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')")
             elif kind == "array":
@@ -280,6 +286,13 @@ class Decoder:
         src.append("    return {" + ", ".join(items) + "}")
         exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
         return env["decode"]
+
+    def _short_string(self, raw: bytes) -> str:
+        text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        if len(self._short_strings) >= 4096:
+            self._short_strings.clear()
+        self._short_strings[raw] = text
+        return text
 
     def decode(self, raw: bytes) -> dict[str, Any]:
         if self._fast is not None:

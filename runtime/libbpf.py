@@ -251,22 +251,38 @@ def percpu_u64_sum(map_fd: int, key: int = 0) -> int:
     return sum(vals)
 
 
-class RingBuffer:
-    """ring_buffer__new/poll/free over one map; records are copied out as bytes."""
+_BATCH_FULL = -_errno.ECANCELED  # our callback's "stop here" (the record is kept)
 
-    def __init__(self, map_fd: int, on_sample: Callable[[bytes], None]) -> None:
+
+class RingBuffer:
+    """ring_buffer__new/poll/free over one map; records are copied out as bytes.
+
+    One poll hands over at most ``batch`` records: libbpf would otherwise keep calling
+    back for as long as the producer keeps up, and the copies would pile up in memory
+    faster than they are decoded. With the limit, a reader that falls behind leaves the
+    records in the ring buffer, where a full buffer shows up as lost samples."""
+
+    def __init__(self, map_fd: int, on_sample: Callable[[bytes], None],
+                 batch: int = 4096) -> None:
+        taken = [0]
+
         def cb(_ctx, data, size):
             on_sample(ctypes.string_at(data, size))
-            return 0
+            taken[0] += 1
+            return _BATCH_FULL if taken[0] >= batch else 0
 
+        self._taken = taken
         self._cb = SAMPLE_FN(cb)  # keep a reference for as long as libbpf may call it
         self._rb = check_ptr(lib().ring_buffer__new(map_fd, self._cb, None, None),
                              "creating the ring buffer reader")
 
     def poll(self, timeout_ms: int) -> int:
+        self._taken[0] = 0
         rc = lib().ring_buffer__poll(self._rb, timeout_ms)
         if rc == -_errno.EINTR:
             return 0
+        if rc == _BATCH_FULL:
+            return self._taken[0]
         return check_int(rc, "polling the ring buffer")
 
     def close(self) -> None:

@@ -90,7 +90,16 @@ class Printer:
             self.out.flush()
 
     def _event_json(self, ev: dict[str, Any]) -> None:
-        self.out.write(self._json(self._select(ev) if self.fields else ev))
+        if self.fields:
+            ev = self._select(ev)
+        last = self._last_template
+        if last is not None and len(ev) == last[0]:
+            try:
+                self.out.write(last[1](ev))
+            except (KeyError, TypeError):
+                self.out.write(self._json(ev))
+        else:
+            self.out.write(self._json(ev))
         if self.autoflush:
             self.out.flush()
 
