@@ -73,5 +73,10 @@ class Podman:
 
     def cleanup(self) -> None:
         if self.names:
-            self.run("rm", "-f", "-t", "0", *self.names, check=False)
+            # --ignore: without it, one name already gone (a test removed it) makes podman
+            # 4.3 remove none of the others, silently
+            self.run("rm", "-f", "-t", "0", "--ignore", *self.names, check=False)
+            listed = self.run("ps", "-a", "--format", "{{.Names}}", check=False).stdout.split()
+            left = sorted(set(self.names) & set(listed))
             self.names.clear()
+            assert not left, f"test containers left behind: {left}"
