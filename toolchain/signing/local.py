@@ -178,14 +178,17 @@ def merge_layers(
     return [*existing, new], True, 0
 
 
-def existing_layers(source: StoreSource, digest: str) -> list[sm.SignatureLayer]:
-    """Current signature layers of ``digest`` in the store (strict; raises on damage)."""
+def existing_layers(source: Any, digest: str, label: str | None = None) -> list[sm.SignatureLayer]:
+    """Current signature layers of ``digest`` in ``source`` (the local store, or a registry
+    repository: anything with ``signature_manifest`` and ``blob``); strict, raises on damage.
+    ``label`` names the signature manifest in messages (default: its tag)."""
     tag = signature_tag(digest)
     raw = source.signature_manifest(digest)
     if raw is None:
         return []
+    label = label or tag
     try:
-        descs = sm.parse(raw, tag)
+        descs = sm.parse(raw, label)
     except sm.SignatureManifestError as e:
         raise VerificationError(f"{e}: use --replace to overwrite it") from None
     out = []
@@ -194,7 +197,7 @@ def existing_layers(source: StoreSource, digest: str) -> list[sm.SignatureLayer]
             payload = source.blob(d["digest"])
         except MissingBlob:
             raise VerificationError(
-                f"signature manifest {tag}: payload blob {d['digest']} is missing: use --replace"
+                f"signature manifest {label}: payload blob {d['digest']} is missing: use --replace"
             ) from None
         out.append(sm.SignatureLayer(d, payload))
     return out

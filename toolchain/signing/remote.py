@@ -29,7 +29,15 @@ from ..gojson import dumps as go_json
 from . import COSIGN_ARTIFACT_TYPE, signature_tag
 from . import sigmanifest as sm
 from .keys import PublicKey
-from .local import Signed, SignResult, VerifyResult, digests_to_sign, make_layers, merge_layers
+from .local import (
+    Signed,
+    SignResult,
+    VerifyResult,
+    digests_to_sign,
+    existing_layers,
+    make_layers,
+    merge_layers,
+)
 from .verify import MissingBlob, VerificationError, check_graph, verify_digest
 
 
@@ -85,24 +93,7 @@ def _manifest_list(desc: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
 
 
 def _existing_remote_layers(source: RegistrySource, digest: str) -> list[sm.SignatureLayer]:
-    raw = source.signature_manifest(digest)
-    if raw is None:
-        return []
-    tag = signature_tag(digest)
-    try:
-        descs = sm.parse(raw, f"{source.where}:{tag}")
-    except sm.SignatureManifestError as e:
-        raise VerificationError(f"{e}: use --replace to overwrite it") from None
-    out = []
-    for d in descs:
-        try:
-            payload = source.blob(d["digest"])
-        except MissingBlob:
-            raise VerificationError(
-                f"{source.where}:{tag}: payload blob {d['digest']} is missing: use --replace"
-            ) from None
-        out.append(sm.SignatureLayer(d, payload))
-    return out
+    return existing_layers(source, digest, f"{source.where}:{signature_tag(digest)}")
 
 
 def _upload(client, repo: str, blobs: list[bytes]) -> None:
