@@ -23,6 +23,7 @@ from typing import Any
 from . import filter as filt
 from . import libbpf as L
 from .decode import Decoder
+from .enrichment import EMPTY, EMPTY_FIELDS, Enrichment, EnrichmentTable
 from .errors import RuntimeGadgetError
 from .fields import fields_for_struct
 from .loader import GadgetObject, LoadedGadget, host_arch, map_kv_structs
@@ -81,29 +82,7 @@ def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[s
     raise RuntimeGadgetError(f"{ref}: the image has no eBPF program for {host_arch()}")
 
 
-_EMPTY_ENRICHMENT: dict[str, Any] = {
-    "runtime.containerName": "",
-    "runtime.runtimeName": "",
-    "runtime.containerId": "",
-    "runtime.containerPid": 0,
-    "runtime.containerImageName": "",
-    "runtime.containerImageDigest": "",
-    "runtime.containerStartedAt": "",
-    "k8s.namespace": "",
-    "k8s.podName": "",
-    "k8s.containerName": "",
-    "k8s.podLabels": {},
-}
-
-
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and k != "podLabels":
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+_EMPTY_ENRICHMENT = EMPTY_FIELDS  # the names and types a --filter may use
 
 
 class Gadget:
@@ -157,6 +136,8 @@ class Gadget:
         self._queues: dict[str, deque[bytes]] = {}
         self._readers: dict[str, Any] = {}  # RingBuffer or PerfBuffer
         self.loaded = None
+        self._enrichment: EnrichmentTable | None = None
+        self._enrich_processor: Processor | None = None
         if not host and self.containers is None:
             from .containers import ContainerCollection
 
@@ -173,7 +154,14 @@ class Gadget:
             if self.containers is not None:
                 sample.update(_EMPTY_ENRICHMENT)
             pred = filt.build(filter, filt.kinds_from_sample(sample.keys(), sample))
-            self.processors.append(lambda ev: ev if pred(ev) else None)
+
+            def filter_proc(ev: dict[str, Any]) -> dict[str, Any] | None:
+                return ev if pred(ev) else None
+
+            # event_pairs() merges enrichment before the filter only when it reads it
+            filter_proc.reads_enrichment = any(  # type: ignore[attr-defined]
+                r.field in EMPTY_FIELDS for r in filt.parse(filter))
+            self.processors.append(filter_proc)
         # validate params before touching the kernel
         values = {str(k): str(v) for k, v in (params or {}).items()}
         for k, v in values.items():
@@ -232,32 +220,19 @@ class Gadget:
             cols += [Column(n, hidden=True) for n in _EMPTY_ENRICHMENT if n != "runtime.containerName"]
             ds.decoder.columns[:0] = cols
         mfields = {ds.name: ds.decoder.mntns_field for ds in self.datasources}
-        coll = self.containers
-
         keys = [f for f in dict.fromkeys(mfields.values()) if f]
-        # mntns -> enrichment fields, valid for one generation of the collection
-        cache: dict[int, dict[str, Any]] = {}
-        state = [coll.generation]
+        table = self._enrichment = EnrichmentTable(self.containers)
 
         def enrich(ev: dict[str, Any]) -> dict[str, Any]:
-            if coll.generation != state[0]:
-                cache.clear()
-                state[0] = coll.generation
             mntns = 0
             for f in keys:
                 if f in ev:
                     mntns = ev[f]
                     break
-            flat = cache.get(mntns)
-            if flat is None:
-                c = coll.by_mntns(mntns)
-                flat = _EMPTY_ENRICHMENT if c is None else _flatten(c.enrichment())
-                if len(cache) > 4096:
-                    cache.clear()
-                cache[mntns] = flat
-            ev.update(flat)
+            ev.update(table.current().get(mntns, EMPTY).fields)
             return ev
 
+        self._enrich_processor = enrich
         self.processors.append(enrich)
 
     def _start_containers(self) -> None:
@@ -357,6 +332,22 @@ class Gadget:
         """Decoded events from the gadget's tracer, until timeout/count/:meth:`stop`
         (or forever). Lost records are counted in :attr:`lost_samples`. ``on_idle`` runs
         whenever every record read so far was handed out (e.g. to flush output)."""
+        return self._read(timeout, count, datasource, on_idle, split=False)
+
+    def event_pairs(self, timeout: float | None = None, count: int | None = None,
+                    datasource: str | None = None,
+                    on_idle: Callable[[], None] | None = None,
+                    ) -> Iterator[tuple[dict[str, Any], Enrichment | None]]:
+        """Like :meth:`events`, as ``(event, enrichment)`` pairs: the event lacks the
+        container fields, which ``enrichment`` (an :class:`Enrichment`, shared by every
+        event of one container) holds; give both to :meth:`Printer.event`, or merge with
+        ``event.update(enrichment.fields)``. ``enrichment`` is None when the event is
+        already complete: no container collection, or a processor (a ``--filter`` on
+        ``runtime.*``/``k8s.*``, any processor added by the caller) needed the fields."""
+        return self._read(timeout, count, datasource, on_idle, split=True)
+
+    def _read(self, timeout: float | None, count: int | None, datasource: str | None,
+              on_idle: Callable[[], None] | None, split: bool) -> Iterator[Any]:
         tracers = [d for d in self.datasources if d.kind == "tracer"
                    and (datasource is None or d.name == datasource)]
         if not tracers:
@@ -365,28 +356,66 @@ class Gadget:
         reader = self._readers.get(ds.name)
         if reader is None:
             raise RuntimeGadgetError("the gadget is closed")
+        return self._loop(ds, reader, timeout, count, on_idle, split)
+
+    def _split_plan(self) -> tuple[list[Processor], bool] | None:
+        """(processors to run, merge first?) for event_pairs(); None: merge as events()."""
+        procs, enrich = self.processors, self._enrich_processor
+        if enrich is None or not procs or procs[0] is not enrich or enrich in procs[1:]:
+            return None
+        rest = procs[1:]
+        merge = any(getattr(p, "reads_enrichment", True) for p in rest)
+        return rest, merge
+
+    def _loop(self, ds: DataSource, reader: Any, timeout: float | None, count: int | None,
+              on_idle: Callable[[], None] | None, split: bool) -> Iterator[Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         emitted = 0
         next_lost_check = time.monotonic() + 0.5
         decode = ds.decoder.decode
         queue = self._queues[ds.name]
+        table = self._enrichment
+        mfield = ds.decoder.mntns_field
         try:
             while True:
-                processors = self.processors
                 popleft = queue.popleft
-                while queue:
-                    ev = decode(popleft())
-                    self.raw_records += 1
-                    for p in processors:
-                        ev = p(ev)
+                plan = self._split_plan() if split else None
+                if plan is None:
+                    processors = self.processors
+                    while queue:
+                        ev = decode(popleft())
+                        self.raw_records += 1
+                        for p in processors:
+                            ev = p(ev)
+                            if ev is None:
+                                break
                         if ev is None:
-                            break
-                    if ev is None:
-                        continue
-                    yield ev
-                    emitted += 1
-                    if count is not None and emitted >= count:
-                        return
+                            continue
+                        yield (ev, None) if split else ev
+                        emitted += 1
+                        if count is not None and emitted >= count:
+                            return
+                else:
+                    assert table is not None
+                    processors, merge = plan
+                    get = table.current().get
+                    while queue:
+                        ev = decode(popleft())
+                        self.raw_records += 1
+                        extra: Enrichment | None = get(ev[mfield], EMPTY) if mfield else EMPTY
+                        if merge:
+                            ev.update(extra.fields)
+                            extra = None
+                        for p in processors:
+                            ev = p(ev)
+                            if ev is None:
+                                break
+                        if ev is None:
+                            continue
+                        yield ev, extra
+                        emitted += 1
+                        if count is not None and emitted >= count:
+                            return
                 if on_idle is not None:
                     on_idle()
                 if self._stop.is_set():

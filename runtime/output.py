@@ -44,6 +44,8 @@ class Printer:
         self._nesters: dict[tuple[str, ...], Any] = {}
         self._templates: dict[tuple[str, ...], Any] = {}
         self._last_template: tuple[int, Any] | None = None
+        self._spliced: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._last_spliced: tuple[int, Any] | None = None
         if mode == "json":
             self.event = self._event_json  # type: ignore[method-assign]
         self._header_done = False
@@ -67,7 +69,12 @@ class Printer:
             self.out.flush()
             self._header_done = True
 
-    def event(self, ev: dict[str, Any]) -> None:
+    def event(self, ev: dict[str, Any], extra: Any = None) -> None:
+        """Print one event. ``extra``: an :class:`~gadgetsmith.runtime.enrichment.Enrichment`
+        whose fields belong to the event (see ``Gadget.event_pairs``); the output is what
+        printing ``ev`` with those fields merged in gives."""
+        if extra is not None:
+            ev.update(extra.fields)
         if self.mode == "columns":
             self.header()
             cells = []
@@ -89,7 +96,15 @@ class Printer:
         if self.autoflush:
             self.out.flush()
 
-    def _event_json(self, ev: dict[str, Any]) -> None:
+    def _event_json(self, ev: dict[str, Any], extra: Any = None) -> None:
+        if extra is not None:
+            if self.fields:
+                ev.update(extra.fields)
+            else:
+                self.out.write(self._json_spliced(ev, extra))
+                if self.autoflush:
+                    self.out.flush()
+                return
         if self.fields:
             ev = self._select(ev)
         last = self._last_template
@@ -131,6 +146,33 @@ class Printer:
             except TypeError:
                 pass
         return _dumps(self._nest(ev)) + "\n"
+
+    def _json_spliced(self, ev: dict[str, Any], extra: Any) -> str:
+        """The JSON line of ``ev`` merged with ``extra.fields``, without merging: a template
+        per set of keys takes each enrichment object (``"k8s"``, ``"runtime"``) as the
+        pre-rendered text in ``extra.json``. Falls back to merging when the event has a
+        field under one of those names."""
+        last = self._last_spliced
+        if last is not None and len(ev) == last[0]:
+            try:
+                return last[1](ev, extra.json)
+            except (KeyError, TypeError):
+                pass
+        key = (tuple(ev), tuple(sorted(extra.json)))
+        fn = self._spliced.get(key)
+        if fn is None:
+            fn = _compile_json(key[0], ev, key[1])
+            if len(self._spliced) < 64:
+                self._spliced[key] = fn
+        if fn is not False:
+            try:
+                out = fn(ev, extra.json)
+                self._last_spliced = (len(ev), fn)
+                return out
+            except (KeyError, TypeError):
+                pass
+        ev.update(extra.fields)
+        return self._json(ev)
 
     def _nest(self, ev: dict[str, Any]) -> dict[str, Any]:
         """nest() through a function generated once per set of keys."""
@@ -185,11 +227,25 @@ def _compile_nest(keys: tuple[str, ...]):
     return env["nest_fixed"]
 
 
-def _compile_json(keys: tuple[str, ...], sample: dict[str, Any]):
-    """A function writing one event as a JSON line (see Printer._json), or False."""
+class _Spliced:
+    """A top-level name whose JSON text is given to the template ready-made."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[str, ...] = ()):
+    """A function writing one event as a JSON line (see Printer._json), or False.
+    With ``spliced`` names, the function is ``to_json(ev, texts)`` and writes
+    ``texts[name]`` (ready JSON) as the value of each of those top-level names; False
+    when a key of the event lives under one of them."""
     from json.encoder import encode_basestring_ascii
 
     tree: dict[str, Any] = {}
+    for name in spliced:
+        tree[name] = _Spliced(name)
     for k in keys:
         parts = k.split(".")
         node = tree
@@ -212,6 +268,10 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any]):
             v = node[name]
             if isinstance(v, dict):
                 out.append(f"{name_json(name)}: {text(v)}")
+                continue
+            if isinstance(v, _Spliced):
+                args.append(f"_x[{v.name!r}]")
+                out.append(f"{name_json(name)}: %s")
                 continue
             cls = type(sample[v])
             if cls is str:
@@ -243,7 +303,8 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any]):
 
     env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": _dumps,
                            "_m": mapping, "_t": template}
-    src = f"def to_json(ev):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
+    params = "ev, _x" if spliced else "ev"
+    src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
     exec(src, env)
     return env["to_json"]
 

@@ -312,3 +312,54 @@ def test_cli_run_with_container_selector(podman: Podman, rt_store: Path):
     assert lines[1].split()[:2] == [name, "cat"]
     res = run_gadget("run", "trace_open:test", "--host", "-c", name, store=rt_store, check=False)
     assert res.returncode == 2 and "--host" in res.stderr
+
+
+def _lines(mode: str, columns, events, fields=None) -> str:
+    import io
+
+    from gadgetsmith.runtime.output import Printer
+
+    out = io.StringIO()
+    p = Printer(mode, columns, fields, out=out, autoflush=False)
+    for ev, extra in events:
+        p.event(dict(ev), extra)
+    return out.getvalue()
+
+
+def test_spliced_enrichment_prints_exactly_the_merged_events(podman: Podman, rt_store: Path):
+    """event_pairs() + Printer (pre-rendered enrichment spliced into JSON lines) writes
+    byte for byte what events() (fields merged into every event) writes, in every mode,
+    for host and container events; a --filter on runtime.* gets the merged fields."""
+    from gadgetsmith.runtime import Gadget
+
+    name = podman.start("sh", "-c", LOOP, labels={
+        "io.kubernetes.pod.name": "cart-7d9", "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.container.name": "cart", "app": 'c"art\u00e9', "tier": "web"})
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    coll.start()
+    try:
+        with Gadget("trace_open:test", store=rt_store, containers=coll, host=True) as g:
+            pairs = list(g.event_pairs(timeout=2.5))
+            columns = g.datasources[0].decoder.columns
+        with Gadget("trace_open:test", store=rt_store, containers=coll, host=False,
+                    filter=f"runtime.containerName=={name},k8s.podName~^cart") as g:
+            filtered = list(g.event_pairs(timeout=2.5))
+    finally:
+        coll.stop()
+    mine = [(ev, x) for ev, x in pairs if x is not None and x.fields["runtime.containerName"] == name]
+    host = [(ev, x) for ev, x in pairs if x is not None and x.fields["runtime.containerName"] == ""]
+    assert mine and host, "need both container and host events"
+    assert all("runtime.containerName" not in ev for ev, _ in pairs)  # not merged
+    merged = [({**ev, **x.fields}, None) for ev, x in pairs]
+    for mode in ("json", "columns", "jsonpretty", "yaml"):
+        assert _lines(mode, columns, pairs) == _lines(mode, columns, merged), mode
+    fields = ["runtime.containerName", "k8s.podLabels", "comm", "fname"]
+    assert _lines("json", columns, pairs, fields) == _lines("json", columns, merged, fields)
+    rows = [json.loads(x) for x in _lines("json", columns, mine).splitlines()]
+    assert rows[0]["k8s"] == {"namespace": "shop", "podName": "cart-7d9", "containerName": "cart",
+                              "podLabels": {"app": 'c"art\u00e9', "tier": "web"}}
+    assert rows[0]["runtime"]["containerName"] == name
+    # the filter reads the enrichment: events come merged, only from the container
+    assert filtered and all(x is None for _, x in filtered)
+    assert {ev["runtime.containerName"] for ev, _ in filtered} == {name}
+    assert {ev["k8s.podName"] for ev, _ in filtered} == {"cart-7d9"}

@@ -88,3 +88,35 @@ def test_json_lines_match_json_dumps_of_nest() -> None:
     assert out2.getvalue() == json.dumps(nest(clash), sort_keys=True) + "\n"
 
 
+
+
+def test_spliced_enrichment_json_matches_merged_json() -> None:
+    """Pre-rendered enrichment spliced into the JSON template gives the merged event's
+    line, including when the template must fall back (key clashes, other value types)."""
+    import io
+
+    from gadgetsmith.runtime.containers import Container
+    from gadgetsmith.runtime.decode import Column, nest
+    from gadgetsmith.runtime.enrichment import EMPTY, Enrichment, flatten
+    from gadgetsmith.runtime.output import Printer
+
+    c = Container(id="f" * 64, name='we"b\u00e9', runtime="podman", pid=77, image="x/y:1",
+                  labels={"io.kubernetes.pod.name": "p%s", "io.kubernetes.pod.namespace": "n",
+                          "io.kubernetes.container.name": "c", "z": "1", "a": "%d"})
+    full = Enrichment(flatten(c.enrichment()))
+    base = {"timestamp": "t", "proc.comm": "cat", "proc.pid": 3, "seq": 1, "error": "",
+            "zz.top": [1, 2]}
+    events = [
+        (dict(base), full), (dict(base, seq=2), EMPTY), (dict(base, seq=3), full),
+        (dict(base, seq="not an int"), full),           # the template's type check
+        ({**base, "runtime.extra": 1}, full),           # a gadget field under runtime.*
+        ({"k8s": "clash", "seq": 4}, EMPTY),
+        ({"only": 1}, full), (dict(base, seq=5), full),
+    ]
+    out = io.StringIO()
+    p = Printer("json", [Column(k) for k in base], out=out, autoflush=False)
+    for ev, extra in events:
+        p.event(dict(ev), extra)
+    want = "".join(json.dumps(nest({**ev, **extra.fields}), sort_keys=True) + "\n"
+                   for ev, extra in events)
+    assert out.getvalue() == want

@@ -162,8 +162,9 @@ def run(
             if ds.kind == "tracer":
                 if output is _Out.columns:
                     printer.header()
-                for ev in g.events(timeout=timeout, count=count, on_idle=printer.flush):
-                    printer.event(ev)
+                for ev, extra in g.event_pairs(timeout=timeout, count=count,
+                                               on_idle=printer.flush):
+                    printer.event(ev, extra)
                 printer.flush()
             elif ds.kind == "iterator":
                 printer.batch(sort_events(g.snapshot(), sort))
