@@ -9,6 +9,8 @@
   c. latency: `gadget run IMAGE` (cached image) start to first event on stdout.
   d. enrichment (issue #5): the generator runs in a podman container; events/s with
      container enrichment (+ in-kernel selection) vs without, same load. Target >= 0.8.
+     Also shown: "merged per event" (Gadget.events(), the 11 fields added to every event
+     dict before printing; what `gadget run` did before event_pairs()).
 
 Usage: sudo .venv/bin/python bench/runtime.py [--runs N] [--seconds S] [--skip-containers]
 """
@@ -203,7 +205,9 @@ def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
                     coll.stop()
             print(f"  run {i + 1}: without {without[-1]['rate']:,.0f}/s  "
                   f"with {with_e[-1]['rate']:,.0f}/s  "
-                  f"with, merged per event {merged[-1]['rate']:,.0f}/s", flush=True)
+                  f"with, merged per event {merged[-1]['rate']:,.0f}/s; per CPU-second "
+                  f"{without[-1]['per_cpu_s']:,.0f} / {with_e[-1]['per_cpu_s']:,.0f} / "
+                  f"{merged[-1]['per_cpu_s']:,.0f}", flush=True)
         m = statistics.median(r["rate"] for r in merged)
         a = statistics.median(r["rate"] for r in with_e)
         b = statistics.median(r["rate"] for r in without)
