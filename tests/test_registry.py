@@ -378,3 +378,73 @@ def test_progress_only_on_a_tty(registry, tmp_path: Path) -> None:
                          env={**os.environ, "GADGETSMITH_STORE": str(s), "COLUMNS": "100"}, timeout=120)
     assert tty.returncode == 0, tty
     assert "\x1b[?25l" in tty.stdout and "MB" in tty.stdout and "Pushed" in tty.stdout  # rich bar
+
+
+# ---------------------------------------------------------------------------- docker.io endpoint
+@pytest.mark.parametrize(("name", "endpoint"), [
+    ("docker.io", "registry-1.docker.io"),
+    ("index.docker.io", "registry-1.docker.io"),
+    ("DOCKER.IO", "registry-1.docker.io"),
+    ("registry-1.docker.io", "registry-1.docker.io"),
+    ("ghcr.io", "ghcr.io"),
+    ("docker.io.evil.com", "docker.io.evil.com"),
+    ("127.0.0.1:5000", "127.0.0.1:5000"),
+])
+def test_docker_io_api_endpoint(name: str, endpoint: str) -> None:
+    from gadgetsmith.toolchain.registry import RemoteOptions, connect
+    from gadgetsmith.toolchain.registry.client import api_endpoint
+
+    assert api_endpoint(name) == endpoint
+    client = connect(name, RemoteOptions())
+    assert client.host == name  # messages and auth-file keys keep the registry's name
+    assert client.url("/v2/x/manifests/v1") == f"https://{endpoint}/v2/x/manifests/v1"
+
+
+def test_docker_io_reference_name_is_kept() -> None:
+    from gadgetsmith.runtime.reference import normalize
+    from gadgetsmith.toolchain.policy import parse_reference
+
+    assert normalize("docker.io/library/busybox:v1") == "docker.io/library/busybox:v1"
+    assert parse_reference("docker.io/obs/x:v1").domain == "docker.io"
+
+
+def test_endpoint_mapping_is_used_for_every_request(registry, tmp_path: Path, monkeypatch) -> None:
+    """Requests for a mapped name go to its endpoint; the stored reference keeps the name
+    (docker.io itself needs the internet, so the table points a name at the test registry)."""
+    from gadgetsmith.toolchain.registry import RemoteOptions, pull_image, push_image
+    from gadgetsmith.toolchain.registry import client as client_mod
+
+    monkeypatch.setitem(client_mod.API_ENDPOINTS, "hub.example", registry.host)
+    src, dst = tmp_path / "a", tmp_path / "b"
+    digest = make_image(src, "hub.example/obs/x:v1")
+    opts = RemoteOptions(insecure_registries=["hub.example"])
+    assert push_image("hub.example/obs/x:v1", store_path=src, options=opts).digest == digest
+    pull_image("hub.example/obs/x:v1", store_path=dst, options=opts)
+    assert store_digest(dst, "hub.example/obs/x:v1") == digest
+    # it really is in the test registry, under the repository path
+    check = run_gadget("pull", f"{registry.host}/obs/x:v1", *registry.client_args(), "--format", "json",
+                       store=tmp_path / "c").json()
+    assert check["digest"] == digest
+
+
+# ---------------------------------------------------------------------------- start-up cost
+def test_client_import_defers_jsonschema_until_used(tmp_path: Path) -> None:
+    """oras imports jsonschema at module level; our client defers it (see client.py), and
+    the policy validator still gets the real thing afterwards."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("allowedGadgets: 7\n")
+    code = (
+        "import sys\n"
+        "import gadgetsmith.toolchain.registry.client\n"
+        "import oras.provider\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('jsonschema.', 'referencing'))))\n"
+        "from gadgetsmith.toolchain.policy import PolicyError, load_policy\n"
+        f"try:\n    load_policy({str(bad)!r})\nexcept PolicyError as e:\n    print('refused', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    first, second = out.splitlines()[:2]
+    assert first == "[]"
+    assert second.startswith("refused") and "allowedGadgets" in second

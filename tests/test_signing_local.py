@@ -296,3 +296,60 @@ def test_recursive_requires_arch_signatures(tmp_path: Path, store: Path) -> None
     run_gadget("verify", REF, "--public-keys", str(pub), store=store)
     res = run_gadget("verify", REF, "--public-keys", str(pub), "--recursive", store=store, check=False)
     check_error(res, "no signature found")
+
+
+# ---------------------------------------------------------------------------- gadget rm
+def _index_refs(store: Path) -> set[str]:
+    doc = json.loads((store / "index.json").read_text())
+    return {(d.get("annotations") or {}).get("org.opencontainers.image.ref.name") for d in doc["manifests"]}
+
+
+def test_rm_removes_signature_tags_only_with_the_last_tag(signed: dict) -> None:
+    store, digest = signed["store"], signed["digest"]
+    per_arch = [m["digest"] for m in read_json(store, digest)["manifests"]]
+    sig_tags = {signature_tag(digest)} | {signature_tag(d) for d in per_arch}
+    assert sig_tags <= _index_refs(store)  # --recursive signed index and both arches
+    sig_blob = blob_path(store, sig_manifest(store, digest)[0]["layers"][0]["digest"])
+    # an unrelated signed image keeps its signature
+    other = make_image(store, "registry.example.com/obs/other:v1", seed="b")
+    run_gadget("sign", "registry.example.com/obs/other:v1", "--key", str(signed["key"]),
+               store=store, env=ENV)
+    run_gadget("tag", REF, "registry.example.com/obs/tiny:v2", store=store)
+
+    res = run_gadget("rm", REF, store=store)
+    assert res.stdout.strip() == f"Untagged: {REF}"  # v2 still names the digest
+    assert sig_tags <= _index_refs(store)
+
+    res = run_gadget("rm", "registry.example.com/obs/tiny:v2", store=store)
+    assert "Deleted: registry.example.com/obs/tiny:v2" in res.stdout
+    for tag in sig_tags:
+        assert f"Deleted: {tag}" in res.stdout
+    refs = _index_refs(store)
+    assert not sig_tags & refs
+    assert signature_tag(other) in refs
+    assert not sig_blob.exists()  # the signature manifests and layers were garbage-collected
+    verify(signed, ref="registry.example.com/obs/other:v1", check=True)
+
+
+def test_rm_keeps_signature_of_a_manifest_another_image_shares(signed: dict) -> None:
+    """rm by digest of an image whose per-arch manifest another index also lists."""
+    from gadgetsmith.toolchain.store import open_store
+
+    store, digest = signed["store"], signed["digest"]
+    index = read_json(store, digest)
+    amd64 = next(m for m in index["manifests"] if m["platform"]["architecture"] == "amd64")
+    # a second index that reuses the signed amd64 manifest
+    raw = json.dumps({"schemaVersion": 2, "mediaType": index["mediaType"],
+                      "manifests": [amd64]}).encode()
+    st = open_store(store)
+    with st.lock():
+        st.put_blob(raw)
+        st.set_tag("registry.example.com/obs/amd64only:v1",
+                   {"mediaType": index["mediaType"], "digest": sha256_digest(raw), "size": len(raw)})
+    res = run_gadget("rm", digest, store=store)
+    assert f"Deleted: {signature_tag(digest)}" in res.stdout
+    refs = _index_refs(store)
+    assert signature_tag(digest) not in refs
+    assert signature_tag(amd64["digest"]) in refs  # still used by amd64only:v1
+    arm64 = next(m for m in index["manifests"] if m["digest"] != amd64["digest"])
+    assert signature_tag(arm64["digest"]) not in refs

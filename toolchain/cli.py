@@ -264,8 +264,10 @@ def rm(
 
     st = open_store(_store_path(store))
     for img in images:
-        removed, deleted = st.remove(img)
+        removed, deleted, cosign_tags = st.remove(img)
         typer.echo(f"{'Deleted' if deleted else 'Untagged'}: {removed}")
+        for tag in cosign_tags:
+            typer.echo(f"Deleted: {tag} (signature of a removed image)")
 
 
 app.command("remove", hidden=True)(rm)

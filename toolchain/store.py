@@ -12,6 +12,7 @@ command leaves the store as it was before or after the change, never in between.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,6 +37,8 @@ from .fsutil import atomic_write, fsync_dir, locked
 from .gojson import dumps as go_json
 
 LOCK_FILE = "index.json.lock"
+#: cosign's tags for a digest's signatures/attestations/SBOMs (see toolchain.signing)
+_COSIGN_TAG = re.compile(r"^(sha256-[0-9a-f]{64})\.(?:sig|att|sbom)$")
 _STALE_TMP_SECONDS = 3600
 
 
@@ -230,10 +233,13 @@ class Store(Layout):
                 self._gc_locked()
             return full, desc["digest"]
 
-    def remove(self, text: str) -> tuple[str, bool]:
+    def remove(self, text: str) -> tuple[str, bool, list[str]]:
         """Untag ``text``; delete the image and GC its blobs when no tag is left.
 
-        Returns (what was removed, whether blobs were deleted).
+        When no entry refers to the image's digest any more, its cosign tags
+        (``sha256-<hex>.sig``, ``.att``, ``.sbom``; for the index and for each of its
+        per-arch manifests that no remaining image shares) are removed too, so they do not
+        dangle. Returns (what was removed, whether blobs were deleted, removed cosign tags).
         """
         with self.lock():
             ref, desc = self.lookup(text)
@@ -247,10 +253,41 @@ class Store(Layout):
             else:
                 kept = [d for d in manifests if d["digest"] != desc["digest"]]
                 removed = desc["digest"]
-            self._write_index(kept)
             still_used = any(d["digest"] == desc["digest"] for d in kept)
+            dropped: list[str] = []
+            if not still_used:
+                kept, dropped = self._drop_cosign_tags(desc, kept)
+            self._write_index(kept)
             deleted = 0 if still_used else self._gc_locked()
-            return removed, deleted > 0
+            return removed, deleted > 0, dropped
+
+    def _drop_cosign_tags(
+        self, desc: dict[str, Any], kept: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """``kept`` without the cosign tags of ``desc``'s manifests no other image uses."""
+        manifest_types = (mt.INDEX, mt.MANIFEST)
+
+        def manifest_digests(d: dict[str, Any]) -> set[str]:
+            try:
+                return {x["digest"] for x in self.walk(d) if x.get("mediaType") in manifest_types}
+            except LayoutError:
+                return {d["digest"]}
+
+        orphaned = manifest_digests(desc) | {desc["digest"]}
+        for d in kept:
+            name = (d.get("annotations") or {}).get(mt.REF_NAME) or ""
+            if not _COSIGN_TAG.match(name):
+                orphaned -= manifest_digests(d)
+        suffixes = {"sha256-" + x.split(":", 1)[1] for x in orphaned if x.startswith("sha256:")}
+        out, dropped = [], []
+        for d in kept:
+            name = (d.get("annotations") or {}).get(mt.REF_NAME) or ""
+            m = _COSIGN_TAG.match(name)
+            if m and m.group(1) in suffixes:
+                dropped.append(name)
+            else:
+                out.append(d)
+        return out, dropped
 
     def gc(self) -> int:
         with self.lock():

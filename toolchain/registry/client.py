@@ -23,31 +23,77 @@ Why a subclass instead of ``oras.provider.Registry`` as is (oras 0.2.x):
 What is used from oras: the provider's ``requests`` session set-up and cookie policy,
 ``oras.container.Container`` for the v2 URL layout, its WWW-Authenticate parser, and its
 tag listing/deletion, which run through :meth:`RegistryClient.do_request` below.
+
+Import cost (start-up of every ``gadget push/pull/copy``): ``oras.provider`` and
+``oras.oci`` run ``import jsonschema`` at module level (45-80 ms with ``attrs`` and
+``referencing``) for oras' own manifest validation, which this client never calls
+(gadgetsmith builds and digest-checks its manifests itself). So, before oras is
+imported, :func:`_defer_import` puts a placeholder module under ``sys.modules
+["jsonschema"]`` carrying the real module spec; the first attribute looked up on it
+(``jsonschema.validate``, ``from jsonschema import X``, a submodule import) imports the
+real package, which then replaces the placeholder in ``sys.modules``, and the lookup is
+answered from it. oras itself is not patched: its ``import jsonschema`` statements bind
+the placeholder and would work unchanged if oras ever called into it. Nothing is done
+when jsonschema is already imported. (The stdlib ``importlib.util.LazyLoader`` cannot be
+used for this on CPython 3.11: an ``import`` statement reads ``module.__spec__``, which
+triggers the load.)
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import ipaddress
 import json
 import json as _json
 import re
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
-import oras.auth.utils as oras_auth_utils
-import oras.container
-import oras.provider
-import requests
-from gadgetsmith.runtime import mediatypes as mt
 
-from .. import __version__
-from ..errors import GadgetError, NotFoundError
-from .auth import AuthStore, Credentials
+class _Deferred(types.ModuleType):
+    """Stands in for a package until one of its attributes is needed (see above)."""
+
+    _lock = threading.Lock()
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr not in ("__path__", "__file__", "__version__"):
+            raise AttributeError(attr)
+        with _Deferred._lock:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+        return getattr(real, attr)
+
+
+def _defer_import(name: str) -> None:
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    placeholder = _Deferred(name)
+    placeholder.__spec__ = spec
+    sys.modules[name] = placeholder
+
+
+_defer_import("jsonschema")
+
+import oras.auth.utils as oras_auth_utils  # noqa: E402 - after _defer_import()
+import oras.container  # noqa: E402
+import oras.provider  # noqa: E402
+import requests  # noqa: E402
+from gadgetsmith.runtime import mediatypes as mt  # noqa: E402
+
+from .. import __version__  # noqa: E402
+from ..errors import GadgetError, NotFoundError  # noqa: E402
+from .auth import AuthStore, Credentials  # noqa: E402
 
 MANIFEST_TYPES = (
     mt.INDEX,
@@ -86,6 +132,16 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+#: registry names whose Distribution API is served by another host. References keep the
+#: name (``docker.io/library/x:v1``, like docker and ig); only connections are redirected.
+API_ENDPOINTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
+
+
+def api_endpoint(host: str) -> str:
+    """The host[:port] serving the registry API for the registry named ``host``."""
+    return API_ENDPOINTS.get(host.lower(), host)
 
 
 @dataclass
@@ -138,8 +194,10 @@ class RegistryClient(oras.provider.Registry):
         backoff: float = 0.25,
         timeout: float = 60.0,
     ) -> None:
-        super().__init__(hostname=host, insecure=insecure, tls_verify=str(ca_file) if ca_file else True)
-        self.host = host
+        self.host = host  # registry name: messages, auth-file keys, loopback checks
+        self.endpoint = api_endpoint(host)  # where HTTP requests go
+        super().__init__(hostname=self.endpoint, insecure=insecure,
+                         tls_verify=str(ca_file) if ca_file else True)
         self.plain_http = insecure
         self.scheme = "http" if insecure else "https"
         self.retries = retries
@@ -174,7 +232,7 @@ class RegistryClient(oras.provider.Registry):
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
             return path_or_url
-        return f"{self.scheme}://{self.host}{path_or_url}"
+        return f"{self.scheme}://{self.endpoint}{path_or_url}"
 
     # -- core request -----------------------------------------------------------------
     def _auth_header(self, scope: str | None) -> dict[str, str]:
@@ -522,5 +580,5 @@ def _short(e: BaseException) -> str:
     return s.strip("()'\" ")[:200]
 
 
-__all__ = ["Descriptor", "DigestMismatch", "MANIFEST_TYPES", "RegistryAuthError", "RegistryClient",
-           "RegistryError", "is_loopback"]
+__all__ = ["API_ENDPOINTS", "Descriptor", "DigestMismatch", "MANIFEST_TYPES", "RegistryAuthError",
+           "RegistryClient", "RegistryError", "api_endpoint", "is_loopback"]
