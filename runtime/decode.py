@@ -23,6 +23,18 @@ _SCALAR = {
 }
 
 
+class _StringCache(dict):
+    """Raw fixed-size char array -> decoded text, filled on first use (a hit, empty
+    strings included, is one dict lookup); bounded so hostile data cannot grow it."""
+
+    def __missing__(self, raw: bytes) -> str:
+        text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        if len(self) >= 4096:
+            self.clear()
+        self[raw] = text
+        return text
+
+
 @dataclass
 class Column:
     name: str
@@ -53,7 +65,7 @@ class Decoder:
         self._mntns_field: str | None = None
         # (kind, field, extra...) per op, for the compiled decoder
         self._steps: list[tuple] = []
-        self._short_strings: dict[bytes, str] = {}
+        self._short_strings = _StringCache()
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
@@ -250,8 +262,7 @@ class Decoder:
             elif kind == "string" and f.size <= 64:
                 # short strings (comm, names) repeat: decode each distinct value once
                 env["_strs"] = self._short_strings
-                env["_str"] = self._short_string
-                items.append(f"{key}: (_strs.get(v[{at}]) or _str(v[{at}]))")
+                items.append(f"{key}: _strs[v[{at}]]")
             elif kind == "string":
                 items.append(f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')")
             elif kind == "array":
@@ -286,13 +297,6 @@ class Decoder:
         src.append("    return {" + ", ".join(items) + "}")
         exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
         return env["decode"]
-
-    def _short_string(self, raw: bytes) -> str:
-        text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-        if len(self._short_strings) >= 4096:
-            self._short_strings.clear()
-        self._short_strings[raw] = text
-        return text
 
     def decode(self, raw: bytes) -> dict[str, Any]:
         if self._fast is not None:
