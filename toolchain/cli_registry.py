@@ -1,4 +1,10 @@
-"""`gadget login/logout/push/pull/copy/export/import/registry-check`: parsing and printing."""
+"""`gadget login/logout/push/pull/copy/export/import/registry-check`: parsing and printing.
+
+push/pull/copy set ``state.fast_exit`` once they have reported success, so the console
+entry point ends the process without interpreter finalisation (see ``cli.run``): by then
+every transfer thread is joined, staging files are gone and the store was written
+atomically under its lock, so there is nothing left to clean up.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _store_path, app
+from .cli import _store_path, app, state
 
 
 class _Fmt(str, Enum):
@@ -150,6 +156,7 @@ def push(
         stats = push_image(image, dest=dest, store_path=_store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature)
     _report("Pushed", stats, fmt)
+    state.fast_exit = True
 
 
 @app.command()
@@ -181,6 +188,7 @@ def pull(
                            with_signature=not no_signature, verify=not no_verify,
                            warn=lambda m: typer.echo(m, err=True))
     _report("Pulled", stats, fmt)
+    state.fast_exit = True
 
 
 @app.command()
@@ -206,6 +214,7 @@ def copy(
     with _Bar(f"copy {source}", fmt is _Fmt.text) as bar:
         stats = copy_image(source, dest, options=opts, progress=bar, with_signature=not no_signature)
     _report("Copied", stats, fmt)
+    state.fast_exit = True
 
 
 @app.command()
