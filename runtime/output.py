@@ -201,10 +201,10 @@ class Printer:
 _dumps = json.JSONEncoder(sort_keys=True).encode
 
 
-def _compile_nest(keys: tuple[str, ...]):
-    """A function building nest()'s result for events with exactly these keys, or None
-    when a key is both a value and a parent (nest() then decides, later key wins)."""
-    tree: dict[str, Any] = {}
+def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Nest dotted ``keys`` into a tree whose leaves are the keys themselves (added to
+    ``tree`` when given), or None when a key is both a value and a parent."""
+    tree = {} if tree is None else tree
     for k in keys:
         parts = k.split(".")
         node = tree
@@ -216,6 +216,15 @@ def _compile_nest(keys: tuple[str, ...]):
         if parts[-1] in node:
             return None
         node[parts[-1]] = k
+    return tree
+
+
+def _compile_nest(keys: tuple[str, ...]):
+    """A function building nest()'s result for events with exactly these keys, or None
+    when a key is both a value and a parent (nest() then decides, later key wins)."""
+    tree = _key_tree(keys)
+    if tree is None:
+        return None
 
     def expr(node: dict[str, Any]) -> str:
         return "{" + ", ".join(
@@ -243,20 +252,9 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[
     when a key of the event lives under one of them."""
     from json.encoder import encode_basestring_ascii
 
-    tree: dict[str, Any] = {}
-    for name in spliced:
-        tree[name] = _Spliced(name)
-    for k in keys:
-        parts = k.split(".")
-        node = tree
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                return False
-            node = nxt
-        if parts[-1] in node:
-            return False
-        node[parts[-1]] = k
+    tree = _key_tree(keys, {name: _Spliced(name) for name in spliced})
+    if tree is None:
+        return False
     args: list[str] = []
 
     def name_json(name: str) -> str:
