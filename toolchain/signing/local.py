@@ -331,10 +331,23 @@ def verify_in_store(
                 "give REPOSITORY:TAG, or --ignore-identity"
             )
     manifests = check_graph(read_blob_unchecked(store), desc, label)
-    source = StoreSource(store)
     result = VerifyResult(label, desc["digest"])
+    return verify_signatures(result, StoreSource(store), desc, manifests, recursive, keys, identities)
+
+
+def verify_signatures(
+    result: VerifyResult,
+    source: Any,
+    desc: dict[str, Any],
+    manifests: list[dict[str, Any]],
+    recursive: bool,
+    keys: list[PublicKey],
+    identities: set[str] | None,
+) -> VerifyResult:
+    """Verify the signature of the index (and with ``recursive`` of each manifest) from
+    ``source`` (store or registry) into ``result``; warn where ig would refuse it."""
     for d in digests_to_sign(desc, manifests, recursive):
-        result.verified.append(verify_digest(source, d, keys, identities, label))
+        result.verified.append(verify_digest(source, d, keys, identities, result.reference))
     for v in result.verified:
         if not sm.ig_compatible(v.layers):
             result.warnings.append(

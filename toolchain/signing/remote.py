@@ -37,6 +37,7 @@ from .local import (
     existing_layers,
     make_layers,
     merge_layers,
+    verify_signatures,
 )
 from .verify import MissingBlob, VerificationError, check_graph, verify_digest
 
@@ -204,15 +205,7 @@ def verify_remote(
     manifests = check_graph(source.reader(), desc, label)
     identities = None if ignore_identity else {ref.name}
     result = VerifyResult(label, desc["digest"], source="registry")
-    for d in digests_to_sign(desc, manifests, recursive):
-        result.verified.append(verify_digest(source, d, keys, identities, label))
-    for v in result.verified:
-        if not sm.ig_compatible(v.layers):
-            result.warnings.append(
-                f"{signature_tag(v.digest)} holds {v.layers} signatures: ig accepts only a signature "
-                "manifest with exactly one layer (re-sign with --replace)"
-            )
-    return result
+    return verify_signatures(result, source, desc, manifests, recursive, keys, identities)
 
 
 def fetch_signature_into_store(store, ref: Reference, digests: list[str], options) -> list[str]:
