@@ -571,6 +571,12 @@ def _read_capped(r: requests.Response, cap: int, what: str) -> bytes:
 
 def _short(e: BaseException) -> str:
     s = str(e)
+    m = re.search(r"\[SSL: \w+\] (.+?)\s*\(_ssl\.c", s)
+    if m:
+        reason = m.group(1).strip()
+        if "wrong version number" in reason:
+            reason += ": the registry probably speaks plain HTTP"
+        return reason
     m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", s)
     if m:
         return m.group(1).strip()
