@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from gadgetsmith.runtime.btf import Btf, BtfError
 from gadgetsmith.runtime.elf import Elf, ElfError
 from gadgetsmith.runtime.fields import Field, fields_for_struct
+from gadgetsmith.runtime.libbpf import MAP_TYPE_PERF_EVENT_ARRAY as PERF_EVENT_ARRAY
+from gadgetsmith.runtime.libbpf import MAP_TYPE_RINGBUF as RINGBUF
+from gadgetsmith.runtime.loader import WELL_KNOWN_KEYS  # GADGET_PARAMs with fixed keys
 from gadgetsmith.runtime.markers import find_markers
 
 from .errors import UsageError
@@ -25,14 +28,7 @@ MAP_TYPES = {
     21: "queue", 22: "stack", 23: "sk_storage", 27: "ringbuf", 28: "inode_storage",
     29: "task_storage", 30: "bloom_filter", 31: "user_ringbuf",
 }
-HASH, PERF_EVENT_ARRAY, RINGBUF = 1, 4, 27
-
-#: GADGET_PARAM variables the runtime gives fixed keys (and descriptions) by itself
-WELL_KNOWN_KEYS = {
-    "targ_pid": "pid", "targ_tid": "tid", "targ_uid": "uid", "targ_gid": "gid",
-    "targ_comm": "comm", "collect_ustack": "collect-ustack",
-    "collect_build_id": "collect-build-id", "collect_otel_stack": "collect-otel-stack",
-}
+HASH = 1
 
 #: special types -> IG annotation template applied by the runtime
 TEMPLATES = {
