@@ -69,18 +69,15 @@ class Report:
 
 
 # ---------------------------------------------------------------------------- schema
-@lru_cache(maxsize=4)
-def load_schema(name: str = "gadget") -> dict[str, Any]:
-    from importlib import resources
-
-    text = resources.files("gadgetsmith.schemas").joinpath(f"{name}.schema.json").read_text()
-    return json.loads(text)
-
-
 def schema_path(name: str = "gadget") -> Path:
     from importlib import resources
 
     return Path(str(resources.files("gadgetsmith.schemas").joinpath(f"{name}.schema.json")))
+
+
+@lru_cache(maxsize=4)
+def load_schema(name: str = "gadget") -> dict[str, Any]:
+    return json.loads(schema_path(name).read_text())
 
 
 def _strict(schema: Any) -> Any:
