@@ -99,8 +99,6 @@ def _described_params(obj: ObjectInfo) -> list[str]:
 
 
 def generate_doc(obj: ObjectInfo, name: str):
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString  # noqa: F401 - used via helpers
-
     doc = _cmap(("name", name))
     for k, v in PLACEHOLDERS.items():
         doc[k] = v
