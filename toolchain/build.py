@@ -48,9 +48,13 @@ def load_metadata(path: Path | None) -> tuple[bytes | None, dict[str, Any] | Non
     """Read gadget.yaml bytes (stored verbatim as the config blob) and parse them."""
     if path is None:
         return None, None
+    raw = path.read_bytes()
+    return raw, _parse_metadata(raw, path)
+
+
+def _parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
     import yaml
 
-    raw = path.read_bytes()
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as e:
@@ -62,7 +66,7 @@ def load_metadata(path: Path | None) -> tuple[bytes | None, dict[str, Any] | Non
         data = {}
     if not isinstance(data, dict):
         raise UsageError(f"{path}: gadget metadata must be a YAML mapping (name: ..., ...)")
-    return raw, data
+    return data
 
 
 def build(
@@ -128,7 +132,7 @@ def build(
             obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
         update_log: list[str] = []
         if update_metadata:
-            meta_bytes, meta, update_log = _update_metadata(spec, obj_info)
+            meta_bytes, meta, update_log = _update_metadata(spec, obj_info, meta_bytes, meta)
         warnings: list[str] = []
         if validate_metadata and meta_bytes is not None:
             warnings = _check_metadata(spec, meta_bytes, obj_info)
@@ -154,8 +158,14 @@ def build(
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def _update_metadata(spec, obj_info) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
-    """--update-metadata: create or merge gadget.yaml from the object, then re-read it."""
+def _update_metadata(
+    spec, obj_info, meta_bytes: bytes | None, meta: dict[str, Any] | None
+) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
+    """--update-metadata: create or merge gadget.yaml from the object.
+
+    Returns the file's bytes and data afterwards: what was written, or (unchanged file)
+    what was loaded before the update, without reading the file again.
+    """
     from .metagen import update_file
 
     if obj_info is None:
@@ -164,7 +174,9 @@ def _update_metadata(spec, obj_info) -> tuple[bytes | None, dict[str, Any] | Non
     res = update_file(path, obj_info, spec.gadget_dir.name)
     log = [f"added {a}" for a in res.added] + [f"back in the object: {b}" for b in res.back]
     log += [f"not in the object any more (kept, marked): {g}" for g in res.gone]
-    meta_bytes, meta = load_metadata(path)
+    if res.changed or meta_bytes is None:
+        meta_bytes = res.text.encode() if res.changed else path.read_bytes()
+        meta = _parse_metadata(meta_bytes, path)
     return meta_bytes, meta, log
 
 
