@@ -8,7 +8,7 @@ used. The building blocks for other features (signing) are:
   auth file, CA file and insecure-registry settings;
 * :func:`push_image`, :func:`pull_image`, :func:`copy_image`;
 * :func:`supports_referrers` (OCI 1.1 referrers API present?) and :func:`check_registry`;
-* :func:`~.transfer.signature_tag` (``sha256-<hex>.sig``).
+* :func:`~gadgetsmith.toolchain.signing.signature_tag` (``sha256-<hex>.sig``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from typing import Any
 from gadgetsmith.runtime.reference import Reference
 
 from ..policy import PULL, PUSH, Policy, load_policy, parse_reference
+from ..signing import is_signature_tag, signature_tag
 from .auth import AuthStore
 from .client import RegistryClient, RegistryError, is_loopback
-from .transfer import Progress, Stats, is_signature_tag, signature_tag
+from .transfer import Progress, Stats
 
 
 @dataclass

@@ -33,21 +33,11 @@ from typing import IO, Any
 from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.reference import Reference
 
+from ..signing import signature_tag
 from ..store import Store, StoreError
 from .client import MANIFEST_TYPES, DigestMismatch, RegistryClient, RegistryError
 
 WORKERS = 4
-_SIG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.sig$")
-
-
-def signature_tag(digest: str) -> str:
-    """cosign's tag for the signatures of ``digest``: ``sha256-<hex>.sig``."""
-    algo, _, hexd = digest.partition(":")
-    return f"{algo}-{hexd}.sig"
-
-
-def is_signature_tag(name: str) -> bool:
-    return bool(_SIG_RE.match(name))
 
 
 class Progress:
@@ -429,4 +419,4 @@ def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client:
     return stats
 
 
-__all__ = ["Progress", "Stats", "copy", "is_signature_tag", "pull", "push", "signature_tag"]
+__all__ = ["Progress", "Stats", "copy", "pull", "push", "signature_tag"]
