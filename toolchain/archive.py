@@ -28,7 +28,7 @@ from typing import Any
 
 from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.layout import LAYOUT_VERSION
-from gadgetsmith.runtime.reference import ReferenceError, parse
+from gadgetsmith.runtime.reference import ReferenceError, is_digest, parse
 
 from .errors import UsageError
 from .fsutil import fsync_dir
@@ -258,7 +258,7 @@ def import_images(store: Store, src: Path, *, policy=None,
                 if dig in done:
                     continue
                 done.add(dig)
-                p = have(dig) if re.match(r"^sha256:[0-9a-f]{64}$", dig) else None
+                p = have(dig) if is_digest(dig) else None
                 if p is None:
                     if dig == mt.EMPTY_DIGEST:
                         continue

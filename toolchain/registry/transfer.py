@@ -20,7 +20,6 @@ import concurrent.futures as cf
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.reference import Reference
+from gadgetsmith.runtime.reference import Reference, is_digest
 
 from ..signing import signature_tag
 from ..store import Store, StoreError
@@ -90,8 +89,7 @@ def _children(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str,
 
 
 def _check_desc(d: Any, where: str) -> dict[str, Any]:
-    if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or \
-            not re.match(r"^sha256:[0-9a-f]{64}$", d["digest"]):
+    if not isinstance(d, dict) or not isinstance(d.get("digest"), str) or not is_digest(d["digest"]):
         raise RegistryError(f"{where}: descriptor with a missing or unsupported digest: {d!r:.120}")
     return d
 
