@@ -33,6 +33,7 @@ from gadgetsmith.runtime.reference import ReferenceError, is_digest, parse
 from .errors import UsageError
 from .fsutil import fsync_dir
 from .gojson import dumps as go_json
+from .signing import signature_tag
 from .store import Store
 
 DEFAULT_MAX_MEMBER = 2 * 1024**3
@@ -43,10 +44,6 @@ _SIG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.sig$")
 
 class ArchiveError(UsageError):
     """The archive is not an acceptable OCI layout tar (nothing was imported)."""
-
-
-def _sig_tag(digest: str) -> str:
-    return "sha256-" + digest.split(":", 1)[1] + ".sig"
 
 
 # ------------------------------------------------------------------------------ export
@@ -74,7 +71,7 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         signed = [desc["digest"]] + [d["digest"] for d in store.walk(desc)
                                      if d.get("mediaType") == mt.MANIFEST]
         for digest in signed:
-            sig = tags.get(_sig_tag(digest))
+            sig = tags.get(signature_tag(digest))
             if sig is None:
                 continue
             sd = dict(sig.descriptor)
