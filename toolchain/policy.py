@@ -375,6 +375,7 @@ def check_local_run(store_path, text: str, policy: Policy) -> Entry | None:
     if policy.allowed_gadgets is None:
         return None
     from .errors import NotFoundError
+    from .signing import is_signature_tag
     from .store import open_store
 
     store = open_store(store_path)
@@ -385,7 +386,7 @@ def check_local_run(store_path, text: str, policy: Policy) -> Entry | None:
     if ref is not None:
         return policy.check(RUN, ref, digest=desc["digest"])
     names = [e.reference for e in store.entries()
-             if e.digest == desc["digest"] and not re.match(r"^sha256-[0-9a-f]{64}", e.reference)]
+             if e.digest == desc["digest"] and not is_signature_tag(e.reference)]
     first: PolicyDenied | None = None
     for name in names:
         try:
