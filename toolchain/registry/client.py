@@ -90,6 +90,7 @@ import oras.container  # noqa: E402
 import oras.provider  # noqa: E402
 import requests  # noqa: E402
 from gadgetsmith.runtime import mediatypes as mt  # noqa: E402
+from gadgetsmith.runtime.layout import sha256_digest  # noqa: E402
 
 from .. import __version__  # noqa: E402
 from ..errors import GadgetError, NotFoundError  # noqa: E402
@@ -451,7 +452,7 @@ class RegistryClient(oras.provider.Registry):
             r.close()
             return None
         data = _read_capped(r, MAX_MANIFEST_BYTES, what)
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = sha256_digest(data)
         if ref.startswith("sha256:") and digest != ref:
             raise DigestMismatch(f"{what}: registry returned a manifest whose digest is {digest}")
         header = r.headers.get("Docker-Content-Digest")
@@ -472,7 +473,7 @@ class RegistryClient(oras.provider.Registry):
                       what=f"push manifest {self.host}/{repo}{sep}{ref}",
                       headers={"Content-Type": media_type}, body=data, ok=(200, 201, 202))
         r.close()
-        return "sha256:" + hashlib.sha256(data).hexdigest()
+        return sha256_digest(data)
 
     def blob_head(self, repo: str, digest: str) -> bool:
         r = self.send("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo),
