@@ -12,6 +12,7 @@ command leaves the store as it was before or after the change, never in between.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -174,8 +175,6 @@ class Store(Layout):
         already been checked against the digest. Blobs go in first and tags last, so a
         killed command leaves at most unreferenced blobs (removed by the next GC).
         """
-        import os
-
         with self.lock():
             self.blobs_dir.mkdir(parents=True, exist_ok=True)
             moved = False
