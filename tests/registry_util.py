@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as _dt
 import ipaddress
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import skip_or_fail
+from .conftest import need_tool, skip_or_fail
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 USER, PASSWORD = "ci", "s3cret"
@@ -89,9 +88,7 @@ def make_ca_and_cert(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "lo
 
 def htpasswd_line(user: str, password: str) -> str:
     """A bcrypt htpasswd entry made by apache2-utils' htpasswd."""
-    exe = shutil.which("htpasswd")
-    if exe is None:
-        skip_or_fail("htpasswd (apache2-utils) is not installed (run `make setup`)")
+    exe = need_tool("htpasswd")
     out = subprocess.run([exe, "-Bbn", user, password], capture_output=True, text=True, check=True)
     return out.stdout.strip() + "\n"
 
