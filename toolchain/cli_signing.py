@@ -122,20 +122,20 @@ def sign(
 # ---------------------------------------------------------------------------- verify
 def _keys_for(image: str, public_keys: str | None, policy_file: Path | None):
     from .errors import UsageError
-    from .signing.keys import load_public_key, read_public_keys
+    from .signing.keys import read_public_keys
 
     if public_keys:
         return read_public_keys(public_keys.split(","))
     from .policy import load_policy
+    from .signing.enforce import policy_keys
 
-    pol = load_policy(policy_file)
-    pems = pol.required_keys(image)
-    if not pems:
+    keys = policy_keys(load_policy(policy_file), image)
+    if not keys:
         raise UsageError(
             f"no public keys for {image}: pass --public-keys cosign.pub[,other.pub] "
             "or name publicKeys for it in the policy"
         )
-    return [load_public_key(p.encode(), f"{pol.source} key {i + 1}") for i, p in enumerate(pems)]
+    return keys
 
 
 @app.command()
