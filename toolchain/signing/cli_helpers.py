@@ -61,10 +61,8 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
     if not offline and ref is not None:
-        from .local import read_blob_unchecked
-
         source = StoreSource(store)
-        manifests = check_graph(read_blob_unchecked(store), desc, str(ref))
+        manifests = check_graph(source.reader(), desc, str(ref))
         missing = [d for d in digests_to_sign(desc, manifests, recursive)
                    if source.signature_descriptor(d) is None]
         if missing:

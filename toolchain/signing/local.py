@@ -60,15 +60,9 @@ class StoreSource:
         except LayoutError:
             raise MissingBlob(digest) from None
 
-
-def read_blob_unchecked(store: Store) -> Callable[[str, bool], bytes]:
-    def read(d: str, manifest: bool = False) -> bytes:
-        try:
-            return store.read_blob(d, verify=False)
-        except LayoutError:
-            raise MissingBlob(d) from None
-
-    return read
+    def reader(self) -> Callable[[str, bool], bytes]:
+        """``read(digest, is_manifest)`` for :func:`~.verify.check_graph` (unchecked bytes)."""
+        return lambda d, is_manifest=False: self.blob(d)
 
 
 # ------------------------------------------------------------------------------ identity
@@ -244,10 +238,6 @@ def store_signature_layers(
     return results
 
 
-def resolve_local(store: Store, text: str) -> tuple[Reference | None, dict[str, Any]]:
-    return store.lookup(text)
-
-
 def sign_local(
     store_path: Path | None,
     text: str,
@@ -260,10 +250,8 @@ def sign_local(
 ) -> SignResult:
     """Sign a local image. ``identity`` (a repository name) overrides the one derived from
     ``text``, e.g. the destination of a push under another name."""
-    from .keys import PublicKey as _PK
-
     store = open_store(store_path)
-    ref, desc = resolve_local(store, text)
+    ref, desc = store.lookup(text)
     names = {identity} if identity else repository_names(store, ref, desc["digest"])
     if len(names) != 1:
         if not names:
@@ -277,10 +265,10 @@ def sign_local(
         )
     identity = next(iter(names))
     label = str(ref) if ref else text
-    manifests = check_graph(read_blob_unchecked(store), desc, label)
+    manifests = check_graph(StoreSource(store).reader(), desc, label)
     digests = digests_to_sign(desc, manifests, recursive)
     layers = make_layers(private_key, identity, digests, annotations or {})
-    signer = _PK(private_key.public_key(), "signing key")
+    signer = PublicKey(private_key.public_key(), "signing key")
     signed = store_signature_layers(store, layers, signer, replace)
     result = SignResult(label, identity, signed)
     for s in signed:
@@ -330,9 +318,10 @@ def verify_in_store(
                 f"{label}: image has no name to check the signed identity against: "
                 "give REPOSITORY:TAG, or --ignore-identity"
             )
-    manifests = check_graph(read_blob_unchecked(store), desc, label)
+    source = StoreSource(store)
+    manifests = check_graph(source.reader(), desc, label)
     result = VerifyResult(label, desc["digest"])
-    return verify_signatures(result, StoreSource(store), desc, manifests, recursive, keys, identities)
+    return verify_signatures(result, source, desc, manifests, recursive, keys, identities)
 
 
 def verify_signatures(
