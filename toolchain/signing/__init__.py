@@ -34,18 +34,11 @@ def is_signature_tag(tag: str) -> bool:
     return bool(_SIG_TAG_RE.match(tag))
 
 
-def digest_of_signature_tag(tag: str) -> str | None:
-    if not _SIG_TAG_RE.match(tag) or not tag.endswith(".sig"):
-        return None
-    return "sha256:" + tag[len("sha256-") : -len(".sig")]
-
-
 __all__ = [
     "COSIGN_ARTIFACT_TYPE",
     "SIGNATURE_ANNOTATION",
     "SIGNATURE_TYPE",
     "SIMPLESIGNING_MEDIA_TYPE",
-    "digest_of_signature_tag",
     "is_signature_tag",
     "signature_tag",
 ]

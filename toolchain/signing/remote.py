@@ -24,7 +24,7 @@ from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.layout import sha256_digest
 from gadgetsmith.runtime.reference import Reference
 
-from ..errors import GadgetError, UsageError
+from ..errors import GadgetError
 from ..gojson import dumps as go_json
 from . import COSIGN_ARTIFACT_TYPE, signature_tag
 from . import sigmanifest as sm
@@ -86,7 +86,7 @@ def _resolve(client, ref: Reference) -> tuple[dict[str, Any], bytes]:
     return {"mediaType": media or mt.MANIFEST, "digest": digest, "size": len(data)}, data
 
 
-def _manifest_list(desc: dict[str, Any], data: bytes) -> list[dict[str, Any]]:
+def _manifest_list(data: bytes) -> list[dict[str, Any]]:
     from .payload import strict_json
 
     doc = strict_json(data)
@@ -138,7 +138,7 @@ def sign_remote(
     client = options.client(ref.domain)
     repo = ref.path
     desc, data = _resolve(client, ref)
-    manifests = _manifest_list(desc, data) if recursive else []
+    manifests = _manifest_list(data) if recursive else []
     digests = digests_to_sign(desc, manifests, recursive)
     layers = make_layers(private_key, ref.name, digests, annotations or {})
     signer = PublicKey(private_key.public_key(), "signing key")
@@ -284,21 +284,9 @@ def pull_verifier(
     return check
 
 
-def keys_from_policy(policy, ref: Reference, digest: str | None = None) -> list[PublicKey]:
-    from .enforce import policy_keys
-
-    try:
-        return policy_keys(policy, ref, digest)
-    except GadgetError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a key the policy names that cannot be parsed
-        raise UsageError(f"{policy.source}: a public key for {ref} cannot be used ({e})") from None
-
-
 __all__ = [
     "RegistrySource",
     "fetch_signature_into_store",
-    "keys_from_policy",
     "pull_verifier",
     "sign_remote",
     "verify_remote",
