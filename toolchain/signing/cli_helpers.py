@@ -60,6 +60,7 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
 
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
+    manifests = None
     if not offline and ref is not None:
         source = StoreSource(store)
         manifests = check_graph(source.reader(), desc, str(ref))
@@ -75,4 +76,4 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
             except GadgetError as e:
                 warn(f"could not fetch signatures from {ref.domain} ({e.message}); verifying offline")
     return verify_in_store(store, ref, desc, keys, recursive=recursive,
-                           ignore_identity=ignore_identity)
+                           ignore_identity=ignore_identity, manifests=manifests)

@@ -308,7 +308,10 @@ def verify_in_store(
     recursive: bool = False,
     ignore_identity: bool = False,
     label: str | None = None,
+    manifests: list[dict[str, Any]] | None = None,
 ) -> VerifyResult:
+    """``manifests``: what :func:`~.verify.check_graph` returned for ``desc`` when the caller
+    already checked the graph (it is not read and hashed again)."""
     label = label or (str(ref) if ref else desc["digest"])
     identities = None
     if not ignore_identity:
@@ -319,7 +322,8 @@ def verify_in_store(
                 "give REPOSITORY:TAG, or --ignore-identity"
             )
     source = StoreSource(store)
-    manifests = check_graph(source.reader(), desc, label)
+    if manifests is None:
+        manifests = check_graph(source.reader(), desc, label)
     result = VerifyResult(label, desc["digest"])
     return verify_signatures(result, source, desc, manifests, recursive, keys, identities)
 
