@@ -149,7 +149,7 @@ def test_openssl_verifies_our_signature(tmp_path: Path) -> None:
     (tmp_path / "payload").write_bytes(payload.replace(b"ab", b"cd", 1))
     bad = subprocess.run([openssl, "dgst", "-sha256", "-verify", str(pub_path), "-signature",
                           str(tmp_path / "sig"), str(tmp_path / "payload")], capture_output=True, text=True)
-    assert bad.returncode != 0
+    assert bad.returncode == 1 and "Verification failure" in bad.stdout, bad
 
 
 def test_we_verify_openssl_signature(tmp_path: Path) -> None:
