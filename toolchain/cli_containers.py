@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 
 from .cli import app
+from .cli_options import (
+    ContainerName,
+    K8sContainerName,
+    K8sNamespace,
+    K8sPodName,
+    K8sSelector,
+    Runtimes,
+)
 
 
 class _Fmt(str, Enum):
@@ -18,20 +26,12 @@ class _Fmt(str, Enum):
 
 @app.command()
 def containers(
-    runtimes: Annotated[
-        str | None,
-        typer.Option("--runtimes",
-                     help="Comma-separated runtimes to ask (podman, docker, containerd, cri-o)."),
-    ] = None,
-    containername: Annotated[
-        str | None, typer.Option("--containername", "-c", help="Only these names (a,b,!c).")
-    ] = None,
-    k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
-    k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
-    k8s_containername: Annotated[str | None, typer.Option("--k8s-containername")] = None,
-    k8s_selector: Annotated[
-        str | None, typer.Option("--k8s-selector", help="Pod labels: key=value,...")
-    ] = None,
+    runtimes: Runtimes = None,
+    containername: ContainerName = None,
+    k8s_namespace: K8sNamespace = None,
+    k8s_podname: K8sPodName = None,
+    k8s_containername: K8sContainerName = None,
+    k8s_selector: K8sSelector = None,
     fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
 ) -> None:
     """List the containers gadgets can see, with their namespaces.

@@ -9,6 +9,14 @@ from typing import Annotated
 import typer
 
 from .cli import _store_path, app
+from .cli_options import (
+    ContainerName,
+    K8sContainerName,
+    K8sNamespace,
+    K8sPodName,
+    K8sSelector,
+    Runtimes,
+)
 
 
 class _Out(str, Enum):
@@ -44,19 +52,12 @@ def run(
     host: Annotated[
         bool, typer.Option("--host", help="Show host and container events (no container filter).")
     ] = False,
-    containername: Annotated[
-        str | None, typer.Option("--containername", "-c", help="Containers by name (a,b,!c).")
-    ] = None,
-    runtimes: Annotated[
-        str | None,
-        typer.Option("--runtimes", help="Container runtimes to use (podman,docker,containerd,cri-o)."),
-    ] = None,
-    k8s_namespace: Annotated[str | None, typer.Option("--k8s-namespace")] = None,
-    k8s_podname: Annotated[str | None, typer.Option("--k8s-podname")] = None,
-    k8s_containername: Annotated[str | None, typer.Option("--k8s-containername")] = None,
-    k8s_selector: Annotated[
-        str | None, typer.Option("--k8s-selector", help="Pod labels: key=value,...")
-    ] = None,
+    containername: ContainerName = None,
+    runtimes: Runtimes = None,
+    k8s_namespace: K8sNamespace = None,
+    k8s_podname: K8sPodName = None,
+    k8s_containername: K8sContainerName = None,
+    k8s_selector: K8sSelector = None,
     store: Annotated[Path | None, typer.Option("--store", help="Local OCI store.")] = None,
     no_verify: Annotated[
         bool,
