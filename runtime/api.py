@@ -358,14 +358,17 @@ class Gadget:
             raise RuntimeGadgetError("the gadget is closed")
         return self._loop(ds, reader, timeout, count, on_idle, split)
 
-    def _split_plan(self) -> tuple[list[Processor], bool] | None:
-        """(processors to run, merge first?) for event_pairs(); None: merge as events()."""
+    def _split_plan(self) -> list[Processor] | None:
+        """The processors to run after the enrichment lookup for event_pairs(), or None
+        when the enrichment must be merged into the event first: run every processor, as
+        events() does."""
         procs, enrich = self.processors, self._enrich_processor
         if enrich is None or not procs or procs[0] is not enrich or enrich in procs[1:]:
             return None
         rest = procs[1:]
-        merge = any(getattr(p, "reads_enrichment", True) for p in rest)
-        return rest, merge
+        if any(getattr(p, "reads_enrichment", True) for p in rest):
+            return None
+        return rest
 
     def _loop(self, ds: DataSource, reader: Any, timeout: float | None, count: int | None,
               on_idle: Callable[[], None] | None, split: bool) -> Iterator[Any]:
@@ -379,43 +382,32 @@ class Gadget:
         try:
             while True:
                 popleft = queue.popleft
-                plan = self._split_plan() if split else None
-                if plan is None:
+                rest = self._split_plan() if split else None
+                # per batch, for event_pairs(): the enrichment handed out beside each event
+                # is get(ev[key], EMPTY), or const when there is no key (const is None when
+                # the processors merge it: events(), or one of them reads the fields)
+                key, get, const = None, None, None
+                if rest is None:
                     processors = self.processors
-                    while queue:
-                        ev = decode(popleft())
-                        self.raw_records += 1
-                        for p in processors:
-                            ev = p(ev)
-                            if ev is None:
-                                break
-                        if ev is None:
-                            continue
-                        yield (ev, None) if split else ev
-                        emitted += 1
-                        if count is not None and emitted >= count:
-                            return
                 else:
                     assert table is not None
-                    processors, merge = plan
-                    get = table.current().get
-                    while queue:
-                        ev = decode(popleft())
-                        self.raw_records += 1
-                        extra: Enrichment | None = get(ev[mfield], EMPTY) if mfield else EMPTY
-                        if merge:
-                            ev.update(extra.fields)
-                            extra = None
-                        for p in processors:
-                            ev = p(ev)
-                            if ev is None:
-                                break
+                    processors, const = rest, EMPTY
+                    if mfield:
+                        key, get = mfield, table.current().get
+                while queue:
+                    ev = decode(popleft())
+                    self.raw_records += 1
+                    extra = get(ev[key], EMPTY) if key else const
+                    for p in processors:
+                        ev = p(ev)
                         if ev is None:
-                            continue
-                        yield ev, extra
-                        emitted += 1
-                        if count is not None and emitted >= count:
-                            return
+                            break
+                    if ev is None:
+                        continue
+                    yield (ev, extra) if split else ev
+                    emitted += 1
+                    if count is not None and emitted >= count:
+                        return
                 if on_idle is not None:
                     on_idle()
                 if self._stop.is_set():
