@@ -82,9 +82,6 @@ def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[s
     raise RuntimeGadgetError(f"{ref}: the image has no eBPF program for {host_arch()}")
 
 
-_EMPTY_ENRICHMENT = EMPTY_FIELDS  # the names and types a --filter may use
-
-
 class Gadget:
     def __init__(
         self,
@@ -152,7 +149,7 @@ class Gadget:
                 raise RuntimeGadgetError("--filter needs a gadget with one data source")
             sample = ds.decoder.decode(b"")
             if self.containers is not None:
-                sample.update(_EMPTY_ENRICHMENT)
+                sample.update(EMPTY_FIELDS)  # the names and types a --filter may use
             pred = filt.build(filter, filt.kinds_from_sample(sample.keys(), sample))
 
             def filter_proc(ev: dict[str, Any]) -> dict[str, Any] | None:
@@ -217,7 +214,7 @@ class Gadget:
 
         for ds in self.datasources:
             cols = [Column("runtime.containerName", alias="")]
-            cols += [Column(n, hidden=True) for n in _EMPTY_ENRICHMENT if n != "runtime.containerName"]
+            cols += [Column(n, hidden=True) for n in EMPTY_FIELDS if n != "runtime.containerName"]
             ds.decoder.columns[:0] = cols
         mfields = {ds.name: ds.decoder.mntns_field for ds in self.datasources}
         keys = [f for f in dict.fromkeys(mfields.values()) if f]

@@ -402,8 +402,7 @@ def default_sources(runtimes: Iterable[str] | None = None,
         if src.available():
             sources.append(src)
         elif unavailable is not None and runtimes:
-            why = getattr(src, "why_unavailable", None)
-            unavailable.append(why() if why else f"{name}: not found on this host")
+            unavailable.append(src.why_unavailable())
     return sources
 
 

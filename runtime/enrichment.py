@@ -78,6 +78,3 @@ class EnrichmentTable:
             self.table = {m: Enrichment(flatten(c.enrichment())) for m, c in by_mntns.items()}
             self.generation = gen
         return self.table
-
-    def lookup(self, mntns: int) -> Enrichment:
-        return self.current().get(mntns, EMPTY)

@@ -315,10 +315,6 @@ class LoadedGadget:
                 f"program {name} ({section}) cannot attach: SO_ATTACH_BPF: {e.strerror}") from None
         return sock
 
-    @property
-    def supports_mntns_filter(self) -> bool:
-        return MNTNS_MAP in self.maps
-
     def set_mntns(self, mntns_ids: set[int] | list[int], present: bool = True) -> None:
         """Add (or remove) mount namespaces in the in-kernel container filter map."""
         import ctypes
