@@ -137,14 +137,7 @@ class PodmanSource:
 
     def _run(self, *args: str, timeout: float = 30) -> str:
         assert self.podman
-        try:
-            proc = subprocess.run([self.podman, *args], capture_output=True, text=True,
-                                  timeout=timeout, env=self.env)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ContainerError(f"podman {args[0]}: {e}") from None
-        if proc.returncode != 0:
-            raise ContainerError(f"podman {args[0]} failed: {proc.stderr.strip()[:300]}")
-        return proc.stdout
+        return _run([self.podman, *args], f"podman {args[0]}", timeout=timeout, env=self.env)
 
     def list(self) -> list[Container]:
         out = self._run("ps", "--format", "json", "--no-trunc")
@@ -219,12 +212,7 @@ class DockerApiSource:
         self.runtime_name = runtime_name
 
     def available(self) -> bool:
-        import stat
-
-        try:
-            return stat.S_ISSOCK(os.stat(self.socket_path).st_mode)
-        except OSError:
-            return False
+        return _is_socket(self.socket_path)
 
     def why_unavailable(self) -> str:
         return f"{self.runtime_name}: no API socket at {self.socket_path}"
@@ -260,15 +248,23 @@ class DockerApiSource:
             raise ContainerError(f"{self.runtime_name} API at {self.socket_path}: {e}") from None
 
 
-def _run_json(argv: list[str], what: str, timeout: float = 30) -> Any:
+def _run(argv: list[str], what: str, failed: str | None = None, timeout: float = 30,
+         env: dict[str, str] | None = None) -> str:
+    """A runtime CLI's stdout; ContainerError naming ``what`` (``failed`` for a non-zero
+    exit, default ``what``) when it cannot run or fails."""
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise ContainerError(f"{what}: {e}") from None
     if proc.returncode != 0:
-        raise ContainerError(f"{what} failed: {proc.stderr.strip()[:300]}")
+        raise ContainerError(f"{failed or what} failed: {proc.stderr.strip()[:300]}")
+    return proc.stdout
+
+
+def _run_json(argv: list[str], what: str, timeout: float = 30) -> Any:
+    out = _run(argv, what, timeout=timeout)
     try:
-        return json.loads(proc.stdout or "null")
+        return json.loads(out or "null")
     except ValueError as e:
         raise ContainerError(f"{what}: unreadable output ({e})") from None
 
@@ -307,14 +303,8 @@ class ContainerdSource:
 
     def _ctr(self, *args: str) -> str:
         assert self.ctr
-        try:
-            proc = subprocess.run([self.ctr, "--address", self.address, *args],
-                                  capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ContainerError(f"ctr {args[0]}: {e}") from None
-        if proc.returncode != 0:
-            raise ContainerError(f"ctr {' '.join(args[:3])} failed: {proc.stderr.strip()[:300]}")
-        return proc.stdout
+        return _run([self.ctr, "--address", self.address, *args], f"ctr {args[0]}",
+                    failed=f"ctr {' '.join(args[:3])}")
 
     def list(self) -> list[Container]:
         result = []
