@@ -107,6 +107,7 @@ class Printer:
                 return
         if self.fields:
             ev = self._select(ev)
+        # per event: _json()'s last-template fast path, inlined (saves a call per line)
         last = self._last_template
         if last is not None and len(ev) == last[0]:
             try:
