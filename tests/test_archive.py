@@ -173,3 +173,19 @@ def test_signature_tag_is_exported_and_imported(tmp_path: Path) -> None:
     assert out == [ref]  # signature tags are not listed as images
     tags = {e.reference: e.digest for e in open_store(tmp_path / "d").entries()}
     assert tags[signature_tag(digest)] == "sha256:" + hashlib.sha256(man).hexdigest()
+
+
+def test_import_removes_stale_staging_of_killed_imports(exported, tmp_path: Path) -> None:
+    import os
+
+    _, tar, digests = exported
+    d = tmp_path / "d"
+    open_store(d).init()
+    stale, fresh = d / ".tmp-import-killed", d / ".tmp-import-running"
+    for p in (stale, fresh):
+        p.mkdir()
+        (p / "blob").write_bytes(b"partial")
+    os.utime(stale, (0, 0))
+    run_gadget("import", str(tar), store=d)
+    assert not stale.exists()
+    assert fresh.is_dir()  # may belong to an import still running

@@ -22,7 +22,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -181,8 +180,7 @@ def import_images(store: Store, src: Path, *, policy=None,
         raise ArchiveError(f"{src}: no such file") from None
     except tarfile.ReadError as e:
         raise ArchiveError(f"{src}: not a plain (uncompressed) tar archive ({e})") from None
-    store.init()
-    stage = Path(tempfile.mkdtemp(prefix=f".tmp-import-{uuid.uuid4().hex[:8]}-", dir=store.root))
+    stage = store.staging_dir("import")
     try:
         seen: set[str] = set()
         staged: dict[str, Path] = {}

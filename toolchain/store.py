@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -167,6 +169,22 @@ class Store(Layout):
             if previous:
                 self._gc_locked()
             return previous
+
+    def staging_dir(self, kind: str) -> Path:
+        """A new ``.tmp-<kind>-*`` directory in the store for files to :meth:`ingest`.
+
+        The caller removes it when done; ones left by killed commands are removed here
+        once they are stale.
+        """
+        self.init()
+        now = time.time()
+        for p in self.root.glob(f".tmp-{kind}-*"):
+            try:
+                if p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_SECONDS:
+                    shutil.rmtree(p, ignore_errors=True)
+            except OSError:
+                pass
+        return Path(tempfile.mkdtemp(prefix=f".tmp-{kind}-", dir=self.root))
 
     def ingest(self, staged: dict[str, Path], tags: list[tuple[str, dict[str, Any]]]) -> None:
         """Move verified blob files into the store, then set ``tags``; all under the lock.

@@ -21,9 +21,7 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,9 +278,7 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
             stats.warnings.append(f"signature {sig} not pulled: {e}")
     graphs = [g] + ([sig_graph] if sig_graph else [])
 
-    store.init()
-    _clean_stale_staging(store)
-    stage = Path(tempfile.mkdtemp(prefix=f".tmp-pull-{uuid.uuid4().hex[:8]}-", dir=store.root))
+    stage = store.staging_dir("pull")
     try:
         staged: dict[str, Path] = {}
         for gg in graphs:
@@ -339,16 +335,6 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
         shutil.rmtree(stage, ignore_errors=True)
     stats.seconds = time.monotonic() - t0
     return stats
-
-
-def _clean_stale_staging(store: Store, age: float = 3600.0) -> None:
-    now = time.time()
-    for p in store.root.glob(".tmp-pull-*"):
-        try:
-            if now - p.stat().st_mtime > age:
-                shutil.rmtree(p, ignore_errors=True)
-        except OSError:
-            pass
 
 
 # ------------------------------------------------------------------------------- copy
