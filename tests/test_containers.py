@@ -298,12 +298,12 @@ def test_non_selected_busy_container_never_reaches_user_space(podman: Podman, rt
 
 def test_cli_run_with_container_selector(podman: Podman, rt_store: Path):
     name = podman.start("sh", "-c", LOOP)
-    res = run_gadget("run", "trace_open:test", "-c", name, "--timeout", "3", "-o", "json",
+    res = run_gadget("run", "trace_open:test", "-c", name, "--timeout", "60", "--count", "3", "-o", "json",
                      "-F", "fname==/etc/passwd", store=rt_store,
                      env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})
     rows = [json.loads(x) for x in res.stdout.splitlines()]
     assert rows and {r["runtime"]["containerName"] for r in rows} == {name}
-    res = run_gadget("run", "trace_open:test", "--timeout", "3", "--fields",
+    res = run_gadget("run", "trace_open:test", "--timeout", "60", "--count", "1", "--fields",
                      "runtime.containerName,comm,fname", "-F", "fname==/etc/passwd",
                      "-c", name, store=rt_store,
                      env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})

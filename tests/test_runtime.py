@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -164,14 +164,28 @@ def test_top_syscall_counts(rt_store: Path) -> None:
     assert getppid and getppid[0]["count"] >= 50
 
 
+def _keep_opening(path: str):
+    """Open ``path`` (a failing cat) every 0.2 s until the returned event is set: a trigger
+    that does not depend on how long `gadget run` takes to start on a loaded machine."""
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.2):
+            subprocess.run(["cat", path], capture_output=True)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
+
+
 def test_cli_run_json_and_columns(rt_store: Path) -> None:
     marker = f"/nonexistent-{uuid.uuid4().hex}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time,subprocess,sys; time.sleep(1.5); "
-         f"[subprocess.run(['cat', '{marker}'], capture_output=True) for _ in range(3)]"])
-    res = run_gadget("run", "trace_open:test", "--host", "--timeout", "4", "-o", "json",
-                     "-F", f"fname=={marker}", store=rt_store)
-    proc.wait()
+    stop = _keep_opening(marker)
+    try:
+        res = run_gadget("run", "trace_open:test", "--host", "--timeout", "60", "--count", "3",
+                         "-o", "json", "-F", f"fname=={marker}", store=rt_store)
+    finally:
+        stop.set()
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(lines) == 3
     assert lines[0]["proc"]["comm"] == "cat" and lines[0]["error"] == "ENOENT"
@@ -219,12 +233,12 @@ def test_kprobe_attach_failure_is_named(tmp_path: Path) -> None:
 
 def test_columns_show_the_process_not_its_parent(rt_store: Path) -> None:
     marker = f"/nonexistent-{uuid.uuid4().hex}"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time,subprocess; time.sleep(1.5); "
-         f"subprocess.run(['cat', '{marker}'], capture_output=True)"])
-    res = run_gadget("run", "trace_open:test", "--host", "--timeout", "4", "--fields", "comm,pid,error,fname",
-                     "-F", f"fname=={marker}", store=rt_store)
-    proc.wait()
+    stop = _keep_opening(marker)
+    try:
+        res = run_gadget("run", "trace_open:test", "--host", "--timeout", "60", "--count", "1",
+                         "--fields", "comm,pid,error,fname", "-F", f"fname=={marker}", store=rt_store)
+    finally:
+        stop.set()
     rows = res.stdout.splitlines()
     assert rows[0].split() == ["COMM", "PID", "ERROR", "FNAME"]
     assert rows[1].split()[0] == "cat" and rows[1].split()[2] == "ENOENT"
