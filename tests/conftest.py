@@ -33,6 +33,17 @@ def need_tool(name: str) -> str:
     return path
 
 
+def need_root(why: str = "loading eBPF programs needs root") -> None:
+    if os.geteuid() != 0:
+        skip_or_fail(why)
+
+
+@pytest.fixture(scope="module")
+def root() -> None:
+    """Use with ``pytestmark = pytest.mark.usefixtures("root")`` in modules that load eBPF."""
+    need_root()
+
+
 @pytest.fixture(scope="session")
 def clang_available() -> None:
     from gadgetsmith.toolchain.compile import find_toolchain

@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from .conftest import need_tool, skip_or_fail
+from .conftest import need_root, need_tool, skip_or_fail
 
 IMAGE = "localhost/gadgetsmith-busybox:test"
 
@@ -17,8 +17,7 @@ class Podman:
     def __init__(self, workdir: Path) -> None:
         self.podman = need_tool("podman")
         need_tool("runc")
-        if os.geteuid() != 0:
-            skip_or_fail("rootful podman needs root")
+        need_root("rootful podman needs root")
         busybox = shutil.which("busybox") or "/bin/busybox"
         if not Path(busybox).exists():
             skip_or_fail("busybox-static is not installed")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_gadget, skip_or_fail
+from .conftest import run_gadget
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
@@ -91,10 +91,7 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def need_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("loading eBPF programs needs root")
+pytestmark = pytest.mark.usefixtures("root")
 
 
 def _build(tmp: Path, name: str, program: str) -> bytes:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_gadget, skip_or_fail
+from .conftest import run_gadget
 from .test_buffers import _build
 
 pytestmark = pytest.mark.usefixtures("clang_available")
@@ -125,10 +125,7 @@ char LICENSE[] SEC("license") = "GPL";
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def need_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("loading eBPF programs needs root")
+pytestmark = pytest.mark.usefixtures("root")
 
 
 def _libc() -> str:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from gadgetsmith.toolchain.store import open_store
 
-from .conftest import need_tool, run_gadget, skip_or_fail
+from .conftest import need_root, need_tool, run_gadget
 from .registry_util import FaultProxy, registry, registry_server  # noqa: F401 - fixtures
 from .test_archive import snapshot
 from .test_registry import make_image, store_digest
@@ -51,8 +50,7 @@ def test_skopeo_reads_what_we_push_and_we_pull_what_skopeo_pushes(registry, tmp_
 @pytest.mark.usefixtures("clang_available")
 def test_built_gadget_survives_skopeo_and_runs(registry, tiny_gadget: Path, tmp_path: Path) -> None:
     """build -> push -> skopeo copy to another repo -> pull into a fresh store -> run."""
-    if os.geteuid() != 0:
-        skip_or_fail("running a gadget needs root")
+    need_root("running a gadget needs root")
     s = tmp_path / "s"
     ref = f"{registry.host}/obs/tiny:v1"
     run_gadget("build", str(tiny_gadget), "-t", ref, "--arch", "amd64", store=s)

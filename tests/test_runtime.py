@@ -12,15 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, run_gadget, skip_or_fail
+from .conftest import SAMPLES, run_gadget
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def need_root() -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("loading eBPF programs needs root")
+pytestmark = pytest.mark.usefixtures("root")
 
 
 @pytest.fixture(scope="module")

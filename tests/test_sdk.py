@@ -149,11 +149,10 @@ def test_samples_pass_the_verifier(tmp_path: Path) -> None:
     """Load (not attach) every sample's amd64 object into this kernel with bpftool."""
     import os
 
-    from .conftest import skip_or_fail
+    from .conftest import need_root, skip_or_fail
 
     bpftool = need_tool("bpftool")
-    if os.geteuid() != 0:
-        skip_or_fail("loading BPF programs needs root")
+    need_root("loading BPF programs needs root")
     bpffs = Path("/sys/fs/bpf")
     if not os.path.ismount(bpffs):
         subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], check=False)

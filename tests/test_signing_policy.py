@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from .conftest import SAMPLES, run_gadget, skip_or_fail
+from .conftest import SAMPLES, need_root, run_gadget
 from .signing_util import ENV, key_pair, make_image
 from .test_bad_input import check_error
 
@@ -71,8 +70,7 @@ def test_no_keys_in_policy_means_no_check(tmp_path: Path, store: Path) -> None:
 
 @pytest.mark.usefixtures("clang_available")
 def test_signed_gadget_runs_under_policy(tmp_path: Path, store: Path) -> None:
-    if os.geteuid() != 0:
-        skip_or_fail("loading eBPF programs needs root")
+    need_root()
     key, pub = key_pair(tmp_path)
     ref = "registry.example.com/obs/snapshot_process:v1"
     run_gadget("build", str(SAMPLES / "snapshot_process"), "-t", ref, "--arch", "amd64", store=store)
