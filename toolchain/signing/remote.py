@@ -24,7 +24,7 @@ from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.layout import sha256_digest
 from gadgetsmith.runtime.reference import Reference
 
-from ..errors import GadgetError
+from ..errors import NotFoundError
 from ..gojson import dumps as go_json
 from . import COSIGN_ARTIFACT_TYPE, signature_tag
 from . import sigmanifest as sm
@@ -71,10 +71,8 @@ class RegistrySource:
             self.client.blob_download(self.repo, digest, buf)
         except DigestMismatch:
             return buf.getvalue() or b"\0"
-        except GadgetError as e:
-            if "404" in str(e) or "not found" in str(e).lower() or "unknown" in str(e).lower():
-                raise MissingBlob(digest) from None
-            raise
+        except NotFoundError:  # the client's HTTP 404
+            raise MissingBlob(digest) from None
         return buf.getvalue()
 
     def reader(self) -> Callable[[str, bool], bytes]:
