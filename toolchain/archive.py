@@ -32,13 +32,12 @@ from gadgetsmith.runtime.reference import ReferenceError, is_digest, parse
 from .errors import UsageError
 from .fsutil import fsync_dir
 from .gojson import dumps as go_json
-from .signing import signature_tag
+from .signing import is_signature_tag, signature_tag
 from .store import Store
 
 DEFAULT_MAX_MEMBER = 2 * 1024**3
 MAX_INDEX = 16 * 1024**2
 _BLOB_RE = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
-_SIG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.sig$")
 
 
 class ArchiveError(UsageError):
@@ -57,7 +56,7 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         name = str(ref) if ref is not None else None
         if name is None:
             name = next((e.reference for e in tags.values() if e.digest == desc["digest"]
-                         and not _SIG_RE.match(e.reference)), desc["digest"])
+                         and not is_signature_tag(e.reference)), desc["digest"])
         clean = {k: v for k, v in desc.items() if k != "annotations"}
         ann = {k: v for k, v in (desc.get("annotations") or {}).items() if k != mt.REF_NAME}
         ann[mt.REF_NAME] = name
@@ -274,7 +273,7 @@ def import_images(store: Store, src: Path, *, policy=None,
             ref_name = (desc.get("annotations") or {}).get(mt.REF_NAME)
             if not ref_name:
                 continue
-            if _SIG_RE.match(ref_name):
+            if is_signature_tag(ref_name):
                 tag = ref_name
             else:
                 try:
@@ -307,7 +306,7 @@ def import_images(store: Store, src: Path, *, policy=None,
 
             check_staged_images(policy, tags, read, store, no_verify=not verify, warn=warn)
         store.ingest(staged, tags)
-        return {"images": images, "signatures": [t for t, _ in tags if _SIG_RE.match(t)],
+        return {"images": images, "signatures": [t for t, _ in tags if is_signature_tag(t)],
                 "blobs": len(staged)}
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -38,10 +37,10 @@ from gadgetsmith.runtime.reference import Reference, ReferenceError, parse
 from .errors import GadgetError, NotFoundError, UsageError
 from .fsutil import atomic_write, fsync_dir, locked
 from .gojson import dumps as go_json
+from .signing import is_signature_tag
 
 LOCK_FILE = "index.json.lock"
 #: cosign's tags for a digest's signatures/attestations/SBOMs (see toolchain.signing)
-_COSIGN_TAG = re.compile(r"^(sha256-[0-9a-f]{64})\.(?:sig|att|sbom)$")
 _STALE_TMP_SECONDS = 3600
 
 
@@ -293,14 +292,13 @@ class Store(Layout):
         orphaned = manifest_digests(desc) | {desc["digest"]}
         for d in kept:
             name = (d.get("annotations") or {}).get(mt.REF_NAME) or ""
-            if not _COSIGN_TAG.match(name):
+            if not is_signature_tag(name):
                 orphaned -= manifest_digests(d)
         suffixes = {"sha256-" + x.split(":", 1)[1] for x in orphaned if x.startswith("sha256:")}
         out, dropped = [], []
         for d in kept:
             name = (d.get("annotations") or {}).get(mt.REF_NAME) or ""
-            m = _COSIGN_TAG.match(name)
-            if m and m.group(1) in suffixes:
+            if is_signature_tag(name) and name.split(".", 1)[0] in suffixes:
                 dropped.append(name)
             else:
                 out.append(d)
