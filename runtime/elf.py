@@ -34,9 +34,15 @@ class Elf:
     def __init__(self, data: bytes) -> None:
         if data[:4] != b"\x7fELF":
             raise ElfError("not an ELF file")
-        if data[4] != 2 or data[5] != 1:
+        if data[4:6] != b"\x02\x01":
             raise ElfError("only 64-bit little-endian ELF objects are supported")
         self.data = data
+        try:
+            self._parse(data)
+        except (struct.error, IndexError) as e:
+            raise ElfError(f"truncated or corrupt ELF object ({e})") from None
+
+    def _parse(self, data: bytes) -> None:
         self.machine = struct.unpack_from("<H", data, 18)[0]
         shoff = struct.unpack_from("<Q", data, 0x28)[0]
         shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)

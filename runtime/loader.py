@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import libbpf as L
-from .btf import Btf
-from .elf import Elf
+from .btf import Btf, BtfError
+from .elf import Elf, ElfError
 from .errors import ParamError, RuntimeGadgetError
 from .markers import Markers, find_markers
 from .uprobes import UPROBE_KINDS, parse_section
@@ -97,8 +98,13 @@ class GadgetObject:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.elf = Elf(self.data)
-        self.btf = Btf.from_elf(self.data)
+        try:
+            self.elf = Elf(self.data)
+            self.btf = Btf.from_elf(self.data)
+        except (ElfError, BtfError, struct.error) as e:
+            raise RuntimeGadgetError(
+                f"the gadget's eBPF object cannot be read: {e} (rebuild it with 'gadget build')"
+            ) from None
         self.markers: Markers = find_markers(self.btf)
         self.params = self._params()
 

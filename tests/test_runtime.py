@@ -289,3 +289,18 @@ def test_signal_stops_run_and_detaches_everything(rt_store: Path, sig: str) -> N
     shown = json.loads(subprocess.run(["bpftool", "link", "show", "-j"], capture_output=True,
                                       text=True, check=True).stdout or "[]")
     assert not [link for link in shown if link["id"] in links or link.get("prog_id") in progs]
+
+
+@pytest.mark.parametrize("payload", [b"not an object at all", b"\x7fELF\x02\x01" + b"\0" * 40])
+def test_unreadable_ebpf_layer_is_a_clear_error(tmp_path: Path, payload: bytes) -> None:
+    from gadgetsmith.runtime.reference import normalize
+    from gadgetsmith.toolchain.image import ArchContent, build_image
+    from gadgetsmith.toolchain.store import open_store
+
+    content = {a: ArchContent(ebpf=payload) for a in ("amd64", "arm64")}
+    img = build_image(b"name: broken\n", {"name": "broken"}, content, "2026-11-23T00:00:00Z")
+    open_store(tmp_path).add_image(img.blobs, img.index_descriptor, normalize("broken:v1"))
+    res = run_gadget("run", "broken:v1", "--host", "--timeout", "1", store=tmp_path, check=False)
+    assert res.returncode == 1, res
+    assert "eBPF object cannot be read" in res.stderr and "rebuild it" in res.stderr, res.stderr
+    assert "unexpected error" not in res.stderr and "Traceback" not in res.stderr
