@@ -189,3 +189,33 @@ def test_import_removes_stale_staging_of_killed_imports(exported, tmp_path: Path
     run_gadget("import", str(tar), store=d)
     assert not stale.exists()
     assert fresh.is_dir()  # may belong to an import still running
+
+
+def test_failed_export_leaves_no_partial_tar_and_no_temp_file(exported, tmp_path: Path) -> None:
+    """A write that fails mid-tar (here: RLIMIT_FSIZE, as a full disk would) changes nothing."""
+    import os
+    import resource
+    import subprocess
+
+    from .conftest import GADGET
+
+    s, tar, digests = exported
+    full_size = tar.stat().st_size
+    out = tmp_path / "out"
+    out.mkdir()
+    dest = out / "gadgets.tar"
+    dest.write_bytes(b"previous export")
+    limit = full_size // 2  # fails after some members are written, not before the first
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = dict(os.environ, GADGETSMITH_STORE=str(s))
+    env.pop("GADGETSMITH_DEBUG", None)
+    proc = subprocess.run([GADGET, "export", *digests, str(dest)], capture_output=True, text=True,
+                          env=env, preexec_fn=small_files, timeout=120)
+    assert proc.returncode == 1, proc
+    assert proc.stderr.strip().splitlines() == [
+        f"error: cannot export to {dest}: File too large (nothing was written)"]
+    assert dest.read_bytes() == b"previous export"
+    assert sorted(p.name for p in out.iterdir()) == ["gadgets.tar"]

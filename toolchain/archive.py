@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -29,8 +28,8 @@ from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.layout import LAYOUT_VERSION
 from gadgetsmith.runtime.reference import ReferenceError, is_digest, parse
 
-from .errors import UsageError
-from .fsutil import fsync_dir
+from .errors import GadgetError, UsageError
+from .fsutil import atomic_writer
 from .gojson import dumps as go_json
 from .signing import is_signature_tag, signature_tag
 from .store import Store
@@ -88,32 +87,23 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-                for b in sorted(blobs):
-                    path = store.blob_path(b)
-                    if not path.is_file():
-                        data = b"{}"  # inline empty config
-                        _add_bytes(tar, f"blobs/sha256/{b.split(':', 1)[1]}", data)
-                        continue
-                    ti = _info(f"blobs/sha256/{b.split(':', 1)[1]}", path.stat().st_size)
-                    with open(path, "rb") as f:
-                        tar.addfile(ti, f)
-                _add_bytes(tar, "index.json", index_bytes)
-                _add_bytes(tar, "oci-layout", layout_bytes)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(dest.parent)
+        with atomic_writer(dest) as raw, \
+                tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for b in sorted(blobs):
+                name = f"blobs/sha256/{b.split(':', 1)[1]}"
+                path = store.blob_path(b)
+                if not path.is_file():
+                    _add_bytes(tar, name, b"{}")  # inline empty config
+                    continue
+                with open(path, "rb") as f:
+                    tar.addfile(_info(name, os.fstat(f.fileno()).st_size), f)
+            _add_bytes(tar, "index.json", index_bytes)
+            _add_bytes(tar, "oci-layout", layout_bytes)
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        raise GadgetError(f"cannot export to {dest}: {where}{e.strerror or e} "
+                          "(nothing was written)") from None
     return {"file": str(dest), "images": refs_out, "blobs": len(blobs),
             "size": dest.stat().st_size}
 

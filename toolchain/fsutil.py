@@ -8,6 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def fsync_dir(path: Path) -> None:
@@ -24,19 +25,29 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write(path: Path | str, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path``: temp file in the same dir, fsync, rename, fsync dir.
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path, mode) as f:
+        f.write(data)
 
-    A reader sees the old or the new content, never a partial file; a killed writer leaves
-    at most a ``.tmp-*`` file behind, which the store ignores and cleans up.
+
+@contextlib.contextmanager
+def atomic_writer(path: Path | str, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A binary file to stream into; it becomes ``path`` only if the block completes.
+
+    The file is a ``.tmp-*`` temp file in ``path``'s directory. On success it is flushed,
+    fsynced, given ``mode`` and renamed over ``path``, then the directory is fsynced: a
+    reader sees the old or the new content, never a partial file. On any exception
+    (KeyboardInterrupt included) the temp file is removed and ``path`` is left as it was;
+    a killed writer leaves at most a ``.tmp-*`` file, which the store ignores and cleans up.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
+            os.fchmod(f.fileno(), mode)
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
