@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .conftest import run_gadget
 from .registry_util import registry, registry_server  # noqa: F401 - fixtures
-from .signing_util import ENV, key_pair, make_image, sig_manifest
+from .signing_util import ENV, key_pair, make_image, sig_manifest, signature_tag
 from .test_bad_input import check_error
 
 
@@ -162,3 +162,43 @@ def test_import_refuses_unsigned_image_under_policy(tmp_path: Path, registry) ->
     assert run_gadget("list", "--format", "json", store=dst).json() == []
     ok = run_gadget("import", str(tar), "--policy", str(policy), "--no-verify", store=dst)
     assert "signature verification DISABLED" in ok.stderr
+
+
+def test_pull_carries_per_arch_signatures(tmp_path: Path, registry) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    ref, index_only = _ref(registry), _ref(registry, "obs/tiny:index-only")
+    digest = make_image(src, ref)
+    other = make_image(src, index_only, seed="b")
+    args = registry.client_args()
+    run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *args, store=src, env=ENV)
+    run_gadget("push", index_only, "--sign", "--key", str(key), *args, store=src, env=ENV)
+    out = run_gadget("pull", ref, "--format", "json", *args, store=dst).json()
+    assert out["signature"] == signature_tag(digest) and out["warnings"] == []
+    # only the index is signed: the per-arch tags that do not exist are no error
+    out = run_gadget("pull", index_only, "--format", "json", *args, store=dst).json()
+    assert out["signature"] == signature_tag(other) and out["warnings"] == []
+    registry.stop()
+    res = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", "--offline",
+                     "--format", "json", store=dst).json()
+    assert res["digest"] == digest and len(res["verified"]) == 3
+    check_error(run_gadget("verify", index_only, "--public-keys", str(pub), "--recursive",
+                           "--offline", store=dst, check=False), "no signature found")
+
+
+def test_copy_carries_per_arch_signatures(tmp_path: Path, registry, registry_server) -> None:  # noqa: F811
+    key, pub = key_pair(tmp_path)
+    mirror = registry_server()
+    src = tmp_path / "src"
+    ref = _ref(registry)
+    digest = make_image(src, ref)
+    run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *registry.client_args(),
+               store=src, env=ENV)
+    hosts = ["--insecure-registries", f"{registry.host},{mirror.host}"]
+    # another registry (blobs streamed) and another repository of the same one (mounted)
+    for dest in (f"{mirror.host}/mirror/tiny:v1", f"{registry.host}/mirror/tiny:v1"):
+        out = run_gadget("copy", ref, dest, "--format", "json", *hosts).json()
+        assert out["signature"] == signature_tag(digest) and out["warnings"] == []
+        res = run_gadget("verify", dest, "--public-keys", str(pub), "--remote", "--recursive",
+                         "--ignore-identity", "--format", "json", *hosts, store=tmp_path / "none").json()
+        assert res["digest"] == digest and len(res["verified"]) == 3

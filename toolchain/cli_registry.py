@@ -163,7 +163,7 @@ def push(
 def pull(
     image: Annotated[str, typer.Argument(help="Reference to pull (host/repo:tag or @digest).")],
     no_signature: Annotated[
-        bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tag.")
+        bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tags.")
     ] = False,
     no_verify: Annotated[
         bool,
@@ -176,7 +176,7 @@ def pull(
     fmt: FmtOpt = _Fmt.text,
     store: StoreOpt = None,
 ) -> None:
-    """Pull an image with all architectures (and its cosign signature tag) into the store.
+    """Pull an image with all architectures (and its cosign signature tags) into the store.
 
     Example: gadget pull registry.corp:5000/observability/trace_open:v1
     """
@@ -196,7 +196,7 @@ def copy(
     source: Annotated[str, typer.Argument(help="Source reference in a registry.")],
     dest: Annotated[str, typer.Argument(help="Destination reference in a registry.")],
     no_signature: Annotated[
-        bool, typer.Option("--no-signature", help="Do not copy the sha256-<hex>.sig tag.")
+        bool, typer.Option("--no-signature", help="Do not copy the sha256-<hex>.sig tags.")
     ] = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,

@@ -106,7 +106,7 @@ def _same_host_refs(store, target: Reference) -> list[Reference]:
 def pull_image(image: str, *, store_path: Path | None = None, options: RemoteOptions | None = None,
                progress: Progress | None = None, with_signature: bool = True,
                verify: bool = True, warn=None) -> Stats:
-    """Pull ``image`` (all architectures, and its signature tag) into the local store.
+    """Pull ``image`` (all architectures, and its signature tags) into the local store.
 
     When the policy names public keys for ``image`` its signature is verified on the
     staged download and the image is refused before anything is stored; ``verify=False``

@@ -1,6 +1,7 @@
 """Whole-graph transfers: local store -> registry (push), registry -> store (pull),
 registry -> registry (copy). Index, per-arch manifests, configs and layers, plus the
-cosign signature tag ``sha256-<hex>.sig`` of the index when there is one.
+cosign signature tags ``sha256-<hex>.sig`` of the index and of each per-arch manifest
+(``sign --recursive``), those that exist.
 
 * push: blobs already in the repository are skipped (HEAD); missing ones are first
   mounted from another repository of the same registry that has them, else streamed
@@ -99,6 +100,11 @@ class _Graph:
 
     manifests: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
     blobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def signed_digests(self) -> list[str]:
+        """Digests whose signature tags travel with the image: the root, then the others."""
+        root = self.manifests[-1][0]["digest"]
+        return [root] + [d["digest"] for d, _ in self.manifests if d["digest"] != root]
 
 
 def _local_graph(store: Store, root: dict[str, Any]) -> _Graph:
@@ -203,10 +209,8 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
     _push_graph(client, dest.path, tag, g, stats, progress, mount_from or [], opener_for)
     if with_signature:
         # the index's signature, and those of the per-arch manifests (cosign sign --recursive)
-        wanted = [signature_tag(root["digest"])] + [
-            signature_tag(d["digest"]) for d, _ in g.manifests if d["digest"] != root["digest"]]
         local_tags = {e.reference: e for e in store.entries()}
-        for sig in wanted:
+        for sig in map(signature_tag, g.signed_digests()):
             e = local_tags.get(sig)
             if e is None:
                 continue
@@ -251,6 +255,22 @@ def _remote_graph(client: RegistryClient, repo: str, ref: str, top_missing_ok: b
     return g
 
 
+def _remote_signatures(client: RegistryClient, repo: str, g: _Graph, stats: Stats,
+                       verb: str) -> list[tuple[str, _Graph]]:
+    """(tag, graph) of the signature tags of ``g``'s manifests that exist in ``repo``, the
+    index's first. A tag that is not there is skipped; one that cannot be read is a warning."""
+    out = []
+    for sig in map(signature_tag, g.signed_digests()):
+        try:
+            sg = _remote_graph(client, repo, sig, top_missing_ok=True)
+        except RegistryError as e:
+            stats.warnings.append(f"signature {sig} not {verb}: {e}")
+            continue
+        if sg is not None:
+            out.append((sig, sg))
+    return out
+
+
 # ------------------------------------------------------------------------------- pull
 def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Progress | None = None,
          with_signature: bool = True,
@@ -269,14 +289,9 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
     assert g is not None
     root_desc = g.manifests[-1][0]
     stats = Stats(str(ref), digest=root_desc["digest"])
-    sig_graph = None
-    sig = signature_tag(root_desc["digest"])
-    if with_signature:
-        try:
-            sig_graph = _remote_graph(client, repo, sig, top_missing_ok=True)
-        except RegistryError as e:
-            stats.warnings.append(f"signature {sig} not pulled: {e}")
-    graphs = [g] + ([sig_graph] if sig_graph else [])
+    sigs = _remote_signatures(client, repo, g, stats, "pulled") if with_signature else []
+    sig_graph = dict(sigs).get(signature_tag(root_desc["digest"]))
+    graphs = [g] + [sg for _, sg in sigs]
 
     stage = store.staging_dir("pull")
     try:
@@ -326,10 +341,8 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
                 return store.read_blob(digest, verify=False)
 
             check(read, root_desc, sig_graph.manifests[-1][1] if sig_graph else None)
-        tags = [(str(ref), root_desc)]
-        if sig_graph:
-            tags.append((sig, sig_graph.manifests[-1][0]))
-            stats.signature = sig
+        tags = [(str(ref), root_desc)] + [(sig, sg.manifests[-1][0]) for sig, sg in sigs]
+        stats.signature = sigs[0][0] if sigs else None
         store.ingest(staged, tags)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -372,7 +385,7 @@ class _HashingStream:
 
 def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client: RegistryClient, *,
          progress: Progress | None = None, with_signature: bool = True) -> Stats:
-    """Copy ``src`` (whole graph, and its signature tag) to ``dst``."""
+    """Copy ``src`` (whole graph, and its signature tags) to ``dst``."""
     t0 = time.monotonic()
     progress = progress or Progress()
     g = _remote_graph(src_client, src.path, src.digest or src.tag or "latest")
@@ -390,15 +403,9 @@ def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client:
     tag = dst.digest or dst.tag or "latest"
     _push_graph(dst_client, dst.path, tag, g, stats, progress, mount_from, opener_for)
     if with_signature:
-        sig = signature_tag(root["digest"])
-        try:
-            sg = _remote_graph(src_client, src.path, sig, top_missing_ok=True)
-        except RegistryError as e:
-            sg = None
-            stats.warnings.append(f"signature {sig} not copied: {e}")
-        if sg is not None:
+        for sig, sg in _remote_signatures(src_client, src.path, g, stats, "copied"):
             _push_graph(dst_client, dst.path, sig, sg, stats, Progress(), mount_from, opener_for)
-            stats.signature = sig
+            stats.signature = stats.signature or sig
     stats.seconds = time.monotonic() - t0
     return stats
 
