@@ -52,8 +52,14 @@ def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str,
     return out
 
 
-def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[str, Any]]:
-    """eBPF object and metadata of an image in the local store, for this host's arch."""
+def load_image(ref: str, store: str | Path | None = None,
+               descriptor: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """eBPF object and metadata of an image in the local store, for this host's arch.
+
+    ``descriptor``: the image's index descriptor when the caller has already resolved
+    ``ref`` (which then only names the image in errors), so the image loaded is the one
+    the caller checked even if the tag moves meanwhile.
+    """
     import yaml
 
     from . import mediatypes as mt
@@ -63,7 +69,7 @@ def load_image(ref: str, store: str | Path | None = None) -> tuple[bytes, dict[s
     layout = Layout(Path(store) if store else default_store_path())
     try:
         layout.check()
-        _, desc = layout.resolve(ref)
+        desc = descriptor if descriptor is not None else layout.resolve(ref)[1]
         man_desc = layout.manifest_for_arch(desc, host_arch())
         manifest = layout.read_json(man_desc["digest"])
     except UnknownReference:

@@ -81,6 +81,16 @@ def test_unknown_reference(store: Path) -> None:
         check_error(res, "unknown reference", "nothere", code=1)
 
 
+def test_run_unknown_reference_fails_before_asking_container_runtimes(store: Path) -> None:
+    # the image is looked up first, once: no runtime is queried (nor warned about) for an
+    # image that does not exist
+    res = run_gadget("run", "nothere:v1", "--runtimes", "containerd,cri-o", store=store,
+                     check=False)
+    check_error(res, "unknown reference 'nothere:v1'", "build or pull it first", code=1)
+    assert res.stderr.splitlines() == [
+        "error: unknown reference 'nothere:v1': build or pull it first (see 'gadget list')"]
+
+
 def test_invalid_reference(store: Path, tiny_gadget: Path) -> None:
     check_error(run_gadget("inspect", "https://x/y", store=store, check=False), "scheme")
     check_error(run_gadget("build", str(tiny_gadget), "-t", "UPPER/Case:x", store=store,

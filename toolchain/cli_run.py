@@ -102,12 +102,10 @@ def run(
     elif image.endswith(".o") and Path(image).is_file():
         src = Path(image).read_bytes()  # a local eBPF object: not an image, no policy applies
     else:
-        from .policy import check_local_run, load_policy
-        from .signing.enforce import verify_local_for_run
+        from .images import load_for_run
+        from .policy import load_policy
 
-        pol = load_policy(policy)
-        check_local_run(_store_path(store), image, pol)  # allowlist first, then signatures
-        verify_local_for_run(_store_path(store), image, policy=pol, no_verify=no_verify)
+        src, metadata = load_for_run(_store_path(store), image, load_policy(policy), no_verify)
     from gadgetsmith.runtime.api import Gadget
     from gadgetsmith.runtime.containers import (
         ContainerCollection,

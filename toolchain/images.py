@@ -1,4 +1,4 @@
-"""Read-side views of the local store for `gadget list` and `gadget inspect`."""
+"""Read-side views of the local store for `gadget list`, `gadget inspect` and `gadget run`."""
 
 from __future__ import annotations
 
@@ -161,3 +161,36 @@ def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
     info["metadata"] = meta if isinstance(meta, dict) else None
     info.update(metadata_summary(info["metadata"]))
     return info
+
+
+def load_for_run(store_path: Path | None, text: str, policy, no_verify: bool = False
+                 ) -> tuple[bytes, dict[str, Any]]:
+    """The eBPF object (this host's arch) and metadata `gadget run` loads for a local image.
+
+    The image is looked up once: the descriptor found is the one the allowlist checks and
+    the one whose object is loaded, so a tag moved meanwhile cannot swap in another image.
+    """
+    from gadgetsmith.runtime.api import load_image
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    from .errors import GadgetError, NotFoundError
+    from .policy import check_local_run
+    from .signing.enforce import verify_local_for_run
+
+    store = open_store(store_path)
+    try:
+        ref, desc = store.lookup(text)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown reference {text!r}: build or pull it first (see 'gadget list')") from None
+    check_local_run(store, ref, desc, policy)  # allowlist first, then signatures
+    # verify_local_for_run (toolchain/signing) looks ``text`` up on its own: it must have
+    # checked the image found above
+    verified = verify_local_for_run(store_path, text, policy=policy, no_verify=no_verify)
+    if verified is not None and verified.digest != desc["digest"]:
+        raise GadgetError(f"{text} was re-tagged while it was being verified (now "
+                          f"{verified.digest}, was {desc['digest']}): run it again")
+    try:
+        return load_image(text, store.root, descriptor=desc)
+    except RuntimeGadgetError as e:
+        raise GadgetError(str(e)) from None

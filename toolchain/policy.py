@@ -366,23 +366,17 @@ def load_policy(explicit: Path | str | None = None) -> Policy:
     return policy_from_dict(doc, path)
 
 
-def check_local_run(store_path, text: str, policy: Policy) -> Entry | None:
+def check_local_run(store, ref, desc: dict[str, Any], policy: Policy) -> Entry | None:
     """The allowlist check of `gadget run` for a local image (no network involved).
 
-    The image's digest is known, so ``name@digest`` entries apply. Run by bare digest is
-    allowed when one of the local names of that digest is allowed.
+    ``ref, desc`` are what ``store.lookup`` found for the image; the digest is known, so
+    ``name@digest`` entries apply. Run by bare digest (``ref`` None) is allowed when one of
+    the local names of that digest is allowed.
     """
     if policy.allowed_gadgets is None:
         return None
-    from .errors import NotFoundError
     from .signing import is_signature_tag
-    from .store import open_store
 
-    store = open_store(store_path)
-    try:
-        ref, desc = store.lookup(text)
-    except NotFoundError:
-        return None  # not local: nothing runs (and a pull is checked on its own)
     if ref is not None:
         return policy.check(RUN, ref, digest=desc["digest"])
     names = [e.reference for e in store.entries()
