@@ -26,7 +26,7 @@ from .decode import Decoder
 from .enrichment import EMPTY, EMPTY_FIELDS, Enrichment, EnrichmentTable
 from .errors import RuntimeGadgetError
 from .fields import fields_for_struct
-from .loader import GadgetObject, LoadedGadget, host_arch, map_kv_structs
+from .loader import GadgetObject, LoadedGadget, host_arch
 
 Processor = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
@@ -198,7 +198,7 @@ class Gadget:
                           _field_annotations(meta, it.name))
             out.append(DataSource(it.name, "iterator", dec, programs=tuple(it.programs)))
         for mi in mk.mapiters:
-            kname, vname = map_kv_structs(btf, mi.map_name)
+            kname, vname = self.object.map_kv_structs(mi.map_name)
             kst, vst = btf.find(kname, "struct"), btf.find(vname, "struct")
             if kst is None or vst is None:
                 raise RuntimeGadgetError(f"map iterator {mi.name}: key/value must be structs")

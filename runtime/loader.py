@@ -9,144 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import libbpf as L
-from .btf import Btf, BtfError
-from .elf import Elf, ElfError
-from .errors import ParamError, RuntimeGadgetError
-from .markers import Markers, find_markers
+from .errors import RuntimeGadgetError
+from .objmodel import GadgetObject, Param  # the static model; re-exported for callers
 from .uprobes import UPROBE_KINDS, parse_section
 
 MNTNS_MAP = "gadget_mntns_filter_map"
 SO_ATTACH_BPF = 50
-
-WELL_KNOWN_KEYS = {
-    "targ_pid": "pid", "targ_tid": "tid", "targ_uid": "uid", "targ_gid": "gid",
-    "targ_comm": "comm", "collect_ustack": "collect-ustack",
-    "collect_build_id": "collect-build-id", "collect_otel_stack": "collect-otel-stack",
-}
-
-
-@dataclass
-class Param:
-    var: str
-    key: str
-    kind: str  # bool, int, uint, string
-    size: int
-    offset: int
-    default: str
-    description: str = ""
-
-    def encode(self, text: str) -> bytes:
-        if self.kind == "bool":
-            low = str(text).strip().lower()
-            if low in ("true", "1", "yes", "on"):
-                return b"\1" + bytes(self.size - 1)
-            if low in ("false", "0", "no", "off", ""):
-                return bytes(self.size)
-            raise ParamError(f"--param {self.key}={text}: expected true or false")
-        if self.kind in ("int", "uint"):
-            try:
-                v = int(str(text).strip(), 0)
-            except ValueError:
-                raise ParamError(f"--param {self.key}={text}: expected an integer") from None
-            bits = self.size * 8
-            lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.kind == "int"
-                      else (0, (1 << bits) - 1))
-            if not lo <= v <= hi:
-                raise ParamError(
-                    f"--param {self.key}={text}: out of range for a {bits}-bit "
-                    f"{'signed' if self.kind == 'int' else 'unsigned'} value ({lo}..{hi})")
-            return v.to_bytes(self.size, "little", signed=self.kind == "int")
-        raw = str(text).encode()
-        if len(raw) > self.size:
-            raise ParamError(f"--param {self.key}: value longer than {self.size} bytes")
-        return raw + bytes(self.size - len(raw))
-
-
-def _param_kind(btf: Btf, type_id: int) -> tuple[str, int] | None:
-    t = btf.resolve(type_id)
-    if t.kind == "int":
-        if t.is_bool:
-            return "bool", t.size
-        return ("int" if t.is_signed else "uint"), t.size
-    if t.kind == "enum":
-        return "uint", t.size
-    if t.kind == "array":
-        elem = btf.resolve(t.elem_type)
-        if elem.kind == "int" and elem.size == 1:
-            return "string", t.nelems
-    return None
-
-
-def _decode_default(kind: str, raw: bytes) -> str:
-    if kind == "bool":
-        return "true" if any(raw) else "false"
-    if kind in ("int", "uint"):
-        return str(int.from_bytes(raw, "little", signed=kind == "int"))
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-@dataclass
-class GadgetObject:
-    """Static view of a compiled gadget (no kernel state): BTF, markers, params."""
-
-    data: bytes
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        try:
-            self.elf = Elf(self.data)
-            self.btf = Btf.from_elf(self.data)
-        except (ElfError, BtfError, struct.error) as e:
-            raise RuntimeGadgetError(
-                f"the gadget's eBPF object cannot be read: {e} (rebuild it with 'gadget build')"
-            ) from None
-        self.markers: Markers = find_markers(self.btf)
-        self.params = self._params()
-
-    def rodata_vars(self) -> dict[str, tuple[int, int, int]]:
-        """name -> (type id, offset, size) for .rodata variables."""
-        out = {}
-        for name, tid, sec, off, size in self.btf.global_vars():
-            if sec == ".rodata":
-                out[name] = (tid, off, size)
-        return out
-
-    def rodata(self) -> bytes:
-        sec = self.elf.section(".rodata")
-        return sec.data if sec else b""
-
-    def _params(self) -> list[Param]:
-        meta_params = ((self.metadata.get("params") or {}).get("ebpf")
-                       or self.metadata.get("ebpfParams") or {})
-        rovars = self.rodata_vars()
-        rodata = self.rodata()
-        out = []
-        for var in self.markers.params:
-            if var not in rovars:
-                continue
-            tid, off, size = rovars[var]
-            pk = _param_kind(self.btf, tid)
-            if pk is None:
-                continue
-            kind, psize = pk
-            m = meta_params.get(var) or {}
-            key = WELL_KNOWN_KEYS.get(var) or m.get("key") or var
-            default = _decode_default(kind, rodata[off:off + psize]) if rodata else ""
-            out.append(Param(var, str(key), kind, psize, off, default,
-                             str(m.get("description", "") or "")))
-        return out
-
-    def param(self, key: str) -> Param:
-        for p in self.params:
-            if key in (p.key, p.var):
-                return p
-        known = ", ".join(sorted(p.key for p in self.params)) or "none"
-        raise ParamError(f"unknown param {key!r}: this gadget's params are {known}")
 
 
 def ensure_fs() -> None:
@@ -410,24 +281,4 @@ def host_arch() -> str:
     return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(m, m)
 
 
-def map_kv_structs(btf: Btf, map_name: str) -> tuple[str, str]:
-    """Key and value struct names of a BTF-defined map in .maps."""
-    sec = btf.datasec(".maps")
-    if sec is None:
-        raise RuntimeGadgetError("the object has no BTF map definitions (.maps)")
-    for v in sec.vars:
-        var = btf.types[v.type]
-        if var.name != map_name:
-            continue
-        st = btf.resolve(var.type)
-        names = {}
-        for m in st.members:
-            if m.name in ("key", "value"):
-                ptr = btf.resolve(m.type)
-                names[m.name] = btf.resolve(ptr.type).name
-        if "key" in names and "value" in names:
-            return names["key"], names["value"]
-    raise RuntimeGadgetError(f"map {map_name} has no key/value types in BTF")
-
-
-__all__ = ["GadgetObject", "LoadedGadget", "Param", "host_arch", "map_kv_structs"]
+__all__ = ["GadgetObject", "LoadedGadget", "Param", "host_arch"]

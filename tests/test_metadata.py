@@ -377,6 +377,63 @@ def test_generate_from_btf(tmp_path: Path) -> None:
     assert all("placeholder" in x["message"] for x in out["diagnostics"])
 
 
+KINDS_PROGRAM = TINY_PROGRAM.replace(
+    "GADGET_PARAM(only_failed);",
+    "GADGET_PARAM(only_failed);\nconst volatile float ratio = 0.5;\nGADGET_PARAM(ratio);\n"
+    "const volatile struct gadget_l3endpoint_t peer = {.addr_raw = {.v4 = 0x0100007f}, "
+    ".version = 4};\nGADGET_PARAM(peer);")
+
+
+@pytest.mark.usefixtures("clang_available")
+def test_float_and_ip_params_are_typed_like_the_runtime(tmp_path: Path) -> None:
+    """float and gadget_l3endpoint_t params: defaults read from .rodata, values checked as
+    the runtime would encode them (it sets both kinds)."""
+    d = _gadget(tmp_path, "name: x\n", KINDS_PROGRAM)
+    (d / "gadget.yaml").unlink()
+    ebpf = yaml.safe_load(run_gadget("metadata", "generate", str(d)).stdout)["params"]["ebpf"]
+    assert ebpf["ratio"]["defaultValue"] == "0.5"
+    assert ebpf["peer"]["defaultValue"] == "127.0.0.1"
+    good = TINY_YAML + textwrap.indent(textwrap.dedent("""\
+        ratio:
+          key: ratio
+          type: float32
+          defaultValue: "0.5"
+          description: a ratio
+        peer:
+          key: peer
+          type: ip
+          defaultValue: "127.0.0.1"
+          description: a peer
+        """), "    ")
+    (d / "gadget.yaml").write_text(good)
+    out = run_gadget("validate", str(d), "--format", "json").json()
+    assert out["objectChecked"] and out["diagnostics"] == [], out
+    (d / "gadget.yaml").write_text(good.replace('"0.5"', '"half"')
+                                   .replace('"127.0.0.1"', '"300.1.2.3"'))
+    res = run_gadget("validate", str(d), check=False)
+    assert res.returncode == 1, res
+    assert "gadget.yaml:23:21: error: params.ebpf.ratio.defaultValue: 'half' is not a " \
+           "number" in res.stdout, res
+    assert "gadget.yaml:28:21: error: params.ebpf.peer.defaultValue: '300.1.2.3' is not an " \
+           "IP address" in res.stdout, res
+
+
+@pytest.mark.usefixtures("clang_available")
+def test_param_the_runtime_cannot_set_is_an_error(tmp_path: Path) -> None:
+    prog = TINY_PROGRAM.replace(
+        "GADGET_PARAM(only_failed);",
+        "GADGET_PARAM(only_failed);\nstruct cfg { __u32 a; };\n"
+        "const volatile struct cfg cfg = {};\nGADGET_PARAM(cfg);")
+    res = run_gadget("validate", str(_gadget(tmp_path, TINY_YAML, prog)), "--format", "json",
+                     check=False)
+    assert res.returncode == 1, res
+    errs = [(d["file"], d["message"]) for d in only(diags(res))]
+    assert [m for _, m in errs] == [
+        "GADGET_PARAM(cfg): its C type struct cfg cannot be a param: use bool, an integer, a "
+        "float, a char array or struct gadget_l3endpoint_t (an IP address)"], errs
+    assert errs[0][0].endswith("program.bpf.c"), errs
+
+
 AUTHOR_YAML = """\
 # yaml-language-server: $schema=gadget.schema.json
 # Written by hand: every comment and key below must survive an update.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -304,3 +305,109 @@ def test_unreadable_ebpf_layer_is_a_clear_error(tmp_path: Path, payload: bytes) 
     assert res.returncode == 1, res
     assert "eBPF object cannot be read" in res.stderr and "rebuild it" in res.stderr, res.stderr
     assert "unexpected error" not in res.stderr and "Traceback" not in res.stderr
+
+
+PARAM_KINDS_PROGRAM = """\
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <gadget/buffer.h>
+#include <gadget/macros.h>
+#include <gadget/types.h>
+
+struct event {
+    __u32 pid;
+    __u32 ratio_bits;
+    __u64 scale_bits;
+    __u32 peer_v4;
+    __u32 peer6_tail;
+    __u8 peer_version;
+    __u8 peer6_version;
+};
+
+GADGET_TRACER_MAP(events, 1024 * 64);
+GADGET_TRACER(kinds, events, event);
+
+const volatile __u32 targ_tid = 0;
+GADGET_PARAM(targ_tid);
+const volatile float ratio = 0.5;
+GADGET_PARAM(ratio);
+const volatile double scale = 0;
+GADGET_PARAM(scale);
+const volatile struct gadget_l3endpoint_t peer = {};
+GADGET_PARAM(peer);
+const volatile struct gadget_l3endpoint_t peer6 = {};
+GADGET_PARAM(peer6);
+struct cfg { __u32 a; };
+const volatile struct cfg cfg = {};
+GADGET_PARAM(cfg);
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int kinds_enter(void *ctx)
+{
+    __u64 id = bpf_get_current_pid_tgid();
+    if (targ_tid && (__u32)id != targ_tid)
+        return 0;
+    struct event *e = gadget_reserve_buf(&events, sizeof(*e));
+    if (!e)
+        return 0;
+    e->pid = id >> 32;
+    e->ratio_bits = *(const volatile __u32 *)&ratio;
+    e->scale_bits = *(const volatile __u64 *)&scale;
+    e->peer_v4 = peer.addr_raw.v4;
+    e->peer_version = peer.version;
+    e->peer6_tail = *(const volatile __u32 *)&peer6.addr_raw.v6[12];
+    e->peer6_version = peer6.version;
+    gadget_submit_buf(ctx, &events, e, sizeof(*e));
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+
+@pytest.fixture(scope="module")
+def kinds_obj(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from gadgetsmith.runtime.loader import host_arch
+    from gadgetsmith.toolchain.compile import compile_arches, find_toolchain
+
+    d = tmp_path_factory.mktemp("kinds")
+    (d / "program.bpf.c").write_text(PARAM_KINDS_PROGRAM)
+    objs = compile_arches(d / "program.bpf.c", [host_arch()], d, find_toolchain(), cwd=d)
+    return objs[host_arch()].read_bytes()
+
+
+def test_float_and_ip_params_reach_the_kernel(kinds_obj: bytes) -> None:
+    """The params `gadget validate` accepts are the ones the runtime sets: floats and
+    gadget_l3endpoint_t addresses are written into .rodata as ig writes them."""
+    import ipaddress
+    import struct
+
+    from gadgetsmith.runtime import Gadget
+
+    params = {"targ_tid": threading.get_native_id(), "ratio": "1.5", "scale": "-2.25",
+              "peer": "10.1.2.3", "peer6": "2001:db8::7"}
+    with Gadget(kinds_obj, params=params) as g:
+        for _ in range(3):
+            os.getpid()  # one syscall each (glibc does not cache it)
+        ev = next(iter(g.events(timeout=5, count=1)))
+    assert ev["pid"] == os.getpid()
+    assert ev["ratio_bits"] == struct.unpack("<I", struct.pack("<f", 1.5))[0]
+    assert ev["scale_bits"] == struct.unpack("<Q", struct.pack("<d", -2.25))[0]
+    assert ev["peer_version"] == 4
+    assert ev["peer_v4"] == int.from_bytes(ipaddress.ip_address("10.1.2.3").packed, "little")
+    assert ev["peer6_version"] == 6
+    assert ev["peer6_tail"] == int.from_bytes(ipaddress.ip_address("2001:db8::7").packed[12:],
+                                              "little")
+
+
+def test_param_values_and_types_the_runtime_refuses(kinds_obj: bytes) -> None:
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.errors import ParamError
+
+    for params, needle in (({"ratio": "half"}, "--param ratio=half: expected a number"),
+                           ({"ratio": "1e39"}, "out of range for float32"),
+                           ({"peer": "10.1.2"}, "expected an IPv4 or IPv6 address"),
+                           ({"cfg": "1"}, "param 'cfg' cannot be set: its C type struct cfg "
+                                          "cannot be a param")):
+        with pytest.raises(ParamError, match=re.escape(needle)):
+            Gadget(kinds_obj, params=params)

@@ -95,7 +95,7 @@ def _param_entry(p) -> Any:
 
 def _described_params(obj: ObjectInfo) -> list[str]:
     """Params worth an entry: the well-known filter params get key and text from ig."""
-    return [v for v in obj.params if v not in WELL_KNOWN_KEYS and obj.params[v].ig_type]
+    return [v for v in obj.params if v not in WELL_KNOWN_KEYS and obj.params[v].type]
 
 
 def generate_doc(obj: ObjectInfo, name: str):

@@ -23,6 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.errors import ParamError
+from gadgetsmith.runtime.objmodel import PARAM_TYPES_HINT, int_range, parse_int
+
 from .errors import NotFoundError, UsageError
 from .objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
 from .objinfo import ObjectInfo, ParamInfo
@@ -251,31 +254,19 @@ def _mapping(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-def _parse_int(text: str) -> int | None:
-    try:
-        return int(text.strip(), 0)
-    except ValueError:
-        try:
-            return int(text.strip())
-        except ValueError:
-            return None
-
-
 def _value_problem(p: ParamInfo, value: Any) -> str | None:
     """Why ``value`` cannot be given to param ``p`` (None = it can)."""
     text = "true" if value is True else "false" if value is False else "" if value is None \
         else str(value)
-    t = p.ig_type
+    t = p.type
     if t == "bool":
         if text not in GO_BOOL and text != "":
             return f"{text!r} is not a boolean: use true or false"
     elif t and t.startswith(("int", "uint")):
         if text == "":
             return None
-        v = _parse_int(text)
-        bits = int(t.lstrip("uint") or 64)
-        lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if t.startswith("int")
-                  else (0, (1 << bits) - 1))
+        v = parse_int(text)
+        lo, hi = int_range(t)
         if v is None:
             return f"{text!r} is not an integer"
         if not lo <= v <= hi:
@@ -285,6 +276,15 @@ def _value_problem(p: ParamInfo, value: Any) -> str | None:
             float(text or "0")
         except ValueError:
             return f"{text!r} is not a number"
+        try:
+            p.pack(text or "0")
+        except ParamError:
+            return f"{text} is out of range for {p.c_type} ({t})"
+    elif t == "ip":
+        try:
+            p.pack(text)
+        except ParamError:
+            return f"{text!r} is not an IP address: use an IPv4 or IPv6 address"
     elif t == "string":
         if len(text.encode()) > p.size:
             return f"{text!r} is longer than {p.c_type} ({p.size} bytes)"
@@ -296,24 +296,24 @@ def _same_default(p: ParamInfo, value: Any) -> bool:
         return True
     text = "true" if value is True else "false" if value is False else "" if value is None \
         else str(value)
-    if p.ig_type == "bool":
+    if p.type == "bool":
         return GO_BOOL.get(text, text == "" and False) == (p.default == "true") or (
             text == "" and p.default == "false")
-    if p.ig_type and p.ig_type.startswith(("int", "uint")):
-        return (_parse_int(text) if text else 0) == int(p.default)
+    if p.type and p.type.startswith(("int", "uint")):
+        return (parse_int(text) if text else 0) == int(p.default)
     return True  # strings: ig shows defaultValue (char-array defaults read as empty)
 
 
-def _type_matches(yaml_type: str, ig_type: str | None) -> bool:
-    if ig_type is None:
+def _type_matches(yaml_type: str, ptype: str | None) -> bool:
+    if ptype is None:
         return True
-    if yaml_type == ig_type:
+    if yaml_type == ptype:
         return True
-    if yaml_type == "int" and ig_type.startswith("int"):
+    if yaml_type == "int" and ptype.startswith("int"):
         return True
-    if yaml_type == "uint" and ig_type.startswith("uint"):
+    if yaml_type == "uint" and ptype.startswith("uint"):
         return True
-    if yaml_type in ("bytes", "string") and ig_type == "string":
+    if yaml_type in ("bytes", "string") and ptype == "string":
         return True
     return False
 
@@ -397,10 +397,9 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
                 add(path, "error",
                     f"{dotted(path)}: C variable {var} ({p.c_type}) must be a global "
                     f"'const volatile' variable so ig can set it in .rodata")
-            if p.ig_type is None:
+            if p.type is None:
                 add(path, "error",
-                    f"{dotted(path)}: C type {p.c_type} cannot be a param: use bool, an integer, "
-                    "a float or a char array")
+                    f"{dotted(path)}: C type {p.c_type} cannot be a param: use {PARAM_TYPES_HINT}")
             key = spec.get("key")
             if var in WELL_KNOWN and isinstance(key, str) and key != WELL_KNOWN[var]:
                 add(path + ("key",), "warning",
@@ -417,12 +416,12 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
                 keys[key] = path
             for tkey in ("type", "typeHint"):
                 yt = spec.get(tkey)
-                if isinstance(yt, str) and not _type_matches(yt, p.ig_type):
+                if isinstance(yt, str) and not _type_matches(yt, p.type):
                     add(path + (tkey,), "error",
                         f"{dotted(path)}.{tkey}: {yt!r} does not match the C type {p.c_type} "
-                        f"({p.ig_type}): set {tkey}: {p.ig_type}, or remove it (ig reads the "
+                        f"({p.type}): set {tkey}: {p.type}, or remove it (ig reads the "
                         "type from BTF)", prefer_key=False)
-            if "defaultValue" in spec and p.ig_type is not None:
+            if "defaultValue" in spec and p.type is not None:
                 dv = spec["defaultValue"]
                 prob = _value_problem(p, dv)
                 if prob:
@@ -434,7 +433,7 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
                         f"{p.default} of {var}, and ig shows the C value: set defaultValue: "
                         f"\"{p.default}\" or change the initialiser", prefer_key=False)
             pv = spec.get("possibleValues")
-            if isinstance(pv, list) and p.ig_type is not None:
+            if isinstance(pv, list) and p.type is not None:
                 for i, v in enumerate(pv):
                     prob = _value_problem(p, v)
                     if prob:
@@ -442,6 +441,8 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
                             f"{dotted(path)}.possibleValues[{i}]: {prob}", prefer_key=False)
     for var, p in obj.params.items():
         key = p.key
+        if var not in described and not p.settable:
+            add(None, "error", f"GADGET_PARAM({var}): {p.why_not_settable()}")
         if var not in described:
             if key in keys:
                 add(keys[key] + ("key",), "error",
