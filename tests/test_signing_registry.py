@@ -10,7 +10,16 @@ from pathlib import Path
 
 from .conftest import run_gadget
 from .registry_util import registry, registry_server  # noqa: F401 - fixtures
-from .signing_util import ENV, key_pair, make_image, sig_manifest, signature_tag
+from .signing_util import (
+    ENV,
+    blob_path,
+    key_pair,
+    make_image,
+    open_store,
+    read_json,
+    sig_manifest,
+    signature_tag,
+)
 from .test_bad_input import check_error
 
 
@@ -202,3 +211,37 @@ def test_copy_carries_per_arch_signatures(tmp_path: Path, registry, registry_ser
         res = run_gadget("verify", dest, "--public-keys", str(pub), "--remote", "--recursive",
                          "--ignore-identity", "--format", "json", *hosts, store=tmp_path / "none").json()
         assert res["digest"] == digest and len(res["verified"]) == 3
+
+
+def test_fetched_signature_is_stored_whole_or_not_at_all(tmp_path: Path, registry) -> None:  # noqa: F811
+    from .registry_util import FaultProxy
+
+    key, pub = key_pair(tmp_path)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    corrupt: list[str] = []
+    proxy = FaultProxy(registry.host, lambda method, path: "corrupt" if any(
+        method == "GET" and path.endswith(f"/blobs/{d}") for d in corrupt) else None)
+    try:
+        ref, args = f"{proxy.host}/obs/tiny:v1", ["--insecure-registries", proxy.host]
+        digest = make_image(src, ref)
+        run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *args, store=src, env=ENV)
+        run_gadget("pull", ref, "--no-signature", *args, store=dst)
+        broken, fine = [m["digest"] for m in read_json(src, digest)["manifests"]]
+        payload = sig_manifest(src, broken)[0]["layers"][0]["digest"]
+        corrupt.append(payload)  # the registry now serves a damaged payload of one signature
+        res = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", *args,
+                         store=dst, check=False)
+        check_error(res, "no signature found", broken)
+        tags = {e.reference for e in open_store(dst).entries()}
+        assert signature_tag(digest) in tags and signature_tag(fine) in tags
+        assert signature_tag(broken) not in tags
+        assert not blob_path(dst, payload).exists()
+        assert not list(dst.glob(".tmp-*"))
+        corrupt.clear()
+        run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", *args, store=dst)
+    finally:
+        proxy.close()
+    registry.stop()
+    out = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", "--offline",
+                     "--format", "json", store=dst).json()
+    assert len(out["verified"]) == 3

@@ -31,6 +31,7 @@ from typing import IO, Any
 from gadgetsmith.runtime import mediatypes as mt
 from gadgetsmith.runtime.reference import Reference, is_digest
 
+from ..errors import NotFoundError
 from ..signing import signature_tag
 from ..store import Store, StoreError
 from .client import MANIFEST_TYPES, DigestMismatch, RegistryClient, RegistryError
@@ -222,10 +223,12 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
 
 
 # ------------------------------------------------------------------------------- remote graph
-def _remote_graph(client: RegistryClient, repo: str, ref: str, top_missing_ok: bool = False) -> _Graph | None:
-    """Fetch (and digest-check) every manifest under ``ref``; blobs are listed, not fetched."""
+def _remote_graph(client: RegistryClient, repo: str, ref: str, top_missing_ok: bool = False,
+                  accept: Callable[[bytes], bool] | None = None) -> _Graph | None:
+    """Fetch (and digest-check) every manifest under ``ref``; blobs are listed, not fetched.
+    None when ``ref`` is missing (``top_missing_ok``) or ``accept(top manifest)`` is false."""
     got = client.manifest_get(repo, ref, missing_ok=top_missing_ok)
-    if got is None:
+    if got is None or (accept is not None and not accept(got[0])):
         return None
     g = _Graph()
     seen: set[str] = set()
@@ -272,6 +275,49 @@ def _remote_signatures(client: RegistryClient, repo: str, g: _Graph, stats: Stat
 
 
 # ------------------------------------------------------------------------------- pull
+def _stage_graphs(store: Store, client: RegistryClient, repo: str, graphs: list[_Graph], stage: Path,
+                  stats: Stats, progress: Progress) -> dict[str, Path]:
+    """Write the (already checked) manifests of ``graphs`` into ``stage`` and download their
+    blobs there, each checked against its digest and size; what the store has is skipped.
+    Returns digest -> staged file, for :meth:`Store.ingest`."""
+    staged: dict[str, Path] = {}
+    for gg in graphs:
+        for desc, data in gg.manifests:
+            stats.manifests += 1
+            if store.has_blob(desc["digest"]):
+                continue
+            p = stage / desc["digest"].split(":", 1)[1]
+            with open(p, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            staged[desc["digest"]] = p
+    blobs: dict[str, dict[str, Any]] = {}
+    for gg in graphs:
+        blobs.update(gg.blobs)
+    stats.blobs = len(blobs)
+    todo = [b for d, b in blobs.items() if not store.has_blob(d)]
+    stats.skipped = stats.blobs - len(todo)
+    progress.total(sum(int(b.get("size", 0)) for b in todo))
+
+    def fetch(desc: dict[str, Any]) -> tuple[str, Path, int]:
+        d = desc["digest"]
+        p = stage / d.split(":", 1)[1]
+        with open(p, "wb") as f:
+            n = client.blob_download(repo, d, f, int(desc["size"]) if "size" in desc else None,
+                                     progress.advance)
+            f.flush()
+            os.fsync(f.fileno())
+        return d, p, n
+
+    with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
+        for d, p, n in ex.map(fetch, todo):
+            staged[d] = p
+            stats.transferred += 1
+            stats.bytes += n
+    return staged
+
+
 def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Progress | None = None,
          with_signature: bool = True,
          check: Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None] | None = None,
@@ -295,41 +341,7 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
 
     stage = store.staging_dir("pull")
     try:
-        staged: dict[str, Path] = {}
-        for gg in graphs:
-            for desc, data in gg.manifests:
-                stats.manifests += 1
-                if store.has_blob(desc["digest"]):
-                    continue
-                p = stage / desc["digest"].split(":", 1)[1]
-                with open(p, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                staged[desc["digest"]] = p
-        blobs: dict[str, dict[str, Any]] = {}
-        for gg in graphs:
-            blobs.update(gg.blobs)
-        stats.blobs = len(blobs)
-        todo = [b for d, b in blobs.items() if not store.has_blob(d)]
-        stats.skipped = stats.blobs - len(todo)
-        progress.total(sum(int(b.get("size", 0)) for b in todo))
-
-        def fetch(desc: dict[str, Any]) -> tuple[str, Path, int]:
-            d = desc["digest"]
-            p = stage / d.split(":", 1)[1]
-            with open(p, "wb") as f:
-                n = client.blob_download(repo, d, f, int(desc["size"]) if "size" in desc else None,
-                                         progress.advance)
-                f.flush()
-                os.fsync(f.fileno())
-            return d, p, n
-
-        with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
-            for d, p, n in ex.map(fetch, todo):
-                staged[d] = p
-                stats.transferred += 1
-                stats.bytes += n
+        staged = _stage_graphs(store, client, repo, graphs, stage, stats, progress)
         if check is not None:
             in_memory = {d["digest"]: data for gg in graphs for d, data in gg.manifests}
 
@@ -348,6 +360,31 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
         shutil.rmtree(stage, ignore_errors=True)
     stats.seconds = time.monotonic() - t0
     return stats
+
+
+def fetch_signatures(store: Store, client: RegistryClient, repo: str, digests: list[str], *,
+                     accept: Callable[[bytes], bool] | None = None) -> list[str]:
+    """Bring the signature tags ``sha256-<hex>.sig`` of ``digests`` from ``repo`` into the
+    store, each on its own and whole: manifest and blobs are checked against their digests
+    while staged, then ingested with the tag. A tag that is missing, whose manifest
+    ``accept`` refuses, or one of whose blobs is missing or does not match is skipped and
+    nothing of it is stored. Returns the tags stored."""
+    fetched = []
+    for d in digests:
+        sig = signature_tag(d)
+        g = _remote_graph(client, repo, sig, top_missing_ok=True, accept=accept)
+        if g is None:
+            continue
+        stage = store.staging_dir("pull")
+        try:
+            store.ingest(_stage_graphs(store, client, repo, [g], stage, Stats(sig), Progress()),
+                         [(sig, g.manifests[-1][0])])
+            fetched.append(sig)
+        except (DigestMismatch, NotFoundError):
+            continue  # never a partial signature graph
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    return fetched
 
 
 # ------------------------------------------------------------------------------- copy
@@ -410,4 +447,4 @@ def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client:
     return stats
 
 
-__all__ = ["Progress", "Stats", "copy", "pull", "push", "signature_tag"]
+__all__ = ["Progress", "Stats", "copy", "fetch_signatures", "pull", "push", "signature_tag"]

@@ -4,8 +4,9 @@
   ``sha256-<hex>.sig`` manifest, keeping the signatures already there (cosign's way);
   optionally also attach the signature through the OCI 1.1 referrers API.
 * :func:`verify_remote`: fetch the image graph and its signature, check both.
-* :func:`fetch_signature_into_store`: bring a missing signature tag of a local image into
-  the store (what ig does before verifying), so later checks work offline.
+* :func:`fetch_signature_into_store`: bring missing signature tags of a local image into
+  the store (what ig does before verifying; through :func:`..registry.transfer.fetch_signatures`),
+  so later checks work offline.
 * :func:`pull_verifier`: the check `gadget pull` runs on the staged download before
   anything is written to the store, when the policy names keys for the image.
 
@@ -16,7 +17,6 @@ store path is the one with a lock.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -209,44 +209,23 @@ def verify_remote(
 def fetch_signature_into_store(store, ref: Reference, digests: list[str], options) -> list[str]:
     """Copy missing ``sha256-<hex>.sig`` tags of ``digests`` from ``ref``'s repository into
     the local store (manifest, config, payloads; all digest-checked). Returns tags fetched."""
+    from ..registry.transfer import fetch_signatures
     from .local import StoreSource
 
-    client = options.client(ref.domain)
-    source = RegistrySource(client, ref.path)
     local = StoreSource(store)
-    fetched = []
-    for d in digests:
-        if local.signature_descriptor(d) is not None:
-            continue
-        got = client.manifest_get(ref.path, signature_tag(d), missing_ok=True)
-        if got is None:
-            continue
-        raw, media, mdigest = got
+    missing = [d for d in digests if local.signature_descriptor(d) is None]
+    if not missing:
+        return []
+
+    def readable(raw: bytes) -> bool:
+        # one that is not would only fail later; verification reports it remotely
         try:
-            descs = sm.parse(raw, signature_tag(d))
+            sm.parse(raw, "")
         except sm.SignatureManifestError:
-            continue  # stored as-is would only fail later; verification reports it remotely
-        blobs = [raw]
-        cfg = (json.loads(raw).get("config") or {}).get("digest")
-        complete = True
-        for want in [x["digest"] for x in descs] + ([cfg] if isinstance(cfg, str) else []):
-            try:
-                b = source.blob(want)
-            except MissingBlob:
-                b = b""
-            if sha256_digest(b) != want:
-                complete = False  # never store a partial signature graph
-                break
-            blobs.append(b)
-        if not complete:
-            continue
-        with store.lock():
-            for b in blobs:
-                store.put_blob(b)
-            store.set_tag(signature_tag(d), {"mediaType": media or mt.MANIFEST, "digest": mdigest,
-                                             "size": len(raw)})
-        fetched.append(signature_tag(d))
-    return fetched
+            return False
+        return True
+
+    return fetch_signatures(store, options.client(ref.domain), ref.path, missing, accept=readable)
 
 
 # ------------------------------------------------------------------------------ pull check
