@@ -54,7 +54,7 @@ def probe_media_types(client: RegistryClient, repo: str) -> tuple[bool, str]:
     for ref in (sha256_digest(index), mdesc["digest"]):
         try:
             client.send("DELETE", f"/v2/{repo}/manifests/{ref}", scope=client.scope(repo, True),
-                        ok=(202, 200), allow=(404, 405, 400, 401, 403))
+                        ok=(202, 200), allow=(404, 405, 400, 401, 403)).close()
         except GadgetError:
             pass
     return True, "gadget config/layer media types, artifactType and image indexes accepted"

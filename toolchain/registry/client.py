@@ -1,6 +1,15 @@
-"""OCI Distribution client, built on the ``oras`` package's ``Registry`` provider.
+"""OCI Distribution client: auth, retries, digest checks, streaming, on :mod:`.transport`.
 
-Why a subclass instead of ``oras.provider.Registry`` as is (oras 0.2.x):
+This was a subclass of the ``oras`` package's ``Registry`` provider. It no longer is, and
+gadgetsmith no longer depends on oras-py: what it used from oras was the ``requests``
+session, the WWW-Authenticate parser and the v2 URL layout, and everything else had to be
+overridden (reasons below). Importing oras imports ``requests`` (~100 ms on CI machines,
+plus ~50 ms of ``jsonschema`` for oras' own manifest validation), which alone exceeded the
+budget of issue #6 (``gadget push/pull`` no slower than ``skopeo copy``, whose whole push of
+a sample gadget takes ~110 ms). The transport is now the standard library's http.client
+(:mod:`.transport`); the request/response surface this module uses is the same.
+
+What oras 0.2.x lacked, and this module provides:
 
 * **token scopes**: oras keeps one bearer token per client and re-uses it for every
   repository and action; a push to ``a/b`` after a pull from ``c/d`` (or a cross-repo
@@ -19,82 +28,27 @@ Why a subclass instead of ``oras.provider.Registry`` as is (oras 0.2.x):
   :mod:`.transfer`; this module adds HEAD checks, ``?mount=&from=`` and referrers.
 * **transport safety**: credentials are never sent over plain HTTP to a non-loopback
   host (oras sends them whenever it is told ``insecure``).
-
-What is used from oras: the provider's ``requests`` session set-up and cookie policy,
-``oras.container.Container`` for the v2 URL layout, its WWW-Authenticate parser, and its
-tag listing/deletion, which run through :meth:`RegistryClient.do_request` below.
-
-Import cost (start-up of every ``gadget push/pull/copy``): ``oras.provider`` and
-``oras.oci`` run ``import jsonschema`` at module level (45-80 ms with ``attrs`` and
-``referencing``) for oras' own manifest validation, which this client never calls
-(gadgetsmith builds and digest-checks its manifests itself). So, before oras is
-imported, :func:`_defer_import` puts a placeholder module under ``sys.modules
-["jsonschema"]`` carrying the real module spec; the first attribute looked up on it
-(``jsonschema.validate``, ``from jsonschema import X``, a submodule import) imports the
-real package, which then replaces the placeholder in ``sys.modules``, and the lookup is
-answered from it. oras itself is not patched: its ``import jsonschema`` statements bind
-the placeholder and would work unchanged if oras ever called into it. Nothing is done
-when jsonschema is already imported. (The stdlib ``importlib.util.LazyLoader`` cannot be
-used for this on CPython 3.11: an ``import`` statement reads ``module.__spec__``, which
-triggers the load.)
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import ipaddress
 import json
-import json as _json
 import re
-import sys
 import threading
 import time
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
+from gadgetsmith.runtime import mediatypes as mt
+from gadgetsmith.runtime.layout import sha256_digest
 
-class _Deferred(types.ModuleType):
-    """Stands in for a package until one of its attributes is needed (see above)."""
-
-    _lock = threading.Lock()
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr.startswith("__") and attr not in ("__path__", "__file__", "__version__"):
-            raise AttributeError(attr)
-        with _Deferred._lock:
-            if sys.modules.get(self.__name__) is self:
-                del sys.modules[self.__name__]
-            real = importlib.import_module(self.__name__)
-        return getattr(real, attr)
-
-
-def _defer_import(name: str) -> None:
-    if name in sys.modules:
-        return
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        return
-    placeholder = _Deferred(name)
-    placeholder.__spec__ = spec
-    sys.modules[name] = placeholder
-
-
-_defer_import("jsonschema")
-
-import oras.auth.utils as oras_auth_utils  # noqa: E402 - after _defer_import()
-import oras.container  # noqa: E402
-import oras.provider  # noqa: E402
-import requests  # noqa: E402
-from gadgetsmith.runtime import mediatypes as mt  # noqa: E402
-from gadgetsmith.runtime.layout import sha256_digest  # noqa: E402
-
-from .. import __version__  # noqa: E402
-from ..errors import GadgetError, NotFoundError  # noqa: E402
-from .auth import AuthStore, Credentials  # noqa: E402
+from .. import __version__
+from ..errors import GadgetError, NotFoundError
+from .auth import AuthStore, Credentials
+from .transport import ConnectError, Response, TLSError, Transport, TransportError, is_loopback
 
 MANIFEST_TYPES = (
     mt.INDEX,
@@ -117,22 +71,6 @@ class RegistryAuthError(RegistryError):
 
 class DigestMismatch(RegistryError):
     pass
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host[:port]`` names this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.startswith("["):
-        name = host[1:host.find("]")]
-    elif host.count(":") == 1:
-        name = host.split(":", 1)[0]
-    else:
-        name = host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 #: registry names whose Distribution API is served by another host. References keep the
@@ -167,12 +105,6 @@ class _CountingReader:
     def close(self) -> None:
         self.f.close()
 
-    def __iter__(self):
-        # an iterable body with a length: requests streams it in our 1 MiB chunks instead
-        # of letting http.client read the file 8 KiB at a time
-        while chunk := self.read(CHUNK):
-            yield chunk
-
     def read(self, n: int = -1) -> bytes:
         b = self.f.read(n if n and n > 0 else CHUNK)
         if b and self.progress:
@@ -180,7 +112,20 @@ class _CountingReader:
         return b
 
 
-class RegistryClient(oras.provider.Registry):
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="…",service="…",scope="…"`` -> ("bearer", {realm, service, scope})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {}
+    for m in _CHALLENGE_PARAM.finditer(rest):
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        params[m.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
+    return scheme.lower(), params
+
+
+class RegistryClient:
     """A client for one registry host. Thread-safe for concurrent blob transfers."""
 
     def __init__(
@@ -197,23 +142,19 @@ class RegistryClient(oras.provider.Registry):
     ) -> None:
         self.host = host  # registry name: messages, auth-file keys, loopback checks
         self.endpoint = api_endpoint(host)  # where HTTP requests go
-        super().__init__(hostname=self.endpoint, insecure=insecure,
-                         tls_verify=str(ca_file) if ca_file else True)
+        self.transport = Transport(ca_file=str(ca_file) if ca_file else None, timeout=timeout,
+                                   user_agent=f"gadgetsmith/{__version__}")
         self.plain_http = insecure
         self.scheme = "http" if insecure else "https"
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
-        self.session.headers["User-Agent"] = f"gadgetsmith/{__version__}"
         self._auth_store = auth
         self._creds = credentials
         self._creds_loaded = credentials is not None
         self._tokens: dict[str, str] = {}
         self._basic = False
         self._lock = threading.Lock()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=8)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
 
     # -- credentials ------------------------------------------------------------------
     @property
@@ -227,9 +168,6 @@ class RegistryClient(oras.provider.Registry):
         return self._creds if self.may_send_credentials else None
 
     # -- URLs ------------------------------------------------------------------------
-    def _container(self, repo: str) -> oras.container.Container:
-        return oras.container.Container(f"{self.host}/{repo}")
-
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
             return path_or_url
@@ -249,45 +187,48 @@ class RegistryClient(oras.provider.Registry):
         return {}
 
     def _fetch_token(self, challenge: str, scope: str | None, what: str) -> None:
-        h = oras_auth_utils.parse_auth_header(challenge)
-        if not h.realm:
-            raise RegistryAuthError(f"{self.host}: bearer challenge without a realm ({challenge!r})")
-        want = h.scope or scope
+        _, h = parse_challenge(challenge)
+        realm, service = h.get("realm", ""), h.get("service", "")
+        if not realm.startswith(("https://", "http://")):
+            raise RegistryAuthError(f"{self.host}: bearer challenge without a realm URL ({challenge!r})")
+        want = h.get("scope") or scope
         params: dict[str, Any] = {}
-        if h.service:
-            params["service"] = h.service
+        if service:
+            params["service"] = service
         scopes = [s for s in {want, scope} if s]
         if scopes:
             params["scope"] = scopes
         creds = self.credentials()
-        realm_plain = h.realm.startswith("http://")
-        if creds and realm_plain and not is_loopback(urlsplit(h.realm).netloc):
+        realm_plain = realm.startswith("http://")
+        if creds and realm_plain and not is_loopback(urlsplit(realm).netloc):
             creds = None
         try:
             if creds and creds.identity_token:
-                r = self.session.post(
-                    h.realm,
-                    data={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
-                          "service": h.service or "", "scope": " ".join(scopes),
-                          "client_id": "gadgetsmith"},
-                    verify=self._tls_verify, timeout=self.timeout)
+                r = self.transport.request(
+                    "POST", realm,
+                    form={"grant_type": "refresh_token", "refresh_token": creds.identity_token,
+                          "service": service, "scope": " ".join(scopes),
+                          "client_id": "gadgetsmith"})
             else:
                 headers = {"Authorization": f"Basic {creds.basic}"} if creds else {}
-                r = self.session.get(h.realm, params=params, headers=headers,
-                                     verify=self._tls_verify, timeout=self.timeout)
-        except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{self.host}: token server {h.realm} unreachable: {e}") from None
-        if r.status_code in (401, 403):
+                r = self.transport.request("GET", realm, params=params, headers=headers,
+                                           allow_redirects=True)
+            with r:
+                status = r.status_code
+                body = r.content if status == 200 else b""
+        except TransportError as e:
+            raise RegistryError(f"{self.host}: token server {realm} unreachable: {e}") from None
+        if status in (401, 403):
             raise self._auth_failed(what, rejected=creds is not None)
-        if r.status_code != 200:
-            raise RegistryError(f"{self.host}: token server {h.realm} answered HTTP {r.status_code}")
+        if status != 200:
+            raise RegistryError(f"{self.host}: token server {realm} answered HTTP {status}")
         try:
-            data = r.json()
+            data = json.loads(body)
             token = data.get("token") or data.get("access_token")
-        except ValueError:
+        except (ValueError, AttributeError):
             token = None
         if not token:
-            raise RegistryError(f"{self.host}: token server {h.realm} returned no token")
+            raise RegistryError(f"{self.host}: token server {realm} returned no token")
         with self._lock:
             self._tokens[scope or "*"] = token
 
@@ -320,14 +261,14 @@ class RegistryClient(oras.provider.Registry):
         headers: dict[str, str] | None = None,
         body: bytes | Callable[[], Any] | None = None,
         params: dict[str, str] | None = None,
-        stream: bool = False,
         ok: tuple[int, ...] = (200,),
         allow: tuple[int, ...] = (),
-    ) -> requests.Response:
+    ) -> Response:
         """One registry request with auth, retries and error mapping.
 
         ``body`` may be a callable returning a fresh file-like object, so retries resend.
-        Statuses in ``ok`` and ``allow`` are returned; anything else raises.
+        Statuses in ``ok`` and ``allow`` are returned (body unread: read it or close it);
+        anything else raises.
         """
         what = what or f"{method} {path}"
         url = self.url(path)
@@ -338,24 +279,24 @@ class RegistryClient(oras.provider.Registry):
             hdrs.update(self._auth_header(scope))
             data = body() if callable(body) else body
             try:
-                r = self.session.request(method, url, headers=hdrs, data=data, params=params,
-                                         stream=stream, verify=self._tls_verify,
-                                         timeout=self.timeout, allow_redirects=method in ("GET", "HEAD"))
-            except requests.exceptions.SSLError as e:
+                r = self.transport.request(method, url, headers=hdrs, body=data, params=params,
+                                           allow_redirects=method in ("GET", "HEAD"))
+            except TLSError as e:
                 raise RegistryError(
-                    f"{what}: TLS verification of {self.host} failed ({_short(e)}): pass --ca-file "
+                    f"{what}: TLS verification of {self.host} failed ({e}): pass --ca-file "
                     f"with the registry's CA, or --insecure-registries {self.host} for plain HTTP"
                 ) from None
-            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as e:
+            except ConnectError as e:
                 if attempt < self.retries:
                     self._sleep(attempt, None)
                     attempt += 1
                     continue
                 raise RegistryError(
                     f"{what}: cannot reach registry {self.host} after {attempt + 1} attempts "
-                    f"({_short(e)}): check that it is running and the address is right"
+                    f"({e}): check that it is running and the address is right"
                 ) from None
+            except TransportError as e:
+                raise RegistryError(f"{what}: {e}") from None
             finally:
                 if hasattr(data, "close"):
                     data.close()
@@ -393,16 +334,19 @@ class RegistryClient(oras.provider.Registry):
                 pass
         time.sleep(delay)
 
-    def _http_error(self, r: requests.Response, what: str) -> GadgetError:
+    def _http_error(self, r: Response, what: str) -> GadgetError:
         detail = ""
         try:
-            errs = r.json().get("errors") or []
+            body = _read_capped(r, 64 * 1024, what)
+        except RegistryError:
+            body = b""
+        try:
+            errs = json.loads(body).get("errors") or []
             if errs:
                 detail = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
                                    for e in errs if isinstance(e, dict))
         except (ValueError, AttributeError):
-            detail = r.text[:200].strip()
-        r.close()
+            detail = body[:200].decode("utf-8", "replace").strip()
         suffix = f" ({detail})" if detail else ""
         if r.status_code == 403:
             return RegistryAuthError(
@@ -413,23 +357,16 @@ class RegistryClient(oras.provider.Registry):
             return NotFoundError(f"{what}: not found on {self.host} (HTTP 404){suffix}")
         return RegistryError(f"{what}: {self.host} answered HTTP {r.status_code}{suffix}")
 
-    # oras' own helpers (get_tags, delete_tag, ...) go through our transport
-    def do_request(self, url, method="GET", data=None, headers=None, json=None, stream=False):
-        path = urlsplit(url)
-        repo = path.path.split("/v2/", 1)[-1].split("/tags/")[0].split("/manifests/")[0]
-        action = "pull" if method in ("GET", "HEAD") else "pull,push"
-        q = f"?{path.query}" if path.query else ""
-        body = data if json is None else _json.dumps(json).encode()
-        return self.send(method, path.path + q, scope=f"repository:{repo}:{action}", headers=headers,
-                         body=body, stream=stream, ok=tuple(range(200, 300)), allow=(404,))
-
     # -- API --------------------------------------------------------------------------
     @staticmethod
     def scope(repo: str, push: bool = False) -> str:
         return f"repository:{repo}:{'pull,push' if push else 'pull'}"
 
-    def ping(self) -> requests.Response:
-        return self.send("GET", "/v2/", what=f"ping {self.host}", ok=(200,))
+    def ping(self) -> Response:
+        """``GET /v2/`` (authenticated if the registry asks); the answer's headers."""
+        r = self.send("GET", "/v2/", what=f"ping {self.host}", ok=(200,))
+        r.close()
+        return r
 
     def manifest_head(self, repo: str, ref: str) -> Descriptor | None:
         r = self.send("HEAD", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo),
@@ -446,7 +383,7 @@ class RegistryClient(oras.provider.Registry):
         sep = "@" if ref.startswith("sha256:") else ":"
         what = f"{self.host}/{repo}{sep}{ref}"
         r = self.send("GET", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo), what=what,
-                      headers={"Accept": ", ".join(MANIFEST_TYPES)}, stream=True,
+                      headers={"Accept": ", ".join(MANIFEST_TYPES)},
                       allow=(404,) if missing_ok else ())
         if r.status_code == 404:
             r.close()
@@ -511,9 +448,9 @@ class RegistryClient(oras.provider.Registry):
                       body=lambda: _CountingReader(opener(), size, progress), ok=(201, 204))
         r.close()
 
-    def blob_stream(self, repo: str, digest: str) -> requests.Response:
+    def blob_stream(self, repo: str, digest: str) -> Response:
         return self.send("GET", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo),
-                         what=f"{self.host}/{repo} blob {digest[:19]}", stream=True)
+                         what=f"{self.host}/{repo} blob {digest[:19]}")
 
     def blob_download(self, repo: str, digest: str, out: IO[bytes], size: int | None = None,
                       progress: Callable[[int], None] | None = None) -> int:
@@ -531,8 +468,8 @@ class RegistryClient(oras.provider.Registry):
                 n += len(chunk)
                 if progress:
                     progress(len(chunk))
-        except requests.exceptions.RequestException as e:
-            raise RegistryError(f"{what}: download interrupted ({_short(e)})") from None
+        except ConnectError as e:
+            raise RegistryError(f"{what}: download interrupted ({e})") from None
         finally:
             r.close()
         got = "sha256:" + h.hexdigest()
@@ -556,36 +493,19 @@ class RegistryClient(oras.provider.Registry):
             return None
 
 
-def _read_capped(r: requests.Response, cap: int, what: str) -> bytes:
+def _read_capped(r: Response, cap: int, what: str) -> bytes:
     buf = bytearray()
     try:
         for chunk in r.iter_content(65536):
             buf += chunk
             if len(buf) > cap:
                 raise RegistryError(f"{what}: manifest larger than {cap} bytes: refused")
-    except requests.exceptions.RequestException as e:
-        raise RegistryError(f"{what}: download interrupted ({_short(e)})") from None
+    except ConnectError as e:
+        raise RegistryError(f"{what}: download interrupted ({e})") from None
     finally:
         r.close()
     return bytes(buf)
 
 
-def _short(e: BaseException) -> str:
-    s = str(e)
-    m = re.search(r"\[SSL: \w+\] (.+?)\s*\(_ssl\.c", s)
-    if m:
-        reason = m.group(1).strip()
-        if "wrong version number" in reason:
-            reason += ": the registry probably speaks plain HTTP"
-        return reason
-    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", s)
-    if m:
-        return m.group(1).strip()
-    for marker in ("Caused by ", "Reason: "):
-        if marker in s:
-            s = s.split(marker, 1)[1]
-    return s.strip("()'\" ")[:200]
-
-
 __all__ = ["API_ENDPOINTS", "Descriptor", "DigestMismatch", "MANIFEST_TYPES", "RegistryAuthError",
-           "RegistryClient", "RegistryError", "api_endpoint", "is_loopback"]
+           "RegistryClient", "RegistryError", "api_endpoint", "is_loopback", "parse_challenge"]

@@ -38,5 +38,5 @@ def login(registry: str, username: str, password: str, *, options=None, verify: 
                 f"{host} is reached over plain HTTP (--insecure-registries) and is not a loopback "
                 "address: credentials are never sent in clear text; use HTTPS"
             )
-        client.send("GET", "/v2/", scope=None, what=f"login to {host}")
+        client.send("GET", "/v2/", scope=None, what=f"login to {host}").close()
     return store.login(host, username, password)
