@@ -19,6 +19,7 @@ Usage: .venv/bin/python bench/registry.py [--runs N] [--big-mb MB]
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -54,8 +55,6 @@ def main() -> int:
     # Measure the CLI as installed: pip byte-compiles a regular install, but this checkout
     # is an editable one, and with PYTHONDONTWRITEBYTECODE set (as on the CI machines)
     # every `gadget` process would re-compile the project's modules from source.
-    import compileall
-
     for folder in ("toolchain", "runtime"):
         compileall.compile_dir(str(REPO / folder), quiet=1)
 

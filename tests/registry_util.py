@@ -97,7 +97,8 @@ class RegistryServer:
     """One docker-registry process with its own storage, config and port."""
 
     def __init__(self, workdir: Path, *, tls: bool = False, users: dict[str, str] | None = None,
-                 port: int | None = None, token: TokenServer | None = None) -> None:
+                 port: int | None = None, token: TokenServer | None = None,
+                 cert_hosts: tuple[str, ...] = ()) -> None:
         if not Path(REGISTRY_BIN).exists():
             skip_or_fail(f"{REGISTRY_BIN} is missing (Debian package docker-registry; run `make setup`)")
         self.dir = Path(workdir)
@@ -118,7 +119,8 @@ class RegistryServer:
         ]
         http = f"http: {{addr: {self.host}"
         if tls:
-            self.ca_file, cert, key = make_ca_and_cert(self.dir / "tls")
+            self.ca_file, cert, key = make_ca_and_cert(self.dir / "tls",
+                                                       ("127.0.0.1", "localhost", *cert_hosts))
             http += f", tls: {{certificate: {cert}, key: {key}}}"
         lines.append(http + "}")
         self.token = token
@@ -395,3 +397,78 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class ForwardProxy:
+    """An HTTP forward proxy, as a corporate network has: ``CONNECT host:port`` tunnels (for
+    https registries) and absolute-URI requests (for plain HTTP ones), relayed byte for byte.
+
+    ``names`` maps host names only the proxy can resolve to addresses (``{"registry.test":
+    "127.0.0.1"}``), so a client that bypasses the proxy fails to resolve them. ``seen``
+    records (method, request target) of every connection's first request.
+    """
+
+    def __init__(self, names: dict[str, str]) -> None:
+        import threading
+
+        self.names = dict(names)
+        self.seen: list[tuple[str, str]] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self._threads = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self._threads.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c: socket.socket) -> None:
+        from urllib.parse import urlsplit
+
+        buf = b""
+        try:
+            while b"\r\n\r\n" not in buf:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return c.close()
+                buf += chunk
+            method, target, _ = buf.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            self.seen.append((method, target))
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                up = socket.create_connection((self.names.get(host, host), int(port)), timeout=30)
+                c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                buf = buf.split(b"\r\n\r\n", 1)[1]
+            else:
+                u = urlsplit(target)
+                up = socket.create_connection((self.names.get(u.hostname, u.hostname), u.port or 80),
+                                              timeout=30)
+        except (OSError, ValueError):
+            c.close()
+            return
+        if buf:
+            up.sendall(buf)
+
+        def pipe(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        self._threads.Thread(target=pipe, args=(up, c), daemon=True).start()
+        pipe(c, up)
+
+    def close(self) -> None:
+        self.sock.close()

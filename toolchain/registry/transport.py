@@ -156,6 +156,10 @@ class Response:
         except (OSError, http.client.HTTPException) as e:
             self._finish(False)
             raise ConnectError(f"connection broken while reading the body: {_reason(e)}") from None
+        missing = self._raw.length  # http.client's read(n) returns b"" at EOF without raising
+        if missing:
+            self._finish(False)
+            raise ConnectError(f"connection broken: body cut short, {missing} bytes missing")
         self._finish(True)
 
     @property

@@ -1,0 +1,204 @@
+"""The registry client's HTTP transport: proxies, redirects, keep-alive, against real servers."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from gadgetsmith.toolchain.registry.transport import ConnectError, Transport, proxy_for
+
+from .conftest import run_gadget
+from .registry_util import ForwardProxy, registry, registry_server  # noqa: F401 - fixtures
+from .test_registry import make_image, store_digest
+
+NO_PROXY_ENV = {"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
+                "NO_PROXY": "", "no_proxy": ""}
+
+
+# ---------------------------------------------------------------------------- proxy selection
+@pytest.mark.parametrize(("scheme", "host", "port", "env", "proxied"), [
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128"}, True),
+    ("https", "reg.corp", 443, {"https_proxy": "p:3128"}, True),
+    ("http", "reg.corp", 80, {"HTTPS_PROXY": "http://p:3128"}, False),  # only http_proxy counts
+    ("http", "reg.corp", 5000, {"HTTP_PROXY": "http://p:3128"}, True),
+    ("https", "127.0.0.1", 5000, {"HTTPS_PROXY": "http://p:3128"}, False),  # loopback: never
+    ("https", "localhost", 5000, {"HTTPS_PROXY": "http://p:3128"}, False),
+    ("https", "::1", 5000, {"HTTPS_PROXY": "http://p:3128"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "corp"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".corp"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*.corp"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "no_proxy": "x, reg.corp"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "*"}, False),
+    ("https", "evilreg.corp.io", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp"}, True),
+    ("https", "reg.corp.evil", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp"}, True),
+    ("https", "reg.corp", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp:443"}, True),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp:443"}, False),
+])
+def test_proxy_choice_follows_the_environment_like_go(scheme, host, port, env, proxied) -> None:
+    assert (proxy_for(scheme, host, port, env) is not None) is proxied
+
+
+def test_proxy_credentials_become_a_proxy_authorization_header() -> None:
+    p = proxy_for("https", "reg.corp", 443, {"HTTPS_PROXY": "http://us%40er:p%3Ass@p.corp:8080"})
+    assert (p.host, p.port) == ("p.corp", 8080)
+    import base64
+
+    assert base64.b64decode(p.headers["Proxy-Authorization"].split()[1]) == b"us@er:p:ss"
+
+
+def test_push_and_pull_through_a_forward_proxy(registry, tmp_path: Path) -> None:
+    """A name only the proxy resolves: the transfer works through HTTP_PROXY and fails
+    (one clear line) when NO_PROXY sends it around the proxy."""
+    proxy = ForwardProxy({"registry.test": "127.0.0.1"})
+    try:
+        name = f"registry.test:{registry.port}"
+        ref = f"{name}/obs/x:v1"
+        digest = make_image(tmp_path / "s", ref)
+        env = dict(NO_PROXY_ENV, HTTP_PROXY=proxy.url)
+        run_gadget("push", ref, "--insecure-registries", name, store=tmp_path / "s", env=env)
+        run_gadget("pull", ref, "--insecure-registries", name, store=tmp_path / "d", env=env)
+        assert store_digest(tmp_path / "d", ref) == digest
+        assert proxy.seen and all(t.startswith(f"http://{name}/v2/") for _, t in proxy.seen)
+
+        res = run_gadget("pull", ref, "--insecure-registries", name, store=tmp_path / "e",
+                         env=dict(env, NO_PROXY="registry.test"), check=False)
+        assert res.returncode == 1 and "cannot resolve the host name" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    finally:
+        proxy.close()
+
+
+def test_https_registry_through_a_connect_tunnel(registry_server, tmp_path: Path) -> None:
+    reg = registry_server(tls=True, cert_hosts=("registry.test",))
+    proxy = ForwardProxy({"registry.test": "127.0.0.1"})
+    try:
+        ref = f"registry.test:{reg.port}/team/g:v1"
+        digest = make_image(tmp_path / "s", ref)
+        env = dict(NO_PROXY_ENV, HTTPS_PROXY=proxy.url)
+        run_gadget("push", ref, "--ca-file", str(reg.ca_file), store=tmp_path / "s", env=env)
+        run_gadget("pull", ref, "--ca-file", str(reg.ca_file), store=tmp_path / "d", env=env)
+        assert store_digest(tmp_path / "d", ref) == digest
+        assert ("CONNECT", f"registry.test:{reg.port}") in proxy.seen
+        # the certificate is checked against the registry's name, not the proxy's
+        res = run_gadget("pull", ref, store=tmp_path / "e", env=env, check=False)
+        assert res.returncode == 1 and "certificate verify failed" in res.stderr, res.stderr
+    finally:
+        proxy.close()
+
+
+# ---------------------------------------------------------------------------- plain servers
+class _Server:
+    """A real HTTP/1.1 server on 127.0.0.1; ``answer(handler)`` writes each response."""
+
+    def __init__(self, answer) -> None:
+        outer = self
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+        self.connections: set[int] = set()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                outer.connections.add(self.client_address[1])
+                outer.seen.append((self.command, self.path, dict(self.headers.items())))
+                answer(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _ok(h, body: bytes = b"hello", close: bool = False) -> None:
+    h.send_response(200)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+    h.close_connection = close  # without saying so: like a server's idle timeout
+
+
+def test_cross_host_redirect_drops_the_authorization_header(monkeypatch) -> None:
+    """Registries send blob downloads to object storage: the registry's credentials must
+    not follow to another host, but a same-host redirect keeps them."""
+    for var in NO_PROXY_ENV:
+        monkeypatch.delenv(var, raising=False)
+    storage = _Server(lambda h: _ok(h, b"blob-bytes"))
+
+    def registry_answer(h) -> None:
+        target = (f"http://localhost:{storage.port}/bucket/x" if h.path == "/away"
+                  else "/here-too")
+        if h.path == "/here-too":
+            return _ok(h, b"same-host")
+        h.send_response(307)
+        h.send_header("Location", target)
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    reg = _Server(registry_answer)
+    try:
+        t = Transport()
+        auth = {"Authorization": "Bearer secret-token"}
+        r = t.request("GET", f"http://127.0.0.1:{reg.port}/away", headers=auth, allow_redirects=True)
+        assert r.content == b"blob-bytes"
+        assert reg.seen[0][2].get("Authorization") == "Bearer secret-token"
+        assert "Authorization" not in storage.seen[0][2]
+        r = t.request("GET", f"http://127.0.0.1:{reg.port}/here", headers=auth, allow_redirects=True)
+        assert r.content == b"same-host"
+        assert reg.seen[-1][2].get("Authorization") == "Bearer secret-token"
+        # without allow_redirects the 307 itself is the answer
+        r = t.request("GET", f"http://127.0.0.1:{reg.port}/away", headers=auth)
+        assert r.status_code == 307
+        r.close()
+    finally:
+        reg.close()
+        storage.close()
+
+
+def test_keep_alive_reuses_one_connection_and_survives_an_idle_close() -> None:
+    closing = {"next": False}
+
+    def answer(h) -> None:
+        _ok(h, b"x" * 100, close=closing["next"])
+
+    srv = _Server(answer)
+    try:
+        t = Transport()
+        url = f"http://127.0.0.1:{srv.port}/v2/"
+        for _ in range(3):
+            assert t.request("GET", url).content == b"x" * 100
+        assert len(srv.connections) == 1
+        closing["next"] = True  # the server drops the connection after its next answer
+        assert t.request("GET", url).content == b"x" * 100
+        closing["next"] = False
+        # the pooled connection is dead now; the request is sent again on a new one
+        assert t.request("GET", url).content == b"x" * 100
+        assert len(srv.connections) == 2 and len(srv.seen) == 5
+    finally:
+        srv.close()
+
+
+def test_body_cut_short_is_a_connect_error() -> None:
+    def answer(h) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "1000")
+        h.end_headers()
+        h.wfile.write(b"y" * 10)
+        h.close_connection = True
+
+    srv = _Server(answer)
+    try:
+        r = Transport().request("GET", f"http://127.0.0.1:{srv.port}/blob")
+        with pytest.raises(ConnectError, match="cut short|connection broken"):
+            for _ in r.iter_content(64):
+                pass
+    finally:
+        srv.close()
