@@ -226,6 +226,8 @@ class Gadget:
         keys = [f for f in dict.fromkeys(mfields.values()) if f]
         table = self._enrichment = EnrichmentTable(self.containers)
 
+        # per record for snapshot() and drain(); events() and event_pairs() do the same
+        # lookup in their loop with one table read per batch (see _enrich_plan)
         def enrich(ev: dict[str, Any]) -> dict[str, Any]:
             mntns = 0
             for f in keys:
@@ -361,17 +363,21 @@ class Gadget:
             raise RuntimeGadgetError("the gadget is closed")
         return self._loop(ds, reader, timeout, count, on_idle, split)
 
-    def _split_plan(self) -> list[Processor] | None:
-        """The processors to run after the enrichment lookup for event_pairs(), or None
-        when the enrichment must be merged into the event first: run every processor, as
-        events() does."""
+    def _enrich_plan(self, split: bool) -> tuple[list[Processor] | None, bool]:
+        """How a batch of events gets its enrichment: ``(rest, merge)``.
+
+        ``rest`` is None when every processor must run as it is (no container collection,
+        or a caller put a processor before the enrichment): the enrich processor then
+        looks the event up itself. Otherwise the loop looks the enrichment up (one table
+        read per batch, one dict lookup per event) and runs only ``rest``; ``merge`` says
+        whether it merges the fields into the event first: always for events(), and for
+        event_pairs() when a later processor (a ``--filter`` on ``runtime.*``/``k8s.*``,
+        any processor added by the caller) reads them."""
         procs, enrich = self.processors, self._enrich_processor
         if enrich is None or not procs or procs[0] is not enrich or enrich in procs[1:]:
-            return None
+            return None, False
         rest = procs[1:]
-        if any(getattr(p, "reads_enrichment", True) for p in rest):
-            return None
-        return rest
+        return rest, not split or any(getattr(p, "reads_enrichment", True) for p in rest)
 
     def _loop(self, ds: DataSource, reader: Any, timeout: float | None, count: int | None,
               on_idle: Callable[[], None] | None, split: bool) -> Iterator[Any]:
@@ -385,10 +391,10 @@ class Gadget:
         try:
             while True:
                 popleft = queue.popleft
-                rest = self._split_plan() if split else None
-                # per batch, for event_pairs(): the enrichment handed out beside each event
-                # is get(ev[key], EMPTY), or const when there is no key (const is None when
-                # the processors merge it: events(), or one of them reads the fields)
+                rest, merge = self._enrich_plan(split)
+                # per batch: the table of containers known now (re-read only when the
+                # collection changed); per event, its enrichment is get(ev[key], EMPTY), or
+                # const when there is no key (const is None when there is no lookup here)
                 key, get, const = None, None, None
                 if rest is None:
                     processors = self.processors
@@ -401,6 +407,9 @@ class Gadget:
                     ev = decode(popleft())
                     self.raw_records += 1
                     extra = get(ev[key], EMPTY) if key else const
+                    if merge:
+                        ev.update(extra.fields)
+                        extra = None
                     for p in processors:
                         ev = p(ev)
                         if ev is None:

@@ -5,7 +5,8 @@ Every event from a container gets the same eleven ``runtime.*`` / ``k8s.*`` valu
 a processor or a column printer reads) and as JSON text per top-level name (``"k8s"``,
 ``"runtime"``), which the JSON printer splices into its line without touching the event
 dict. :class:`EnrichmentTable` maps a mount namespace id to its Enrichment with one dict
-lookup; it is rebuilt when the container collection's generation changes.
+lookup; it is rebuilt when the container collection's generation changes, and read once
+per batch of events (a container that appears is in the next batch's table).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ EMPTY = Enrichment(EMPTY_FIELDS)
 
 class EnrichmentTable:
     """mntns id -> :class:`Enrichment` for a container collection (EMPTY for the host
-    and unknown namespaces). ``table`` is swapped whole when containers change, so
-    ``current().get(mntns, EMPTY)`` is all an event costs."""
+    and unknown namespaces). ``table`` is swapped whole when containers change; the event
+    loop calls :meth:`current` once per batch and keeps its ``get``, so
+    ``get(mntns, EMPTY)`` is all an event costs."""
 
     def __init__(self, collection: Any) -> None:
         self.collection = collection

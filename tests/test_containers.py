@@ -259,6 +259,31 @@ def test_container_started_after_the_gadget_is_traced(podman: Podman, rt_store: 
     assert evs and {e["runtime.containerName"] for e in evs} == {name}
 
 
+@pytest.mark.parametrize("pairs", [False, True], ids=["events", "event_pairs"])
+def test_host_run_enriches_a_container_started_after_the_gadget(podman: Podman, rt_store: Path,
+                                                               pairs: bool):
+    """--host (no kernel filter): once the collection has seen a new container, its events
+    carry its name, with events() (fields merged) and event_pairs() (handed beside)."""
+    from gadgetsmith.runtime import Gadget
+
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    name = f"gs-late-host-{os.getpid()}-{int(pairs)}"
+    found = None
+    with Gadget("trace_open:test", store=rt_store, containers=coll, host=True) as g:
+        coll.start()
+        podman.start("sh", "-c", LOOP, name=name)
+        stream = (g.event_pairs(timeout=10) if pairs else
+                  ((e, None) for e in g.events(timeout=10)))
+        for ev, extra in stream:
+            fields = extra.fields if extra is not None else ev
+            if fields["runtime.containerName"] == name and ev["fname"] == "/etc/passwd":
+                found = {**ev, **fields}
+                g.stop()
+    coll.stop()
+    assert found is not None, f"no enriched event from {name}"
+    assert found["proc.comm"] == "cat" and found["runtime.runtimeName"] == "podman"
+
+
 def test_non_selected_busy_container_never_reaches_user_space(podman: Podman, rt_store: Path):
     """Two busy containers; a gadget selecting one of them receives (ring-buffer records,
     before any user-space processing) only that one's events, while an unfiltered gadget
