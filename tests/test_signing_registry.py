@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from gadgetsmith.runtime import mediatypes as mt
+
 from .conftest import run_gadget
 from .registry_util import registry, registry_server  # noqa: F401 - fixtures
 from .signing_util import (
@@ -16,6 +19,7 @@ from .signing_util import (
     key_pair,
     make_image,
     open_store,
+    put_sig_manifest,
     read_json,
     sig_manifest,
     signature_tag,
@@ -245,3 +249,45 @@ def test_fetched_signature_is_stored_whole_or_not_at_all(tmp_path: Path, registr
     out = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", "--offline",
                      "--format", "json", store=dst).json()
     assert len(out["verified"]) == 3
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_sign_merge_dedup_replace_same_locally_and_remotely(where: str, tmp_path: Path,
+                                                            registry) -> None:  # noqa: F811
+    from gadgetsmith.toolchain.registry import RemoteOptions, connect
+
+    k1, p1 = key_pair(tmp_path, "one")
+    k2, p2 = key_pair(tmp_path, "two")
+    ref, args = _ref(registry), registry.client_args()
+    src, store = tmp_path / "src", tmp_path / where
+    digest = make_image(store if where == "local" else src, ref)
+    if where == "remote":
+        run_gadget("push", ref, *args, store=src)
+
+    def sign(key: Path, *extra: str, check: bool = True):
+        return run_gadget("sign", ref, "--key", str(key), *extra, *args, store=store, env=ENV,
+                          check=check)
+
+    line = f"{ref.split(':v1')[0]}@{digest} -> {signature_tag(digest)}"
+    assert f"Signed {line} [1 signature(s)]" in sign(k1).stdout
+    assert f"Already signed by this key: {line} [1 signature(s)]" in sign(k1).stdout
+    two = sign(k2)
+    assert f"Signed {line} [2 signature(s)]" in two.stdout
+    assert f"{signature_tag(digest)} now holds 2 signatures; ig only accepts" in two.stderr
+    assert f"Already signed by this key: {line} [2 signature(s)]" in sign(k2).stdout
+    assert f"Signed {line} [1 signature(s)] (replaced 2)" in sign(k1, "--replace").stdout
+    # a damaged signature manifest (duplicated JSON key): refused, unless --replace
+    def damaged(raw: bytes) -> bytes:
+        return raw.replace(b'"schemaVersion"', b'"schemaVersion":2,"schemaVersion"', 1)
+
+    if where == "local":
+        put_sig_manifest(store, digest, damaged(sig_manifest(store, digest)[1]))
+    else:
+        client = connect(registry.host, RemoteOptions(insecure_registries=[registry.host]))
+        raw = client.manifest_get("obs/tiny", signature_tag(digest))[0]
+        client.manifest_put("obs/tiny", signature_tag(digest), damaged(raw), mt.MANIFEST)
+    check_error(sign(k2, check=False), "duplicate JSON key", "--replace")
+    assert f"Signed {line} [1 signature(s)] (replaced 1)" in sign(k2, "--replace").stdout
+    run_gadget("verify", ref, "--public-keys", str(p2), *args, store=store)
+    check_error(run_gadget("verify", ref, "--public-keys", str(p1), *args, store=store, check=False),
+                "does not verify")

@@ -127,6 +127,16 @@ class SignResult:
             "warnings": self.warnings,
         }
 
+    def warn_not_ig_compatible(self, where: str = "") -> None:
+        """Warn for each signature manifest that now holds more than one signature (ig
+        refuses those); ``where`` prefixes the tag (``host/repo:``)."""
+        for s in self.signed:
+            if s.layers > 1:
+                self.warnings.append(
+                    f"{where}{s.tag} now holds {s.layers} signatures; ig only accepts a signature "
+                    "manifest with exactly one: re-sign with --replace to keep just the new one"
+                )
+
 
 def digests_to_sign(
     index_desc: dict[str, Any], manifests: list[dict[str, Any]], recursive: bool
@@ -154,12 +164,9 @@ def merge_layers(
     existing: list[sm.SignatureLayer],
     new: sm.SignatureLayer,
     signer: PublicKey,
-    replace: bool,
-) -> tuple[list[sm.SignatureLayer], bool, int]:
-    """(layers, added, replaced count). A layer with the same payload already signed by
-    the same key is kept instead of adding a duplicate (cosign does the same)."""
-    if replace:
-        return [new], True, len(existing)
+) -> tuple[list[sm.SignatureLayer], bool]:
+    """(layers, added). A layer with the same payload already signed by the same key is
+    kept instead of adding a duplicate (cosign does the same)."""
     for layer in existing:
         if layer.descriptor.get("digest") != new.descriptor["digest"]:
             continue
@@ -168,8 +175,8 @@ def merge_layers(
         except ValueError:
             continue
         if verify_bytes(signer, sig, layer.payload):
-            return existing, False, 0
-    return [*existing, new], True, 0
+            return existing, False
+    return [*existing, new], True
 
 
 def existing_layers(source: Any, digest: str, label: str | None = None) -> list[sm.SignatureLayer]:
@@ -197,6 +204,30 @@ def existing_layers(source: Any, digest: str, label: str | None = None) -> list[
     return out
 
 
+def signed_layers(
+    source: Any,
+    digest: str,
+    new: sm.SignatureLayer,
+    signer: PublicKey,
+    replace: bool,
+    label: str | None = None,
+) -> tuple[list[sm.SignatureLayer], bool, int]:
+    """What the signature manifest of ``digest`` in ``source`` (store or registry) holds once
+    signed with ``new``: (layers, added, signatures dropped). Without ``replace``: the
+    existing layers (read strictly; damage is an error naming --replace) plus ``new``
+    unless the same key signed the same payload already. With it: just ``new``, whatever
+    was there (a damaged manifest counts as one signature dropped)."""
+    if not replace:
+        layers, added = merge_layers(existing_layers(source, digest, label), new, signer)
+        return layers, added, 0
+    try:
+        raw = source.signature_manifest(digest)
+        dropped = 0 if raw is None else len(sm.parse(raw, label or signature_tag(digest)))
+    except (sm.SignatureManifestError, MissingBlob, VerificationError):
+        dropped = 1
+    return [new], True, dropped
+
+
 def store_signature_layers(
     store: Store,
     new_layers: dict[str, sm.SignatureLayer],
@@ -211,18 +242,7 @@ def store_signature_layers(
         gc = False
         for digest, layer in new_layers.items():
             tag = signature_tag(digest)
-            old = [] if replace else existing_layers(source, digest)
-            if replace:
-                prev = source.signature_descriptor(digest)
-                replaced_count = 0
-                if prev is not None:
-                    try:
-                        replaced_count = len(sm.parse(source.blob(prev["digest"]), tag))
-                    except (sm.SignatureManifestError, MissingBlob):
-                        replaced_count = 1
-                layers, added = [layer], True
-            else:
-                layers, added, replaced_count = merge_layers(old, layer, signer, False)
+            layers, added, replaced_count = signed_layers(source, digest, layer, signer, replace)
             if not added:
                 prev = source.signature_descriptor(digest)
                 results.append(Signed(digest, tag, len(layers), False, 0, prev["digest"] if prev else ""))
@@ -269,14 +289,8 @@ def sign_local(
     digests = digests_to_sign(desc, manifests, recursive)
     layers = make_layers(private_key, identity, digests, annotations or {})
     signer = PublicKey(private_key.public_key(), "signing key")
-    signed = store_signature_layers(store, layers, signer, replace)
-    result = SignResult(label, identity, signed)
-    for s in signed:
-        if s.layers > 1:
-            result.warnings.append(
-                f"{s.tag} now holds {s.layers} signatures; ig only accepts a signature manifest with "
-                "exactly one: re-sign with --replace to keep just the new one"
-            )
+    result = SignResult(label, identity, store_signature_layers(store, layers, signer, replace))
+    result.warn_not_ig_compatible()
     return result
 
 

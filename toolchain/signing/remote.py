@@ -34,9 +34,8 @@ from .local import (
     SignResult,
     VerifyResult,
     digests_to_sign,
-    existing_layers,
     make_layers,
-    merge_layers,
+    signed_layers,
     verify_signatures,
 )
 from .verify import MissingBlob, VerificationError, check_graph, verify_digest
@@ -89,10 +88,6 @@ def _manifest_list(data: bytes) -> list[dict[str, Any]]:
 
     doc = strict_json(data)
     return list(doc.get("manifests") or []) if isinstance(doc, dict) else []
-
-
-def _existing_remote_layers(source: RegistrySource, digest: str) -> list[sm.SignatureLayer]:
-    return existing_layers(source, digest, f"{source.where}:{signature_tag(digest)}")
 
 
 def _upload(client, repo: str, blobs: list[bytes]) -> None:
@@ -154,16 +149,8 @@ def sign_remote(
         )
     for d, layer in layers.items():
         tag = signature_tag(d)
-        old = [] if replace else _existing_remote_layers(source, d)
-        prev_count = 0
-        if replace:
-            got = client.manifest_get(repo, tag, missing_ok=True)
-            if got is not None:
-                try:
-                    prev_count = len(sm.parse(got[0], tag))
-                except sm.SignatureManifestError:
-                    prev_count = 1
-        merged, added, _ = merge_layers(old, layer, signer, replace)
+        merged, added, prev_count = signed_layers(source, d, layer, signer, replace,
+                                                  f"{source.where}:{tag}")
         if not added:
             result.signed.append(Signed(d, tag, len(merged), False))
             continue
@@ -175,12 +162,7 @@ def sign_remote(
             _upload(client, repo, [b"{}"])
             rm = _referrer_manifest(layer, subjects[d])
             client.manifest_put(repo, sha256_digest(rm), rm, mt.MANIFEST)
-    for s in result.signed:
-        if s.layers > 1:
-            result.warnings.append(
-                f"{client.host}/{repo}:{s.tag} now holds {s.layers} signatures; ig only accepts a "
-                "signature manifest with exactly one: re-sign with --replace to keep just the new one"
-            )
+    result.warn_not_ig_compatible(f"{source.where}:")
     return result
 
 
