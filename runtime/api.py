@@ -234,7 +234,7 @@ class Gadget:
                 if f in ev:
                     mntns = ev[f]
                     break
-            ev.update(table.current().get(mntns, EMPTY).fields)
+            ev.update(table.current().get(mntns, EMPTY).plain)
             return ev
 
         self._enrich_processor = enrich
@@ -408,7 +408,7 @@ class Gadget:
                     self.raw_records += 1
                     extra = get(ev[key], EMPTY) if key else const
                     if merge:
-                        ev.update(extra.fields)
+                        ev.update(extra.plain)
                         extra = None
                     for p in processors:
                         ev = p(ev)

@@ -48,12 +48,16 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 class Enrichment:
     """One container's enrichment: ``fields`` (flat, read-only) and ``json`` (top-level
-    name -> that object's JSON text, as the printer would write it)."""
+    name -> that object's JSON text, as the printer would write it). ``plain`` holds the
+    same fields as a plain dict for merging into events: ``ev.update(plain)`` takes
+    CPython's dict fast path, about half the cost of ``ev.update(fields)``; do not modify
+    it."""
 
-    __slots__ = ("fields", "json")
+    __slots__ = ("fields", "json", "plain")
 
     def __init__(self, fields: dict[str, Any]) -> None:
-        self.fields = MappingProxyType(dict(fields))
+        self.plain = dict(fields)
+        self.fields = MappingProxyType(self.plain)
         nested = nest(dict(fields))
         self.json = {name: _dumps(value) for name, value in nested.items()}
 

@@ -74,7 +74,7 @@ class Printer:
         whose fields belong to the event (see ``Gadget.event_pairs``); the output is what
         printing ``ev`` with those fields merged in gives."""
         if extra is not None:
-            ev.update(extra.fields)
+            ev.update(extra.plain)
         if self.mode == "columns":
             self.header()
             cells = []
@@ -99,7 +99,7 @@ class Printer:
     def _event_json(self, ev: dict[str, Any], extra: Any = None) -> None:
         if extra is not None:
             if self.fields:
-                ev.update(extra.fields)
+                ev.update(extra.plain)
             else:
                 self.out.write(self._json_spliced(ev, extra))
                 if self.autoflush:
@@ -172,7 +172,7 @@ class Printer:
                 return out
             except (KeyError, TypeError):
                 pass
-        ev.update(extra.fields)
+        ev.update(extra.plain)
         return self._json(ev)
 
     def _nest(self, ev: dict[str, Any]) -> dict[str, Any]:
