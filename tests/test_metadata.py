@@ -4,6 +4,8 @@ generation from BTF and the round-trip `--update-metadata` merge."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -164,6 +166,39 @@ def test_build_yaml_schema(tmp_path: Path) -> None:
     assert res.returncode == 1
     d = {(x["line"], x["severity"]) for x in diags(res)}
     assert (2, "error") in d and (3, "warning") in d
+
+
+_OPENED: list[str] = []  # files opened while a test records them (see _record_opens)
+_HOOKED: list = []
+
+
+def _record_opens(event: str, args: tuple) -> None:
+    if event == "open" and _OPENED and isinstance(args[0], (str, Path)):
+        _OPENED.append(os.path.realpath(args[0]))
+
+
+def test_validate_reads_build_yaml_once(tmp_path: Path) -> None:
+    """The build file is checked against its schema and then used: one read, so what is
+    checked is what is used."""
+    from gadgetsmith.toolchain.validate import validate_dir
+
+    d = tmp_path / "g"
+    d.mkdir()
+    (d / "program.bpf.c").write_text(TINY_PROGRAM)
+    (d / "gadget.yaml").write_text(TINY_YAML)
+    bf = d / "build.yaml"
+    bf.write_text("ebpfsource: program.bpf.c\ncflags: [-DX=1]\n")
+    if _record_opens not in _HOOKED:  # audit hooks cannot be removed: add it once
+        sys.addaudithook(_record_opens)
+        _HOOKED.append(_record_opens)
+    _OPENED[:] = ["<recording>"]
+    try:
+        report = validate_dir(d, compile_object=False)
+    finally:
+        opened, _OPENED[:] = _OPENED[1:], []
+    assert report.ok, report.diagnostics
+    assert opened.count(os.path.realpath(bf)) == 1, opened
+    assert opened.count(os.path.realpath(d / "gadget.yaml")) == 1, opened
 
 
 def test_unknown_target() -> None:

@@ -34,8 +34,12 @@ def _inside(base: Path, rel: Any, key: str, origin: str) -> Path:
     return p
 
 
-def load(gadget_dir: Path | str, build_file: Path | str | None = None) -> BuildSpec:
-    """Read build.yaml (optional) and resolve every input path inside ``gadget_dir``."""
+def load(gadget_dir: Path | str, build_file: Path | str | None = None,
+         content: bytes | None = None) -> BuildSpec:
+    """Read build.yaml (optional) and resolve every input path inside ``gadget_dir``.
+
+    ``content``: the build file's bytes when the caller has read them already (``gadget
+    validate`` checks them against the schema first), so the file is read once."""
     import yaml
 
     base = Path(gadget_dir)
@@ -50,7 +54,7 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None) -> BuildS
     if bf.exists():
         origin = str(bf)
         try:
-            loaded = yaml.safe_load(bf.read_text())
+            loaded = yaml.safe_load(content if content is not None else bf.read_bytes())
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             where = f":{mark.line + 1}" if mark else ""

@@ -495,13 +495,18 @@ def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
     base = Path(gadget_dir)
     bf = Path(build_file) if build_file else base / "build.yaml"
     pre: list[Diagnostic] = []
+    content = None  # the build file is read once: checked here, then parsed by buildspec
     if base.is_dir() and bf.is_file():
-        b = validate_bytes(bf.read_bytes(), display_path(bf), schema_name="build")
+        try:
+            content = bf.read_bytes()
+        except OSError as e:
+            raise UsageError(f"{bf}: cannot read ({e.strerror})") from None
+        b = validate_bytes(content, display_path(bf), schema_name="build")
         pre = b.diagnostics
         if b.errors:
             r = Report(display_path(bf), pre, source=str(gadget_dir))
             return r
-    spec = buildspec.load(gadget_dir, build_file)
+    spec = buildspec.load(gadget_dir, build_file, content)
     meta = spec.metadata
     if meta is None:
         label = display_path(spec.gadget_dir / buildspec.DEFAULT_METADATA)
