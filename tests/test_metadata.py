@@ -554,6 +554,26 @@ def test_update_metadata_round_trip(tmp_path: Path, store: Path) -> None:
 
 
 @pytest.mark.usefixtures("clang_available")
+def test_build_update_metadata_leaves_an_up_to_date_file_alone(tmp_path: Path,
+                                                                store: Path) -> None:
+    d = _gadget(tmp_path, TINY_YAML)
+    run_gadget("metadata", "update", str(d))  # adds the fields TINY_YAML leaves out
+    f = d / "gadget.yaml"
+    before = f.read_bytes()
+    os.utime(f, ns=(1_000_000_000, 1_000_000_000))
+    inode = f.stat().st_ino
+    res = run_gadget("build", str(d), "--update-metadata", "--arch", "amd64", "-t", "tiny:3",
+                     "--format", "json", store=store)
+    assert res.json()["metadataUpdate"] == [], res
+    assert f.read_bytes() == before
+    st = f.stat()
+    assert (st.st_mtime_ns, st.st_ino) == (1_000_000_000, inode), "the file was rewritten"
+    assert [p.name for p in d.iterdir() if p.name.startswith(".tmp-")] == []
+    cfg = run_gadget("inspect", "tiny:3", "--format", "json", store=store).json()
+    assert cfg["metadata"] == yaml.safe_load(before)
+
+
+@pytest.mark.usefixtures("clang_available")
 def test_update_creates_missing_file(tmp_path: Path) -> None:
     d = _gadget(tmp_path, "", TINY_PROGRAM)
     (d / "gadget.yaml").unlink()
