@@ -17,13 +17,12 @@ cosign signature tags ``sha256-<hex>.sig`` of the index and of each per-arch man
 from __future__ import annotations
 
 import base64
-import concurrent.futures as cf
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +36,19 @@ from ..store import Store, StoreError
 from .client import MANIFEST_TYPES, DigestMismatch, RegistryClient, RegistryError
 
 WORKERS = 4
+
+
+def _parallel(fn, items) -> Iterator:
+    """``map(fn, items)`` on up to WORKERS threads, in order; no pool for a single item
+    (concurrent.futures is imported only when there is something to overlap)."""
+    items = list(items)
+    if len(items) <= 1:
+        yield from map(fn, items)
+        return
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
+        yield from ex.map(fn, items)
 
 
 class Progress:
@@ -176,10 +188,9 @@ def _push_graph(client: RegistryClient, repo: str, tag: str, g: _Graph, stats: S
             return
     progress.total(sum(int(b.get("size", 0)) for b in g.blobs.values()))
     stats.blobs += len(g.blobs)
-    with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
-        for kind, n in ex.map(one, g.blobs.values()):
-            setattr(stats, kind, getattr(stats, kind) + 1)
-            stats.bytes += n
+    for kind, n in _parallel(one, g.blobs.values()):
+        setattr(stats, kind, getattr(stats, kind) + 1)
+        stats.bytes += n
     for i, (desc, data) in enumerate(g.manifests):
         last = i == len(g.manifests) - 1
         stats.manifests += 1
@@ -310,11 +321,10 @@ def _stage_graphs(store: Store, client: RegistryClient, repo: str, graphs: list[
             os.fsync(f.fileno())
         return d, p, n
 
-    with cf.ThreadPoolExecutor(max_workers=WORKERS) as ex:
-        for d, p, n in ex.map(fetch, todo):
-            staged[d] = p
-            stats.transferred += 1
-            stats.bytes += n
+    for d, p, n in _parallel(fetch, todo):
+        staged[d] = p
+        stats.transferred += 1
+        stats.bytes += n
     return staged
 
 
