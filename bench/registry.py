@@ -129,7 +129,15 @@ def main() -> int:
         results[name] = {k: statistics.median(v) for k, v in t.items()}
     shutil.rmtree(work, ignore_errors=True)
 
+    # what any Python command line pays before its own work, on this machine now
+    floors = {"python -c pass": [sys.executable, "-c", "pass"],
+              "python -c 'import typer'": [sys.executable, "-c", "import typer"],
+              "gadget --version": [GADGET, "--version"]}
+    floor_ms = {k: 1000 * statistics.median(timed(v) for _ in range(max(args.runs, 5)))
+                for k, v in floors.items()}
+
     print(f"runs: {args.runs} (medians)")
+    print("start-up floors: " + ", ".join(f"{k} {v:.0f} ms" for k, v in floor_ms.items()))
     print("| image | gadget push | skopeo push | push ratio | gadget pull | skopeo pull | pull ratio "
           "| re-push | re-push/push | `gadget list` (CLI floor) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
