@@ -89,13 +89,14 @@ def sign(
 
     Example: gadget sign registry.example.com/obs/trace_open:v1 --key cosign.key --recursive
     """
-    from .signing.cli_helpers import is_local
+    from .signing.cli_helpers import lookup_local
     from .signing.keys import read_private_key
     from .signing.local import parse_annotations, sign_local
 
     annotations = parse_annotations(annotation)
     private_key = read_private_key(key)
-    if remote or not is_local(_store_path(store), image):
+    local = None if remote else lookup_local(_store_path(store), image)
+    if local is None:
         from .policy import parse_reference
         from .signing.remote import sign_remote
 
@@ -106,7 +107,7 @@ def sign(
     else:
         result = sign_local(
             _store_path(store), image, private_key, recursive=recursive, replace=replace,
-            annotations=annotations,
+            annotations=annotations, resolved=local,
         )
     for w in result.warnings:
         _warn(w)

@@ -184,12 +184,7 @@ def load_for_run(store_path: Path | None, text: str, policy, no_verify: bool = F
         raise NotFoundError(
             f"unknown reference {text!r}: build or pull it first (see 'gadget list')") from None
     check_local_run(store, ref, desc, policy)  # allowlist first, then signatures
-    # verify_local_for_run (toolchain/signing) looks ``text`` up on its own: it must have
-    # checked the image found above
-    verified = verify_local_for_run(store_path, text, policy=policy, no_verify=no_verify)
-    if verified is not None and verified.digest != desc["digest"]:
-        raise GadgetError(f"{text} was re-tagged while it was being verified (now "
-                          f"{verified.digest}, was {desc['digest']}): run it again")
+    verify_local_for_run(store_path, text, policy=policy, no_verify=no_verify, resolved=(ref, desc))
     try:
         return load_image(text, store.root, descriptor=desc)
     except RuntimeGadgetError as e:

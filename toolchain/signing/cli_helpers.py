@@ -22,15 +22,15 @@ def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
     return result
 
 
-def is_local(store_path: Path | None, image: str) -> bool:
+def lookup_local(store_path: Path | None, image: str):
+    """(reference, descriptor) of a local image, or None when the store does not have it."""
     from ..errors import NotFoundError
     from ..store import open_store
 
     try:
-        open_store(store_path).lookup(image)
+        return open_store(store_path).lookup(image)
     except NotFoundError:
-        return False
-    return True
+        return None
 
 
 def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,

@@ -38,10 +38,12 @@ def verify_local_for_run(
     *,
     policy=None,
     no_verify: bool = False,
+    resolved: tuple | None = None,
     warn: Callable[[str], None] = _stderr,
 ):
     """Check a local image before `gadget run` loads it. Returns the VerifyResult, or None
-    when the policy requires no signature (or --no-verify skipped it)."""
+    when the policy requires no signature (or --no-verify skipped it). ``resolved``: the
+    (reference, descriptor) the caller already looked up, so both check the same image."""
     from ..policy import load_policy
     from ..store import open_store
     from .local import verify_in_store
@@ -50,10 +52,13 @@ def verify_local_for_run(
     from ..errors import NotFoundError
 
     store = open_store(store_path)
-    try:
-        ref, desc = store.lookup(text)
-    except NotFoundError:
-        return None  # not local: the loader reports it (a pull verifies on its own)
+    if resolved is not None:
+        ref, desc = resolved
+    else:
+        try:
+            ref, desc = store.lookup(text)
+        except NotFoundError:
+            return None  # not local: the loader reports it (a pull verifies on its own)
     if ref is not None:
         keys = policy_keys(policy, ref, desc["digest"])
     else:

@@ -267,11 +267,13 @@ def sign_local(
     replace: bool = False,
     annotations: dict[str, str] | None = None,
     identity: str | None = None,
+    resolved: tuple | None = None,
 ) -> SignResult:
     """Sign a local image. ``identity`` (a repository name) overrides the one derived from
-    ``text``, e.g. the destination of a push under another name."""
+    ``text``, e.g. the destination of a push under another name. ``resolved``: the
+    (reference, descriptor) the caller already looked up."""
     store = open_store(store_path)
-    ref, desc = store.lookup(text)
+    ref, desc = resolved if resolved is not None else store.lookup(text)
     names = {identity} if identity else repository_names(store, ref, desc["digest"])
     if len(names) != 1:
         if not names:
