@@ -65,7 +65,8 @@ def main() -> int:
                    check=True, env=env, stdout=subprocess.DEVNULL)
     big = os.urandom(args.big_mb * 1024 * 1024)
     img = build_image(b"name: big\n", {"name": "big"},
-                      {a: ArchContent(ebpf=big[:-1] + a[:1].encode()) for a in ("amd64", "arm64")},
+                      # two different layers (the last byte differs): 64 MiB in all
+                      {a: ArchContent(ebpf=big[:-1] + bytes([i])) for i, a in enumerate(("amd64", "arm64"))},
                       "2026-11-23T00:00:00Z")
     open_store(store).add_image(img.blobs, img.index_descriptor, "ghcr.io/bench/big:v1")
 
