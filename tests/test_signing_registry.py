@@ -188,9 +188,14 @@ def test_pull_carries_per_arch_signatures(tmp_path: Path, registry) -> None:  # 
     run_gadget("push", index_only, "--sign", "--key", str(key), *args, store=src, env=ENV)
     out = run_gadget("pull", ref, "--format", "json", *args, store=dst).json()
     assert out["signature"] == signature_tag(digest) and out["warnings"] == []
+    assert len(out["signatures"]) == 3 and out["signatures"][0] == signature_tag(digest)
+    res = run_gadget("pull", ref, *args, store=tmp_path / "text3")
+    assert f"3 signatures: {signature_tag(digest)}, " in res.stdout, res.stdout
     # only the index is signed: the per-arch tags that do not exist are no error
+    res = run_gadget("pull", index_only, *args, store=tmp_path / "text")
+    assert f"signature {signature_tag(other)})" in res.stdout, res.stdout
     out = run_gadget("pull", index_only, "--format", "json", *args, store=dst).json()
-    assert out["signature"] == signature_tag(other) and out["warnings"] == []
+    assert out["signatures"] == [signature_tag(other)] and out["warnings"] == []
     registry.stop()
     res = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", "--offline",
                      "--format", "json", store=dst).json()

@@ -103,8 +103,10 @@ def _report(verb: str, stats, fmt: _Fmt) -> None:
         extra.append(f"{stats.skipped} already there")
     if stats.mounted:
         extra.append(f"{stats.mounted} mounted")
-    if stats.signature:
+    if len(stats.signatures) == 1:
         extra.append(f"signature {stats.signature}")
+    elif stats.signatures:
+        extra.append(f"{len(stats.signatures)} signatures: {', '.join(stats.signatures)}")
     note = f" ({', '.join(extra)})" if extra else ""
     typer.echo(f"{verb} {stats.reference}@{stats.digest}: {stats.transferred}/{stats.blobs} blobs, "
                f"{stats.bytes} bytes{note}")

@@ -71,16 +71,22 @@ class Stats:
     skipped: int = 0
     mounted: int = 0
     bytes: int = 0
-    signature: str | None = None
+    signatures: list[str] = field(default_factory=list)  # signature tags carried, index's first
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    @property
+    def signature(self) -> str | None:
+        """The first signature tag carried (the index's when it is signed)."""
+        return self.signatures[0] if self.signatures else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "reference": self.reference, "digest": self.digest, "manifests": self.manifests,
             "blobs": self.blobs, "transferred": self.transferred, "skipped": self.skipped,
             "mounted": self.mounted, "bytes": self.bytes, "signature": self.signature,
-            "warnings": self.warnings, "seconds": round(self.seconds, 3),
+            "signatures": self.signatures, "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
         }
 
 
@@ -228,7 +234,7 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
                 continue
             sg = _local_graph(store, {k: v for k, v in e.descriptor.items() if k != "annotations"})
             _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
-            stats.signature = stats.signature or sig
+            stats.signatures.append(sig)
     stats.seconds = time.monotonic() - t0
     return stats
 
@@ -364,7 +370,7 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
 
             check(read, root_desc, sig_graph.manifests[-1][1] if sig_graph else None)
         tags = [(str(ref), root_desc)] + [(sig, sg.manifests[-1][0]) for sig, sg in sigs]
-        stats.signature = sigs[0][0] if sigs else None
+        stats.signatures = [sig for sig, _ in sigs]
         store.ingest(staged, tags)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -452,7 +458,7 @@ def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client:
     if with_signature:
         for sig, sg in _remote_signatures(src_client, src.path, g, stats, "copied"):
             _push_graph(dst_client, dst.path, sig, sg, stats, Progress(), mount_from, opener_for)
-            stats.signature = stats.signature or sig
+            stats.signatures.append(sig)
     stats.seconds = time.monotonic() - t0
     return stats
 
