@@ -6,6 +6,7 @@ verifier here; the signatures themselves are checked with openssl in test_signin
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -276,6 +277,14 @@ def test_sign_merge_dedup_replace_same_locally_and_remotely(where: str, tmp_path
     line = f"{ref.split(':v1')[0]}@{digest} -> {signature_tag(digest)}"
     assert f"Signed {line} [1 signature(s)]" in sign(k1).stdout
     assert f"Already signed by this key: {line} [1 signature(s)]" in sign(k1).stdout
+    # nothing added: the JSON still names the signature manifest that holds the signature
+    again = sign(k1, "--format", "json").json()["signatures"][0]
+    if where == "local":
+        want = "sha256:" + hashlib.sha256(sig_manifest(store, digest)[1]).hexdigest()
+    else:
+        want = connect(registry.host, RemoteOptions(insecure_registries=[registry.host])) \
+            .manifest_head("obs/tiny", signature_tag(digest)).digest
+    assert not again["added"] and again["signatureManifest"] == want
     two = sign(k2)
     assert f"Signed {line} [2 signature(s)]" in two.stdout
     assert f"{signature_tag(digest)} now holds 2 signatures; ig only accepts" in two.stderr

@@ -151,8 +151,9 @@ def sign_remote(
         tag = signature_tag(d)
         merged, added, prev_count = signed_layers(source, d, layer, signer, replace,
                                                   f"{source.where}:{tag}")
-        if not added:
-            result.signed.append(Signed(d, tag, len(merged), False))
+        if not added:  # already signed by this key: report the signature manifest there
+            have = client.manifest_head(repo, tag)
+            result.signed.append(Signed(d, tag, len(merged), False, 0, have.digest if have else ""))
             continue
         built = sm.build(merged)
         _upload(client, repo, [*built.payloads, built.config])
