@@ -329,7 +329,8 @@ class FaultProxy:
 
     ``hook(method, path)`` is called for every request and returns ``None`` (forward),
     ``"corrupt"`` (forward, then flip the last byte of the response body) or
-    ``"drop"`` (close the connection without an answer) or an HTTP status to answer
+    ``"drop"`` (close the connection without an answer) or ``"cut"`` (send the answer's
+    headers and half of its body, then close the connection) or an HTTP status to answer
     instead of the registry (e.g. 503, 429). The hook may also stop the
     upstream registry to simulate an outage in the middle of a transfer.
     """
@@ -382,7 +383,11 @@ class FaultProxy:
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
+                if action == "cut":
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif self.command != "HEAD":
                     self.wfile.write(data)
                 conn.close()
 

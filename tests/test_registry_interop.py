@@ -175,11 +175,11 @@ def test_corrupted_manifest_is_refused(registry, tmp_path: Path) -> None:
 
 
 def test_transient_failures_are_retried(registry, tmp_path: Path) -> None:
-    """503, 429 and dropped connections are retried; 404 is not."""
+    """503, 429, dropped connections and downloads cut short are retried; 404 is not."""
     s = tmp_path / "s"
     digest = make_image(s, "x/r:v1", size=50_000)
     faults = {("HEAD", "/blobs/"): 503, ("PUT", "/blobs/uploads/"): 429, ("GET", "/manifests/v1"): "drop",
-              ("GET", "/blobs/sha256:"): 502}
+              ("GET", "/blobs/sha256:"): 502, ("GET", "/blobs/sha"): "cut"}
     fired: dict = {}
 
     def hook(method: str, path: str):
@@ -198,6 +198,9 @@ def test_transient_failures_are_retried(registry, tmp_path: Path) -> None:
         run_gadget("pull", dest, *ins, store=tmp_path / "d")
         assert store_digest(tmp_path / "d", dest) == digest
         assert set(fired) == set(faults)
+        cut = fired[("GET", "/blobs/sha")]
+        assert proxy.requests.count(("GET", cut)) == 2  # cut short once, then whole
+        assert not list((tmp_path / "d").glob(".tmp-*"))
         before = len(proxy.requests)
         res = run_gadget("pull", f"{proxy.host}/obs/none:v1", *ins, store=tmp_path / "e", check=False)
         assert res.returncode == 1 and "not found" in res.stderr

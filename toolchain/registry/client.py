@@ -454,24 +454,38 @@ class RegistryClient:
 
     def blob_download(self, repo: str, digest: str, out: IO[bytes], size: int | None = None,
                       progress: Callable[[int], None] | None = None) -> int:
-        """Stream a blob into ``out`` while hashing it; raise on a digest/size mismatch."""
+        """Stream a blob into ``out`` while hashing it; raise on a digest/size mismatch.
+
+        A download cut short (connection reset, body ended early) starts again from the
+        beginning, with the same backoff as other retries, when ``out`` can be rewound."""
         what = f"{self.host}/{repo} blob {digest}"
-        r = self.blob_stream(repo, digest)
-        h = hashlib.sha256()
-        n = 0
-        try:
-            for chunk in r.iter_content(CHUNK):
-                if size is not None and n + len(chunk) > size:
-                    raise DigestMismatch(f"{what}: registry sent more than the {size} bytes declared")
-                h.update(chunk)
-                out.write(chunk)
-                n += len(chunk)
-                if progress:
-                    progress(len(chunk))
-        except ConnectError as e:
-            raise RegistryError(f"{what}: download interrupted ({e})") from None
-        finally:
-            r.close()
+        start = out.tell() if out.seekable() else None
+        attempt = 0
+        while True:
+            r = self.blob_stream(repo, digest)
+            h = hashlib.sha256()
+            n = 0
+            try:
+                for chunk in r.iter_content(CHUNK):
+                    if size is not None and n + len(chunk) > size:
+                        raise DigestMismatch(f"{what}: registry sent more than the {size} bytes declared")
+                    h.update(chunk)
+                    out.write(chunk)
+                    n += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+                break
+            except ConnectError as e:
+                if start is None or attempt >= self.retries:
+                    raise RegistryError(f"{what}: download interrupted ({e})") from None
+                out.seek(start)
+                out.truncate()
+                if progress and n:
+                    progress(-n)
+                self._sleep(attempt, None)
+                attempt += 1
+            finally:
+                r.close()
         got = "sha256:" + h.hexdigest()
         if got != digest:
             raise DigestMismatch(f"{what}: content does not match its digest (got {got}); nothing stored")

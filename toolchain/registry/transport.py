@@ -342,6 +342,9 @@ class Transport:
             except http.client.HTTPException as e:
                 conn.close()
                 raise ConnectError(f"bad HTTP answer: {_reason(e)}") from None
+            except BaseException:  # e.g. the body's source failed mid-request (copy)
+                conn.close()
+                raise
 
             def release(reusable: bool, conn=conn) -> None:
                 if reusable:
