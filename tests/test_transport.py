@@ -96,6 +96,7 @@ class _Server:
         outer = self
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.connections: set[int] = set()
+        self.bodies: list[bytes] = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -106,7 +107,11 @@ class _Server:
             def do_GET(self) -> None:
                 outer.connections.add(self.client_address[1])
                 outer.seen.append((self.command, self.path, dict(self.headers.items())))
+                if self.command == "PUT":
+                    outer.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
                 answer(self)
+
+            do_PUT = do_GET
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -200,5 +205,26 @@ def test_body_cut_short_is_a_connect_error() -> None:
         with pytest.raises(ConnectError, match="cut short|connection broken"):
             for _ in r.iter_content(64):
                 pass
+    finally:
+        srv.close()
+
+
+def test_a_streamed_upload_never_goes_out_on_a_connection_the_server_closed() -> None:
+    """A file body cannot be sent twice, so a pooled connection the server has closed
+    while idle must be noticed before the request, not after."""
+    import io
+
+    srv = _Server(lambda h: _ok(h, b"ok", close=h.command == "GET"))
+    try:
+        t = Transport()
+        base = f"http://127.0.0.1:{srv.port}"
+        assert t.request("GET", f"{base}/v2/").content == b"ok"  # pooled, then closed
+        import time
+
+        time.sleep(0.2)  # the server's close reaches our idle socket
+        body = io.BytesIO(b"z" * 300_000)
+        r = t.request("PUT", f"{base}/upload", body=body, headers={"Content-Length": "300000"})
+        assert r.status_code == 200 and r.content == b"ok"
+        assert srv.bodies == [b"z" * 300_000] and len(srv.connections) == 2
     finally:
         srv.close()

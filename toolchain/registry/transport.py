@@ -250,11 +250,15 @@ class Transport:
         return conn
 
     def _checkout(self, key: tuple) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop(), True
-        return self._connect(*key), False
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return self._connect(*key), False
+            if not _dropped(conn):
+                return conn, True
+            conn.close()  # the server closed it while it was idle
 
     def _checkin(self, key: tuple, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -353,6 +357,20 @@ class Transport:
                     conn.close()
 
             return Response(raw, url, release)
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the server: an idle socket
+    that is readable has either hit EOF or holds bytes nobody asked for."""
+    import select
+
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _is_tls_error(e: BaseException) -> bool:
