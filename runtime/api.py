@@ -102,6 +102,8 @@ class Gadget:
         containers: Any = None,
         perf_buffer_pages: int = 64,
         on_lost: Callable[[int, str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
+        on_debug: Callable[[str], None] | None = None,
     ) -> None:
         """``perf_buffer_pages``: pages per CPU for tracer maps that are perf event arrays.
         ``on_lost(count, datasource)`` is called with newly lost records (perf buffer
@@ -111,7 +113,13 @@ class Gadget:
         ``host=False`` keeps only events from containers chosen by ``selector`` (a
         :class:`~gadgetsmith.runtime.containers.ContainerSelector`; empty = all containers),
         filtered in the kernel. With a container collection (``containers``, created
-        automatically when host=False), events get ``runtime.*`` / ``k8s.*`` fields."""
+        automatically when host=False), events get ``runtime.*`` / ``k8s.*`` fields, and
+        uprobes are also attached to each selected container's own copy of their file
+        (resolved in its filesystem), as containers appear.
+
+        ``on_warning(text)`` gets one-line warnings (also kept in :attr:`warnings`), such
+        as a container whose copy of a library lacks the probed symbol; ``on_debug(text)``
+        says which file each uprobe is attached to, for which container."""
         if isinstance(image, bytes):
             data, meta = image, metadata or {}
         elif isinstance(image, Path) or (isinstance(image, str) and image.endswith(".o")
@@ -133,6 +141,9 @@ class Gadget:
         self.lost_samples = 0
         self.perf_buffer_pages = perf_buffer_pages
         self.on_lost = on_lost
+        self.warnings: list[str] = []
+        self.on_warning = on_warning
+        self._uprobes_ready = False
         self._stop = threading.Event()
         self._perf_lost = 0
         self._map_lost_seen: dict[str, int] = {}
@@ -170,7 +181,8 @@ class Gadget:
         for k, v in values.items():
             self.object.param(k).encode(v)
         self.loaded = LoadedGadget(self.object, values, autoattach=False,
-                                   filter_by_mntns=not host)
+                                   filter_by_mntns=not host, on_warning=self._warning,
+                                   on_debug=on_debug)
         try:
             if self.containers is not None:
                 self._start_containers()
@@ -240,20 +252,36 @@ class Gadget:
         self._enrich_processor = enrich
         self.processors.append(enrich)
 
+    def _warning(self, text: str) -> None:
+        self.warnings.append(text)
+        if self.on_warning is not None:
+            self.on_warning(text)
+
     def _start_containers(self) -> None:
         from .containers import ContainerSelector
 
         coll = self.containers
         sel = self.selector or ContainerSelector()
         loaded = self.loaded
-        if not self.host:
+        uprobes = bool(loaded.uprobe_programs())
+        if not self.host or uprobes:
+            # called from the collection's thread as soon as it sees a container start
+            # or stop (the same moment the mount namespace filter learns of it)
             def added(c) -> None:
-                if sel.matches(c) and c.mntns and self.loaded is not None:
+                if not sel.matches(c) or self.loaded is None:
+                    return
+                if not self.host and c.mntns:
                     loaded.set_mntns({c.mntns})
+                if uprobes and self._uprobes_ready and c.pid > 0:
+                    loaded.attach_container_uprobes(c.id, c.pid, c.name)
 
             def removed(c) -> None:
-                if c.mntns and self.loaded is not None and self.loaded.obj:
+                if self.loaded is None or not self.loaded.obj:
+                    return
+                if not self.host and c.mntns:
                     loaded.set_mntns({c.mntns}, present=False)
+                if uprobes:
+                    loaded.detach_container_uprobes(c.id)
 
             coll.on_add.append(added)
             coll.on_remove.append(removed)
@@ -262,6 +290,24 @@ class Gadget:
             coll.start()
         if not self.host:
             loaded.set_mntns({c.mntns for c in coll.select(sel) if c.mntns})
+
+    def _attach_container_uprobes(self) -> None:
+        """After the host's attachments (and the readers): probes in the containers
+        running now; later ones get theirs from the collection's on_add callback."""
+        from .containers import ContainerSelector
+
+        if self.containers is None or not self.loaded.uprobe_programs():
+            return
+        self._uprobes_ready = True
+        for c in self.containers.select(self.selector or ContainerSelector()):
+            if c.pid > 0:
+                self.loaded.attach_container_uprobes(c.id, c.pid, c.name)
+
+    def uprobe_attachments(self) -> list[Any]:
+        """The uprobe links now: program, section, the path given to the kernel, the
+        probed file's (st_dev, st_ino) and its owners (``host`` and container ids, each
+        with its name)."""
+        return self.loaded.uprobe_attachments() if self.loaded is not None else []
 
     def _attach(self) -> None:
         iter_progs = {p for ds in self.datasources for p in ds.programs}
@@ -272,6 +318,7 @@ class Gadget:
                 if ds.kind == "tracer":
                     self._readers[ds.name] = self._reader(ds)
             self.loaded.attach_all(skip=iter_progs)
+            self._attach_container_uprobes()
         except BaseException:
             self.close()
             raise

@@ -3,18 +3,24 @@
 The object comes from the image's eBPF layer for this host's architecture (or from a
 file). Params are written into ``.rodata`` before loading; ``<map>_max_entries`` variables
 size their maps; every program is attached by its ELF section through libbpf.
+
+Uprobes are attached to this host's file and, through :meth:`LoadedGadget.attach_container_uprobes`,
+to each container's own copy of it (one probe per distinct file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import libbpf as L
 from .errors import RuntimeGadgetError
 from .objmodel import GadgetObject, Param  # the static model; re-exported for callers
-from .uprobes import UPROBE_KINDS, parse_section
+from .uprobes import UPROBE_KINDS, NotInRoot, file_identity, parse_section, resolve_in_root
 
 MNTNS_MAP = "gadget_mntns_filter_map"
 SO_ATTACH_BPF = 50
@@ -44,13 +50,41 @@ def _attach_hint(section: str, err: L.LibbpfError) -> str:
     return err.strerror or str(err)
 
 
+HOST = "host"  # the owner of uprobe attachments made for this host's processes
+
+
+@dataclass
+class UprobeAttachment:
+    """One uprobe link: a program on one file, for the host and/or containers."""
+
+    program: str
+    section: str
+    path: str  # as given to the kernel: a host path or /proc/<pid>/root/...
+    file: tuple[int, int]  # (st_dev, st_ino) of the probed file (see uprobes.file_identity)
+    link: int
+    owners: dict[str, str] = field(default_factory=dict)  # owner id -> name ("host", container)
+
+
 class LoadedGadget:
-    """An object loaded into the kernel with its programs attached. Close it when done."""
+    """An object loaded into the kernel with its programs attached. Close it when done.
+
+    ``on_warning`` / ``on_debug`` receive one-line messages (a container's copy of a
+    library without the probed symbol; which file each uprobe is attached to)."""
 
     def __init__(self, gobj: GadgetObject, values: dict[str, str] | None = None,
-                 autoattach: bool = True, filter_by_mntns: bool = False) -> None:
+                 autoattach: bool = True, filter_by_mntns: bool = False,
+                 on_warning: Callable[[str], None] | None = None,
+                 on_debug: Callable[[str], None] | None = None) -> None:
         self.gobj = gobj
         self.filter_by_mntns = filter_by_mntns
+        self.on_warning = on_warning
+        self.on_debug = on_debug
+        # (program, file) -> attachment; containers' probes are added from the container
+        # collection's thread, hence the lock (close() takes it too)
+        self.uprobes: dict[tuple[str, tuple[int, int]], UprobeAttachment] = {}
+        self._uprobe_failed: dict[tuple[str, tuple[int, int]], str] = {}
+        self._uprobe_owned: dict[str, list[tuple[str, tuple[int, int]]]] = {}
+        self._uprobe_lock = threading.RLock()
         self.obj: int | None = None
         self.links: dict[str, int] = {}
         self.sockets: dict[str, Any] = {}
@@ -144,6 +178,8 @@ class LoadedGadget:
         try:
             if kind in UPROBE_KINDS:
                 link = self._attach_uprobe(prog, name, section)
+                if not link:
+                    return 0
             elif L.prog_type(prog) == L.PROG_TYPE_SOCKET_FILTER:
                 self.sockets[name] = self._attach_socket(prog, name, section)
                 return 0
@@ -159,18 +195,119 @@ class LoadedGadget:
         self.links[name] = link
         return link
 
+    def _warn(self, text: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def _debug(self, text: str) -> None:
+        if self.on_debug is not None:
+            self.on_debug(text)
+
     def _attach_uprobe(self, prog: int, name: str, section: str) -> int:
+        """The host's attachment. When only containers are traced (``filter_by_mntns``),
+        a host without the file or the symbol is a warning (0 is returned): the
+        containers' own copies are probed by :meth:`attach_container_uprobes`."""
         t = parse_section(section)
+        path = ""
         try:
             path = t.path()
-        except RuntimeGadgetError as e:
-            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e}") from None
-        try:
-            return L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
-        except L.LibbpfError as e:
-            hint = (f"no symbol {t.symbol} in {path}" if e.err == 2 else
-                    _attach_hint(section, e))
+            ident = file_identity("self", path)
+            with self._uprobe_lock:
+                att = self.uprobes.get((name, ident))
+                if att is None:
+                    link = L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+                    att = self.uprobes[(name, ident)] = UprobeAttachment(
+                        name, section, path, ident, link)
+                att.owners[HOST] = HOST
+                self._uprobe_owned.setdefault(HOST, []).append((name, ident))
+        except (RuntimeGadgetError, OSError, L.LibbpfError) as e:
+            missing = not isinstance(e, L.LibbpfError) or e.err == 2
+            if isinstance(e, L.LibbpfError):
+                hint = f"no symbol {t.symbol} in {path}" if e.err == 2 else _attach_hint(section, e)
+            else:
+                hint = e.strerror if isinstance(e, OSError) else str(e)
+            if self.filter_by_mntns and missing:
+                self._warn(f"program {name} ({section}) is not attached on this host: {hint}")
+                return 0
             raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {hint}") from None
+        self._debug(f"program {name} ({section}): attached to {path} for the host")
+        return att.link
+
+    def uprobe_programs(self) -> list[str]:
+        return [n for n, (_p, sec) in self.programs.items()
+                if sec.split("/", 1)[0] in UPROBE_KINDS]
+
+    def attach_container_uprobes(self, owner: str, pid: int, name: str = "") -> None:
+        """Attach every uprobe program to the container's own copy of its file, resolved
+        in the container's filesystem (``/proc/<pid>/root``), unless that file already
+        has this program's probe (the host's file, or another container's: the same
+        inode). A copy without the symbol is one warning; a container without the file
+        is a debug message. Safe to call again for the same ``owner`` (container id)."""
+        label = name or owner[:12]
+        root = f"/proc/{pid}/root"
+        with self._uprobe_lock:
+            if self.obj is None or owner in self._uprobe_owned:
+                return
+            owned = self._uprobe_owned[owner] = []
+            for prog_name in self.uprobe_programs():
+                prog, section = self.programs[prog_name]
+                t = parse_section(section)
+                try:
+                    inner = resolve_in_root(root, t.target)
+                    key = (prog_name, file_identity(pid, inner))
+                except NotInRoot as e:
+                    self._debug(f"container {label}: program {prog_name} ({section}) "
+                                f"not attached: {e}")
+                    continue
+                except OSError as e:  # the process is gone
+                    self._debug(f"container {label}: {root} is not readable: {e.strerror}")
+                    continue
+                att = self.uprobes.get(key)
+                if att is None:
+                    failed = self._uprobe_failed.get(key)
+                    if failed is None:
+                        path = root + inner
+                        try:
+                            link = L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+                        except L.LibbpfError as e:
+                            failed = self._uprobe_failed[key] = (
+                                f"no symbol {t.symbol} in {inner}" if e.err == 2
+                                else _attach_hint(section, e))
+                        else:
+                            att = self.uprobes[key] = UprobeAttachment(
+                                prog_name, section, path, key[1], link)
+                            self._debug(f"program {prog_name} ({section}): attached to "
+                                        f"{path} for container {label}")
+                    if failed is not None:
+                        self._warn(f"container {label}: program {prog_name} ({section}) "
+                                   f"is not attached: {failed}")
+                        continue
+                else:
+                    self._debug(f"program {prog_name} ({section}): container {label} "
+                                f"shares the probed file {att.path}")
+                assert att is not None
+                att.owners[owner] = label
+                owned.append(key)
+
+    def detach_container_uprobes(self, owner: str) -> None:
+        """Forget a container; a probe no other container (nor the host) uses is removed."""
+        with self._uprobe_lock:
+            for key in self._uprobe_owned.pop(owner, []):
+                att = self.uprobes.get(key)
+                if att is None:
+                    continue
+                att.owners.pop(owner, None)
+                if not att.owners:
+                    if self.obj is not None:
+                        L.lib().bpf_link__destroy(att.link)
+                    del self.uprobes[key]
+                    self._debug(f"program {att.program} ({att.section}): detached from "
+                                f"{att.path}")
+
+    def uprobe_attachments(self) -> list[UprobeAttachment]:
+        with self._uprobe_lock:
+            return [UprobeAttachment(a.program, a.section, a.path, a.file, a.link,
+                                     dict(a.owners)) for a in self.uprobes.values()]
 
     @staticmethod
     def _attach_socket(prog: int, name: str, section: str):
@@ -257,6 +394,17 @@ class LoadedGadget:
         return out
 
     def close(self) -> None:
+        with self._uprobe_lock:
+            host_links = set(self.links.values())
+            for att in self.uprobes.values():
+                if att.link not in host_links:
+                    L.lib().bpf_link__destroy(att.link)
+            self.uprobes.clear()
+            self._uprobe_owned.clear()
+            self._uprobe_failed.clear()
+            self._close()
+
+    def _close(self) -> None:
         for link in self.links.values():
             L.lib().bpf_link__destroy(link)
         self.links.clear()

@@ -77,7 +77,9 @@ def _root(
         typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version."),
     ] = False,
     store: StoreOpt = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors, and where uprobes attach.")
+    ] = False,
 ) -> None:
     """gadget: the gadgetsmith toolchain.
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .cli import _store_path, app
+from .cli import _store_path, app, state
 from .cli_options import (
     ContainerName,
     K8sContainerName,
@@ -136,10 +136,16 @@ def run(
         typer.echo(f"warning: {n} records lost by {ds} (the reader fell behind the kernel)",
                    err=True)
 
+    def warn(text: str) -> None:
+        typer.echo(f"warning: {text}", err=True)
+
+    def debug(text: str) -> None:
+        typer.echo(f"debug: {text}", err=True)
+
     try:
         g = Gadget(src, params=params, store=_store_path(store), metadata=metadata,
                    filter=filter_, host=host, selector=selector, containers=collection,
-                   on_lost=lost)
+                   on_lost=lost, on_warning=warn, on_debug=debug if state.debug else None)
     except RuntimeGadgetError as e:
         collection.stop()
         raise GadgetError(str(e)) from None
