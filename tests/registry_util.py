@@ -410,13 +410,15 @@ class ForwardProxy:
 
     ``names`` maps host names only the proxy can resolve to addresses (``{"registry.test":
     "127.0.0.1"}``), so a client that bypasses the proxy fails to resolve them. ``seen``
-    records (method, request target) of every connection's first request.
+    records (method, request target) of every connection's first request. With ``auth``
+    ("user:password") a request without those Proxy-Authorization credentials gets 407.
     """
 
-    def __init__(self, names: dict[str, str]) -> None:
+    def __init__(self, names: dict[str, str], auth: str | None = None) -> None:
         import threading
 
         self.names = dict(names)
+        self.auth = auth
         self.seen: list[tuple[str, str]] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -445,6 +447,15 @@ class ForwardProxy:
                 buf += chunk
             method, target, _ = buf.split(b"\r\n", 1)[0].decode().split(" ", 2)
             self.seen.append((method, target))
+            if self.auth is not None:
+                import base64
+
+                want = b"proxy-authorization: basic " + base64.b64encode(self.auth.encode()).lower()
+                if want not in buf.split(b"\r\n\r\n", 1)[0].lower():
+                    c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                              b"Proxy-Authenticate: Basic realm=\"test\"\r\n"
+                              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                    return c.close()
             if method == "CONNECT":
                 host, port = target.rsplit(":", 1)
                 up = socket.create_connection((self.names.get(host, host), int(port)), timeout=30)
@@ -476,4 +487,8 @@ class ForwardProxy:
         pipe(c, up)
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone would not
+        except OSError:
+            pass
         self.sock.close()

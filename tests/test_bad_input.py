@@ -126,6 +126,7 @@ def test_version_and_help() -> None:
     assert run_gadget("--version").stdout.strip() == f"gadget {__version__}"
     out = run_gadget("--help").stdout
     listed = [line.split()[0] for line in out.split("Commands:", 1)[1].splitlines() if line.strip()]
+    assert run_gadget("--help", "push").stdout == out  # root help, whatever follows
     for cmd in ("build", "list", "inspect", "tag", "rm", "run", "containers", "push", "pull",
                 "copy", "export", "import", "sign", "verify", "metadata", "registry-check"):
         assert cmd in listed

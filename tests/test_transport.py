@@ -35,9 +35,22 @@ NO_PROXY_ENV = {"HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_pr
     ("https", "reg.corp.evil", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp"}, True),
     ("https", "reg.corp", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp:443"}, True),
     ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "reg.corp:443"}, False),
+    ("https", "corp", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".corp"}, True),  # subdomains only
+    ("https", "10.1.2.3", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.0.0.0/8"}, False),
+    ("https", "11.1.2.3", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.0.0.0/8"}, True),
+    ("https", "10.1.2.3", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "10.1.2.3"}, False),
+    ("https", "2001:db8::1", 5000, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[2001:db8::1]:5000"}, False),
+    ("https", "2001:db8::1", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "[2001:db8::1]:5000"}, True),
+    ("https", "2001:db8::1", 443, {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "2001:db8::/32"}, False),
+    ("https", "reg.corp", 443, {"HTTPS_PROXY": "http://up:1", "https_proxy": "http://low:1"}, True),
 ])
 def test_proxy_choice_follows_the_environment_like_go(scheme, host, port, env, proxied) -> None:
     assert (proxy_for(scheme, host, port, env) is not None) is proxied
+
+
+def test_upper_case_proxy_variable_wins_like_go() -> None:
+    p = proxy_for("https", "reg.corp", 443, {"HTTPS_PROXY": "http://up:1", "https_proxy": "http://low:2"})
+    assert (p.host, p.port) == ("up", 1)
 
 
 def test_proxy_credentials_become_a_proxy_authorization_header() -> None:
@@ -84,6 +97,46 @@ def test_https_registry_through_a_connect_tunnel(registry_server, tmp_path: Path
         # the certificate is checked against the registry's name, not the proxy's
         res = run_gadget("pull", ref, store=tmp_path / "e", env=env, check=False)
         assert res.returncode == 1 and "certificate verify failed" in res.stderr, res.stderr
+    finally:
+        proxy.close()
+
+
+def test_proxy_failures_name_the_proxy(registry_server, tmp_path: Path) -> None:
+    reg = registry_server(tls=True, cert_hosts=("registry.test",))
+    proxy = ForwardProxy({"registry.test": "127.0.0.1"}, auth="pu:pw")
+    try:
+        ref = f"registry.test:{reg.port}/team/g:v1"
+        make_image(tmp_path / "s", ref)
+        ca = ["--ca-file", str(reg.ca_file)]
+        port = proxy.url.rsplit(":", 1)[1]
+        # the tunnel is refused for want of credentials: said once, not retried
+        res = run_gadget("push", ref, *ca, store=tmp_path / "s", check=False,
+                         env=dict(NO_PROXY_ENV, HTTPS_PROXY=proxy.url))
+        assert res.returncode == 1 and f"proxy 127.0.0.1:{port} refused the tunnel" in res.stderr
+        assert "407" in res.stderr and "HTTPS_PROXY" in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and len(proxy.seen) == 1
+        # with them in the proxy URL it works
+        authed = proxy.url.replace("http://", "http://pu:pw@")
+        run_gadget("push", ref, *ca, store=tmp_path / "s", env=dict(NO_PROXY_ENV, HTTPS_PROXY=authed))
+        # a proxy that is down is named as such
+        proxy.close()
+        res = run_gadget("pull", ref, *ca, store=tmp_path / "d", check=False,
+                         env=dict(NO_PROXY_ENV, HTTPS_PROXY=authed))
+        assert res.returncode == 1 and f"via proxy 127.0.0.1:{port}" in res.stderr, res.stderr
+    finally:
+        proxy.close()
+
+
+def test_plain_http_proxy_asking_for_credentials(registry, tmp_path: Path) -> None:
+    proxy = ForwardProxy({"registry.test": "127.0.0.1"}, auth="pu:pw")
+    try:
+        name = f"registry.test:{registry.port}"
+        ref = f"{name}/obs/x:v1"
+        make_image(tmp_path / "s", ref)
+        res = run_gadget("push", ref, "--insecure-registries", name, store=tmp_path / "s",
+                         check=False, env=dict(NO_PROXY_ENV, HTTP_PROXY=proxy.url))
+        assert res.returncode == 1 and "HTTP 407" in res.stderr and "HTTP_PROXY" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     finally:
         proxy.close()
 
@@ -140,6 +193,7 @@ def test_cross_host_redirect_drops_the_authorization_header(monkeypatch) -> None
 
     def registry_answer(h) -> None:
         target = (f"http://localhost:{storage.port}/bucket/x" if h.path == "/away"
+                  else f"http://localhost:{storage.port}/bucket/a b/ü?sig=x y" if h.path == "/odd"
                   else "/here-too")
         if h.path == "/here-too":
             return _ok(h, b"same-host")
@@ -159,6 +213,10 @@ def test_cross_host_redirect_drops_the_authorization_header(monkeypatch) -> None
         r = t.request("GET", f"http://127.0.0.1:{reg.port}/here", headers=auth, allow_redirects=True)
         assert r.content == b"same-host"
         assert reg.seen[-1][2].get("Authorization") == "Bearer secret-token"
+        # object-storage keys with spaces or non-ASCII in the Location are re-quoted
+        r = t.request("GET", f"http://127.0.0.1:{reg.port}/odd", allow_redirects=True)
+        assert r.content == b"blob-bytes"
+        assert storage.seen[-1][1] == "/bucket/a%20b/%C3%BC?sig=x%20y"
         # without allow_redirects the 307 itself is the answer
         r = t.request("GET", f"http://127.0.0.1:{reg.port}/away", headers=auth)
         assert r.status_code == 307
@@ -226,5 +284,31 @@ def test_a_streamed_upload_never_goes_out_on_a_connection_the_server_closed() ->
         r = t.request("PUT", f"{base}/upload", body=body, headers={"Content-Length": "300000"})
         assert r.status_code == 200 and r.content == b"ok"
         assert srv.bodies == [b"z" * 300_000] and len(srv.connections) == 2
+    finally:
+        srv.close()
+
+
+def test_an_answer_sent_before_the_upload_was_read_is_shown() -> None:
+    """A registry or proxy that refuses an upload (413, 401 ...) answers and closes without
+    reading the body: the user sees that answer, not a broken pipe."""
+    import io
+
+    def refuse(h) -> None:
+        body = b'{"errors":[{"code":"SIZE_INVALID","message":"too large"}]}'
+        h.send_response(413)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(body)
+        h.wfile.flush()
+        h.close_connection = True
+
+    srv = _Server(refuse)
+    srv.httpd.RequestHandlerClass.do_PUT = refuse  # answers without reading the body
+    try:
+        size = 32 * 1024 * 1024
+        r = Transport().request("PUT", f"http://127.0.0.1:{srv.port}/v2/x/blobs/uploads/1",
+                                body=io.BytesIO(bytes(size)), headers={"Content-Length": str(size)})
+        assert r.status_code == 413 and b"SIZE_INVALID" in r.content
     finally:
         srv.close()

@@ -320,6 +320,8 @@ def _app_for(argv: list[str]) -> typer.Typer:
     """
     it = iter(argv)
     for tok in it:
+        if tok in ("-h", "--help", "--version"):  # about the whole app: `gadget --help push`
+            return app
         if tok in _ROOT_OPTIONS_WITH_VALUE:
             next(it, None)
         elif not tok.startswith("-"):

@@ -314,6 +314,7 @@ class RegistryClient:
                     continue
                 raise self._auth_failed(what, rejected=bool(self.credentials()))
             if r.status_code == 401:
+                r.close()
                 raise self._auth_failed(what, rejected=bool(self.credentials()))
             if r.status_code in RETRY_STATUS and attempt < self.retries:
                 retry_after = r.headers.get("Retry-After")
@@ -355,6 +356,11 @@ class RegistryClient:
             )
         if r.status_code == 404:
             return NotFoundError(f"{what}: not found on {self.host} (HTTP 404){suffix}")
+        if r.status_code == 407:
+            return RegistryAuthError(
+                f"{what}: the HTTP proxy asks for credentials (HTTP 407): give them in "
+                f"HTTP_PROXY as http://user:password@proxy:port, or add {self.host} to NO_PROXY"
+            )
         return RegistryError(f"{what}: {self.host} answered HTTP {r.status_code}{suffix}")
 
     # -- API --------------------------------------------------------------------------
@@ -372,6 +378,7 @@ class RegistryClient:
         r = self.send("HEAD", f"/v2/{repo}/manifests/{ref}", scope=self.scope(repo),
                       what=f"{self.host}/{repo}:{ref}",
                       headers={"Accept": ", ".join(MANIFEST_TYPES)}, allow=(404,))
+        r.close()  # a HEAD has no body: the connection goes back to the pool
         if r.status_code == 404:
             return None
         digest = r.headers.get("Docker-Content-Digest", "")
@@ -501,9 +508,10 @@ class RegistryClient:
         if r.status_code != 200 or not r.headers.get("Content-Type", "").startswith(mt.INDEX):
             r.close()
             return None
+        what = f"referrers of {self.host}/{repo}@{digest[:19]}"
         try:
-            return list(r.json().get("manifests") or [])
-        except ValueError:
+            return list(json.loads(_read_capped(r, MAX_MANIFEST_BYTES, what)).get("manifests") or [])
+        except (ValueError, AttributeError):
             return None
 
 

@@ -23,10 +23,11 @@ import http.client
 import json
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
@@ -94,33 +95,59 @@ class _Proxy:
 
 
 def proxy_for(scheme: str, host: str, port: int, env: dict[str, str] | None = None) -> _Proxy | None:
-    """The proxy for ``scheme://host:port`` from the environment, like Go's net/http (which
-    docker, skopeo and ig use): ``HTTPS_PROXY``/``HTTP_PROXY`` (either case), ``NO_PROXY``
-    entries as host names, ``.suffix``/``*.suffix`` domains, ``host:port`` or ``*``; loopback
+    """The proxy for ``scheme://host:port`` from the environment, with the rules of Go's
+    net/http (which docker, skopeo and ig use): ``HTTPS_PROXY``/``HTTP_PROXY`` (upper case
+    first), and ``NO_PROXY`` entries that are ``*``, IP addresses, CIDR prefixes
+    (``10.0.0.0/8``), domain names (the name and its subdomains) or ``.domain``/``*.domain``
+    (subdomains only), each optionally with ``:port`` (``[v6]:port`` for IPv6). Loopback
     destinations are never proxied."""
+    import ipaddress
+
     env = os.environ if env is None else env
 
     def var(name: str) -> str:
-        return env.get(name.lower()) or env.get(name.upper()) or ""
+        return env.get(name.upper()) or env.get(name.lower()) or ""
 
     url = var(f"{scheme}_proxy")
     if not url or is_loopback(host):
         return None
-    name = host.lower().rstrip(".")
+    name = host.lower().strip("[]").rstrip(".")
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        ip = None
     for entry in (e.strip().lower() for e in var("no_proxy").split(",")):
         if not entry:
             continue
         if entry == "*":
             return None
         e_host, e_port = entry, None
-        if entry.count(":") == 1 and not entry.startswith("["):
+        if entry.startswith("["):  # [v6] or [v6]:port
+            e_host, _, rest = entry[1:].partition("]")
+            e_port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+        elif entry.count(":") == 1:
             e_host, p = entry.split(":", 1)
             e_port = int(p) if p.isdigit() else None
         if e_port is not None and e_port != port:
             continue
-        e_host = e_host.strip("[]").lstrip("*")
+        if "/" in e_host:
+            try:
+                if ip is not None and ip in ipaddress.ip_network(e_host, strict=False):
+                    return None
+            except ValueError:
+                pass
+            continue
+        if ip is not None:
+            try:
+                if ip == ipaddress.ip_address(e_host):
+                    return None
+            except ValueError:
+                pass
+            continue
+        if e_host.startswith("*."):
+            e_host = e_host[1:]
         if e_host.startswith("."):
-            if name.endswith(e_host) or name == e_host[1:]:
+            if name.endswith(e_host):
                 return None
         elif name == e_host or name.endswith("." + e_host):
             return None
@@ -222,7 +249,17 @@ class Transport:
         if self._ssl is None:
             import ssl
 
-            ctx = ssl.create_default_context()  # system CAs, hostname check
+            ctx = ssl.create_default_context()  # system CAs (SSL_CERT_FILE/DIR), hostname check
+            paths = ssl.get_default_verify_paths()
+            if paths.cafile is None and paths.capath is None:
+                # no system CA store (a slim image without ca-certificates): certifi's bundle,
+                # which requests used, when it is installed
+                try:
+                    import certifi
+
+                    ctx.load_verify_locations(cafile=certifi.where())
+                except (ImportError, OSError):
+                    pass
             if self.ca_file:
                 try:
                     ctx.load_verify_locations(cafile=self.ca_file)
@@ -233,6 +270,11 @@ class Transport:
 
     def _connect(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         proxy = proxy_for(scheme, host, port)
+        if proxy and scheme == "https" and ":" in host and sys.version_info < (3, 12):
+            raise TransportError(
+                f"cannot tunnel to the IPv6 address [{host}] through proxy {proxy.host}:{proxy.port} "
+                "with Python 3.11's http.client: use the registry's host name, or add it to NO_PROXY"
+            )
         if scheme == "https":
             if proxy:
                 conn = http.client.HTTPSConnection(proxy.host, proxy.port, timeout=self.timeout,
@@ -247,6 +289,7 @@ class Transport:
             conn._gadget_proxy_headers = proxy.headers  # type: ignore[attr-defined]
         else:
             conn = http.client.HTTPConnection(host, port, timeout=self.timeout, blocksize=CHUNK)
+        conn._gadget_via = f"{proxy.host}:{proxy.port}" if proxy else ""  # type: ignore[attr-defined]
         return conn
 
     def _checkout(self, key: tuple) -> tuple[http.client.HTTPConnection, bool]:
@@ -304,9 +347,14 @@ class Transport:
             if not location:
                 return r
             r.close()
-            new = urljoin(url, location)
-            if urlsplit(new).netloc.lower() != urlsplit(url).netloc.lower():
-                # like docker and requests: credentials stay with the registry host
+            # a Location may carry spaces or non-ASCII (object-storage keys): re-quote it,
+            # leaving what is already percent-encoded alone
+            new = urljoin(url, quote(location, safe="/%?=&:@!$'()*+,;~#[]"))
+            old_p, new_p = urlsplit(url), urlsplit(new)
+            if (new_p.scheme.lower(), new_p.netloc.lower()) != (old_p.scheme.lower(),
+                                                                old_p.netloc.lower()):
+                # like docker and requests: credentials stay with the registry host and
+                # its scheme (never sent in clear after a redirect from https to http)
                 hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             url = new
         raise TransportError(f"{url}: more than {MAX_REDIRECTS} redirects")
@@ -331,10 +379,17 @@ class Transport:
                 target = f"http://{parts.netloc}{path}"
                 extra = proxy_headers
             try:
-                conn.request(method, target, body=body, headers={**hdrs, **extra})
-                raw = conn.getresponse()
+                try:
+                    conn.request(method, target, body=body, headers={**hdrs, **extra})
+                except (BrokenPipeError, ConnectionResetError) as send_error:
+                    # the server may have answered (413, 401, 400 ...) and closed before
+                    # reading the whole body: its answer is what the user needs to see
+                    raw = _answer_despite(conn, send_error)
+                else:
+                    raw = conn.getresponse()
             except OSError as e:
                 conn.close()
+                via = getattr(conn, "_gadget_via", "")
                 if _is_tls_error(e):
                     raise TLSError(_reason(e)) from None
                 if reused and replayable and isinstance(e, (ConnectionResetError, BrokenPipeError,
@@ -342,7 +397,13 @@ class Transport:
                     # the server closed an idle keep-alive connection (RemoteDisconnected is a
                     # ConnectionResetError): send again on a new one
                     continue
-                raise ConnectError(_reason(e)) from None
+                tunnel = str(e).startswith("Tunnel connection failed")
+                if tunnel and (" 407" in str(e) or " 403" in str(e)):
+                    raise TransportError(
+                        f"proxy {via} refused the tunnel to {host}:{port} ({str(e).split(': ', 1)[-1]}): "
+                        "check the credentials in HTTPS_PROXY (http://user:password@proxy:port), "
+                        "or add the registry to NO_PROXY") from None
+                raise ConnectError(_reason(e) + (f" (via proxy {via})" if via else "")) from None
             except http.client.HTTPException as e:
                 conn.close()
                 raise ConnectError(f"bad HTTP answer: {_reason(e)}") from None
@@ -357,6 +418,16 @@ class Transport:
                     conn.close()
 
             return Response(raw, url, release)
+
+
+def _answer_despite(conn: http.client.HTTPConnection, send_error: OSError) -> http.client.HTTPResponse:
+    """The response a server sent before it stopped reading our request, else the error."""
+    try:
+        raw = conn.getresponse()
+    except (OSError, http.client.HTTPException):
+        raise send_error from None
+    raw.will_close = True  # the request was not sent whole: never reuse this connection
+    return raw
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:
@@ -374,16 +445,12 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
 
 
 def _is_tls_error(e: BaseException) -> bool:
-    import sys
-
     ssl = sys.modules.get("ssl")
     return ssl is not None and isinstance(e, ssl.SSLError)
 
 
 def _reason(e: BaseException) -> str:
     """A short human reason for a socket/TLS/HTTP failure."""
-    import sys
-
     ssl = sys.modules.get("ssl")
     if ssl is not None and isinstance(e, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {e.verify_message}"
