@@ -161,7 +161,9 @@ def _import(podman: Podman, rootfs: Path, tag: str) -> str:
     (rootfs / "tmp").chmod(0o1777)
     tar = rootfs.parent / f"{rootfs.name}.tar"
     subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar), "."], check=True)
-    image = f"localhost/gadgetsmith-{tag}:test"
+    # a name of its own: each pytest-xdist worker builds these images, and a worker that
+    # re-imported (or removed) the other's tag under its running containers broke them
+    image = f"localhost/gadgetsmith-{tag}-{os.urandom(4).hex()}:test"
     podman.run("import", str(tar), image)
     return image
 
@@ -199,8 +201,12 @@ class Images:
         self.nosym = _import(podman, rootfs, "nosym")
         self.host_libc = os.stat(libc)
 
-    def start(self, image: str, *cmd: str) -> tuple[str, int]:
-        name = f"gs-up-{os.urandom(4).hex()}"
+    @staticmethod
+    def new_name() -> str:
+        return f"gs-up-{os.urandom(4).hex()}"
+
+    def start(self, image: str, *cmd: str, name: str = "") -> tuple[str, int]:
+        name = name or self.new_name()
         self.podman.run("run", "-d", "--network", "none", "--name", name, image, *cmd)
         self.podman.names.append(name)
         return name, int(self.podman.inspect(name, "{{.State.Pid}}"))
@@ -255,17 +261,18 @@ def test_containers_own_libc_copy_is_probed_once_per_file(images: Images,
     )
 
     early, early_pid = images.start(images.withlibc, "/caller")
+    late, nosym = images.new_name(), images.new_name()
     coll = ContainerCollection([PodmanSource(env=images.podman.env)])
     debug: list[str] = []
-    late = nosym = ""
     late_pid = 0
     g = None
     prog_ids: list[int] = []
     try:
+        # only this test's containers: other tests run theirs at the same time
         g = Gadget(gadget_obj, host=False, containers=coll, on_debug=debug.append,
-                   selector=ContainerSelector())
-        late, late_pid = images.start(images.withlibc, "/caller")
-        nosym, _ = images.start(images.nosym, "/bin/busybox", "sleep", "1000")
+                   selector=ContainerSelector(containername=f"{early},{late},{nosym}"))
+        late, late_pid = images.start(images.withlibc, "/caller", name=late)
+        nosym, _ = images.start(images.nosym, "/bin/busybox", "sleep", "1000", name=nosym)
 
         def owners() -> set[str]:
             return {n for a in g.uprobe_attachments() for n in a.owners.values()}
