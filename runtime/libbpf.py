@@ -230,6 +230,21 @@ def attach_uprobe(prog: int, binary: str, symbol: str, offset: int, retprobe: bo
     return check_ptr(link, f"attaching a uprobe to {binary}:{symbol}")
 
 
+def attach_usdt(prog: int, binary: str, provider: str, name: str, pid: int = -1) -> int:
+    """The USDT probe ``provider``:``name`` of ``binary`` (every site of it, in one link).
+    libbpf reads the file's ``.note.stapsdt`` notes and fills the object's
+    ``__bpf_usdt_specs`` map (from <bpf/usdt.bpf.h>) with where each argument is; the
+    program reads them with ``bpf_usdt_arg``/``BPF_USDT``."""
+    fn = getattr(lib(), "bpf_program__attach_usdt", None)
+    if fn is None:
+        raise LibbpfError("this libbpf has no USDT support (libbpf 0.8 or later has)",
+                          _errno.ENOSYS)
+    fn.restype = c_void_p
+    fn.argtypes = [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p]
+    link = fn(prog, pid, binary.encode(), provider.encode(), name.encode(), None)
+    return check_ptr(link, f"attaching USDT probe {provider}:{name} of {binary}")
+
+
 def prog_type(p: int) -> int:
     return lib().bpf_program__type(p)
 

@@ -4,8 +4,9 @@ The object comes from the image's eBPF layer for this host's architecture (or fr
 file). Params are written into ``.rodata`` before loading; ``<map>_max_entries`` variables
 size their maps; every program is attached by its ELF section through libbpf.
 
-Uprobes are attached to this host's file and, through :meth:`LoadedGadget.attach_container_uprobes`,
-to each container's own copy of it (one probe per distinct file).
+Uprobes and USDT probes are attached to this host's file and, through
+:meth:`LoadedGadget.attach_container_uprobes`, to each container's own copy of it (one
+probe per distinct file).
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from typing import Any
 from . import libbpf as L
 from .errors import RuntimeGadgetError
 from .objmodel import GadgetObject, Param  # the static model; re-exported for callers
-from .uprobes import UPROBE_KINDS, NotInRoot, file_identity, parse_section, resolve_in_root
+from .uprobes import (
+    FILE_PROBE_KINDS,
+    NotInRoot,
+    UprobeTarget,
+    UsdtTarget,
+    file_identity,
+    parse_section,
+    resolve_in_root,
+)
 
 MNTNS_MAP = "gadget_mntns_filter_map"
 SO_ATTACH_BPF = 50
@@ -51,11 +60,34 @@ def _attach_hint(section: str, err: L.LibbpfError) -> str:
 
 
 HOST = "host"  # the owner of uprobe attachments made for this host's processes
+USDT_MAPS = ("__bpf_usdt_specs", "__bpf_usdt_ip_to_spec_id")  # from <bpf/usdt.bpf.h>
+
+
+def _attach_file_probe(prog: int, t: UprobeTarget | UsdtTarget, path: str) -> int:
+    if isinstance(t, UsdtTarget):
+        return L.attach_usdt(prog, path, t.provider, t.name)
+    return L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+
+
+def _file_probe_hint(section: str, t: UprobeTarget | UsdtTarget, inner: str,
+                     err: L.LibbpfError) -> str:
+    """Why a probe could not be attached to ``inner`` (the file as its owner sees it)."""
+    if isinstance(t, UsdtTarget):
+        if err.err == 2:  # libbpf: no .note.stapsdt, or no note of that provider and name
+            return f"no USDT probe {t.probe} in {inner}"
+        # libbpf's last usdt message says what was wrong with the file
+        said = [line.split("usdt: ", 1)[1].strip() for line in err.log.splitlines()
+                if "usdt: " in line and "discovered" not in line]
+        if said:
+            return f"{inner}: {said[-1]}"
+    elif err.err == 2:
+        return f"no symbol {t.symbol} in {inner}"
+    return _attach_hint(section, err)
 
 
 @dataclass
 class UprobeAttachment:
-    """One uprobe link: a program on one file, for the host and/or containers."""
+    """One uprobe (or USDT) link: a program on one file, for the host and/or containers."""
 
     program: str
     section: str
@@ -176,7 +208,7 @@ class LoadedGadget:
         L.take_log()
         kind = section.split("/", 1)[0]
         try:
-            if kind in UPROBE_KINDS:
+            if kind in FILE_PROBE_KINDS:
                 link = self._attach_uprobe(prog, name, section)
                 if not link:
                     return 0
@@ -203,11 +235,26 @@ class LoadedGadget:
         if self.on_debug is not None:
             self.on_debug(text)
 
+    def _file_probe_target(self, name: str, section: str) -> UprobeTarget | UsdtTarget:
+        """The parsed section of a uprobe or USDT program; an error naming the program
+        when the section is malformed or the object cannot run a USDT program."""
+        try:
+            t = parse_section(section)
+        except RuntimeGadgetError as e:
+            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e}") from None
+        if isinstance(t, UsdtTarget) and not all(m in self.maps for m in USDT_MAPS):
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: the object has no USDT argument "
+                f"maps ({', '.join(USDT_MAPS)}): #include <bpf/usdt.bpf.h> in the gadget's "
+                "source and use BPF_USDT or bpf_usdt_arg()")
+        return t
+
     def _attach_uprobe(self, prog: int, name: str, section: str) -> int:
-        """The host's attachment. When only containers are traced (``filter_by_mntns``),
-        a host without the file or the symbol is a warning (0 is returned): the
-        containers' own copies are probed by :meth:`attach_container_uprobes`."""
-        t = parse_section(section)
+        """The host's attachment of a uprobe or USDT program. When only containers are
+        traced (``filter_by_mntns``), a host without the file, the symbol or the USDT
+        probe is a warning (0 is returned): the containers' own copies are probed by
+        :meth:`attach_container_uprobes`."""
+        t = self._file_probe_target(name, section)
         path = ""
         try:
             path = t.path()
@@ -215,7 +262,7 @@ class LoadedGadget:
             with self._uprobe_lock:
                 att = self.uprobes.get((name, ident))
                 if att is None:
-                    link = L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+                    link = _attach_file_probe(prog, t, path)
                     att = self.uprobes[(name, ident)] = UprobeAttachment(
                         name, section, path, ident, link)
                 att.owners[HOST] = HOST
@@ -223,7 +270,7 @@ class LoadedGadget:
         except (RuntimeGadgetError, OSError, L.LibbpfError) as e:
             missing = not isinstance(e, L.LibbpfError) or e.err == 2
             if isinstance(e, L.LibbpfError):
-                hint = f"no symbol {t.symbol} in {path}" if e.err == 2 else _attach_hint(section, e)
+                hint = _file_probe_hint(section, t, path, e)
             else:
                 hint = e.strerror if isinstance(e, OSError) else str(e)
             if self.filter_by_mntns and missing:
@@ -234,15 +281,17 @@ class LoadedGadget:
         return att.link
 
     def uprobe_programs(self) -> list[str]:
+        """The programs attached to files: uprobes, uretprobes and USDT probes."""
         return [n for n, (_p, sec) in self.programs.items()
-                if sec.split("/", 1)[0] in UPROBE_KINDS]
+                if sec.split("/", 1)[0] in FILE_PROBE_KINDS]
 
     def attach_container_uprobes(self, owner: str, pid: int, name: str = "") -> None:
-        """Attach every uprobe program to the container's own copy of its file, resolved
-        in the container's filesystem (``/proc/<pid>/root``), unless that file already
-        has this program's probe (the host's file, or another container's: the same
-        inode). A copy without the symbol is one warning; a container without the file
-        is a debug message. Safe to call again for the same ``owner`` (container id)."""
+        """Attach every uprobe and USDT program to the container's own copy of its file,
+        resolved in the container's filesystem (``/proc/<pid>/root``), unless that file
+        already has this program's probe (the host's file, or another container's: the
+        same inode). A copy without the symbol or USDT probe is one warning; a container
+        without the file is a debug message. Safe to call again for the same ``owner``
+        (container id)."""
         label = name or owner[:12]
         root = f"/proc/{pid}/root"
         with self._uprobe_lock:
@@ -251,7 +300,7 @@ class LoadedGadget:
             owned = self._uprobe_owned[owner] = []
             for prog_name in self.uprobe_programs():
                 prog, section = self.programs[prog_name]
-                t = parse_section(section)
+                t = self._file_probe_target(prog_name, section)
                 try:
                     inner = resolve_in_root(root, t.target)
                     key = (prog_name, file_identity(pid, inner))
@@ -268,11 +317,10 @@ class LoadedGadget:
                     if failed is None:
                         path = root + inner
                         try:
-                            link = L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+                            link = _attach_file_probe(prog, t, path)
                         except L.LibbpfError as e:
-                            failed = self._uprobe_failed[key] = (
-                                f"no symbol {t.symbol} in {inner}" if e.err == 2
-                                else _attach_hint(section, e))
+                            failed = self._uprobe_failed[key] = _file_probe_hint(
+                                section, t, inner, e)
                         else:
                             att = self.uprobes[key] = UprobeAttachment(
                                 prog_name, section, path, key[1], link)

@@ -1,9 +1,11 @@
-"""Uprobe targets: ``uprobe/PATH:SYMBOL[+OFFSET]`` sections and library names.
+"""Uprobe and USDT targets: ``uprobe/PATH:SYMBOL[+OFFSET]`` and
+``usdt/PATH:PROVIDER:NAME`` sections, and library names.
 
-IG gadgets name their targets either by path (``uprobe//usr/bin/bash:readline``) or by a
-short library name (``uprobe/libc:malloc``). On this host a short name is resolved through
-the dynamic linker's cache (``ldconfig -p``) first, then the usual library directories,
-then ``PATH`` for executables.
+IG gadgets name their targets either by path (``uprobe//usr/bin/bash:readline``,
+``usdt//usr/bin/python3:python:gc__start``) or by a short library or program name
+(``uprobe/libc:malloc``, ``usdt/libpython3.11:python:function__entry``). On this host a
+short name is resolved through the dynamic linker's cache (``ldconfig -p``) first, then
+the usual library directories, then ``PATH`` for executables.
 
 Inside a container the same name is resolved in the container's own filesystem, seen
 through ``/proc/<pid>/root`` of one of its processes (:func:`resolve_in_root`): its
@@ -29,11 +31,17 @@ from functools import lru_cache
 from .errors import RuntimeGadgetError
 
 UPROBE_KINDS = ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s")
+USDT_KIND = "usdt"
+#: sections whose programs are attached to a file (the host's, and each container's copy)
+FILE_PROBE_KINDS = (*UPROBE_KINDS, USDT_KIND)
 _LIB_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
              "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib",
              "/usr/local/lib")
 _BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _TARGET = re.compile(r"^(?P<path>.+):(?P<sym>[A-Za-z0-9_.@$]+)(?:\+(?P<off>0x[0-9a-fA-F]+|\d+))?$")
+# provider and probe names are C identifiers in sys/sdt.h (a name's "__" stays as is)
+_USDT_TARGET = re.compile(r"^(?P<path>[^:]+):(?P<provider>[A-Za-z0-9_.$-]+)"
+                          r":(?P<name>[A-Za-z0-9_.$-]+)$")
 
 
 @dataclass
@@ -47,10 +55,33 @@ class UprobeTarget:
         return resolve_binary(self.target)
 
 
-def parse_section(section: str) -> UprobeTarget:
+@dataclass
+class UsdtTarget:
+    """A USDT probe (``provider``:``name``, from sys/sdt.h's notes) in a file."""
+
+    target: str  # as written in the section
+    provider: str
+    name: str
+
+    def path(self) -> str:
+        return resolve_binary(self.target)
+
+    @property
+    def probe(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+def parse_section(section: str) -> UprobeTarget | UsdtTarget:
     kind, _, rest = section.partition("/")
+    if kind == USDT_KIND:
+        m = _USDT_TARGET.match(rest)
+        if not m:
+            raise RuntimeGadgetError(
+                f"section {section!r}: expected usdt/PATH:PROVIDER:NAME or "
+                "usdt/LIBRARY:PROVIDER:NAME (e.g. usdt/libpython3.11:python:gc__start)")
+        return UsdtTarget(m["path"], m["provider"], m["name"])
     if kind not in UPROBE_KINDS:
-        raise ValueError(f"not a uprobe section: {section}")
+        raise ValueError(f"not a uprobe or usdt section: {section}")
     m = _TARGET.match(rest)
     if not m:
         raise RuntimeGadgetError(
@@ -90,12 +121,12 @@ def _matches(soname: str, names: list[str]) -> bool:
 
 
 def resolve_binary(target: str) -> str:
-    """The real path of a uprobe target: a path, a library name (libc, libssl.so.3) or an
+    """The real path of a uprobe or USDT target: a path, a library name (libc, libssl.so.3) or an
     executable name found in PATH."""
     if "/" in target:
         path = os.path.realpath(target)
         if not os.path.isfile(path):
-            raise RuntimeGadgetError(f"uprobe target {target}: no such file")
+            raise RuntimeGadgetError(f"target {target}: no such file")
         return path
     names = _lib_names(target)
     for soname, path in _ldconfig_cache():
@@ -113,7 +144,7 @@ def resolve_binary(target: str) -> str:
     if exe:
         return os.path.realpath(exe)
     raise RuntimeGadgetError(
-        f"uprobe target {target!r}: no library or executable of that name on this host "
+        f"target {target!r}: no library or executable of that name on this host "
         "(searched the ldconfig cache, the library directories and PATH)")
 
 
@@ -238,7 +269,7 @@ def resolve_in_root(root: str, target: str) -> str:
     if "/" in target:
         found = _is_file_in_root(root, target)
         if found is None:
-            raise NotInRoot(f"uprobe target {target}: no such file")
+            raise NotInRoot(f"target {target}: no such file")
         return found
     names = _lib_names(target)
     cache = _is_file_in_root(root, "/etc/ld.so.cache")
@@ -270,7 +301,7 @@ def resolve_in_root(root: str, target: str) -> str:
         found = _is_file_in_root(root, f"{d}/{target}")
         if found is not None:
             return found
-    raise NotInRoot(f"uprobe target {target!r}: no library or executable of that name "
+    raise NotInRoot(f"target {target!r}: no library or executable of that name "
                     "(searched its ld.so.cache, the library and bin directories)")
 
 
@@ -358,5 +389,6 @@ def file_identity(pid: int | str, inner: str) -> tuple[int, int]:
     return (st.st_dev, st.st_ino)
 
 
-__all__ = ["UPROBE_KINDS", "NotInRoot", "UprobeTarget", "file_identity", "parse_ld_cache",
-           "parse_section", "resolve_binary", "resolve_in_root"]
+__all__ = ["FILE_PROBE_KINDS", "UPROBE_KINDS", "USDT_KIND", "NotInRoot", "UprobeTarget",
+           "UsdtTarget", "file_identity", "parse_ld_cache", "parse_section", "resolve_binary",
+           "resolve_in_root"]
