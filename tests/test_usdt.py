@@ -16,12 +16,14 @@ from .conftest import need_root, run_gadget, skip_or_fail
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
-# the probe passes an int, a negative long and a string; "loop" ticks every 20 ms
+# the probes pass an int, a negative long and a string; "loop" ticks every 20 ms
 PROBE_C = r"""
 #include <sys/sdt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+void guarded_tick(int i, long neg, const char *word);
 
 int main(int argc, char **argv)
 {
@@ -32,10 +34,28 @@ int main(int argc, char **argv)
     for (int i = 0; loop || i < n; i++) {
         long neg = -1000L * (i + 1);
         DTRACE_PROBE3(gsdemo, tick, i, neg, word);
+        guarded_tick(i, neg, word);
         if (loop)
             usleep(20000);
     }
     return 0;
+}
+"""
+
+# a probe with a semaphore (a file of its own: _SDT_HAS_SEMAPHORES applies to all the
+# probes of a compilation unit), guarded by sys/sdt.h's is-enabled check: it only fires
+# while the kernel has raised the semaphore for an attached uprobe
+GUARDED_C = r"""
+#define _SDT_HAS_SEMAPHORES 1
+#include <sys/sdt.h>
+
+unsigned short gsdemo_guarded_semaphore __attribute__((unused))
+    __attribute__((section(".probes")));
+
+void guarded_tick(int i, long neg, const char *word)
+{
+    if (gsdemo_guarded_semaphore)
+        STAP_PROBE3(gsdemo, guarded, i, neg, word);
 }
 """
 
@@ -111,6 +131,17 @@ char LICENSE[] SEC("license") = "GPL";
 PROBE_NAME = "gsusdtprobe"
 
 
+def _compile(out: Path, *flags: str) -> None:
+    from gadgetsmith.toolchain.compile import find_toolchain
+
+    src = out.parent / "src"
+    src.mkdir(exist_ok=True)
+    (src / "probe.c").write_text(PROBE_C)
+    (src / "guarded.c").write_text(GUARDED_C)
+    subprocess.run([find_toolchain().clang, "-O2", *flags, "-o", str(out), str(src / "probe.c"),
+                    str(src / "guarded.c")], check=True)
+
+
 def _gadget_dir(tmp: Path, name: str, target: str, source: str = GADGET) -> Path:
     d = tmp / name
     d.mkdir()
@@ -122,19 +153,16 @@ def _gadget_dir(tmp: Path, name: str, target: str, source: str = GADGET) -> Path
 @pytest.fixture(scope="module")
 def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The probe program, dynamically linked (a PIE), in a directory of its own."""
-    from gadgetsmith.toolchain.compile import find_toolchain
-
     include = Path("/usr/include") / f"{os.uname().machine}-linux-gnu" / "sys/sdt.h"
     if not include.exists() and not Path("/usr/include/sys/sdt.h").exists():
         skip_or_fail("sys/sdt.h is missing (apt-get install systemtap-sdt-dev)")
-    d = tmp_path_factory.mktemp("usdtbin")
-    (d / "probe.c").write_text(PROBE_C)
-    subprocess.run([find_toolchain().clang, "-O2", "-o", str(d / PROBE_NAME), str(d / "probe.c")],
-                   check=True)
-    # the probe is in the binary's notes, with its arguments' locations
+    d = tmp_path_factory.mktemp("usdtbin") / "bin"
+    d.mkdir()
+    _compile(d / PROBE_NAME)
+    # the probes are in the binary's notes, with their arguments' locations
     notes = subprocess.run(["readelf", "-n", str(d / PROBE_NAME)], capture_output=True,
                            text=True).stdout
-    assert "Provider: gsdemo" in notes and "Name: tick" in notes, notes
+    assert "Name: tick" in notes and "Name: guarded" in notes, notes
     return d / PROBE_NAME
 
 
@@ -164,11 +192,13 @@ def _check_ticks(rows: list[dict], pid: int, word: str) -> None:
     assert [r["neg"] for r in rows] == [-1000 * (i + 1) for i in idx]
 
 
-@pytest.mark.parametrize("by", ["path", "program-name"])
-def test_usdt_run_shows_the_arguments_passed(probe_bin: Path, tmp_path: Path, by: str) -> None:
+@pytest.mark.parametrize(("by", "probe"), [("path", "tick"), ("program-name", "tick"),
+                                           ("path", "guarded")])
+def test_usdt_run_shows_the_arguments_passed(probe_bin: Path, tmp_path: Path, by: str,
+                                             probe: str) -> None:
     need_root()
     target = str(probe_bin) if by == "path" else PROBE_NAME
-    d = _gadget_dir(tmp_path, "usdtrun", f"{target}:gsdemo:tick")
+    d = _gadget_dir(tmp_path, "usdtrun", f"{target}:gsdemo:{probe}")
     word = f"gs-{uuid.uuid4().hex[:8]}"
     env = {"PATH": f"{probe_bin.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     proc = subprocess.Popen([str(probe_bin), word, "loop"])
@@ -179,7 +209,7 @@ def test_usdt_run_shows_the_arguments_passed(probe_bin: Path, tmp_path: Path, by
         proc.kill()
         proc.wait()
     _check_ticks([json.loads(line) for line in res.stdout.splitlines()], proc.pid, word)
-    assert (f"debug: program on_tick (usdt/{target}:gsdemo:tick): attached to "
+    assert (f"debug: program on_tick (usdt/{target}:gsdemo:{probe}): attached to "
             f"{probe_bin} for the host") in res.stderr
 
 
@@ -219,8 +249,6 @@ def test_usdt_in_a_container_probes_its_own_copy(probe_bin: Path, tmp_path: Path
     """A statically linked copy (a non-PIE executable) exists only in the container's
     filesystem: the host has no such file (a warning), the container's copy is probed
     through /proc/<pid>/root and its events carry the container's name."""
-    from gadgetsmith.toolchain.compile import find_toolchain
-
     from .podman_util import Podman
     from .test_uprobes_containers import _import
 
@@ -228,8 +256,7 @@ def test_usdt_in_a_container_probes_its_own_copy(probe_bin: Path, tmp_path: Path
     podman = Podman(tmp_path)
     rootfs = tmp_path / "usdtroot"
     rootfs.mkdir()
-    subprocess.run([find_toolchain().clang, "-O2", "-static", "-o", str(rootfs / "gsprobe"),
-                    str(probe_bin.parent / "probe.c")], check=True)
+    _compile(rootfs / "gsprobe", "-static")
     image = _import(podman, rootfs, "usdt")
     name = f"gs-usdt-{uuid.uuid4().hex[:8]}"
     word = f"ctr-{uuid.uuid4().hex[:8]}"
