@@ -118,8 +118,9 @@ class Gadget:
         (resolved in its filesystem), as containers appear.
 
         ``on_warning(text)`` gets one-line warnings (also kept in :attr:`warnings`), such
-        as a container whose copy of a library lacks the probed symbol; ``on_debug(text)``
-        says which file each uprobe is attached to, for which container."""
+        as a container whose copy of a library lacks the probed symbol or USDT probe;
+        ``on_debug(text)`` says which file each uprobe or USDT probe is attached to, for
+        which container."""
         if isinstance(image, bytes):
             data, meta = image, metadata or {}
         elif isinstance(image, Path) or (isinstance(image, str) and image.endswith(".o")
@@ -304,7 +305,7 @@ class Gadget:
                 self.loaded.attach_container_uprobes(c.id, c.pid, c.name)
 
     def uprobe_attachments(self) -> list[Any]:
-        """The uprobe links now: program, section, the path given to the kernel, the
+        """The uprobe and USDT links now: program, section, the path given to the kernel, the
         probed file's (st_dev, st_ino) and its owners (``host`` and container ids, each
         with its name)."""
         return self.loaded.uprobe_attachments() if self.loaded is not None else []

@@ -214,13 +214,14 @@ def test_usdt_run_shows_the_arguments_passed(probe_bin: Path, tmp_path: Path, by
 
 
 @pytest.mark.parametrize("case", ["no-such-probe", "no-such-provider", "no-notes",
-                                  "no-usdt-h", "bad-section"])
+                                  "not-elf", "no-usdt-h", "bad-section"])
 def test_usdt_attach_errors_are_one_line(probe_bin: Path, tmp_path: Path, case: str) -> None:
     need_root()
     target, source = {
         "no-such-probe": (f"{probe_bin}:gsdemo:no_such_probe", GADGET),
         "no-such-provider": (f"{probe_bin}:other:tick", GADGET),
         "no-notes": ("/bin/true:gsdemo:tick", GADGET),
+        "not-elf": ("/etc/os-release:gsdemo:tick", GADGET),
         "no-usdt-h": (f"{probe_bin}:gsdemo:tick", NO_USDT_H),
         "bad-section": (f"{probe_bin}:tick", GADGET),
     }[case]
@@ -233,6 +234,9 @@ def test_usdt_attach_errors_are_one_line(probe_bin: Path, tmp_path: Path, case: 
     assert lines[0].startswith(f"error: program on_tick (usdt/{target}) cannot attach: "), lines
     why = lines[0].split("cannot attach: ", 1)[1]
     true = os.path.realpath("/bin/true")
+    if case == "not-elf":  # libbpf's own words after the file's name
+        assert why.startswith(f"{os.path.realpath('/etc/os-release')}: ") and "ELF" in why, why
+        return
     assert why == {
         "no-such-probe": f"no USDT probe gsdemo:no_such_probe in {probe_bin}",
         "no-such-provider": f"no USDT probe other:tick in {probe_bin}",

@@ -78,7 +78,8 @@ def _root(
     ] = False,
     store: StoreOpt = None,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks on errors, and where uprobes attach.")
+        bool, typer.Option("--debug",
+                           help="Show tracebacks on errors, and where uprobes and USDT probes attach.")
     ] = False,
 ) -> None:
     """gadget: the gadgetsmith toolchain.
