@@ -128,6 +128,58 @@ int on_tick(void *ctx)
 char LICENSE[] SEC("license") = "GPL";
 """
 
+# an Inspektor Gadget style source: arguments through <gadget/usdt_argument.h>'s
+# usdt_get_argument() only (as IG's trace_gc does), each value copied out before the next
+# call reuses the per-CPU slot
+IG_GADGET = """\
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <gadget/buffer.h>
+#include <gadget/macros.h>
+#include <gadget/mntns.h>
+#include <gadget/mntns_filter.h>
+#include <gadget/types.h>
+#include <gadget/usdt_argument.h>
+
+struct event {
+    gadget_mntns_id mntns_id;
+    __u32 pid;
+    __s32 index;
+    __s64 neg;
+    char word[32];
+};
+
+GADGET_TRACER_MAP(events, 256 * 1024);
+GADGET_TRACER(ticks, events, event);
+
+SEC("usdt/TARGET")
+int on_tick(struct pt_regs *ctx)
+{
+    __u64 mntns_id = gadget_get_current_mntns_id();
+    struct event *e;
+    __u64 *arg;
+
+    if (gadget_should_discard_mntns_id(mntns_id))
+        return 0;
+    e = gadget_reserve_buf(&events, sizeof(*e));
+    if (!e)
+        return 0;
+    e->mntns_id = mntns_id;
+    e->pid = bpf_get_current_pid_tgid() >> 32;
+    arg = usdt_get_argument(ctx, 0);
+    e->index = arg ? (__s32)*arg : -1;
+    arg = usdt_get_argument(ctx, 1);
+    e->neg = arg ? (__s64)*arg : 0;
+    arg = usdt_get_argument(ctx, 2);
+    if (arg)
+        bpf_probe_read_user_str(e->word, sizeof(e->word), (const char *)*arg);
+    gadget_submit_buf(ctx, &events, e, sizeof(*e));
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
 PROBE_NAME = "gsusdtprobe"
 
 
@@ -211,6 +263,74 @@ def test_usdt_run_shows_the_arguments_passed(probe_bin: Path, tmp_path: Path, by
     _check_ticks([json.loads(line) for line in res.stdout.splitlines()], proc.pid, word)
     assert (f"debug: program on_tick (usdt/{target}:gsdemo:{probe}): attached to "
             f"{probe_bin} for the host") in res.stderr
+
+
+def _btf_types(obj: Path) -> dict[int, dict]:
+    out = subprocess.run(["bpftool", "btf", "dump", "file", str(obj), "-j"], check=True,
+                         capture_output=True, text=True).stdout
+    return {t["id"]: t for t in json.loads(out)["types"]}
+
+
+@pytest.mark.parametrize("usdt_h_first", [False, True])
+def test_sdk_builds_ig_usdt_argument_gadgets_with_what_ig_replaces(tmp_path: Path,
+                                                                   usdt_h_first: bool) -> None:
+    """<gadget/usdt_argument.h> builds for amd64 and arm64 (alone, and after the gadget's
+    own <bpf/usdt.bpf.h>), and the object keeps what ig's extension needs: a global
+    function __usdt_get_argument(struct pt_regs *ctx, u64 arg_idx) returning bool, with
+    BTF, and the per-CPU array __usdt_args_buffer (u32 -> u64, one entry). Alone, it has
+    no LINUX_HAS_BPF_COOKIE __kconfig extern, which only libbpf fills in."""
+    from gadgetsmith.runtime.objmodel import GadgetObject
+
+    source = IG_GADGET
+    if usdt_h_first:
+        source = source.replace("#include <gadget/buffer.h>\n",
+                                "#include <bpf/usdt.bpf.h>\n#include <gadget/buffer.h>\n")
+    d = _gadget_dir(tmp_path, "usdtigbuild", "/usr/bin/app:gsdemo:tick", source)
+    out = tmp_path / "out"
+    out.mkdir()
+    run_gadget("build", str(d), "--no-store", "-o", str(out))
+    for arch in ("amd64", "arm64"):
+        path = out / f"{arch}.bpf.o"
+        obj = GadgetObject(path.read_bytes())
+        assert obj.programs == {"on_tick": "usdt//usr/bin/app:gsdemo:tick"}, arch
+        sym = next(s for s in obj.elf.symbols if s.name == "__usdt_get_argument")
+        assert (sym.bind, sym.type) == (1, 2), (arch, sym)  # STB_GLOBAL, STT_FUNC
+        assert obj.elf.sections[sym.section_index].name == ".text", arch
+        types = _btf_types(path)
+        func = next(t for t in types.values() if t["kind"] == "FUNC"
+                    and t["name"] == "__usdt_get_argument")
+        assert func["linkage"] == "global", arch
+        proto = types[func["type_id"]]
+        assert [p["name"] for p in proto["params"]] == ["ctx", "arg_idx"], arch
+        ctx_t = types[proto["params"][0]["type_id"]]
+        assert ctx_t["kind"] == "PTR" and types[ctx_t["type_id"]]["name"] == "pt_regs", arch
+        assert obj.btf.size_of(proto["params"][1]["type_id"]) == 8, arch
+        assert obj.btf.resolve(proto["ret_type_id"]).is_bool, arch
+        buf = obj.maps["__usdt_args_buffer"]
+        assert (buf.type_name, buf.key_size, buf.value_size, buf.max_entries) == \
+            ("percpu_array", 4, 8, 1), (arch, buf)
+        # our runtime's fallback: libbpf's argument maps
+        assert {"__bpf_usdt_specs", "__bpf_usdt_ip_to_spec_id"} <= set(obj.maps), arch
+        if not usdt_h_first:
+            assert obj.btf.datasec(".kconfig") is None, arch
+            assert "LINUX_HAS_BPF_COOKIE" not in {s.name for s in obj.elf.symbols}, arch
+
+
+def test_ig_style_gadget_reads_usdt_arguments_under_gadget_run(probe_bin: Path,
+                                                               tmp_path: Path) -> None:
+    """usdt_get_argument() in our runtime: the placeholder is not replaced, so the values
+    come from libbpf's argument specs; the events carry exactly what the probe passed."""
+    need_root()
+    d = _gadget_dir(tmp_path, "usdtigrun", f"{probe_bin}:gsdemo:tick", IG_GADGET)
+    word = f"ig-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen([str(probe_bin), word, "loop"])
+    try:
+        res = run_gadget("run", str(d), "--host", "-F", f"word=={word}", "--count", "3",
+                         "--timeout", "30", "-o", "json")
+    finally:
+        proc.kill()
+        proc.wait()
+    _check_ticks([json.loads(line) for line in res.stdout.splitlines()], proc.pid, word)
 
 
 @pytest.mark.parametrize("case", ["no-such-probe", "no-such-provider", "no-notes",
