@@ -246,7 +246,8 @@ class LoadedGadget:
             raise RuntimeGadgetError(
                 f"program {name} ({section}) cannot attach: the object has no USDT argument "
                 f"maps ({', '.join(USDT_MAPS)}): #include <bpf/usdt.bpf.h> in the gadget's "
-                "source and use BPF_USDT or bpf_usdt_arg()")
+                "source and use BPF_USDT or bpf_usdt_arg(), or <gadget/usdt_argument.h> "
+                "and usdt_get_argument()")
         return t
 
     def _attach_uprobe(self, prog: int, name: str, section: str) -> int:

@@ -363,7 +363,8 @@ def test_usdt_attach_errors_are_one_line(probe_bin: Path, tmp_path: Path, case: 
         "no-notes": f"no USDT probe gsdemo:tick in {true}",
         "no-usdt-h": "the object has no USDT argument maps (__bpf_usdt_specs, "
                      "__bpf_usdt_ip_to_spec_id): #include <bpf/usdt.bpf.h> in the gadget's "
-                     "source and use BPF_USDT or bpf_usdt_arg()",
+                     "source and use BPF_USDT or bpf_usdt_arg(), or <gadget/usdt_argument.h> "
+                     "and usdt_get_argument()",
         "bad-section": f"section 'usdt/{target}': expected usdt/PATH:PROVIDER:NAME or "
                        "usdt/LIBRARY:PROVIDER:NAME (e.g. usdt/libpython3.11:python:gc__start)",
     }[case]
