@@ -56,6 +56,7 @@ struct {
  */
 __attribute__((noinline, optnone)) bool __usdt_get_argument(struct pt_regs *ctx, __u64 arg_idx)
 {
+	(void)arg_idx;
 	return ctx == NULL;
 }
 
