@@ -25,7 +25,6 @@ from . import libbpf as L
 from .decode import Decoder
 from .enrichment import EMPTY, EMPTY_FIELDS, Enrichment, EnrichmentTable
 from .errors import RuntimeGadgetError
-from .fields import fields_for_struct
 from .loader import GadgetObject, LoadedGadget, host_arch
 
 Processor = Callable[[dict[str, Any]], "dict[str, Any] | None"]
@@ -40,16 +39,6 @@ class DataSource:
     programs: tuple[str, ...] = ()
     key_size: int = 0
     value_size: int = 0
-
-
-def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
-    d = ((metadata.get("datasources") or {}).get(ds) or {}).get("fields") or {}
-    out = {}
-    for name, spec in d.items():
-        ann = (spec or {}).get("annotations") if isinstance(spec, dict) else None
-        if isinstance(ann, dict):
-            out[str(name)] = {str(k): str(v) for k, v in ann.items()}
-    return out
 
 
 def load_image(ref: str, store: str | Path | None = None,
@@ -194,34 +183,12 @@ class Gadget:
 
     # -- setup ------------------------------------------------------------------------
     def _datasources(self) -> list[DataSource]:
-        btf, mk, meta = self.object.btf, self.object.markers, self.metadata
-        out = []
-        for t in mk.tracers:
-            st = btf.find(t.struct_name, "struct")
-            if st is None:
-                raise RuntimeGadgetError(f"tracer {t.name}: struct {t.struct_name} not in BTF")
-            dec = Decoder(fields_for_struct(btf, t.struct_name), st.size,
-                          _field_annotations(meta, t.name))
-            out.append(DataSource(t.name, "tracer", dec, map_name=t.map_name))
-        for it in mk.iterators:
-            st = btf.find(it.struct_name, "struct")
-            if st is None:
-                raise RuntimeGadgetError(f"iterator {it.name}: struct {it.struct_name} not in BTF")
-            dec = Decoder(fields_for_struct(btf, it.struct_name), st.size,
-                          _field_annotations(meta, it.name))
-            out.append(DataSource(it.name, "iterator", dec, programs=tuple(it.programs)))
-        for mi in mk.mapiters:
-            kname, vname = self.object.map_kv_structs(mi.map_name)
-            kst, vst = btf.find(kname, "struct"), btf.find(vname, "struct")
-            if kst is None or vst is None:
-                raise RuntimeGadgetError(f"map iterator {mi.name}: key/value must be structs")
-            fields = fields_for_struct(btf, kname)
-            for f in fields_for_struct(btf, vname):
-                f.offset += kst.size
-                fields.append(f)
-            dec = Decoder(fields, kst.size + vst.size, _field_annotations(meta, mi.name))
-            out.append(DataSource(mi.name, "mapiter", dec, map_name=mi.map_name,
-                                  key_size=kst.size, value_size=vst.size))
+        """The object model's data sources, each with a decoder built from its description
+        (the fields `gadget validate` and `gadget metadata` report are the ones decoded)."""
+        out = [DataSource(info.name, info.kind, info.decoder(), map_name=info.map_name,
+                          programs=tuple(info.programs), key_size=info.key_size,
+                          value_size=info.value_size)
+               for info in self.object.datasources.values()]
         if not out:
             raise RuntimeGadgetError("the gadget declares no data source (GADGET_TRACER, "
                                      "GADGET_ITER or GADGET_MAPITER)")

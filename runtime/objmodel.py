@@ -1,10 +1,11 @@
 """What a compiled gadget object declares, read from its ELF and BTF alone (no kernel).
 
-One model for everyone who looks at an object: the runtime sets params and sizes maps
-from it, and the toolchain (``gadget validate``, metadata generation) checks gadget.yaml
-against it. It holds IG's marker variables (:mod:`.markers`), the map definitions of
-``.maps``, the program sections, the ``GADGET_PARAM`` variables with their IG type, their
-place in ``.rodata`` and their initial value, and the data sources with their fields.
+One model for everyone who looks at an object: the runtime sets params, sizes maps and
+builds its record decoders from it (:meth:`DataSourceInfo.decoder`), and the toolchain
+(``gadget validate``, metadata generation) checks gadget.yaml against it. It holds IG's
+marker variables (:mod:`.markers`), the map definitions of ``.maps``, the program
+sections, the ``GADGET_PARAM`` variables with their IG type, their place in ``.rodata``
+and their initial value, and the data sources with their fields.
 
 Param types follow Inspektor Gadget's ebpf operator: ``bool``, ``int8``..``int64``,
 ``uint8``..``uint64`` (enums by their signedness, ``char`` as ``uint8``), ``float32``,
@@ -19,7 +20,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .btf import Btf, BtfError
 from .elf import Elf, ElfError
@@ -28,6 +29,9 @@ from .fields import Field, fields_for_struct
 from .libbpf import MAP_TYPE_PERF_EVENT_ARRAY as PERF_EVENT_ARRAY
 from .libbpf import MAP_TYPE_RINGBUF as RINGBUF
 from .markers import Markers, find_markers
+
+if TYPE_CHECKING:
+    from .decode import Decoder
 
 #: GADGET_PARAMs whose flag name ig fixes, whatever gadget.yaml says
 WELL_KNOWN_KEYS = {
@@ -304,16 +308,30 @@ class Param:
 
 
 # ---------------------------------------------------------------------------- data sources
+MACROS = {"tracer": "GADGET_TRACER", "iterator": "GADGET_ITER", "mapiter": "GADGET_MAPITER"}
+
+
 @dataclass
 class DataSourceInfo:
+    """One data source: what ``gadget validate`` and ``gadget metadata`` report, and what
+    ``gadget run`` decodes (:meth:`decoder` is the runtime's only way to a decoder)."""
+
     name: str
     kind: str  # tracer | iterator | mapiter
     structs: list[str]
     map_name: str = ""
     programs: list[str] = field(default_factory=list)
     fields: list[Field] = field(default_factory=list)
-    derived: list[str] = field(default_factory=list)  # names the runtime adds (error, timestamp ...)
     problems: list[str] = field(default_factory=list)  # object-level errors, with the fix
+    size: int = 0  # bytes of one record (a map iterator's: key, then value)
+    key_size: int = 0  # map iterators: sizeof the key and value structs
+    value_size: int = 0
+    #: gadget.yaml's annotations of each field (columns.hidden, columns.width ...)
+    annotations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def macro(self) -> str:
+        return MACROS[self.kind]
 
     @property
     def field_names(self) -> list[str]:
@@ -323,21 +341,47 @@ class DataSourceInfo:
     def enriched(self) -> bool:
         return any(f.has_type("gadget_mntns_id") or f.has_type("gadget_netns_id") for f in self.fields)
 
+    def decoder(self) -> Decoder:
+        """A new decoder of this data source's records (its columns are the caller's to
+        change). ``RuntimeGadgetError`` naming the first problem when there is one."""
+        from .decode import Decoder
+
+        if self.problems:
+            raise RuntimeGadgetError(f"data source {self.name!r} ({self.macro}): "
+                                     f"{self.problems[0]}")
+        return Decoder(self.fields, self.size, self.annotations)
+
+    @cached_property
+    def derived(self) -> list[str]:
+        """Names a decoded record has besides :attr:`fields` (error, timestamp, user ...),
+        from the decoder's own plan."""
+        from .decode import Decoder
+
+        try:
+            dec = Decoder(self.fields, self.size)
+        except Exception:  # noqa: BLE001 - a field the decoder cannot plan: no derived names
+            return []
+        have = set(self.field_names)
+        return [c.name for c in dec.columns if c.name not in have]
+
     def knows_field(self, name: str) -> bool:
         if name in self.field_names or name in self.derived:
             return True
         return self.enriched and name.startswith(ENRICHMENT_PREFIXES)
 
 
-def _derived_names(fields: list[Field], size: int) -> list[str]:
-    from .decode import Decoder
+def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
+    """gadget.yaml's ``datasources.<ds>.fields.<name>.annotations``, as text."""
+    def mapping(v: Any) -> dict:
+        return v if isinstance(v, dict) else {}
 
-    try:
-        dec = Decoder(fields, size)
-    except Exception:  # noqa: BLE001 - a field the decoder cannot plan: no derived names
-        return []
-    have = {f.name for f in fields}
-    return [c.name for c in dec.columns if c.name not in have]
+    fields = mapping(mapping(mapping(metadata.get("datasources")).get(ds)).get("fields"))
+    out = {}
+    for name, spec in fields.items():
+        ann = mapping(spec).get("annotations")
+        if isinstance(ann, dict):
+            out[str(name)] = {str(k): str(v) for k, v in ann.items()}
+    return out
 
 
 # ---------------------------------------------------------------------------- the object
@@ -407,20 +451,12 @@ class GadgetObject:
         known = ", ".join(sorted(p.key for p in self.params.values() if p.settable)) or "none"
         raise ParamError(f"unknown param {key!r}: this gadget's params are {known}")
 
-    def map_kv_structs(self, map_name: str) -> tuple[str, str]:
-        """Key and value struct names of a BTF-defined map in .maps."""
-        m = self.maps.get(map_name)
-        if m is None:
-            raise RuntimeGadgetError(f"map {map_name} is not defined in the object's .maps")
-        if not m.key_type or not m.value_type:
-            raise RuntimeGadgetError(f"map {map_name} has no key/value types in BTF")
-        return self.btf.resolve(m.key_type).name, self.btf.resolve(m.value_type).name
-
     # -- data sources ------------------------------------------------------------------
     @cached_property
     def datasources(self) -> dict[str, DataSourceInfo]:
         """Data sources the markers declare, with their fields and what is wrong with them."""
         btf, maps, out = self.btf, self.maps, {}
+        meta = self.metadata
 
         def struct_fields(ds: DataSourceInfo, name: str, base: int = 0) -> int:
             st = btf.find(name, "struct") or btf.find(name, "union")
@@ -433,7 +469,8 @@ class GadgetObject:
             return st.size
 
         for t in self.markers.tracers:
-            ds = DataSourceInfo(t.name, "tracer", [t.struct_name], map_name=t.map_name)
+            ds = DataSourceInfo(t.name, "tracer", [t.struct_name], map_name=t.map_name,
+                                annotations=_field_annotations(meta, t.name))
             size = struct_fields(ds, t.struct_name)
             m = maps.get(t.map_name)
             if m is None:
@@ -443,10 +480,11 @@ class GadgetObject:
                 ds.problems.append(
                     f"tracer map {t.map_name!r} is a {m.type_name} map: tracers need a ring "
                     f"buffer or perf event array (GADGET_TRACER_MAP({t.map_name}, size))")
-            ds.derived = _derived_names(ds.fields, size)
+            ds.size = size
             out.setdefault(t.name, ds)
         for it in self.markers.iterators:
-            ds = DataSourceInfo(it.name, "iterator", [it.struct_name], programs=list(it.programs))
+            ds = DataSourceInfo(it.name, "iterator", [it.struct_name], programs=list(it.programs),
+                                annotations=_field_annotations(meta, it.name))
             size = struct_fields(ds, it.struct_name)
             for p in it.programs:
                 sec = self.programs.get(p)
@@ -455,10 +493,11 @@ class GadgetObject:
                 elif not sec.startswith("iter/"):
                     ds.problems.append(f"iterator program {p!r} is in section {sec!r}: "
                                        "iterators need SEC(\"iter/...\") programs")
-            ds.derived = _derived_names(ds.fields, size)
+            ds.size = size
             out.setdefault(it.name, ds)
         for mi in self.markers.mapiters:
-            ds = DataSourceInfo(mi.name, "mapiter", [], map_name=mi.map_name)
+            ds = DataSourceInfo(mi.name, "mapiter", [], map_name=mi.map_name,
+                                annotations=_field_annotations(meta, mi.name))
             m = maps.get(mi.map_name)
             if m is None:
                 ds.problems.append(f"map {mi.map_name!r} of GADGET_MAPITER({mi.name}, "
@@ -481,11 +520,16 @@ class GadgetObject:
                     ds.problems.append(f"map {mi.map_name!r}: {role}_size {want} differs from "
                                        f"sizeof(struct {st.name}) = {st.size}")
                 ds.structs.append(st.name)
-                size += struct_fields(ds, st.name, size)
-            ds.derived = _derived_names(ds.fields, size)
+                n = struct_fields(ds, st.name, size)
+                size += n
+                if role == "key":
+                    ds.key_size = n
+                else:
+                    ds.value_size = n
+            ds.size = size
             out.setdefault(mi.name, ds)
         return out
 
 
-__all__ = ["WELL_KNOWN_KEYS", "DataSourceInfo", "GadgetObject", "MapInfo", "ObjectError",
+__all__ = ["MACROS", "WELL_KNOWN_KEYS", "DataSourceInfo", "GadgetObject", "MapInfo", "ObjectError",
            "Param", "map_definitions", "parse_int", "program_sections"]

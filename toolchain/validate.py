@@ -343,8 +343,7 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
                 f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
                 f"; it declares: {declared}. Rename the entry or remove it")
     for name, ds in obj.datasources.items():
-        macro = {"tracer": "GADGET_TRACER", "iterator": "GADGET_ITER",
-                 "mapiter": "GADGET_MAPITER"}[ds.kind]
+        macro = ds.macro
         ypath: tuple | None = ("datasources", name) if name in yds else None
         for prob in ds.problems:
             add(ypath, "error", f"data source {name!r} ({macro}): {prob}")
