@@ -34,6 +34,9 @@ class Field:
         return name in self.type_names
 
 
+_INT_SIZES = (1, 2, 4, 8)  # other integers (__int128) are bytes, shown as hex
+
+
 def _int_kind(size: int, signed: bool) -> str:
     return f"{'int' if signed else 'uint'}{size * 8}"
 
@@ -60,14 +63,14 @@ def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> N
         names = btf.type_chain(m.type)
         size = btf.size_of(m.type)
         f = Field(name, off, size, "bytes", names, m.type, prefix.rstrip("."))
-        if t.kind == "int":
+        if t.kind == "int" and t.size in _INT_SIZES:
             f.kind = "bool" if t.is_bool else _int_kind(t.size, t.is_signed)
         elif t.kind in ("enum", "enum64"):
             f.kind = "enum"
             f.enum_values = t.values
             f.enum_name = t.name
             f.elem_kind = _int_kind(t.size, t.signed)
-        elif t.kind == "float":
+        elif t.kind == "float" and t.size in (4, 8):
             f.kind = f"float{t.size * 8}"
         elif t.kind == "ptr":
             f.kind = "uint64"
@@ -75,7 +78,7 @@ def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> N
             elem = btf.resolve(t.elem_type)
             if elem.kind == "int" and elem.size == 1 and (elem.is_char or elem.name == "char"):
                 f.kind = "string"
-            elif elem.kind == "int":
+            elif elem.kind == "int" and elem.size in _INT_SIZES:
                 f.kind = "array"
                 f.elem_kind = _int_kind(elem.size, elem.is_signed)
                 f.nelems = t.nelems
