@@ -198,7 +198,10 @@ class Gadget:
     def _setup_enrichment(self) -> None:
         from .decode import Column
 
+        # like ig: only data sources that carry a mount namespace id get container fields
         for ds in self.datasources:
+            if not ds.decoder.mntns_field:
+                continue
             cols = [Column("runtime.containerName", alias="")]
             cols += [Column(n, hidden=True) for n in EMPTY_FIELDS if n != "runtime.containerName"]
             ds.decoder.columns[:0] = cols
@@ -209,13 +212,11 @@ class Gadget:
         # per record for snapshot() and drain(); events() and event_pairs() do the same
         # lookup in their loop with one table read per batch (see _enrich_plan)
         def enrich(ev: dict[str, Any]) -> dict[str, Any]:
-            mntns = 0
             for f in keys:
                 if f in ev:
-                    mntns = ev[f]
+                    ev.update(table.current().get(ev[f], EMPTY).plain)
                     break
-            ev.update(table.current().get(mntns, EMPTY).plain)
-            return ev
+            return ev  # a data source without a mount namespace id is not enriched
 
         self._enrich_processor = enrich
         self.processors.append(enrich)
@@ -408,21 +409,21 @@ class Gadget:
                 popleft = queue.popleft
                 rest, merge = self._enrich_plan(split)
                 # per batch: the table of containers known now (re-read only when the
-                # collection changed); per event, its enrichment is get(ev[key], EMPTY), or
-                # const when there is no key (const is None when there is no lookup here)
+                # collection changed); per event, its enrichment is get(ev[key], EMPTY); a
+                # data source without a mount namespace id has none (const None)
                 key, get, const = None, None, None
                 if rest is None:
                     processors = self.processors
                 else:
                     assert table is not None
-                    processors, const = rest, EMPTY
+                    processors = rest  # const None: no mount namespace id, no container fields
                     if mfield:
                         key, get = mfield, table.current().get
                 while queue:
                     ev = decode(popleft())
                     self.raw_records += 1
                     extra = get(ev[key], EMPTY) if key else const
-                    if merge:
+                    if merge and extra is not None:
                         ev.update(extra.plain)
                         extra = None
                     for p in processors:

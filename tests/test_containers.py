@@ -388,3 +388,37 @@ def test_spliced_enrichment_prints_exactly_the_merged_events(podman: Podman, rt_
     assert filtered and all(x is None for _, x in filtered)
     assert {ev["runtime.containerName"] for ev, _ in filtered} == {name}
     assert {ev["k8s.podName"] for ev, _ in filtered} == {"cart-7d9"}
+
+
+def test_only_data_sources_with_a_mount_namespace_id_get_container_fields(
+        tiny_gadget: Path, tmp_path: Path) -> None:
+    """Like ig: a data source without a gadget_mntns_id field has no runtime.*/k8s.*
+    fields or columns (there is nothing to look a container up by)."""
+    from .conftest import need_root
+
+    need_root()
+    import subprocess
+    import threading
+
+    stop = threading.Event()
+
+    def calls() -> None:
+        while not stop.is_set():
+            subprocess.run(["/bin/true"], check=False)
+            os.getpid()
+            stop.wait(0.05)
+
+    t = threading.Thread(target=calls, daemon=True)
+    t.start()
+    try:
+        js = run_gadget("run", str(tiny_gadget), "--host", "-o", "json", "--count", "2",
+                        "--timeout", "30", store=tmp_path / "s")
+        cols = run_gadget("run", str(tiny_gadget), "--host", "--count", "1", "--timeout", "30",
+                          store=tmp_path / "s")
+    finally:
+        stop.set()
+        t.join()
+    events = [json.loads(line) for line in js.stdout.splitlines()]
+    assert events and all("runtime" not in ev and "k8s" not in ev and "pid" in ev for ev in events)
+    header = cols.stdout.splitlines()[0]
+    assert "PID" in header and "RUNTIME" not in header and "CONTAINER" not in header, header
