@@ -98,6 +98,12 @@ def namespace_inode(pid: int, ns: str) -> int:
         return 0
 
 
+def host_netns() -> int:
+    """The host's network namespace: that of PID 1, or (when PID 1's is unreadable, as in
+    some sandboxes) this process's own, which a --network host container shares too."""
+    return namespace_inode(1, "net") or namespace_inode(os.getpid(), "net")
+
+
 def cgroup_path(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cgroup") as f:
@@ -474,7 +480,10 @@ class ContainerCollection:
         self.rescan_interval = rescan_interval
         self._by_id: dict[str, Container] = {}
         self._by_mntns: dict[int, Container] = {}  # replaced whole: lock-free lookups
-        self.generation = 0  # bumped whenever the set of containers changes
+        # netns -> the containers in it (several: a pod, podman --network container:X);
+        # never the host's network namespace (that of PID 1), which --network host shares
+        self._by_netns: dict[int, tuple[Container, ...]] = {}
+        self.generation = 0  # bumped (after both maps are replaced) when either changes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -496,8 +505,15 @@ class ContainerCollection:
             removed = [c for cid, c in self._by_id.items() if cid not in found]
             self._by_id = found
             by_mntns = {c.mntns: c for c in found.values() if c.mntns}
-            if by_mntns != self._by_mntns:
+            host = host_netns()
+            grouped: dict[int, list[Container]] = {}
+            for c in sorted(found.values(), key=lambda c: c.id):
+                if c.netns and c.netns != host:
+                    grouped.setdefault(c.netns, []).append(c)
+            by_netns = {n: tuple(cs) for n, cs in grouped.items()}
+            if by_mntns != self._by_mntns or by_netns != self._by_netns:
                 self._by_mntns = by_mntns
+                self._by_netns = by_netns
                 self.generation += 1
         for c in added:
             for cb in self.on_add:
@@ -514,13 +530,9 @@ class ContainerCollection:
         return self._by_mntns.get(mntns) if mntns else None
 
     def by_netns(self, netns: int) -> Container | None:
-        if not netns:
-            return None
-        with self._lock:
-            for c in self._by_id.values():
-                if c.netns == netns:
-                    return c
-        return None
+        """The first container (by id) in that network namespace; None for the host's."""
+        cs = self._by_netns.get(netns) if netns else None
+        return cs[0] if cs else None
 
     def select(self, selector: ContainerSelector) -> list[Container]:
         return [c for c in self.containers() if selector.matches(c)]
