@@ -198,25 +198,36 @@ class Gadget:
     def _setup_enrichment(self) -> None:
         from .decode import Column
 
-        # like ig: only data sources that carry a mount namespace id get container fields
+        # like ig: only data sources that carry a mount namespace id, or else a network
+        # namespace id, get container fields
         for ds in self.datasources:
-            if not ds.decoder.mntns_field:
+            if not (ds.decoder.mntns_field or ds.decoder.netns_field):
                 continue
             cols = [Column("runtime.containerName", alias="")]
             cols += [Column(n, hidden=True) for n in EMPTY_FIELDS if n != "runtime.containerName"]
             ds.decoder.columns[:0] = cols
-        mfields = {ds.name: ds.decoder.mntns_field for ds in self.datasources}
-        keys = [f for f in dict.fromkeys(mfields.values()) if f]
         table = self._enrichment = EnrichmentTable(self.containers)
+        # (field, by netns?) per data source: its mount namespace id field, else its
+        # network namespace id field; a name some data source has as a mntns id wins
+        keyed: dict[str, bool] = {}
+        for ds in self.datasources:
+            if ds.decoder.mntns_field:
+                keyed[ds.decoder.mntns_field] = False
+        for ds in self.datasources:
+            f = ds.decoder.netns_field
+            if f and not ds.decoder.mntns_field:
+                keyed.setdefault(f, True)
+        keys = sorted(keyed.items(), key=lambda kv: kv[1])  # mntns fields first
 
         # per record for snapshot() and drain(); events() and event_pairs() do the same
         # lookup in their loop with one table read per batch (see _enrich_plan)
         def enrich(ev: dict[str, Any]) -> dict[str, Any]:
-            for f in keys:
+            for f, net in keys:
                 if f in ev:
-                    ev.update(table.current().get(ev[f], EMPTY).plain)
+                    t = table.current_netns() if net else table.current()
+                    ev.update(t.get(ev[f], EMPTY).plain)
                     break
-            return ev  # a data source without a mount namespace id is not enriched
+            return ev  # a data source without a namespace id is not enriched
 
         self._enrich_processor = enrich
         self.processors.append(enrich)
@@ -403,22 +414,26 @@ class Gadget:
         decode = ds.decoder.decode
         queue = self._queues[ds.name]
         table = self._enrichment
+        # the enrichment key: the mount namespace id, else the network namespace id
         mfield = ds.decoder.mntns_field
+        nfield = None if mfield else ds.decoder.netns_field
         try:
             while True:
                 popleft = queue.popleft
                 rest, merge = self._enrich_plan(split)
                 # per batch: the table of containers known now (re-read only when the
                 # collection changed); per event, its enrichment is get(ev[key], EMPTY); a
-                # data source without a mount namespace id has none (const None)
+                # data source without a namespace id has none (const None)
                 key, get, const = None, None, None
                 if rest is None:
                     processors = self.processors
                 else:
                     assert table is not None
-                    processors = rest  # const None: no mount namespace id, no container fields
+                    processors = rest  # const None: no namespace id, no container fields
                     if mfield:
                         key, get = mfield, table.current().get
+                    elif nfield:
+                        key, get = nfield, table.current_netns().get
                 while queue:
                     ev = decode(popleft())
                     self.raw_records += 1

@@ -63,6 +63,7 @@ class Decoder:
         self._ops: list[Callable[[bytes, dict[str, Any]], None]] = []
         self.columns: list[Column] = []
         self._mntns_field: str | None = None
+        self._netns_field: str | None = None
         # (kind, field, extra...) per op, for the compiled decoder
         self._steps: list[tuple] = []
         self._short_strings = _StringCache()
@@ -75,6 +76,12 @@ class Decoder:
     def mntns_field(self) -> str | None:
         """First field typed gadget_mntns_id (the container enrichment key)."""
         return self._mntns_field
+
+    @property
+    def netns_field(self) -> str | None:
+        """First field typed gadget_netns_id (the container enrichment key of a data source
+        without a mount namespace id)."""
+        return self._netns_field
 
     def _col(self, name: str, ann: dict[str, str], hidden: bool = False, derived: bool = False,
              alias: str = "") -> None:
@@ -226,6 +233,8 @@ class Decoder:
                 self._mntns_field = name
             self._col(name, ann, hidden=True)
         else:
+            if "gadget_netns_id" in t and self._netns_field is None:
+                self._netns_field = name
             self._col(name, ann, hidden=hide_proc or "gadget_ppid" in t or "gadget_ptid" in t,
                       alias=alias)
 

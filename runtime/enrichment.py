@@ -6,7 +6,10 @@ a processor or a column printer reads) and as JSON text per top-level name (``"k
 ``"runtime"``), which the JSON printer splices into its line without touching the event
 dict. :class:`EnrichmentTable` maps a mount namespace id to its Enrichment with one dict
 lookup; it is rebuilt when the container collection's generation changes, and read once
-per batch of events (a container that appears is in the next batch's table).
+per batch of events (a container that appears is in the next batch's table). A second
+table maps a network namespace id (for data sources without a mount namespace id): when
+several containers share that namespace (a pod), its Enrichment holds only the fields
+they all agree on, the others empty; the host's network namespace is never in it.
 """
 
 from __future__ import annotations
@@ -65,22 +68,50 @@ class Enrichment:
 EMPTY = Enrichment(EMPTY_FIELDS)
 
 
+def shared_fields(containers: Any) -> dict[str, Any]:
+    """The flat enrichment fields every one of ``containers`` has the same value for; the
+    others get their empty value (e.g. the pod's k8s.* fields, no containerName)."""
+    flats = [flatten(c.enrichment()) for c in containers]
+    first, rest = flats[0], flats[1:]
+    return {k: v if all(f.get(k) == v for f in rest) else EMPTY_FIELDS[k]
+            for k, v in first.items()}
+
+
 class EnrichmentTable:
-    """mntns id -> :class:`Enrichment` for a container collection (EMPTY for the host
-    and unknown namespaces). ``table`` is swapped whole when containers change; the event
-    loop calls :meth:`current` once per batch and keeps its ``get``, so
-    ``get(mntns, EMPTY)`` is all an event costs."""
+    """mntns id -> :class:`Enrichment` (``table``) and netns id -> :class:`Enrichment`
+    (``net_table``) for a container collection (EMPTY for the host and unknown
+    namespaces). Both are swapped whole when containers change; the event loop calls
+    :meth:`current` (or :meth:`current_netns`) once per batch and keeps its ``get``, so
+    ``get(ns, EMPTY)`` is all an event costs."""
 
     def __init__(self, collection: Any) -> None:
         self.collection = collection
         self.generation = -1
         self.table: dict[int, Enrichment] = {}
+        self.net_table: dict[int, Enrichment] = {}
+
+    def _rebuild(self) -> None:
+        coll = self.collection
+        gen = coll.generation  # read first: maps newer than it are rebuilt again next time
+        by_mntns = dict(coll._by_mntns)
+        by_netns = dict(coll._by_netns)
+        table = {m: Enrichment(flatten(c.enrichment())) for m, c in by_mntns.items()}
+        own = {c.id: table[m] for m, c in by_mntns.items()}
+        net: dict[int, Enrichment] = {}
+        for n, cs in by_netns.items():
+            if len(cs) == 1 and cs[0].id in own:
+                net[n] = own[cs[0].id]  # a container alone in its netns: its own fields
+            else:
+                net[n] = Enrichment(shared_fields(cs))
+        self.table, self.net_table = table, net
+        self.generation = gen
 
     def current(self) -> dict[int, Enrichment]:
-        coll = self.collection
-        if coll.generation != self.generation:
-            gen = coll.generation
-            by_mntns = dict(coll._by_mntns)
-            self.table = {m: Enrichment(flatten(c.enrichment())) for m, c in by_mntns.items()}
-            self.generation = gen
+        if self.collection.generation != self.generation:
+            self._rebuild()
         return self.table
+
+    def current_netns(self) -> dict[int, Enrichment]:
+        if self.collection.generation != self.generation:
+            self._rebuild()
+        return self.net_table

@@ -57,9 +57,13 @@ class Podman:
             raise AssertionError(f"podman {' '.join(args)}: {proc.stderr}")
         return proc
 
-    def start(self, *cmd: str, labels: dict[str, str] | None = None, name: str | None = None) -> str:
+    def start(self, *cmd: str, labels: dict[str, str] | None = None, name: str | None = None,
+              network: str | None = None) -> str:
+        """``network``: podman's --network (``none``, ``host``, ``container:NAME``)."""
         name = name or f"gs-test-{uuid.uuid4().hex[:8]}"
         args = ["run", "-d", "--name", name]
+        if network:
+            args += ["--network", network]
         for k, v in (labels or {}).items():
             args += ["--label", f"{k}={v}"]
         args += [IMAGE, *(cmd or ("sleep", "1000"))]

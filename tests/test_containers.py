@@ -422,3 +422,157 @@ def test_only_data_sources_with_a_mount_namespace_id_get_container_fields(
     assert events and all("runtime" not in ev and "k8s" not in ev and "pid" in ev for ev in events)
     header = cols.stdout.splitlines()[0]
     assert "PID" in header and "RUNTIME" not in header and "CONTAINER" not in header, header
+
+
+# ------------------------------------------------------------ enrichment by network namespace
+NETNS_PROGRAM = """\
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <gadget/buffer.h>
+#include <gadget/macros.h>
+#include <gadget/types.h>
+
+struct event {
+    gadget_netns_id netns_id;
+    __u32 pid;
+    char comm[16];
+};
+
+GADGET_TRACER_MAP(events, 1024 * 256);
+GADGET_TRACER(unames, events, event);
+
+SEC("tracepoint/syscalls/sys_enter_newuname")
+int netns_uname(void *ctx)
+{
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct event *e = gadget_reserve_buf(&events, sizeof(*e));
+
+    if (!e)
+        return 0;
+    e->netns_id = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+    e->pid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    gadget_submit_buf(ctx, &events, e, sizeof(*e));
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+NETNS_YAML = """\
+name: unames
+description: uname calls with the caller's network namespace only
+datasources:
+  unames:
+    fields:
+      comm:
+        annotations:
+          description: Command
+"""
+
+UNAME_LOOP = "while true; do uname >/dev/null; sleep 0.1; done"
+POD = {"io.kubernetes.pod.name": "web-1", "io.kubernetes.pod.namespace": "shop", "app": "web"}
+
+
+@pytest.fixture(scope="module")
+def netns_gadget(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("netns") / "unames"
+    d.mkdir()
+    (d / "program.bpf.c").write_text(NETNS_PROGRAM)
+    (d / "gadget.yaml").write_text(NETNS_YAML)
+    store = d.parent / "store"
+    run_gadget("build", str(d), "-t", "unames:test", "--arch", "amd64", store=store)
+    return d, store
+
+
+def _netns_events(store: Path, podman: Podman, seconds: float) -> list[dict]:
+    """Events of the netns-only gadget (with host processes calling uname meanwhile)."""
+    import subprocess
+    import threading
+
+    from gadgetsmith.runtime import Gadget
+
+    def host_activity():
+        for _ in range(10):
+            subprocess.run(["uname"], capture_output=True)
+
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    coll.start()
+    t = threading.Timer(0.5, host_activity)
+    try:
+        with Gadget("unames:test", store=store, containers=coll, host=True) as g:
+            assert g.datasources[0].decoder.mntns_field is None  # keyed by netns only
+            t.start()
+            evs = list(g.events(timeout=seconds))
+    finally:
+        t.join()
+        coll.stop()
+    return evs
+
+
+def test_netns_only_data_source_is_enriched_by_network_namespace(
+        podman: Podman, netns_gadget: tuple[Path, Path]) -> None:
+    """A data source with only a gadget_netns_id: a container alone in its network
+    namespace gets its own fields; once a second container joins that namespace (a pod),
+    only the fields both agree on (the pod's) remain; the host's namespace, which a
+    --network host container shares, never gets container fields."""
+    from gadgetsmith.runtime.enrichment import EMPTY_FIELDS
+
+    _, store = netns_gadget
+    host_netns = os.stat("/proc/self/ns/net").st_ino  # where the host's uname calls run
+    first = podman.start("sh", "-c", UNAME_LOOP, network="none",
+                         labels={**POD, "io.kubernetes.container.name": "web"})
+    podman.start("sh", "-c", UNAME_LOOP, network="host")  # shares the host's netns
+    netns = os.stat(f"/proc/{podman.inspect(first, '{{.State.Pid}}')}/ns/net").st_ino
+    assert netns != host_netns
+    first_id = podman.inspect(first, "{{.Id}}")
+
+    evs = _netns_events(store, podman, 2.5)
+    mine = [e for e in evs if e["netns_id"] == netns]
+    host = [e for e in evs if e["netns_id"] == host_netns]
+    assert mine and host, "need events from the container and from the host"
+    assert all(e["comm"] == "uname" for e in mine)
+    assert {e["runtime.containerName"] for e in mine} == {first}
+    e = mine[0]
+    assert e["runtime.containerId"] == first_id and e["runtime.runtimeName"] == "podman"
+    assert (e["k8s.namespace"], e["k8s.podName"], e["k8s.containerName"]) == ("shop", "web-1", "web")
+    assert e["k8s.podLabels"] == {"app": "web"}
+    assert all({k: h[k] for k in EMPTY_FIELDS} == EMPTY_FIELDS for h in host)
+
+    # a sidecar joins the first container's network namespace: the pod's fields remain
+    sidecar = podman.start("sh", "-c", UNAME_LOOP, network=f"container:{first}",
+                           labels={**POD, "io.kubernetes.container.name": "sidecar"})
+    try:
+        evs = _netns_events(store, podman, 2.5)
+    finally:  # before `first`: podman 4.3 does not remove a container others join
+        podman.run("rm", "-f", "-t", "0", sidecar)
+    shared = [e for e in evs if e["netns_id"] == netns]
+    host = [e for e in evs if e["netns_id"] == host_netns]
+    assert shared and host
+    for e in shared:
+        assert (e["runtime.containerName"], e["runtime.containerId"], e["k8s.containerName"],
+                e["runtime.containerPid"]) == ("", "", "", 0)
+        assert (e["k8s.namespace"], e["k8s.podName"], e["k8s.podLabels"]) == (
+            "shop", "web-1", {"app": "web"})
+        assert e["runtime.runtimeName"] == "podman"
+    assert all({k: h[k] for k in EMPTY_FIELDS} == EMPTY_FIELDS for h in host)
+
+
+def test_cli_columns_and_json_for_a_netns_only_data_source(
+        podman: Podman, netns_gadget: tuple[Path, Path]) -> None:
+    """gadget run shows the container column and the runtime/k8s objects for a data
+    source keyed by network namespace, as for mount namespace ones."""
+    _, store = netns_gadget
+    name = podman.start("sh", "-c", UNAME_LOOP, network="none")
+    env = {"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]}
+    res = run_gadget("run", "unames:test", "--host", "--count", "1", "--timeout", "60",
+                     "-F", f"runtime.containerName=={name}", store=store, env=env)
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[0] == "RUNTIME.CONTAINERNAME", lines[0]
+    assert lines[1].split()[0] == name
+    res = run_gadget("run", "unames:test", "--host", "--count", "2", "--timeout", "60",
+                     "-o", "json", "-F", f"runtime.containerName=={name}", store=store, env=env)
+    rows = [json.loads(x) for x in res.stdout.splitlines()]
+    assert rows and all(r["runtime"]["containerName"] == name and r["comm"] == "uname"
+                        and r["k8s"]["podName"] == "" for r in rows)
