@@ -94,13 +94,10 @@ class Descriptor:
 
 
 class _CountingReader:
-    """File wrapper that reports bytes read (upload progress) and has a length."""
+    """File wrapper that reports bytes read (upload progress)."""
 
-    def __init__(self, f: IO[bytes], size: int, progress: Callable[[int], None] | None) -> None:
-        self.f, self.size, self.progress = f, size, progress
-
-    def __len__(self) -> int:
-        return self.size
+    def __init__(self, f: IO[bytes], progress: Callable[[int], None] | None) -> None:
+        self.f, self.progress = f, progress
 
     def close(self) -> None:
         self.f.close()
@@ -452,7 +449,7 @@ class RegistryClient:
         r = self.send("PUT", f"{url}{sep}digest={digest}", scope=self.scope(repo, True), what=what,
                       headers={"Content-Type": "application/octet-stream",
                                "Content-Length": str(size)},
-                      body=lambda: _CountingReader(opener(), size, progress), ok=(201, 204))
+                      body=lambda: _CountingReader(opener(), progress), ok=(201, 204))
         r.close()
 
     def blob_stream(self, repo: str, digest: str) -> Response:

@@ -49,13 +49,7 @@ class TLSError(TransportError):
 
 def is_loopback(host: str) -> bool:
     """Whether ``host[:port]`` names this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.startswith("["):
-        name = host[1:host.find("]")]
-    elif host.count(":") == 1:
-        name = host.split(":", 1)[0]
-    else:
-        name = host
-    name = name.lower().rstrip(".")
+    name = _host_and_port(host)[0].lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
     import ipaddress
@@ -66,16 +60,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _host_and_port(text: str) -> tuple[str, str]:
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or a bare IPv6 address (user info
+    dropped) -> (host, port text, "" when there is none)."""
+    text = text.rsplit("@", 1)[-1]
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else ""
+    if text.count(":") == 1:
+        host, port = text.split(":", 1)
+        return host, port
+    return text, ""
+
+
 def _split_hostport(netloc: str, default_port: int) -> tuple[str, int]:
-    netloc = netloc.rsplit("@", 1)[-1]
-    if netloc.startswith("["):
-        end = netloc.find("]")
-        host, rest = netloc[1:end], netloc[end + 1:]
-        return host, int(rest[1:]) if rest.startswith(":") and rest[1:] else default_port
-    if netloc.count(":") == 1:
-        host, port = netloc.split(":", 1)
-        return host, int(port) if port else default_port
-    return netloc, default_port
+    host, port = _host_and_port(netloc)
+    return host, int(port) if port else default_port
 
 
 class _Proxy:
@@ -121,13 +121,8 @@ def proxy_for(scheme: str, host: str, port: int, env: dict[str, str] | None = No
             continue
         if entry == "*":
             return None
-        e_host, e_port = entry, None
-        if entry.startswith("["):  # [v6] or [v6]:port
-            e_host, _, rest = entry[1:].partition("]")
-            e_port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
-        elif entry.count(":") == 1:
-            e_host, p = entry.split(":", 1)
-            e_port = int(p) if p.isdigit() else None
+        e_host, p = _host_and_port(entry)
+        e_port = int(p) if p.isdigit() else None
         if e_port is not None and e_port != port:
             continue
         if "/" in e_host:
