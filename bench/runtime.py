@@ -123,6 +123,12 @@ def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None,
 
 
 # ------------------------------------------------------------------------------ scenarios
+def medians(runs: list[dict]) -> tuple[float, float]:
+    """Median wall-clock rate and median rate per CPU-second of a scenario's runs."""
+    return (statistics.median(r["rate"] for r in runs),
+            statistics.median(r["per_cpu_s"] for r in runs))
+
+
 def throughput(gen: Path, consumer: Path, obj: Path, runs: int, seconds: float) -> dict:
     """Wall-clock rates, and rates per CPU-second of the consumer (the machine is shared,
     so the second is the steadier comparison of the two consumers' costs)."""
@@ -133,10 +139,8 @@ def throughput(gen: Path, consumer: Path, obj: Path, runs: int, seconds: float) 
         print(f"  run {i + 1}: C {cs[-1]['rate']:,.0f}/s  python {ps[-1]['rate']:,.0f}/s "
               f"(python received {ps[-1]['received']:,}, lost {ps[-1]['lost']:,} of "
               f"{ps[-1]['emitted']:,} emitted)", flush=True)
-    c = statistics.median(r["rate"] for r in cs)
-    p = statistics.median(r["rate"] for r in ps)
-    c_cpu = statistics.median(r["per_cpu_s"] for r in cs)
-    p_cpu = statistics.median(r["per_cpu_s"] for r in ps)
+    c, c_cpu = medians(cs)
+    p, p_cpu = medians(ps)
     return {"c": c, "py": p, "ratio": p / c, "c_cpu": c_cpu, "py_cpu": p_cpu,
             "ratio_cpu": p_cpu / c_cpu}
 
@@ -208,12 +212,9 @@ def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
                   f"with, merged per event {merged[-1]['rate']:,.0f}/s; per CPU-second "
                   f"{without[-1]['per_cpu_s']:,.0f} / {with_e[-1]['per_cpu_s']:,.0f} / "
                   f"{merged[-1]['per_cpu_s']:,.0f}", flush=True)
-        m = statistics.median(r["rate"] for r in merged)
-        a = statistics.median(r["rate"] for r in with_e)
-        b = statistics.median(r["rate"] for r in without)
-        ac = statistics.median(r["per_cpu_s"] for r in with_e)
-        bc = statistics.median(r["per_cpu_s"] for r in without)
-        mc = statistics.median(r["per_cpu_s"] for r in merged)
+        m, mc = medians(merged)
+        a, ac = medians(with_e)
+        b, bc = medians(without)
         return {"with": a, "without": b, "ratio": a / b, "merged": m, "ratio_merged": m / b,
                 "ratio_cpu": ac / bc, "ratio_merged_cpu": mc / bc}
     finally:
