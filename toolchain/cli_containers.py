@@ -8,15 +8,8 @@ from typing import Annotated
 
 import typer
 
+from . import cli_options as opt
 from .cli import app
-from .cli_options import (
-    ContainerName,
-    K8sContainerName,
-    K8sNamespace,
-    K8sPodName,
-    K8sSelector,
-    Runtimes,
-)
 
 
 class _Fmt(str, Enum):
@@ -26,42 +19,32 @@ class _Fmt(str, Enum):
 
 @app.command()
 def containers(
-    runtimes: Runtimes = None,
-    containername: ContainerName = None,
-    k8s_namespace: K8sNamespace = None,
-    k8s_podname: K8sPodName = None,
-    k8s_containername: K8sContainerName = None,
-    k8s_selector: K8sSelector = None,
+    runtimes: opt.Runtimes = None,
+    containername: opt.ContainerName = None,
+    k8s_namespace: opt.K8sNamespace = None,
+    k8s_podname: opt.K8sPodName = None,
+    k8s_containername: opt.K8sContainerName = None,
+    k8s_selector: opt.K8sSelector = None,
     fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
 ) -> None:
     """List the containers gadgets can see, with their namespaces.
 
     Example: gadget containers --runtimes podman --format json
     """
-    from gadgetsmith.runtime.containers import (
-        ContainerCollection,
-        ContainerError,
-        ContainerSelector,
-        default_sources,
-    )
+    from gadgetsmith.runtime.containers import ContainerCollection, ContainerError
 
     from .errors import GadgetError
 
-    unavailable: list[str] = []
     try:
-        sources = default_sources(runtimes.split(",") if runtimes else None, unavailable)
+        sources = opt.container_sources(runtimes)
     except ContainerError as e:
         raise GadgetError(f"--runtimes: {e}") from None
-    for why in unavailable:
-        typer.echo(f"warning: {why}", err=True)
     coll = ContainerCollection(sources)
     coll.refresh()
     for err in coll.errors:
         typer.echo(f"warning: {err}", err=True)
-    sel = ContainerSelector(containername=containername or "", k8s_namespace=k8s_namespace or "",
-                            k8s_podname=k8s_podname or "",
-                            k8s_containername=k8s_containername or "",
-                            k8s_selector=k8s_selector or "")
+    sel = opt.container_selector(containername, k8s_namespace, k8s_podname, k8s_containername,
+                                 k8s_selector)
     try:
         sel.validate()
     except ContainerError as e:

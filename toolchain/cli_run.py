@@ -8,15 +8,8 @@ from typing import Annotated
 
 import typer
 
+from . import cli_options as opt
 from .cli import _store_path, app, state
-from .cli_options import (
-    ContainerName,
-    K8sContainerName,
-    K8sNamespace,
-    K8sPodName,
-    K8sSelector,
-    Runtimes,
-)
 
 
 class _Out(str, Enum):
@@ -52,12 +45,12 @@ def run(
     host: Annotated[
         bool, typer.Option("--host", help="Show host and container events (no container filter).")
     ] = False,
-    containername: ContainerName = None,
-    runtimes: Runtimes = None,
-    k8s_namespace: K8sNamespace = None,
-    k8s_podname: K8sPodName = None,
-    k8s_containername: K8sContainerName = None,
-    k8s_selector: K8sSelector = None,
+    containername: opt.ContainerName = None,
+    runtimes: opt.Runtimes = None,
+    k8s_namespace: opt.K8sNamespace = None,
+    k8s_podname: opt.K8sPodName = None,
+    k8s_containername: opt.K8sContainerName = None,
+    k8s_selector: opt.K8sSelector = None,
     store: Annotated[Path | None, typer.Option("--store", help="Local OCI store.")] = None,
     no_verify: Annotated[
         bool,
@@ -107,26 +100,18 @@ def run(
 
         src, metadata = load_for_run(_store_path(store), image, load_policy(policy), no_verify)
     from gadgetsmith.runtime.api import Gadget
-    from gadgetsmith.runtime.containers import (
-        ContainerCollection,
-        ContainerError,
-        ContainerSelector,
-        default_sources,
-    )
+    from gadgetsmith.runtime.containers import ContainerCollection, ContainerError
     from gadgetsmith.runtime.output import Printer, sort_events
 
-    selector = ContainerSelector(containername or "", k8s_namespace or "", k8s_podname or "",
-                                 k8s_containername or "", runtimes or "", k8s_selector or "")
+    selector = opt.container_selector(containername, k8s_namespace, k8s_podname, k8s_containername,
+                                      k8s_selector, runtimes)
     if host and not selector.is_empty():
         raise UsageError("--host shows every process: drop the container selectors or --host")
-    unavailable: list[str] = []
     try:
         selector.validate()
-        sources = default_sources(runtimes.split(",") if runtimes else None, unavailable)
+        sources = opt.container_sources(runtimes)
     except ContainerError as e:
         raise UsageError(str(e)) from None
-    for why in unavailable:
-        typer.echo(f"warning: {why}", err=True)
     if not sources and not host:
         typer.echo("warning: no container runtime found (podman, docker): no container events "
                    "will match; use --host to trace host processes", err=True)
