@@ -375,14 +375,10 @@ def check_local_run(store, ref, desc: dict[str, Any], policy: Policy) -> Entry |
     """
     if policy.allowed_gadgets is None:
         return None
-    from .signing import is_signature_tag
-
     if ref is not None:
         return policy.check(RUN, ref, digest=desc["digest"])
-    names = [e.reference for e in store.entries()
-             if e.digest == desc["digest"] and not is_signature_tag(e.reference)]
     first: PolicyDenied | None = None
-    for name in names:
+    for name in store.names_of(desc["digest"]):
         try:
             return policy.check(RUN, name, digest=desc["digest"])
         except PolicyDenied as e:

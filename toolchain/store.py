@@ -40,7 +40,6 @@ from .gojson import dumps as go_json
 from .signing import is_signature_tag
 
 LOCK_FILE = "index.json.lock"
-#: cosign's tags for a digest's signatures/attestations/SBOMs (see toolchain.signing)
 _STALE_TMP_SECONDS = 3600
 
 
@@ -340,6 +339,11 @@ class Store(Layout):
 
     def images(self) -> list[ImageEntry]:
         return self.entries()
+
+    def names_of(self, digest: str) -> list[str]:
+        """The local names (tags, not cosign ``sha256-<hex>.*`` tags) of ``digest``."""
+        return [e.reference for e in self.entries()
+                if e.digest == digest and not is_signature_tag(e.reference)]
 
 
 def _full(text: str) -> str:

@@ -65,11 +65,10 @@ def verify_local_for_run(
         # by digest only: every local name of that digest brings its policy keys along, so
         # running by digest cannot sidestep a signature requirement
         keys = []
-        for e in store.entries():
-            if e.digest == desc["digest"] and not is_signature_tag(e.reference):
-                for k in policy_keys(policy, e.reference, desc["digest"]):
-                    if all(k.pem() != x.pem() for x in keys):
-                        keys.append(k)
+        for name in store.names_of(desc["digest"]):
+            for k in policy_keys(policy, name, desc["digest"]):
+                if all(k.pem() != x.pem() for x in keys):
+                    keys.append(k)
     if not keys:
         return None
     label = str(ref) if ref else text
