@@ -280,13 +280,9 @@ class Store(Layout):
         self, desc: dict[str, Any], kept: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """``kept`` without the cosign tags of ``desc``'s manifests no other image uses."""
-        manifest_types = (mt.INDEX, mt.MANIFEST)
-
         def manifest_digests(d: dict[str, Any]) -> set[str]:
-            try:
-                return {x["digest"] for x in self.walk(d) if x.get("mediaType") in manifest_types}
-            except LayoutError:
-                return {d["digest"]}
+            # walk() reads what it can: a missing or damaged blob just ends that branch
+            return {x["digest"] for x in self.walk(d) if x.get("mediaType") in (mt.INDEX, mt.MANIFEST)}
 
         orphaned = manifest_digests(desc) | {desc["digest"]}
         for d in kept:
