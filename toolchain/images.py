@@ -184,7 +184,7 @@ def load_for_run(store_path: Path | None, text: str, policy, no_verify: bool = F
         raise NotFoundError(
             f"unknown reference {text!r}: build or pull it first (see 'gadget list')") from None
     check_local_run(store, ref, desc, policy)  # allowlist first, then signatures
-    verify_local_for_run(store_path, text, policy=policy, no_verify=no_verify, resolved=(ref, desc))
+    verify_local_for_run(store, text, ref, desc, policy=policy, no_verify=no_verify)
     try:
         return load_image(text, store.root, descriptor=desc)
     except RuntimeGadgetError as e:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from gadgetsmith.runtime.reference import Reference
 
@@ -33,32 +32,20 @@ def skip_warning(action: str, reference: str, policy, n_keys: int) -> str:
 
 
 def verify_local_for_run(
-    store_path: Path | None,
+    store,
     text: str,
+    ref: Reference | None,
+    desc: dict,
     *,
-    policy=None,
+    policy,
     no_verify: bool = False,
-    resolved: tuple | None = None,
     warn: Callable[[str], None] = _stderr,
 ):
-    """Check a local image before `gadget run` loads it. Returns the VerifyResult, or None
-    when the policy requires no signature (or --no-verify skipped it). ``resolved``: the
-    (reference, descriptor) the caller already looked up, so both check the same image."""
-    from ..policy import load_policy
-    from ..store import open_store
+    """Check the local image ``text`` (``ref, desc``: what ``store.lookup`` found, so the
+    image checked is the one loaded) before `gadget run` loads it. Returns the
+    VerifyResult, or None when the policy requires no signature (or --no-verify skipped it)."""
     from .local import verify_in_store
 
-    policy = policy if policy is not None else load_policy()
-    from ..errors import NotFoundError
-
-    store = open_store(store_path)
-    if resolved is not None:
-        ref, desc = resolved
-    else:
-        try:
-            ref, desc = store.lookup(text)
-        except NotFoundError:
-            return None  # not local: the loader reports it (a pull verifies on its own)
     if ref is not None:
         keys = policy_keys(policy, ref, desc["digest"])
     else:
