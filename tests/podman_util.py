@@ -58,7 +58,7 @@ class Podman:
         return proc
 
     def start(self, *cmd: str, labels: dict[str, str] | None = None, name: str | None = None,
-              network: str | None = None) -> str:
+              network: str | None = None, image: str = IMAGE) -> str:
         """``network``: podman's --network (``none``, ``host``, ``container:NAME``)."""
         name = name or f"gs-test-{uuid.uuid4().hex[:8]}"
         args = ["run", "-d", "--name", name]
@@ -66,13 +66,30 @@ class Podman:
             args += ["--network", network]
         for k, v in (labels or {}).items():
             args += ["--label", f"{k}={v}"]
-        args += [IMAGE, *(cmd or ("sleep", "1000"))]
+        args += [image, *(cmd or ("sleep", "1000"))]
         self.run(*args)
         self.names.append(name)
         return name
 
     def inspect(self, name: str, fmt: str) -> str:
         return self.run("inspect", "-f", fmt, name).stdout.strip()
+
+    def pid(self, name: str) -> int:
+        """The host pid of the container's first process."""
+        return int(self.inspect(name, "{{.State.Pid}}"))
+
+    def import_rootfs(self, rootfs: Path, tag: str) -> str:
+        """An image of ``rootfs`` (the directories a container needs are added); its name."""
+        for d in ("proc", "sys", "dev", "tmp", "etc"):
+            (rootfs / d).mkdir(parents=True, exist_ok=True)
+        (rootfs / "tmp").chmod(0o1777)
+        tar = rootfs.parent / f"{rootfs.name}.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar), "."], check=True)
+        # a name of its own: each pytest-xdist worker builds these images, and a worker that
+        # re-imported (or removed) the other's tag under its running containers broke them
+        image = f"localhost/gadgetsmith-{tag}-{os.urandom(4).hex()}:test"
+        self.run("import", str(tar), image)
+        return image
 
     def cleanup(self) -> None:
         if self.names:

@@ -32,7 +32,7 @@ def test_discovers_podman_containers_with_namespaces(podman: Podman) -> None:
         "io.kubernetes.container.name": "cart",
         "app": "cart",
     })
-    pid = int(podman.inspect(name, "{{.State.Pid}}"))
+    pid = podman.pid(name)
     cid = podman.inspect(name, "{{.Id}}")
     coll = ContainerCollection([PodmanSource(env=podman.env)])
     coll.refresh()
@@ -166,7 +166,7 @@ def test_docker_api_source_via_podman_service(podman: Podman, tmp_path: Path) ->
         assert src.available()
         found = {c.name: c for c in src.list()}
         assert name in found
-        pid = int(podman.inspect(name, "{{.State.Pid}}"))
+        pid = podman.pid(name)
         assert found[name].pid == pid
         assert found[name].mntns == os.stat(f"/proc/{pid}/ns/mnt").st_ino
     finally:
@@ -292,8 +292,8 @@ def test_non_selected_busy_container_never_reaches_user_space(podman: Podman, rt
 
     chosen = podman.start("sh", "-c", LOOP)
     busy = podman.start("sh", "-c", LOOP)
-    busy_mntns = os.stat(f"/proc/{podman.inspect(busy, '{{.State.Pid}}')}/ns/mnt").st_ino
-    chosen_mntns = os.stat(f"/proc/{podman.inspect(chosen, '{{.State.Pid}}')}/ns/mnt").st_ino
+    busy_mntns = os.stat(f"/proc/{podman.pid(busy)}/ns/mnt").st_ino
+    chosen_mntns = os.stat(f"/proc/{podman.pid(chosen)}/ns/mnt").st_ino
     coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
     coll.start()
     received: list[int] = []
@@ -524,7 +524,7 @@ def test_netns_only_data_source_is_enriched_by_network_namespace(
     first = podman.start("sh", "-c", UNAME_LOOP, network="none",
                          labels={**POD, "io.kubernetes.container.name": "web"})
     podman.start("sh", "-c", UNAME_LOOP, network="host")  # shares the host's netns
-    netns = os.stat(f"/proc/{podman.inspect(first, '{{.State.Pid}}')}/ns/net").st_ino
+    netns = os.stat(f"/proc/{podman.pid(first)}/ns/net").st_ino
     assert netns != host_netns
     first_id = podman.inspect(first, "{{.Id}}")
 

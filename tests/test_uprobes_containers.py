@@ -155,19 +155,6 @@ def _interpreter(exe: Path) -> str:
     return sec.data.rstrip(b"\0").decode()
 
 
-def _import(podman: Podman, rootfs: Path, tag: str) -> str:
-    for d in ("proc", "sys", "dev", "tmp", "etc"):
-        (rootfs / d).mkdir(parents=True, exist_ok=True)
-    (rootfs / "tmp").chmod(0o1777)
-    tar = rootfs.parent / f"{rootfs.name}.tar"
-    subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tar), "."], check=True)
-    # a name of its own: each pytest-xdist worker builds these images, and a worker that
-    # re-imported (or removed) the other's tag under its running containers broke them
-    image = f"localhost/gadgetsmith-{tag}-{os.urandom(4).hex()}:test"
-    podman.run("import", str(tar), image)
-    return image
-
-
 class Images:
     def __init__(self, podman: Podman, workdir: Path) -> None:
         self.podman = podman
@@ -188,7 +175,7 @@ class Images:
         shutil.copy(caller, rootfs / "caller")
         (rootfs / "etc/ld.so.conf").write_text("/opt/clib\n")
         _ldconfig(rootfs)
-        self.withlibc = _import(podman, rootfs, "withlibc")
+        self.withlibc = podman.import_rootfs(rootfs, "withlibc")
         # a "libc" without getppid (libm), in the library directory, and a static sleep
         rootfs = workdir / "nosym"
         (rootfs / LIBDIR.lstrip("/")).mkdir(parents=True)
@@ -198,7 +185,7 @@ class Images:
         if not os.path.exists(busybox):
             skip_or_fail("busybox-static is not installed")
         shutil.copy(busybox, rootfs / "bin/busybox")
-        self.nosym = _import(podman, rootfs, "nosym")
+        self.nosym = podman.import_rootfs(rootfs, "nosym")
         self.host_libc = os.stat(libc)
 
     @staticmethod
@@ -207,9 +194,8 @@ class Images:
 
     def start(self, image: str, *cmd: str, name: str = "") -> tuple[str, int]:
         name = name or self.new_name()
-        self.podman.run("run", "-d", "--network", "none", "--name", name, image, *cmd)
-        self.podman.names.append(name)
-        return name, int(self.podman.inspect(name, "{{.State.Pid}}"))
+        self.podman.start(*cmd, name=name, network="none", image=image)
+        return name, self.podman.pid(name)
 
     def remove(self, *names: str) -> None:
         names = tuple(n for n in names if n)

@@ -375,21 +375,18 @@ def test_usdt_in_a_container_probes_its_own_copy(probe_bin: Path, tmp_path: Path
     filesystem: the host has no such file (a warning), the container's copy is probed
     through /proc/<pid>/root and its events carry the container's name."""
     from .podman_util import Podman
-    from .test_uprobes_containers import _import
 
     need_root()
     podman = Podman(tmp_path)
     rootfs = tmp_path / "usdtroot"
     rootfs.mkdir()
     _compile(rootfs / "gsprobe", "-static")
-    image = _import(podman, rootfs, "usdt")
+    image = podman.import_rootfs(rootfs, "usdt")
     name = f"gs-usdt-{uuid.uuid4().hex[:8]}"
     word = f"ctr-{uuid.uuid4().hex[:8]}"
     try:
-        podman.run("run", "-d", "--network", "none", "--name", name, image, "/gsprobe", word,
-                   "loop")
-        podman.names.append(name)
-        pid = int(podman.inspect(name, "{{.State.Pid}}"))
+        podman.start("/gsprobe", word, "loop", name=name, network="none", image=image)
+        pid = podman.pid(name)
         res = run_gadget("--debug", "run", str(_gadget_dir(tmp_path, "usdtctr",
                                                            "/gsprobe:gsdemo:tick")),
                          "-c", name, "--count", "3", "--timeout", "30", "-o", "json",
