@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 def _host_lib(name: str) -> str:
     path = os.path.realpath(f"{LIBDIR}/{name}")
     if not os.path.isfile(path):
-        pytest.skip(f"no {LIBDIR}/{name} on this host")
+        skip_or_fail(f"no {LIBDIR}/{name} on this host")
     return path
 
 
