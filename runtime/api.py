@@ -423,13 +423,13 @@ class Gadget:
                 rest, merge = self._enrich_plan(split)
                 # per batch: the table of containers known now (re-read only when the
                 # collection changed); per event, its enrichment is get(ev[key], EMPTY); a
-                # data source without a namespace id has none (const None)
-                key, get, const = None, None, None
+                # data source without a namespace id has none (None)
+                key, get = None, None
                 if rest is None:
                     processors = self.processors
                 else:
                     assert table is not None
-                    processors = rest  # const None: no namespace id, no container fields
+                    processors = rest  # no namespace id: no container fields
                     if mfield:
                         key, get = mfield, table.current().get
                     elif nfield:
@@ -437,7 +437,7 @@ class Gadget:
                 while queue:
                     ev = decode(popleft())
                     self.raw_records += 1
-                    extra = get(ev[key], EMPTY) if key else const
+                    extra = get(ev[key], EMPTY) if key else None
                     if merge and extra is not None:
                         ev.update(extra.plain)
                         extra = None
