@@ -14,11 +14,11 @@ they all agree on, the others empty; the host's network namespace is never in it
 
 from __future__ import annotations
 
-import json
 from types import MappingProxyType
 from typing import Any
 
 from .decode import nest
+from .output import _dumps  # the JSON printer's encoder: the texts are spliced into its lines
 
 EMPTY_FIELDS: dict[str, Any] = {
     "runtime.containerName": "",
@@ -33,10 +33,6 @@ EMPTY_FIELDS: dict[str, Any] = {
     "k8s.containerName": "",
     "k8s.podLabels": {},
 }
-
-# the same encoder settings as the JSON printer's (sorted keys, ", " and ": ", ASCII)
-_dumps = json.JSONEncoder(sort_keys=True).encode
-
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``Container.enrichment()`` -> dotted names (``k8s.podLabels`` stays one value)."""
