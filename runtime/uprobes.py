@@ -25,6 +25,7 @@ import shutil
 import stat
 import struct
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -192,16 +193,22 @@ def _walk_in_root(root: str, path: str, max_links: int = 40) -> str:
     return "/" + "/".join(done)
 
 
-def _is_file_in_root(root: str, path: str) -> str | None:
-    """The resolved inside path of ``path`` when it is a regular file in ``root``."""
+def _typed_in_root(root: str, path: str, is_type: Callable[[int], bool]) -> str | None:
+    """The resolved inside path of ``path`` when ``root`` has it and ``is_type(st_mode)``
+    (``stat.S_ISREG``, ``stat.S_ISDIR``) holds for it."""
     try:
         resolved = _walk_in_root(root, path)
-    except NotInRoot:
+        return resolved if is_type(os.stat(root + resolved).st_mode) else None
+    except (NotInRoot, OSError):
         return None
-    try:
-        return resolved if stat.S_ISREG(os.stat(root + resolved).st_mode) else None
-    except OSError:
-        return None
+
+
+def _is_file_in_root(root: str, path: str) -> str | None:
+    return _typed_in_root(root, path, stat.S_ISREG)
+
+
+def _is_dir_in_root(root: str, path: str) -> str | None:
+    return _typed_in_root(root, path, stat.S_ISDIR)
 
 
 _OLD_MAGIC = b"ld.so-1.7.0\0"
@@ -303,14 +310,6 @@ def resolve_in_root(root: str, target: str) -> str:
             return found
     raise NotInRoot(f"target {target!r}: no library or executable of that name "
                     "(searched its ld.so.cache, the library and bin directories)")
-
-
-def _is_dir_in_root(root: str, path: str) -> str | None:
-    try:
-        resolved = _walk_in_root(root, path)
-        return resolved if stat.S_ISDIR(os.stat(root + resolved).st_mode) else None
-    except (NotInRoot, OSError):
-        return None
 
 
 # ------------------------------------------------------------------ file identity
