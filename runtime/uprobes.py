@@ -45,27 +45,29 @@ _USDT_TARGET = re.compile(r"^(?P<path>[^:]+):(?P<provider>[A-Za-z0-9_.$-]+)"
                           r":(?P<name>[A-Za-z0-9_.$-]+)$")
 
 
+class _FileTarget:
+    target: str  # as written in the section: a path, or a library or program name
+
+    def path(self) -> str:
+        """The file on this host (see :func:`resolve_binary`)."""
+        return resolve_binary(self.target)
+
+
 @dataclass
-class UprobeTarget:
+class UprobeTarget(_FileTarget):
     retprobe: bool
-    target: str  # as written in the section
+    target: str
     symbol: str
     offset: int
 
-    def path(self) -> str:
-        return resolve_binary(self.target)
-
 
 @dataclass
-class UsdtTarget:
+class UsdtTarget(_FileTarget):
     """A USDT probe (``provider``:``name``, from sys/sdt.h's notes) in a file."""
 
-    target: str  # as written in the section
+    target: str
     provider: str
     name: str
-
-    def path(self) -> str:
-        return resolve_binary(self.target)
 
     @property
     def probe(self) -> str:
