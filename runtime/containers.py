@@ -377,17 +377,20 @@ class CrioSource:
 RUNTIMES = ("podman", "docker", "containerd", "cri-o")
 
 
+def _check_runtimes(names: set[str], prefix: str = "") -> None:
+    unknown = names - set(RUNTIMES)
+    if unknown:
+        raise ContainerError(f"{prefix}unknown container runtime {sorted(unknown)[0]!r}: "
+                             f"use {', '.join(RUNTIMES)}")
+
+
 def default_sources(runtimes: Iterable[str] | None = None,
                     unavailable: list[str] | None = None) -> list[Any]:
     """Sources for the requested runtimes (default: every runtime found on this host).
     Requested runtimes that are not present here are skipped; with ``unavailable`` (a
     list) the reasons are appended to it."""
     wanted = {r.strip() for r in runtimes if r.strip()} if runtimes else set(RUNTIMES)
-    unknown = wanted - set(RUNTIMES)
-    if unknown:
-        raise ContainerError(
-            f"unknown container runtime {sorted(unknown)[0]!r}: use {', '.join(RUNTIMES)}"
-        )
+    _check_runtimes(wanted)
     candidates = {"podman": PodmanSource, "docker": DockerApiSource,
                   "containerd": ContainerdSource, "cri-o": CrioSource}
     sources: list[Any] = []
@@ -442,10 +445,8 @@ class ContainerSelector:
                 raise ContainerError(
                     f"--k8s-selector {self.k8s_selector!r}: expected key=value[,key=value...]")
         if self.runtimes:
-            unknown = {r.strip() for r in self.runtimes.split(",") if r.strip()} - set(RUNTIMES)
-            if unknown:
-                raise ContainerError(f"--runtimes: unknown container runtime "
-                                     f"{sorted(unknown)[0]!r}: use {', '.join(RUNTIMES)}")
+            _check_runtimes({r.strip() for r in self.runtimes.split(",") if r.strip()},
+                            "--runtimes: ")
 
     def _labels_match(self, c: Container) -> bool:
         for item in (s.strip() for s in self.k8s_selector.split(",")):
