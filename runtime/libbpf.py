@@ -146,6 +146,9 @@ def _declare() -> None:
     _sig("bpf_map_delete_elem", c_int, [c_int, c_void_p])
     _sig("bpf_map_get_next_key", c_int, [c_int, c_void_p, c_void_p])
     _sig("bpf_obj_get_info_by_fd", c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)])
+    if hasattr(_lib, "bpf_program__attach_usdt"):  # libbpf 0.8 or later
+        _sig("bpf_program__attach_usdt", c_void_p,
+             [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p])
 
 
 def _errno_now() -> int:
@@ -239,8 +242,6 @@ def attach_usdt(prog: int, binary: str, provider: str, name: str, pid: int = -1)
     if fn is None:
         raise LibbpfError("this libbpf has no USDT support (libbpf 0.8 or later has)",
                           _errno.ENOSYS)
-    fn.restype = c_void_p
-    fn.argtypes = [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p]
     link = fn(prog, pid, binary.encode(), provider.encode(), name.encode(), None)
     return check_ptr(link, f"attaching USDT probe {provider}:{name} of {binary}")
 
