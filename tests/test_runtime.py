@@ -162,28 +162,27 @@ def test_top_syscall_counts(rt_store: Path) -> None:
     assert getppid and getppid[0]["count"] >= 50
 
 
-def _keep_opening(path: str):
-    """Open ``path`` (a failing cat) every 0.2 s until the returned event is set: a trigger
-    that does not depend on how long `gadget run` takes to start on a loaded machine."""
-
+def _trace_failed_opens(store: Path, *args: str) -> subprocess.CompletedProcess:
+    """`gadget run trace_open:test --host ARGS` filtered on a file that does not exist,
+    while a failing cat opens it every 0.2 s: a trigger that does not depend on how long
+    `gadget run` takes to start on a loaded machine."""
+    marker = f"/nonexistent-{uuid.uuid4().hex}"
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(0.2):
-            subprocess.run(["cat", path], capture_output=True)
+            subprocess.run(["cat", marker], capture_output=True)
 
     threading.Thread(target=loop, daemon=True).start()
-    return stop
+    try:
+        return run_gadget("run", "trace_open:test", "--host", "--timeout", "60", *args,
+                          "-F", f"fname=={marker}", store=store)
+    finally:
+        stop.set()
 
 
 def test_cli_run_json_and_columns(rt_store: Path) -> None:
-    marker = f"/nonexistent-{uuid.uuid4().hex}"
-    stop = _keep_opening(marker)
-    try:
-        res = run_gadget("run", "trace_open:test", "--host", "--timeout", "60", "--count", "3",
-                         "-o", "json", "-F", f"fname=={marker}", store=rt_store)
-    finally:
-        stop.set()
+    res = _trace_failed_opens(rt_store, "--count", "3", "-o", "json")
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert len(lines) == 3
     assert lines[0]["proc"]["comm"] == "cat" and lines[0]["error"] == "ENOENT"
@@ -230,13 +229,7 @@ def test_kprobe_attach_failure_is_named(tmp_path: Path) -> None:
 
 
 def test_columns_show_the_process_not_its_parent(rt_store: Path) -> None:
-    marker = f"/nonexistent-{uuid.uuid4().hex}"
-    stop = _keep_opening(marker)
-    try:
-        res = run_gadget("run", "trace_open:test", "--host", "--timeout", "60", "--count", "1",
-                         "--fields", "comm,pid,error,fname", "-F", f"fname=={marker}", store=rt_store)
-    finally:
-        stop.set()
+    res = _trace_failed_opens(rt_store, "--count", "1", "--fields", "comm,pid,error,fname")
     rows = res.stdout.splitlines()
     assert rows[0].split() == ["COMM", "PID", "ERROR", "FNAME"]
     assert rows[1].split()[0] == "cat" and rows[1].split()[2] == "ENOENT"
