@@ -88,13 +88,9 @@ def test_json_lines_match_json_dumps_of_nest() -> None:
     assert out2.getvalue() == json.dumps(nest(clash), sort_keys=True) + "\n"
 
 
-
-
 def test_spliced_enrichment_json_matches_merged_json() -> None:
     """Pre-rendered enrichment spliced into the JSON template gives the merged event's
     line, including when the template must fall back (key clashes, other value types)."""
-    import io
-
     from gadgetsmith.runtime.containers import Container
     from gadgetsmith.runtime.decode import Column, nest
     from gadgetsmith.runtime.enrichment import EMPTY, Enrichment, flatten
