@@ -254,10 +254,15 @@ def _mapping(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
+def _as_text(value: Any) -> str:
+    """A YAML value as the string ig hands to the param (booleans as Go prints them)."""
+    return "true" if value is True else "false" if value is False else "" if value is None \
+        else str(value)
+
+
 def _value_problem(p: ParamInfo, value: Any) -> str | None:
     """Why ``value`` cannot be given to param ``p`` (None = it can)."""
-    text = "true" if value is True else "false" if value is False else "" if value is None \
-        else str(value)
+    text = _as_text(value)
     t = p.type
     if t == "bool":
         if text not in GO_BOOL and text != "":
@@ -294,8 +299,7 @@ def _value_problem(p: ParamInfo, value: Any) -> str | None:
 def _same_default(p: ParamInfo, value: Any) -> bool:
     if p.default is None:
         return True
-    text = "true" if value is True else "false" if value is False else "" if value is None \
-        else str(value)
+    text = _as_text(value)
     if p.type == "bool":
         return GO_BOOL.get(text, text == "" and False) == (p.default == "true") or (
             text == "" and p.default == "false")
