@@ -40,7 +40,7 @@ def main() -> int:
     args = ap.parse_args()
     gdir = Path(args.gadget_dir).resolve()
 
-    from gadgetsmith.toolchain.compile import clang_argv, find_toolchain
+    from gadgetsmith.toolchain.build.compile import clang_argv, find_toolchain
 
     tc = find_toolchain()
     import os

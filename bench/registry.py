@@ -46,9 +46,9 @@ def main() -> int:
     ap.add_argument("--big-mb", type=int, default=32)
     args = ap.parse_args()
 
-    from gadgetsmith.toolchain.image import ArchContent, build_image
-    from gadgetsmith.toolchain.registry import RemoteOptions, pull_image, push_image
-    from gadgetsmith.toolchain.store import open_store
+    from gadgetsmith.toolchain.oci.assemble import ArchContent, build_image
+    from gadgetsmith.toolchain.oci.store import open_store
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image, push_image
 
     from tests.registry_util import RegistryServer
 

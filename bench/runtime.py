@@ -40,8 +40,8 @@ def sh(*argv: str, **kw) -> subprocess.CompletedProcess:
 
 def prepare(work: Path) -> tuple[Path, Path, Path, Path]:
     """Compile the generator and the C consumer; build the gadget (object + cached image)."""
-    from gadgetsmith.runtime.loader import host_arch
-    from gadgetsmith.toolchain.build import build
+    from gadgetsmith.runtime.bpf.loader import host_arch
+    from gadgetsmith.toolchain.build.driver import build
 
     gen = work / "gsbench-gen"
     consumer = work / "consumer"
@@ -86,7 +86,7 @@ def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None,
     ``pairs_path=False``: Gadget.events() (enrichment merged into every event dict, the
     path before the JSON printer spliced pre-rendered enrichment)."""
     from gadgetsmith.runtime import Gadget
-    from gadgetsmith.runtime.output import Printer
+    from gadgetsmith.runtime.events.output import Printer
 
     kw = {}
     if containers is not None:
@@ -176,7 +176,11 @@ def first_event_latency(gen: Path, store: Path, runs: int) -> float:
 
 def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
     """Generator inside a podman container; with vs without container enrichment."""
-    from gadgetsmith.runtime.containers import ContainerCollection, ContainerSelector, PodmanSource
+    from gadgetsmith.runtime.containers.collection import (
+        ContainerCollection,
+        ContainerSelector,
+        PodmanSource,
+    )
 
     sys.path.insert(0, str(REPO))
     from tests.podman_util import Podman

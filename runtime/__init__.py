@@ -9,7 +9,7 @@ from typing import Any
 
 def __getattr__(name: str) -> Any:
     if name == "Gadget":
-        from .api import Gadget
+        from gadgetsmith.runtime.gadget import Gadget
 
         return Gadget
     raise AttributeError(name)

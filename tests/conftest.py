@@ -46,7 +46,7 @@ def root() -> None:
 
 @pytest.fixture(scope="session")
 def clang_available() -> None:
-    from gadgetsmith.toolchain.compile import find_toolchain
+    from gadgetsmith.toolchain.build.compile import find_toolchain
     from gadgetsmith.toolchain.errors import GadgetError
 
     try:

@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-from gadgetsmith.toolchain.image import ArchContent, build_image
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.toolchain.oci.assemble import ArchContent, build_image
+from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.signing import keys as K
 from gadgetsmith.toolchain.signing import signature_tag
-from gadgetsmith.toolchain.store import open_store
 
 PASSWORD = "correct horse"
 ENV = {"GADGET_PASSWORD": PASSWORD}

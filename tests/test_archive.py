@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from gadgetsmith.toolchain.store import open_store
+from gadgetsmith.toolchain.oci.store import open_store
 
 from .conftest import run_gadget
 from .test_registry import make_image, store_digest
@@ -150,9 +150,9 @@ def test_import_respects_policy(exported, tmp_path: Path) -> None:
 
 
 def test_signature_tag_is_exported_and_imported(tmp_path: Path) -> None:
-    from gadgetsmith.runtime import mediatypes as mt
-    from gadgetsmith.toolchain.image import _descriptor
-    from gadgetsmith.toolchain.registry import signature_tag
+    from gadgetsmith.runtime.oci import mediatypes as mt
+    from gadgetsmith.toolchain.oci.assemble import _descriptor
+    from gadgetsmith.toolchain.registry.api import signature_tag
 
     s = tmp_path / "s"
     ref = "reg.example.com/obs/signed:v1"

@@ -153,7 +153,7 @@ def test_clang_override_errors(tiny_gadget: Path, store: Path) -> None:
 
 
 def test_missing_clang_names_the_debian_package() -> None:
-    from gadgetsmith.toolchain import compile as comp
+    from gadgetsmith.toolchain.build import compile as comp
     from gadgetsmith.toolchain.errors import GadgetError
 
     saved = comp.SUPPORTED_CLANG

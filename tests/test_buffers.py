@@ -95,8 +95,8 @@ pytestmark = pytest.mark.usefixtures("root")
 
 
 def _build(tmp: Path, name: str, program: str) -> bytes:
-    from gadgetsmith.runtime.loader import host_arch
-    from gadgetsmith.toolchain.build import build
+    from gadgetsmith.runtime.bpf.loader import host_arch
+    from gadgetsmith.toolchain.build.driver import build
 
     d = tmp / name
     d.mkdir()
@@ -127,7 +127,7 @@ def _burst(n: int) -> None:
 
 def test_perf_buffer_delivers_records_in_order(perf_obj: bytes) -> None:
     from gadgetsmith.runtime import Gadget
-    from gadgetsmith.runtime import libbpf as L
+    from gadgetsmith.runtime.bpf import libbpf as L
 
     with Gadget(perf_obj, params={"targ_tid": threading.get_native_id()}) as g:
         m = g.loaded.maps["events"]
@@ -175,7 +175,7 @@ def _overflow_perf(perf_obj: bytes, reported: list[tuple[int, str]]):
 
 def test_ring_buffer_overflow_counted_by_lost_samples_map(ring_obj: bytes) -> None:
     from gadgetsmith.runtime import Gadget
-    from gadgetsmith.runtime import libbpf as L
+    from gadgetsmith.runtime.bpf import libbpf as L
 
     reported: list[int] = []
     with Gadget(ring_obj, params={"targ_tid": threading.get_native_id()},

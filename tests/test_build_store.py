@@ -294,7 +294,7 @@ def test_precompiled_vmlinux_gives_the_same_program(tiny_gadget: Path, tmp_path:
     ],
 )
 def test_pch_only_when_vmlinux_comes_first(tmp_path: Path, source: str, expected: bool) -> None:
-    from gadgetsmith.toolchain.compile import starts_with_vmlinux
+    from gadgetsmith.toolchain.build.compile import starts_with_vmlinux
 
     f = tmp_path / "p.c"
     f.write_text(source)

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from gadgetsmith.runtime.containers import (
+from gadgetsmith.runtime.containers.collection import (
     Container,
     ContainerCollection,
     ContainerSelector,
@@ -133,7 +133,7 @@ def test_absent_runtimes_are_skipped_with_a_reason() -> None:
     for them says why they are skipped, and nothing fails."""
     import shutil
 
-    from gadgetsmith.runtime.containers import ContainerdSource, CrioSource, default_sources
+    from gadgetsmith.runtime.containers.collection import ContainerdSource, CrioSource, default_sources
 
     if ContainerdSource().available() or CrioSource().available():
         pytest.skip("containerd or CRI-O is present: the absent case cannot be shown here")
@@ -152,7 +152,7 @@ def test_docker_api_source_via_podman_service(podman: Podman, tmp_path: Path) ->
     import subprocess
     import time
 
-    from gadgetsmith.runtime.containers import DockerApiSource
+    from gadgetsmith.runtime.containers.collection import DockerApiSource
 
     sock = tmp_path / "podman.sock"
     svc = subprocess.Popen([podman.podman, "system", "service", "--time=0", f"unix://{sock}"],
@@ -342,7 +342,7 @@ def test_cli_run_with_container_selector(podman: Podman, rt_store: Path):
 def _lines(mode: str, columns, events, fields=None) -> str:
     import io
 
-    from gadgetsmith.runtime.output import Printer
+    from gadgetsmith.runtime.events.output import Printer
 
     out = io.StringIO()
     p = Printer(mode, columns, fields, out=out, autoflush=False)
@@ -517,7 +517,7 @@ def test_netns_only_data_source_is_enriched_by_network_namespace(
     namespace gets its own fields; once a second container joins that namespace (a pod),
     only the fields both agree on (the pod's) remain; the host's namespace, which a
     --network host container shares, never gets container fields."""
-    from gadgetsmith.runtime.enrichment import EMPTY_FIELDS
+    from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
 
     _, store = netns_gadget
     host_netns = os.stat("/proc/self/ns/net").st_ino  # where the host's uname calls run

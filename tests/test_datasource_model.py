@@ -198,9 +198,9 @@ def run_events(name: str, store: Path) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("name", GADGETS)
 def test_run_decodes_the_fields_validate_and_metadata_report(built, name: str) -> None:
-    from gadgetsmith.runtime.api import load_image
-    from gadgetsmith.runtime.enrichment import EMPTY_FIELDS
-    from gadgetsmith.toolchain.objinfo import analyze
+    from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
+    from gadgetsmith.runtime.gadget import load_image
+    from gadgetsmith.toolchain.metadata.objinfo import analyze
 
     store, dirs = built
     obj = analyze(load_image(f"{name}:test", store)[0])  # what validate / metadata read
@@ -248,8 +248,8 @@ def test_run_decodes_the_fields_validate_and_metadata_report(built, name: str) -
 
 def test_run_refuses_a_data_source_validate_reports_broken(tmp_path: Path) -> None:
     """The object model's problems stop `gadget run` before loading, in validate's words."""
-    from gadgetsmith.runtime.loader import host_arch
-    from gadgetsmith.toolchain.compile import compile_arches, find_toolchain
+    from gadgetsmith.runtime.bpf.loader import host_arch
+    from gadgetsmith.toolchain.build.compile import compile_arches, find_toolchain
 
     (tmp_path / "program.bpf.c").write_text(TINY_PROGRAM.replace(
         "GADGET_TRACER(tiny, events, event);",

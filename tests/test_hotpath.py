@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("clang_available")
 
 @pytest.fixture(scope="module")
 def objects(tmp_path_factory: pytest.TempPathFactory):
-    from gadgetsmith.runtime.api import load_image
+    from gadgetsmith.runtime.gadget import load_image
 
     store = tmp_path_factory.mktemp("hot") / "store"
     out = {}
@@ -27,8 +27,8 @@ def objects(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _decoders(data: bytes, meta: dict):
-    from gadgetsmith.runtime.api import Gadget
-    from gadgetsmith.runtime.loader import GadgetObject
+    from gadgetsmith.runtime.bpf.loader import GadgetObject
+    from gadgetsmith.runtime.gadget import Gadget
 
     g = Gadget.__new__(Gadget)  # data sources only: nothing is loaded into the kernel
     g.object, g.metadata = GadgetObject(data, meta), meta
@@ -52,8 +52,8 @@ def test_generated_decoder_matches_the_generic_one(objects, name: str) -> None:
 
 
 def test_json_lines_match_json_dumps_of_nest() -> None:
-    from gadgetsmith.runtime.decode import Column, nest
-    from gadgetsmith.runtime.output import Printer
+    from gadgetsmith.runtime.events.decode import Column, nest
+    from gadgetsmith.runtime.events.output import Printer
 
     first = {"a": 1, "b.c": 'x\u00e9"\n', "b.d": [1, 2], "k8s.podLabels": {"z": "1", "a": "2"},
              "t": True, "f": 1.5, "n": None, "p%s": "q%d", "big": 2**64 - 1}
@@ -91,10 +91,10 @@ def test_json_lines_match_json_dumps_of_nest() -> None:
 def test_spliced_enrichment_json_matches_merged_json() -> None:
     """Pre-rendered enrichment spliced into the JSON template gives the merged event's
     line, including when the template must fall back (key clashes, other value types)."""
-    from gadgetsmith.runtime.containers import Container
-    from gadgetsmith.runtime.decode import Column, nest
-    from gadgetsmith.runtime.enrichment import EMPTY, Enrichment, flatten
-    from gadgetsmith.runtime.output import Printer
+    from gadgetsmith.runtime.containers.collection import Container
+    from gadgetsmith.runtime.events.decode import Column, nest
+    from gadgetsmith.runtime.events.enrichment import EMPTY, Enrichment, flatten
+    from gadgetsmith.runtime.events.output import Printer
 
     c = Container(id="f" * 64, name='we"b\u00e9', runtime="podman", pid=77, image="x/y:1",
                   labels={"io.kubernetes.pod.name": "p%s", "io.kubernetes.pod.namespace": "n",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gadgetsmith.toolchain.validate import load_schema, validate_bytes
+from gadgetsmith.toolchain.metadata.validate import load_schema, validate_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,7 +180,7 @@ def _record_opens(event: str, args: tuple) -> None:
 def test_validate_reads_build_yaml_once(tmp_path: Path) -> None:
     """The build file is checked against its schema and then used: one read, so what is
     checked is what is used."""
-    from gadgetsmith.toolchain.validate import validate_dir
+    from gadgetsmith.toolchain.metadata.validate import validate_dir
 
     d = tmp_path / "g"
     d.mkdir()
@@ -220,8 +220,8 @@ docs = st.recursive(scalars, lambda children: st.one_of(
 
 @pytest.fixture(scope="module")
 def tiny_object(tmp_path_factory, clang_available) -> object:
-    from gadgetsmith.toolchain.compile import compile_arches, find_toolchain
-    from gadgetsmith.toolchain.objinfo import analyze
+    from gadgetsmith.toolchain.build.compile import compile_arches, find_toolchain
+    from gadgetsmith.toolchain.metadata.objinfo import analyze
 
     d = tmp_path_factory.mktemp("tinyobj")
     (d / "program.bpf.c").write_text(TINY_PROGRAM)

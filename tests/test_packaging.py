@@ -19,8 +19,8 @@ def test_wheel_ships_sdk_schemas_and_templates(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("gadgetsmith-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in (
-        "gadgetsmith/toolchain/cli.py",
-        "gadgetsmith/runtime/layout.py",
+        "gadgetsmith/toolchain/cli/app.py",
+        "gadgetsmith/runtime/oci/layout.py",
         "gadgetsmith/toolchain/sdk/include/gadget/macros.h",
         "gadgetsmith/toolchain/sdk/include/gadget/amd64/vmlinux.h",
         "gadgetsmith/toolchain/sdk/include/gadget/arm64/vmlinux.h",
@@ -29,6 +29,11 @@ def test_wheel_ships_sdk_schemas_and_templates(tmp_path: Path) -> None:
         "gadgetsmith/schemas/__init__.py",
     ):
         assert must in names, must
+    # every sub-package of the source tree is shipped (pyproject lists them one by one)
+    for src, pkg in (("toolchain", "gadgetsmith/toolchain"), ("runtime", "gadgetsmith/runtime")):
+        for init in (REPO / src).rglob("__init__.py"):
+            shipped = f"{pkg}/{init.relative_to(REPO / src).as_posix()}"
+            assert shipped in names, f"{shipped} missing: add its package to pyproject.toml"
     assert not any(n.startswith(("tests/", "sample-gadgets/", "bench/")) for n in names)
 
 

@@ -222,7 +222,7 @@ def test_run_checks_the_allowlist_before_loading(tmp_path: Path) -> None:
     pol.write_text("allowedGadgets: ['reg.io/ok/*']\n")
     res = run_gadget("run", "reg.io/bad/g:v1", "--policy", str(pol), "--host", store=s, check=False)
     assert res.returncode == 3 and "running reg.io/bad/g:v1 is not allowed" in res.stderr, res
-    from gadgetsmith.toolchain.store import open_store
+    from gadgetsmith.toolchain.oci.store import open_store
 
     bad_digest = [e.digest for e in open_store(s).entries() if "bad" in e.reference][0]
     res = run_gadget("run", bad_digest, "--policy", str(pol), "--host", store=s, check=False)

@@ -135,7 +135,7 @@ def _libc() -> str:
 
 def test_library_names_resolve_to_real_paths() -> None:
     from gadgetsmith.runtime.errors import RuntimeGadgetError
-    from gadgetsmith.runtime.uprobes import parse_section, resolve_binary
+    from gadgetsmith.runtime.probes.uprobes import parse_section, resolve_binary
 
     libc = resolve_binary("libc")
     assert os.path.isabs(libc) and os.path.isfile(libc) and "libc" in os.path.basename(libc)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from gadgetsmith.runtime.reference import ReferenceError, normalize, parse
+from gadgetsmith.runtime.oci.reference import ReferenceError, normalize, parse
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

@@ -9,9 +9,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.toolchain.image import ArchContent, build_image
-from gadgetsmith.toolchain.store import open_store
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.toolchain.oci.assemble import ArchContent, build_image
+from gadgetsmith.toolchain.oci.store import open_store
 
 from .conftest import need_tool, run_gadget, skip_or_fail
 from .registry_util import (  # noqa: F401 - fixtures
@@ -30,14 +30,14 @@ def make_image(store: Path, ref: str, size: int = 4096, seed: bytes = b"x",
     payload = (seed * (size // len(seed) + 1))[:size]
     content = {a: ArchContent(ebpf=payload + a.encode()) for a in ("amd64", "arm64")}
     img = build_image(meta, {"name": "synthetic"} if meta else None, content, "2026-11-23T00:00:00Z")
-    from gadgetsmith.runtime.reference import normalize
+    from gadgetsmith.runtime.oci.reference import normalize
 
     open_store(store).add_image(img.blobs, img.index_descriptor, normalize(ref))
     return img.digest
 
 
 def store_digest(store: Path, ref: str) -> str:
-    from gadgetsmith.runtime.reference import normalize
+    from gadgetsmith.runtime.oci.reference import normalize
 
     for e in open_store(store).entries():
         if e.reference == normalize(ref):
@@ -178,7 +178,7 @@ def test_credential_helper(auth_registry, tmp_path: Path) -> None:
 
 def test_no_credentials_over_plain_http_to_non_loopback(tmp_path: Path) -> None:
     """A plain-HTTP registry on a non-loopback address never receives the Authorization."""
-    from gadgetsmith.toolchain.registry import RemoteOptions, connect
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, connect
 
     seen: list[bytes] = []
     srv = socket.socket()
@@ -269,8 +269,8 @@ def test_copy_between_registries_and_mount(registry, registry_server, tmp_path: 
 
 
 def test_signature_tag_travels_and_is_hidden_from_list(registry, tmp_path: Path) -> None:
-    from gadgetsmith.toolchain.image import _descriptor
-    from gadgetsmith.toolchain.registry import signature_tag
+    from gadgetsmith.toolchain.oci.assemble import _descriptor
+    from gadgetsmith.toolchain.registry.api import signature_tag
 
     s = tmp_path / "s"
     ref = f"{registry.host}/obs/signed:v1"
@@ -302,7 +302,7 @@ def test_signature_tag_travels_and_is_hidden_from_list(registry, tmp_path: Path)
 
 
 def test_registry_check_reports_tag_fallback(registry, tmp_path: Path) -> None:
-    from gadgetsmith.toolchain.registry import RemoteOptions, connect, supports_referrers
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, connect, supports_referrers
 
     out = run_gadget("registry-check", registry.host, *registry.client_args(), "--format", "json").json()
     assert out["mediaTypes"] is True
@@ -393,7 +393,7 @@ def test_progress_only_on_a_tty(registry, tmp_path: Path) -> None:
     ("127.0.0.1:5000", "127.0.0.1:5000"),
 ])
 def test_docker_io_api_endpoint(name: str, endpoint: str) -> None:
-    from gadgetsmith.toolchain.registry import RemoteOptions, connect
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, connect
     from gadgetsmith.toolchain.registry.client import api_endpoint
 
     assert api_endpoint(name) == endpoint
@@ -403,7 +403,7 @@ def test_docker_io_api_endpoint(name: str, endpoint: str) -> None:
 
 
 def test_docker_io_reference_name_is_kept() -> None:
-    from gadgetsmith.runtime.reference import normalize
+    from gadgetsmith.runtime.oci.reference import normalize
     from gadgetsmith.toolchain.policy import parse_reference
 
     assert normalize("docker.io/library/busybox:v1") == "docker.io/library/busybox:v1"
@@ -413,8 +413,8 @@ def test_docker_io_reference_name_is_kept() -> None:
 def test_endpoint_mapping_is_used_for_every_request(registry, tmp_path: Path, monkeypatch) -> None:
     """Requests for a mapped name go to its endpoint; the stored reference keeps the name
     (docker.io itself needs the internet, so the table points a name at the test registry)."""
-    from gadgetsmith.toolchain.registry import RemoteOptions, pull_image, push_image
     from gadgetsmith.toolchain.registry import client as client_mod
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image, push_image
 
     monkeypatch.setitem(client_mod.API_ENDPOINTS, "hub.example", registry.host)
     src, dst = tmp_path / "a", tmp_path / "b"

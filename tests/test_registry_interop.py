@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gadgetsmith.toolchain.store import open_store
+from gadgetsmith.toolchain.oci.store import open_store
 
 from .conftest import need_root, need_tool, run_gadget
 from .registry_util import FaultProxy, registry, registry_server  # noqa: F401 - fixtures

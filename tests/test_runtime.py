@@ -287,9 +287,9 @@ def test_signal_stops_run_and_detaches_everything(rt_store: Path, sig: str) -> N
 
 @pytest.mark.parametrize("payload", [b"not an object at all", b"\x7fELF\x02\x01" + b"\0" * 40])
 def test_unreadable_ebpf_layer_is_a_clear_error(tmp_path: Path, payload: bytes) -> None:
-    from gadgetsmith.runtime.reference import normalize
-    from gadgetsmith.toolchain.image import ArchContent, build_image
-    from gadgetsmith.toolchain.store import open_store
+    from gadgetsmith.runtime.oci.reference import normalize
+    from gadgetsmith.toolchain.oci.assemble import ArchContent, build_image
+    from gadgetsmith.toolchain.oci.store import open_store
 
     content = {a: ArchContent(ebpf=payload) for a in ("amd64", "arm64")}
     img = build_image(b"name: broken\n", {"name": "broken"}, content, "2026-11-23T00:00:00Z")
@@ -360,8 +360,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 @pytest.fixture(scope="module")
 def kinds_obj(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    from gadgetsmith.runtime.loader import host_arch
-    from gadgetsmith.toolchain.compile import compile_arches, find_toolchain
+    from gadgetsmith.runtime.bpf.loader import host_arch
+    from gadgetsmith.toolchain.build.compile import compile_arches, find_toolchain
 
     d = tmp_path_factory.mktemp("kinds")
     (d / "program.bpf.c").write_text(PARAM_KINDS_PROGRAM)

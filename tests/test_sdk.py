@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from gadgetsmith.toolchain import sdk
-from gadgetsmith.toolchain.compile import CompileError, compile_arches, compile_program
+from gadgetsmith.toolchain.build.compile import CompileError, compile_arches, compile_program
 
 from .conftest import SAMPLES, need_tool
 

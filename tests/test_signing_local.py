@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from gadgetsmith.runtime.layout import sha256_digest
+from gadgetsmith.runtime.oci.layout import sha256_digest
 from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, signature_tag
 
 from .conftest import GADGET, run_gadget
@@ -333,7 +333,7 @@ def test_rm_removes_signature_tags_only_with_the_last_tag(signed: dict) -> None:
 
 def test_rm_keeps_signature_of_a_manifest_another_image_shares(signed: dict) -> None:
     """rm by digest of an image whose per-arch manifest another index also lists."""
-    from gadgetsmith.toolchain.store import open_store
+    from gadgetsmith.toolchain.oci.store import open_store
 
     store, digest = signed["store"], signed["digest"]
     index = read_json(store, digest)

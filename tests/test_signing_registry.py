@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from gadgetsmith.runtime import mediatypes as mt
+from gadgetsmith.runtime.oci import mediatypes as mt
 
 from .conftest import run_gadget
 from .registry_util import registry, registry_server  # noqa: F401 - fixtures
@@ -260,7 +260,7 @@ def test_fetched_signature_is_stored_whole_or_not_at_all(tmp_path: Path, registr
 @pytest.mark.parametrize("where", ["local", "remote"])
 def test_sign_merge_dedup_replace_same_locally_and_remotely(where: str, tmp_path: Path,
                                                             registry) -> None:  # noqa: F811
-    from gadgetsmith.toolchain.registry import RemoteOptions, connect
+    from gadgetsmith.toolchain.registry.api import RemoteOptions, connect
 
     k1, p1 = key_pair(tmp_path, "one")
     k2, p2 = key_pair(tmp_path, "two")

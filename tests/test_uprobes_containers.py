@@ -101,7 +101,7 @@ def _ldconfig(root: Path, fmt: str = "new") -> None:
 def test_library_name_resolves_through_the_roots_ld_cache(tmp_path: Path, fmt: str) -> None:
     """The library sits in a directory only the root's ld.so.cache names; the host's
     resolution would find the host's libc instead."""
-    from gadgetsmith.runtime.uprobes import parse_ld_cache, resolve_binary, resolve_in_root
+    from gadgetsmith.runtime.probes.uprobes import parse_ld_cache, resolve_binary, resolve_in_root
 
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
@@ -117,7 +117,7 @@ def test_library_name_resolves_through_the_roots_ld_cache(tmp_path: Path, fmt: s
 
 
 def test_resolution_in_a_root_never_leaves_it(tmp_path: Path) -> None:
-    from gadgetsmith.runtime.uprobes import NotInRoot, resolve_in_root
+    from gadgetsmith.runtime.probes.uprobes import NotInRoot, resolve_in_root
 
     root = tmp_path / "root"
     (root / f"usr/lib/{MACHINE}-linux-gnu").mkdir(parents=True)
@@ -148,7 +148,7 @@ def test_resolution_in_a_root_never_leaves_it(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ real containers
 def _interpreter(exe: Path) -> str:
-    from gadgetsmith.runtime.elf import Elf
+    from gadgetsmith.runtime.bpf.elf import Elf
 
     sec = Elf(exe.read_bytes()).section(".interp")
     assert sec is not None, f"{exe} is not dynamically linked"
@@ -240,7 +240,7 @@ def test_containers_own_libc_copy_is_probed_once_per_file(images: Images,
     carry their own libc copy; each getppid() call there is one event, and the copy is
     probed once for both. A container whose "libc" lacks getppid is one warning."""
     from gadgetsmith.runtime import Gadget
-    from gadgetsmith.runtime.containers import (
+    from gadgetsmith.runtime.containers.collection import (
         ContainerCollection,
         ContainerSelector,
         PodmanSource,

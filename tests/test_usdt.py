@@ -184,7 +184,7 @@ PROBE_NAME = "gsusdtprobe"
 
 
 def _compile(out: Path, *flags: str) -> None:
-    from gadgetsmith.toolchain.compile import find_toolchain
+    from gadgetsmith.toolchain.build.compile import find_toolchain
 
     src = out.parent / "src"
     src.mkdir(exist_ok=True)
@@ -221,7 +221,7 @@ def probe_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sdk_builds_a_usdt_gadget_for_both_arches(tmp_path: Path) -> None:
     """<bpf/usdt.bpf.h> is found through the build's include path (amd64 and arm64),
     and the object carries the usdt section and libbpf's USDT maps."""
-    from gadgetsmith.runtime.objmodel import GadgetObject
+    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 
     d = _gadget_dir(tmp_path, "usdtbuild", "/usr/bin/app:gsdemo:tick")
     out = tmp_path / "out"
@@ -279,7 +279,7 @@ def test_sdk_builds_ig_usdt_argument_gadgets_with_what_ig_replaces(tmp_path: Pat
     function __usdt_get_argument(struct pt_regs *ctx, u64 arg_idx) returning bool, with
     BTF, and the per-CPU array __usdt_args_buffer (u32 -> u64, one entry). Alone, it has
     no LINUX_HAS_BPF_COOKIE __kconfig extern, which only libbpf fills in."""
-    from gadgetsmith.runtime.objmodel import GadgetObject
+    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 
     source = IG_GADGET
     if usdt_h_first:

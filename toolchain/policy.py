@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gadgetsmith.runtime.reference import Reference, ReferenceError, parse
-
-from .errors import GadgetError, UsageError
+from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, parse
+from gadgetsmith.toolchain.errors import GadgetError, UsageError
 
 SYSTEM_POLICY = Path("/etc/gadgetsmith/policy.yaml")
 ENV_POLICY = "GADGETSMITH_POLICY"

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import GadgetError, UsageError
-from ..fsutil import atomic_write
+from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.fsutil import atomic_write
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io",
                    "registry-1.docker.io")

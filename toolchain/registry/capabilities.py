@@ -17,11 +17,10 @@ import io
 import json
 from typing import Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-
-from ..errors import GadgetError
-from .client import RegistryClient
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.toolchain.errors import GadgetError
+from gadgetsmith.toolchain.registry.client import RegistryClient
 
 PREFLIGHT_TAG = "gadgetsmith-preflight"
 
@@ -80,7 +79,7 @@ def preflight(client: RegistryClient, repo: str = "gadgetsmith/preflight", *,
         report["mediaTypes"] = ok
         report["messages"].append(("accepts gadget images: " if ok else
                                    "does NOT accept gadget images: ") + detail)
-    from . import supports_referrers
+    from gadgetsmith.toolchain.registry.api import supports_referrers
 
     report["referrers"] = supports_referrers(client, repo)
     if report["referrers"]:

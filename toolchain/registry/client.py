@@ -42,13 +42,19 @@ from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-
-from .. import __version__
-from ..errors import GadgetError, NotFoundError
-from .auth import AuthStore, Credentials
-from .transport import ConnectError, Response, TLSError, Transport, TransportError, is_loopback
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.toolchain import __version__
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+from gadgetsmith.toolchain.registry.auth import AuthStore, Credentials
+from gadgetsmith.toolchain.registry.transport import (
+    ConnectError,
+    Response,
+    TLSError,
+    Transport,
+    TransportError,
+    is_loopback,
+)
 
 MANIFEST_TYPES = (
     mt.INDEX,

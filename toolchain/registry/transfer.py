@@ -27,13 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.reference import Reference, is_digest
-
-from ..errors import NotFoundError
-from ..signing import signature_tag
-from ..store import Store, StoreError
-from .client import MANIFEST_TYPES, DigestMismatch, RegistryClient, RegistryError
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.reference import Reference, is_digest
+from gadgetsmith.toolchain.errors import NotFoundError
+from gadgetsmith.toolchain.oci.store import Store, StoreError
+from gadgetsmith.toolchain.registry.client import (
+    MANIFEST_TYPES,
+    DigestMismatch,
+    RegistryClient,
+    RegistryError,
+)
+from gadgetsmith.toolchain.signing import signature_tag
 
 WORKERS = 4
 

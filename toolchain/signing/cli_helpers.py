@@ -9,9 +9,9 @@ from pathlib import Path
 def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
                      store_path: Path | None, options, warn: Callable[[str], None]):
     """`gadget push --sign`: sign the local image under the name it is pushed to."""
-    from ..policy import PUSH, parse_reference
-    from .keys import read_private_key
-    from .local import sign_local
+    from gadgetsmith.toolchain.policy import PUSH, parse_reference
+    from gadgetsmith.toolchain.signing.keys import read_private_key
+    from gadgetsmith.toolchain.signing.local import sign_local
 
     target = parse_reference(dest or image)
     options.policy.check(PUSH, target)  # refused pushes sign nothing
@@ -24,8 +24,8 @@ def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
 
 def lookup_local(store_path: Path | None, image: str):
     """(reference, descriptor) of a local image, or None when the store does not have it."""
-    from ..errors import NotFoundError
-    from ..store import open_store
+    from gadgetsmith.toolchain.errors import NotFoundError
+    from gadgetsmith.toolchain.oci.store import open_store
 
     try:
         return open_store(store_path).lookup(image)
@@ -37,16 +37,16 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
                  ignore_identity: bool, offline: bool, remote: bool, options,
                  warn: Callable[[str], None]):
     """`gadget verify`: the local store first, the registry for what is not there."""
-    from ..errors import GadgetError, NotFoundError, UsageError
-    from ..policy import parse_reference
-    from ..store import open_store
-    from .local import StoreSource, digests_to_sign, verify_in_store
-    from .verify import check_graph
+    from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
+    from gadgetsmith.toolchain.oci.store import open_store
+    from gadgetsmith.toolchain.policy import parse_reference
+    from gadgetsmith.toolchain.signing.local import StoreSource, digests_to_sign, verify_in_store
+    from gadgetsmith.toolchain.signing.verify import check_graph
 
     if remote:
         if offline:
             raise UsageError("--remote and --offline contradict each other: drop one")
-        from .remote import verify_remote
+        from gadgetsmith.toolchain.signing.remote import verify_remote
 
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
@@ -56,7 +56,7 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
     except NotFoundError:
         if offline:
             raise
-        from .remote import verify_remote
+        from gadgetsmith.toolchain.signing.remote import verify_remote
 
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
@@ -67,7 +67,7 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
         missing = [d for d in digests_to_sign(desc, manifests, recursive)
                    if source.signature_descriptor(d) is None]
         if missing:
-            from .remote import fetch_signature_into_store
+            from gadgetsmith.toolchain.signing.remote import fetch_signature_into_store
 
             try:
                 # a best-effort lookup: one try, so an unreachable registry costs little

@@ -6,7 +6,7 @@ verifier (sigstore ``LoadVerifier(pub, SHA256)``).
 
 from __future__ import annotations
 
-from .keys import PublicKey
+from gadgetsmith.toolchain.signing.keys import PublicKey
 
 
 def sign_bytes(private_key, data: bytes) -> bytes:

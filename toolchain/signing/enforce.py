@@ -9,10 +9,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from gadgetsmith.runtime.reference import Reference
-
-from . import is_signature_tag
-from .keys import PublicKey, load_public_key
+from gadgetsmith.runtime.oci.reference import Reference
+from gadgetsmith.toolchain.signing import is_signature_tag
+from gadgetsmith.toolchain.signing.keys import PublicKey, load_public_key
 
 
 def _stderr(msg: str) -> None:
@@ -44,7 +43,7 @@ def verify_local_for_run(
     """Check the local image ``text`` (``ref, desc``: what ``store.lookup`` found, so the
     image checked is the one loaded) before `gadget run` loads it. Returns the
     VerifyResult, or None when the policy requires no signature (or --no-verify skipped it)."""
-    from .local import verify_in_store
+    from gadgetsmith.toolchain.signing.local import verify_in_store
 
     if ref is not None:
         keys = policy_keys(policy, ref, desc["digest"])
@@ -78,7 +77,7 @@ def pull_check(policy, ref: Reference, *, no_verify: bool = False,
     if no_verify:
         (warn or _stderr)(skip_warning("pulling", str(ref), policy, len(keys)))
         return None
-    from .remote import pull_verifier
+    from gadgetsmith.toolchain.signing.remote import pull_verifier
 
     return pull_verifier(ref, keys)
 
@@ -88,11 +87,10 @@ def check_staged_images(policy, tags, read, store, *, no_verify: bool = False,
     """`gadget import`: verify each image of ``tags`` (reference, descriptor) that the
     policy names keys for, from staged bytes (``read``); signature manifests come from
     the same ``tags`` (the archive) or else the store. Raises before anything is stored."""
-    from gadgetsmith.runtime.reference import parse
-
-    from . import signature_tag
-    from .local import StoreSource
-    from .remote import pull_verifier
+    from gadgetsmith.runtime.oci.reference import parse
+    from gadgetsmith.toolchain.signing import signature_tag
+    from gadgetsmith.toolchain.signing.local import StoreSource
+    from gadgetsmith.toolchain.signing.remote import pull_verifier
 
     sigs = {t: d for t, d in tags if is_signature_tag(t)}
     local = StoreSource(store)

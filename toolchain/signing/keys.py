@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from ..fsutil import atomic_write
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.fsutil import atomic_write
 
 PEM_SIGSTORE = "ENCRYPTED SIGSTORE PRIVATE KEY"
 PEM_COSIGN = "ENCRYPTED COSIGN PRIVATE KEY"

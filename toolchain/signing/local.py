@@ -14,18 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import LayoutError, sha256_digest
-from gadgetsmith.runtime.reference import Reference, ReferenceError, parse
-
-from ..errors import UsageError
-from ..store import Store, open_store
-from . import sigmanifest as sm
-from . import signature_tag
-from .crypto import sign_bytes, verify_bytes
-from .keys import PublicKey
-from .payload import build_payload
-from .verify import MissingBlob, VerificationError, Verified, check_graph, verify_digest
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import LayoutError, sha256_digest
+from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, parse
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.oci.store import Store, open_store
+from gadgetsmith.toolchain.signing import sigmanifest as sm
+from gadgetsmith.toolchain.signing import signature_tag
+from gadgetsmith.toolchain.signing.crypto import sign_bytes, verify_bytes
+from gadgetsmith.toolchain.signing.keys import PublicKey
+from gadgetsmith.toolchain.signing.payload import build_payload
+from gadgetsmith.toolchain.signing.verify import (
+    MissingBlob,
+    VerificationError,
+    Verified,
+    check_graph,
+    verify_digest,
+)
 
 
 class StoreSource:

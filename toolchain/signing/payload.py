@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..gojson import dumps as go_json
-from ..gojson import sorted_map
-from . import SIGNATURE_TYPE
+from gadgetsmith.toolchain.oci.gojson import dumps as go_json
+from gadgetsmith.toolchain.oci.gojson import sorted_map
+from gadgetsmith.toolchain.signing import SIGNATURE_TYPE
 
 
 class PayloadError(ValueError):

@@ -20,16 +20,15 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-from gadgetsmith.runtime.reference import Reference
-
-from ..errors import NotFoundError
-from ..gojson import dumps as go_json
-from . import COSIGN_ARTIFACT_TYPE, signature_tag
-from . import sigmanifest as sm
-from .keys import PublicKey
-from .local import (
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.runtime.oci.reference import Reference
+from gadgetsmith.toolchain.errors import NotFoundError
+from gadgetsmith.toolchain.oci.gojson import dumps as go_json
+from gadgetsmith.toolchain.signing import COSIGN_ARTIFACT_TYPE, signature_tag
+from gadgetsmith.toolchain.signing import sigmanifest as sm
+from gadgetsmith.toolchain.signing.keys import PublicKey
+from gadgetsmith.toolchain.signing.local import (
     Signed,
     SignResult,
     VerifyResult,
@@ -38,7 +37,7 @@ from .local import (
     signed_layers,
     verify_signatures,
 )
-from .verify import MissingBlob, VerificationError, check_graph, verify_digest
+from gadgetsmith.toolchain.signing.verify import MissingBlob, VerificationError, check_graph, verify_digest
 
 
 class RegistrySource:
@@ -54,7 +53,7 @@ class RegistrySource:
         return None if got is None else got[0]
 
     def manifest(self, digest: str) -> bytes:
-        from ..registry.client import DigestMismatch
+        from gadgetsmith.toolchain.registry.client import DigestMismatch
 
         try:
             return self.client.manifest_get(self.repo, digest)[0]
@@ -63,7 +62,7 @@ class RegistrySource:
 
     def blob(self, digest: str) -> bytes:
         """Raw bytes (a digest mismatch is returned, not raised: the caller reports it)."""
-        from ..registry.client import DigestMismatch
+        from gadgetsmith.toolchain.registry.client import DigestMismatch
 
         buf = io.BytesIO()
         try:
@@ -84,7 +83,7 @@ def _resolve(client, ref: Reference) -> tuple[dict[str, Any], bytes]:
 
 
 def _manifest_list(data: bytes) -> list[dict[str, Any]]:
-    from .payload import strict_json
+    from gadgetsmith.toolchain.signing.payload import strict_json
 
     doc = strict_json(data)
     return list(doc.get("manifests") or []) if isinstance(doc, dict) else []
@@ -124,8 +123,8 @@ def sign_remote(
     referrers: bool = False,
 ) -> SignResult:
     """Sign what ``ref`` resolves to in its registry; push the merged signature manifests."""
-    from ..policy import PUSH
-    from ..registry import supports_referrers
+    from gadgetsmith.toolchain.policy import PUSH
+    from gadgetsmith.toolchain.registry.api import supports_referrers
 
     options.policy.check(PUSH, ref)
     client = options.client(ref.domain)
@@ -176,7 +175,7 @@ def verify_remote(
     ignore_identity: bool = False,
 ) -> VerifyResult:
     """Verify an image in its registry: signature(s) and the whole graph."""
-    from ..policy import PULL
+    from gadgetsmith.toolchain.policy import PULL
 
     options.policy.check(PULL, ref)
     client = options.client(ref.domain)
@@ -192,8 +191,8 @@ def verify_remote(
 def fetch_signature_into_store(store, ref: Reference, digests: list[str], options) -> list[str]:
     """Copy missing ``sha256-<hex>.sig`` tags of ``digests`` from ``ref``'s repository into
     the local store (manifest, config, payloads; all digest-checked). Returns tags fetched."""
-    from ..registry.transfer import fetch_signatures
-    from .local import StoreSource
+    from gadgetsmith.toolchain.registry.transfer import fetch_signatures
+    from gadgetsmith.toolchain.signing.local import StoreSource
 
     local = StoreSource(store)
     missing = [d for d in digests if local.signature_descriptor(d) is None]
@@ -219,7 +218,7 @@ def pull_verifier(
     VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
 
     def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
-        from gadgetsmith.runtime.layout import LayoutError
+        from gadgetsmith.runtime.oci.layout import LayoutError
 
         def read(digest: str, is_manifest: bool = False) -> bytes:
             try:

@@ -13,12 +13,11 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-
-from ..gojson import dumps as go_json
-from . import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE
-from .payload import DuplicateKeyError, strict_json
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.toolchain.oci.gojson import dumps as go_json
+from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE
+from gadgetsmith.toolchain.signing.payload import DuplicateKeyError, strict_json
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 

@@ -24,16 +24,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gadgetsmith.runtime import mediatypes as mt
-from gadgetsmith.runtime.layout import sha256_digest
-from gadgetsmith.runtime.reference import ReferenceError, parse
-
-from ..errors import GadgetError
-from . import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag
-from . import sigmanifest as sm
-from .crypto import all_ecdsa, is_der_ecdsa_signature, verify_bytes
-from .keys import PublicKey
-from .payload import DuplicateKeyError, PayloadError, parse_payload, strict_json
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+from gadgetsmith.toolchain.errors import GadgetError
+from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag
+from gadgetsmith.toolchain.signing import sigmanifest as sm
+from gadgetsmith.toolchain.signing.crypto import all_ecdsa, is_der_ecdsa_signature, verify_bytes
+from gadgetsmith.toolchain.signing.keys import PublicKey
+from gadgetsmith.toolchain.signing.payload import (
+    DuplicateKeyError,
+    PayloadError,
+    parse_payload,
+    strict_json,
+)
 
 
 class VerificationError(GadgetError):

@@ -1,0 +1,1 @@
+"""The kernel side: libbpf through ctypes, ELF and BTF readers, the object model, loading and attaching."""

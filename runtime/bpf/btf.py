@@ -1,0 +1,261 @@
+"""A pure-Python BTF reader.
+
+Why not libbpf's btf__* API: the toolchain needs the same type information for objects
+of any architecture without loading them (metadata generation, validation), and the
+decoder needs only struct layouts, which are plain data. A ~200-line parser keeps
+both free of native state; libbpf still does the loading and CO-RE relocation.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = {
+    0: "void", 1: "int", 2: "ptr", 3: "array", 4: "struct", 5: "union", 6: "enum", 7: "fwd",
+    8: "typedef", 9: "volatile", 10: "const", 11: "restrict", 12: "func", 13: "func_proto",
+    14: "var", 15: "datasec", 16: "float", 17: "decl_tag", 18: "type_tag", 19: "enum64",
+}
+MODIFIERS = {"typedef", "volatile", "const", "restrict", "type_tag"}
+
+
+class BtfError(ValueError):
+    pass
+
+
+@dataclass
+class Member:
+    name: str
+    type: int
+    bit_offset: int
+    bitfield_size: int = 0
+
+    @property
+    def offset(self) -> int:
+        return self.bit_offset // 8
+
+
+@dataclass
+class VarSecinfo:
+    type: int
+    offset: int
+    size: int
+
+
+@dataclass
+class BtfType:
+    id: int
+    kind: str
+    name: str = ""
+    size: int = 0
+    type: int = 0
+    members: list[Member] = field(default_factory=list)
+    values: list[tuple[str, int]] = field(default_factory=list)
+    signed: bool = False
+    elem_type: int = 0
+    index_type: int = 0
+    nelems: int = 0
+    int_encoding: int = 0
+    int_bits: int = 0
+    linkage: int = 0
+    vars: list[VarSecinfo] = field(default_factory=list)
+
+    @property
+    def is_char(self) -> bool:
+        return self.kind == "int" and bool(self.int_encoding & 2)
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "int" and bool(self.int_encoding & 4)
+
+    @property
+    def is_signed(self) -> bool:
+        return self.kind == "int" and bool(self.int_encoding & 1)
+
+
+class Btf:
+    def __init__(self, types: list[BtfType]) -> None:
+        self.types = types
+        self._by_name: dict[str, list[BtfType]] = {}
+        for t in types:
+            if t.name:
+                self._by_name.setdefault(t.name, []).append(t)
+
+    # -- construction ---------------------------------------------------------------
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Btf:
+        if len(data) < 24:
+            raise BtfError("BTF data too short")
+        magic, version, _flags, hdr_len = struct.unpack_from("<HBBI", data, 0)
+        if magic != 0xEB9F:
+            raise BtfError("bad BTF magic (only little-endian BTF is supported)")
+        type_off, type_len, str_off, str_len = struct.unpack_from("<IIII", data, 8)
+        tbase = hdr_len + type_off
+        sbase = hdr_len + str_off
+        strings = data[sbase:sbase + str_len]
+
+        def name_at(off: int) -> str:
+            end = strings.find(b"\0", off)
+            return strings[off:end].decode("utf-8", "replace")
+
+        types = [BtfType(0, "void")]
+        pos, end = tbase, tbase + type_len
+        while pos < end:
+            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+            pos += 12
+            kind = KINDS.get((info >> 24) & 0x1F)
+            if kind is None:
+                raise BtfError(f"unknown BTF kind {(info >> 24) & 0x1F}")
+            vlen = info & 0xFFFF
+            kflag = info >> 31
+            t = BtfType(len(types), kind, name_at(name_off))
+            if kind in ("int",):
+                (enc,) = struct.unpack_from("<I", data, pos)
+                pos += 4
+                t.size = size_or_type
+                t.int_encoding = (enc >> 24) & 0xF
+                t.int_bits = enc & 0xFF
+            elif kind in ("struct", "union"):
+                t.size = size_or_type
+                for _ in range(vlen):
+                    mname, mtype, moff = struct.unpack_from("<III", data, pos)
+                    pos += 12
+                    if kflag:
+                        t.members.append(Member(name_at(mname), mtype, moff & 0xFFFFFF, moff >> 24))
+                    else:
+                        t.members.append(Member(name_at(mname), mtype, moff))
+            elif kind == "enum":
+                t.size = size_or_type
+                t.signed = bool(kflag)
+                for _ in range(vlen):
+                    vname, val = struct.unpack_from("<Ii", data, pos)
+                    pos += 8
+                    t.values.append((name_at(vname), val if kflag else val & 0xFFFFFFFF))
+            elif kind == "enum64":
+                t.size = size_or_type
+                t.signed = bool(kflag)
+                for _ in range(vlen):
+                    vname, lo, hi = struct.unpack_from("<III", data, pos)
+                    pos += 12
+                    val = (hi << 32) | lo
+                    if kflag and val >= 1 << 63:
+                        val -= 1 << 64
+                    t.values.append((name_at(vname), val))
+            elif kind == "array":
+                t.elem_type, t.index_type, t.nelems = struct.unpack_from("<III", data, pos)
+                pos += 12
+            elif kind == "func_proto":
+                t.type = size_or_type
+                pos += 8 * vlen
+            elif kind == "var":
+                t.type = size_or_type
+                (t.linkage,) = struct.unpack_from("<I", data, pos)
+                pos += 4
+            elif kind == "datasec":
+                t.size = size_or_type
+                for _ in range(vlen):
+                    vt, vo, vs = struct.unpack_from("<III", data, pos)
+                    pos += 12
+                    t.vars.append(VarSecinfo(vt, vo, vs))
+            elif kind == "decl_tag":
+                t.type = size_or_type
+                pos += 4
+            elif kind == "float":
+                t.size = size_or_type
+            else:  # ptr, fwd, typedef, volatile, const, restrict, func, type_tag
+                t.type = size_or_type
+            types.append(t)
+        return cls(types)
+
+    @classmethod
+    def from_elf(cls, obj: bytes | str | Path) -> Btf:
+        from gadgetsmith.runtime.bpf.elf import Elf
+
+        data = obj if isinstance(obj, bytes) else Path(obj).read_bytes()
+        elf = Elf(data)
+        sec = elf.section(".BTF")
+        if sec is None:
+            raise BtfError("the object has no .BTF section (compile with -g)")
+        btf = cls.from_bytes(sec.data)
+        btf._fix_datasecs(elf)
+        return btf
+
+    @classmethod
+    def from_kernel(cls, path: str = "/sys/kernel/btf/vmlinux") -> Btf:
+        return cls.from_bytes(Path(path).read_bytes())
+
+    def _fix_datasecs(self, elf) -> None:
+        """Unlinked objects carry DATASEC size/offsets of 0: take them from ELF symbols."""
+        for t in self.types:
+            if t.kind != "datasec":
+                continue
+            sec = elf.section(t.name)
+            if sec is None:
+                continue
+            if t.size == 0:
+                t.size = sec.size
+            syms = elf.symbol_in(t.name)
+            for v in t.vars:
+                var = self.types[v.type]
+                sym = syms.get(var.name)
+                if sym is not None:
+                    v.offset = sym.value
+                    if not v.size:
+                        v.size = sym.size
+
+    # -- queries --------------------------------------------------------------------
+    def find(self, name: str, kind: str | None = None) -> BtfType | None:
+        for t in self._by_name.get(name, []):
+            if kind is None or t.kind == kind:
+                return t
+        return None
+
+    def find_all(self, name: str, kind: str | None = None) -> list[BtfType]:
+        return [t for t in self._by_name.get(name, []) if kind is None or t.kind == kind]
+
+    def resolve(self, type_id: int) -> BtfType:
+        t = self.types[type_id]
+        seen = 0
+        while t.kind in MODIFIERS and seen < 64:
+            t = self.types[t.type]
+            seen += 1
+        return t
+
+    def type_chain(self, type_id: int) -> list[str]:
+        """Names met while resolving through typedefs/modifiers and array elements."""
+        names = []
+        t = self.types[type_id]
+        for _ in range(64):
+            if t.name:
+                names.append(t.name)
+            if t.kind in MODIFIERS:
+                t = self.types[t.type]
+            elif t.kind == "array":
+                t = self.types[t.elem_type]
+            else:
+                break
+        return names
+
+    def size_of(self, type_id: int) -> int:
+        t = self.resolve(type_id)
+        if t.kind == "array":
+            return self.size_of(t.elem_type) * t.nelems
+        if t.kind == "ptr":
+            return 8
+        return t.size
+
+    def datasec(self, name: str) -> BtfType | None:
+        return self.find(name, "datasec")
+
+    def global_vars(self) -> list[tuple[str, int, str, int, int]]:
+        """(name, var type id, section, offset, size) of every variable in a DATASEC."""
+        out = []
+        for t in self.types:
+            if t.kind != "datasec":
+                continue
+            for v in t.vars:
+                var = self.types[v.type]
+                if var.kind == "var":
+                    out.append((var.name, var.type, t.name, v.offset, v.size))
+        return out

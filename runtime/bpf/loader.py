@@ -1,0 +1,481 @@
+"""Load a gadget's eBPF object into the kernel: params, map sizing, load, attach.
+
+The object comes from the image's eBPF layer for this host's architecture (or from a
+file). Params are written into ``.rodata`` before loading; ``<map>_max_entries`` variables
+size their maps; every program is attached by its ELF section through libbpf.
+
+Uprobes and USDT probes are attached to this host's file and, through
+:meth:`LoadedGadget.attach_container_uprobes`, to each container's own copy of it (one
+probe per distinct file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gadgetsmith.runtime.bpf import libbpf as L
+from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
+from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.probes.uprobes import (
+    FILE_PROBE_KINDS,
+    NotInRoot,
+    UprobeTarget,
+    UsdtTarget,
+    file_identity,
+    parse_section,
+    resolve_in_root,
+)
+
+MNTNS_MAP = "gadget_mntns_filter_map"
+SO_ATTACH_BPF = 50
+
+
+def ensure_fs() -> None:
+    """Mount bpffs and tracefs when missing (libbpf needs tracefs for tracepoint ids)."""
+    for path, fstype in (("/sys/fs/bpf", "bpf"), ("/sys/kernel/tracing", "tracefs")):
+        if os.path.ismount(path):
+            continue
+        if fstype == "tracefs" and os.path.exists("/sys/kernel/debug/tracing/events"):
+            continue
+        with contextlib.suppress(OSError):
+            import subprocess
+
+            subprocess.run(["mount", "-t", fstype, fstype, path], capture_output=True, check=False)
+
+
+def _attach_hint(section: str, err: L.LibbpfError) -> str:
+    kind = section.split("/", 1)[0]
+    if kind in ("kprobe", "kretprobe") and not os.path.exists("/sys/kernel/tracing/kprobe_events"):
+        return "this kernel has no kprobe support (CONFIG_KPROBES is not set)"
+    if kind in ("tracepoint", "tp") and err.err == 2:
+        return "no such tracepoint on this kernel"
+    if err.err == 1:
+        return "permission denied: run as root (CAP_BPF and CAP_PERFMON)"
+    return err.strerror or str(err)
+
+
+HOST = "host"  # the owner of uprobe attachments made for this host's processes
+USDT_MAPS = ("__bpf_usdt_specs", "__bpf_usdt_ip_to_spec_id")  # from <bpf/usdt.bpf.h>
+
+
+def _attach_file_probe(prog: int, t: UprobeTarget | UsdtTarget, path: str) -> int:
+    if isinstance(t, UsdtTarget):
+        return L.attach_usdt(prog, path, t.provider, t.name)
+    return L.attach_uprobe(prog, path, t.symbol, t.offset, t.retprobe)
+
+
+def _file_probe_hint(section: str, t: UprobeTarget | UsdtTarget, inner: str,
+                     err: L.LibbpfError) -> str:
+    """Why a probe could not be attached to ``inner`` (the file as its owner sees it)."""
+    if isinstance(t, UsdtTarget):
+        if err.err == 2:  # libbpf: no .note.stapsdt, or no note of that provider and name
+            return f"no USDT probe {t.probe} in {inner}"
+        # libbpf's last usdt message says what was wrong with the file
+        said = [line.split("usdt: ", 1)[1].strip() for line in err.log.splitlines()
+                if "usdt: " in line and "discovered" not in line]
+        if said:
+            return f"{inner}: {said[-1]}"
+    elif err.err == 2:
+        return f"no symbol {t.symbol} in {inner}"
+    return _attach_hint(section, err)
+
+
+@dataclass
+class UprobeAttachment:
+    """One uprobe (or USDT) link: a program on one file, for the host and/or containers."""
+
+    program: str
+    section: str
+    path: str  # as given to the kernel: a host path or /proc/<pid>/root/...
+    file: tuple[int, int]  # (st_dev, st_ino) of the probed file (see uprobes.file_identity)
+    link: int
+    owners: dict[str, str] = field(default_factory=dict)  # owner id -> name ("host", container)
+
+
+class LoadedGadget:
+    """An object loaded into the kernel with its programs attached. Close it when done.
+
+    ``on_warning`` / ``on_debug`` receive one-line messages (a container's copy of a
+    library without the probed symbol; which file each uprobe is attached to)."""
+
+    def __init__(self, gobj: GadgetObject, values: dict[str, str] | None = None,
+                 autoattach: bool = True, filter_by_mntns: bool = False,
+                 on_warning: Callable[[str], None] | None = None,
+                 on_debug: Callable[[str], None] | None = None) -> None:
+        self.gobj = gobj
+        self.filter_by_mntns = filter_by_mntns
+        self.on_warning = on_warning
+        self.on_debug = on_debug
+        # (program, file) -> attachment; containers' probes are added from the container
+        # collection's thread, hence the lock (close() takes it too)
+        self.uprobes: dict[tuple[str, tuple[int, int]], UprobeAttachment] = {}
+        self._uprobe_failed: dict[tuple[str, tuple[int, int]], str] = {}
+        self._uprobe_owned: dict[str, list[tuple[str, tuple[int, int]]]] = {}
+        self._uprobe_lock = threading.RLock()
+        self.obj: int | None = None
+        self.links: dict[str, int] = {}
+        self.sockets: dict[str, Any] = {}
+        self.maps: dict[str, int] = {}
+        self.programs: dict[str, tuple[int, str]] = {}
+        ensure_fs()
+        self._open(values or {})
+        if autoattach:
+            self.attach_all()
+
+    def _open(self, values: dict[str, str]) -> None:
+        obj, self._buf = L.open_mem(self.gobj.data)
+        self.obj = obj
+        try:
+            for m in L.iter_maps(obj):
+                self.maps[L.map_name(m)] = m
+            for p in L.iter_programs(obj):
+                self.programs[L.prog_name(p)] = (p, L.prog_section(p))
+                # IG's socket filters use sections like "socket1", unknown to libbpf
+                if L.prog_section(p).startswith("socket") and L.prog_type(p) == 0:
+                    L.check_int(L.lib().bpf_program__set_type(p, L.PROG_TYPE_SOCKET_FILTER),
+                                f"setting the type of program {L.prog_name(p)}")
+            rodata_map = next((m for n, m in self.maps.items() if n.endswith(".rodata")), None)
+            if rodata_map is not None:
+                self._set_rodata(rodata_map, values)
+            L.take_log()
+            rc = L.lib().bpf_object__load(obj)
+            if rc < 0:
+                log = L.take_log()
+                raise RuntimeGadgetError(self._load_error(-rc, log))
+        except BaseException:
+            self.close()
+            raise
+
+    def _load_error(self, err: int, log: str) -> str:
+        import errno as _e
+
+        lines = [line for line in log.splitlines() if line.strip()]
+        failing = next((line for line in lines if "failed to load" in line
+                        or "prog '" in line and "error" in line.lower()), "")
+        for name, (_p, sec) in self.programs.items():
+            if name in failing or (sec.split("/")[0] in ("fentry", "fexit", "lsm") and err == 1):
+                hint = ("this kernel does not allow fentry/fexit/lsm programs"
+                        if sec.split("/")[0] in ("fentry", "fexit", "lsm") else "see --debug")
+                return (f"program {name} ({sec}) cannot be loaded: "
+                        f"{_e.errorcode.get(err, err)}: {hint}")
+        tail = lines[-1] if lines else ""
+        return f"loading the eBPF object failed: {_e.errorcode.get(err, err)} {tail}".strip()
+
+    def _set_rodata(self, rodata_map: int, values: dict[str, str]) -> None:
+        current = L.initial_value(rodata_map)
+        if current is None:
+            return
+        data = bytearray(current)
+        for key, text in values.items():
+            p = self.gobj.param(key)
+            data[p.offset:p.offset + p.size] = p.encode(text)
+        rovars = self.gobj.rodata_vars()
+        if self.filter_by_mntns:
+            if "gadget_filter_by_mntns" not in rovars or MNTNS_MAP not in self.maps:
+                raise RuntimeGadgetError(
+                    "this gadget cannot filter by container (it does not include "
+                    "<gadget/mntns_filter.h>): run it with --host")
+            _tid, off, size = rovars["gadget_filter_by_mntns"]
+            data[off:off + size] = b"\1" + bytes(size - 1)
+        # <map>_max_entries convention
+        for name, (_tid, off, size) in rovars.items():
+            if not name.endswith("_max_entries"):
+                continue
+            target = self.maps.get(name[: -len("_max_entries")])
+            if target is None or size not in (1, 2, 4, 8):
+                continue
+            value = int.from_bytes(data[off:off + size], "little", signed=True)
+            if value > 0:
+                L.check_int(L.lib().bpf_map__set_max_entries(target, value),
+                            f"sizing map {name[:-len('_max_entries')]}")
+        L.set_initial_value(rodata_map, bytes(data))
+
+    def attach_all(self, skip: set[str] | None = None) -> None:
+        for name in list(self.programs):
+            if skip and name in skip:
+                continue
+            self.attach(name)
+
+    def attach(self, name: str) -> int:
+        """Attach one program by its section; returns its link (0 for socket filters,
+        whose attachment is a raw socket held in :attr:`sockets`)."""
+        prog, section = self.programs[name]
+        L.take_log()
+        kind = section.split("/", 1)[0]
+        try:
+            if kind in FILE_PROBE_KINDS:
+                link = self._attach_uprobe(prog, name, section)
+                if not link:
+                    return 0
+            elif L.prog_type(prog) == L.PROG_TYPE_SOCKET_FILTER:
+                self.sockets[name] = self._attach_socket(prog, name, section)
+                return 0
+            else:
+                link = L.lib().bpf_program__attach(prog)
+                if not link:
+                    err = L.LibbpfError(f"attaching {name}", L._errno_now(), L.take_log())
+                    raise RuntimeGadgetError(
+                        f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
+        except BaseException:
+            self.close()
+            raise
+        self.links[name] = link
+        return link
+
+    def _warn(self, text: str) -> None:
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def _debug(self, text: str) -> None:
+        if self.on_debug is not None:
+            self.on_debug(text)
+
+    def _file_probe_target(self, name: str, section: str) -> UprobeTarget | UsdtTarget:
+        """The parsed section of a uprobe or USDT program; an error naming the program
+        when the section is malformed or the object cannot run a USDT program."""
+        try:
+            t = parse_section(section)
+        except RuntimeGadgetError as e:
+            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e}") from None
+        if isinstance(t, UsdtTarget) and not all(m in self.maps for m in USDT_MAPS):
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: the object has no USDT argument "
+                f"maps ({', '.join(USDT_MAPS)}): #include <bpf/usdt.bpf.h> in the gadget's "
+                "source and use BPF_USDT or bpf_usdt_arg(), or <gadget/usdt_argument.h> "
+                "and usdt_get_argument()")
+        return t
+
+    def _attach_uprobe(self, prog: int, name: str, section: str) -> int:
+        """The host's attachment of a uprobe or USDT program. When only containers are
+        traced (``filter_by_mntns``), a host without the file, the symbol or the USDT
+        probe is a warning (0 is returned): the containers' own copies are probed by
+        :meth:`attach_container_uprobes`."""
+        t = self._file_probe_target(name, section)
+        path = ""
+        try:
+            path = t.path()
+            ident = file_identity("self", path)
+            with self._uprobe_lock:
+                att = self.uprobes.get((name, ident))
+                if att is None:
+                    link = _attach_file_probe(prog, t, path)
+                    att = self.uprobes[(name, ident)] = UprobeAttachment(
+                        name, section, path, ident, link)
+                att.owners[HOST] = HOST
+                self._uprobe_owned.setdefault(HOST, []).append((name, ident))
+        except (RuntimeGadgetError, OSError, L.LibbpfError) as e:
+            missing = not isinstance(e, L.LibbpfError) or e.err == 2
+            if isinstance(e, L.LibbpfError):
+                hint = _file_probe_hint(section, t, path, e)
+            else:
+                hint = e.strerror if isinstance(e, OSError) else str(e)
+            if self.filter_by_mntns and missing:
+                self._warn(f"program {name} ({section}) is not attached on this host: {hint}")
+                return 0
+            raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {hint}") from None
+        self._debug(f"program {name} ({section}): attached to {path} for the host")
+        return att.link
+
+    def uprobe_programs(self) -> list[str]:
+        """The programs attached to files: uprobes, uretprobes and USDT probes."""
+        return [n for n, (_p, sec) in self.programs.items()
+                if sec.split("/", 1)[0] in FILE_PROBE_KINDS]
+
+    def attach_container_uprobes(self, owner: str, pid: int, name: str = "") -> None:
+        """Attach every uprobe and USDT program to the container's own copy of its file,
+        resolved in the container's filesystem (``/proc/<pid>/root``), unless that file
+        already has this program's probe (the host's file, or another container's: the
+        same inode). A copy without the symbol or USDT probe is one warning; a container
+        without the file is a debug message. Safe to call again for the same ``owner``
+        (container id)."""
+        label = name or owner[:12]
+        root = f"/proc/{pid}/root"
+        with self._uprobe_lock:
+            if self.obj is None or owner in self._uprobe_owned:
+                return
+            owned = self._uprobe_owned[owner] = []
+            for prog_name in self.uprobe_programs():
+                prog, section = self.programs[prog_name]
+                t = self._file_probe_target(prog_name, section)
+                try:
+                    inner = resolve_in_root(root, t.target)
+                    key = (prog_name, file_identity(pid, inner))
+                except NotInRoot as e:
+                    self._debug(f"container {label}: program {prog_name} ({section}) "
+                                f"not attached: {e}")
+                    continue
+                except OSError as e:  # the process is gone
+                    self._debug(f"container {label}: {root} is not readable: {e.strerror}")
+                    continue
+                att = self.uprobes.get(key)
+                if att is None:
+                    failed = self._uprobe_failed.get(key)
+                    if failed is None:
+                        path = root + inner
+                        try:
+                            link = _attach_file_probe(prog, t, path)
+                        except L.LibbpfError as e:
+                            failed = self._uprobe_failed[key] = _file_probe_hint(
+                                section, t, inner, e)
+                        else:
+                            att = self.uprobes[key] = UprobeAttachment(
+                                prog_name, section, path, key[1], link)
+                            self._debug(f"program {prog_name} ({section}): attached to "
+                                        f"{path} for container {label}")
+                    if failed is not None:
+                        self._warn(f"container {label}: program {prog_name} ({section}) "
+                                   f"is not attached: {failed}")
+                        continue
+                else:
+                    self._debug(f"program {prog_name} ({section}): container {label} "
+                                f"shares the probed file {att.path}")
+                assert att is not None
+                att.owners[owner] = label
+                owned.append(key)
+
+    def detach_container_uprobes(self, owner: str) -> None:
+        """Forget a container; a probe no other container (nor the host) uses is removed."""
+        with self._uprobe_lock:
+            for key in self._uprobe_owned.pop(owner, []):
+                att = self.uprobes.get(key)
+                if att is None:
+                    continue
+                att.owners.pop(owner, None)
+                if not att.owners:
+                    if self.obj is not None:
+                        L.lib().bpf_link__destroy(att.link)
+                    del self.uprobes[key]
+                    self._debug(f"program {att.program} ({att.section}): detached from "
+                                f"{att.path}")
+
+    def uprobe_attachments(self) -> list[UprobeAttachment]:
+        with self._uprobe_lock:
+            return [UprobeAttachment(a.program, a.section, a.path, a.file, a.link,
+                                     dict(a.owners)) for a in self.uprobes.values()]
+
+    @staticmethod
+    def _attach_socket(prog: int, name: str, section: str):
+        """A socket filter sees every packet of the host network namespace (all interfaces,
+        both directions) through an AF_PACKET raw socket it is attached to."""
+        import socket
+
+        fd = L.lib().bpf_program__fd(prog)
+        try:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+        except OSError as e:
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: raw socket: {e.strerror}") from None
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, fd)
+        except OSError as e:
+            sock.close()
+            raise RuntimeGadgetError(
+                f"program {name} ({section}) cannot attach: SO_ATTACH_BPF: {e.strerror}") from None
+        return sock
+
+    def set_mntns(self, mntns_ids: set[int] | list[int], present: bool = True) -> None:
+        """Add (or remove) mount namespaces in the in-kernel container filter map."""
+        import ctypes
+
+        fd = self.map_fd(MNTNS_MAP)
+        one = ctypes.c_uint32(1)
+        for ns in mntns_ids:
+            key = ctypes.c_uint64(ns)
+            if present:
+                L.check_int(L.lib().bpf_map_update_elem(fd, ctypes.byref(key), ctypes.byref(one), 0),
+                            "updating the container filter map")
+            else:
+                L.lib().bpf_map_delete_elem(fd, ctypes.byref(key))
+
+    def map_fd(self, name: str) -> int:
+        if name not in self.maps:
+            raise RuntimeGadgetError(f"the gadget has no map named {name}")
+        return L.check_int(L.lib().bpf_map__fd(self.maps[name]), f"map {name}")
+
+    def prog_ids(self) -> list[int]:
+        ids = []
+        for prog, _s in self.programs.values():
+            fd = L.lib().bpf_program__fd(prog)
+            if fd >= 0:
+                ids.append(L.obj_id(fd))
+        return ids
+
+    def run_iterator(self, prog: str) -> bytes:
+        link = self.links.get(prog) or self.attach(prog)
+        fd = L.check_int(L.lib().bpf_iter_create(L.lib().bpf_link__fd(link)),
+                         f"creating an iterator for {prog}")
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
+
+    def drain_hash(self, map_name: str, key_size: int, value_size: int) -> list[tuple[bytes, bytes]]:
+        import ctypes
+
+        fd = self.map_fd(map_name)
+        lib = L.lib()
+        key = ctypes.create_string_buffer(key_size)
+        nxt = ctypes.create_string_buffer(key_size)
+        val = ctypes.create_string_buffer(value_size)
+        keys = []
+        rc = lib.bpf_map_get_next_key(fd, None, nxt)
+        while rc == 0 and len(keys) < 1_000_000:
+            keys.append(nxt.raw)
+            ctypes.memmove(key, nxt, key_size)
+            rc = lib.bpf_map_get_next_key(fd, key, nxt)
+        out = []
+        for k in keys:
+            kb = ctypes.create_string_buffer(k, key_size)
+            if lib.bpf_map_lookup_elem(fd, kb, val) == 0:
+                out.append((k, val.raw))
+                lib.bpf_map_delete_elem(fd, kb)
+        return out
+
+    def close(self) -> None:
+        with self._uprobe_lock:
+            host_links = set(self.links.values())
+            for att in self.uprobes.values():
+                if att.link not in host_links:
+                    L.lib().bpf_link__destroy(att.link)
+            self.uprobes.clear()
+            self._uprobe_owned.clear()
+            self._uprobe_failed.clear()
+            self._close()
+
+    def _close(self) -> None:
+        for link in self.links.values():
+            L.lib().bpf_link__destroy(link)
+        self.links.clear()
+        for sock in self.sockets.values():
+            sock.close()
+        self.sockets.clear()
+        if self.obj:
+            L.lib().bpf_object__close(self.obj)
+            self.obj = None
+
+    def __enter__(self) -> LoadedGadget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def host_arch() -> str:
+    import platform
+
+    m = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(m, m)
+
+
+__all__ = ["GadgetObject", "LoadedGadget", "Param", "host_arch"]

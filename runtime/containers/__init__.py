@@ -1,0 +1,1 @@
+"""Containers on this host: runtime sources (podman, docker, containerd, CRI-O), the collection, selectors."""

@@ -1,0 +1,1 @@
+"""From raw records to printed events: fields, decoding, formatters, filter, enrichment, output."""

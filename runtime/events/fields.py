@@ -1,0 +1,90 @@
+"""Flatten a BTF struct into data-source fields, with Inspektor Gadget's naming rules.
+
+Nested structs/unions become dotted names (``proc.comm``), members starting with ``__``
+are private and skipped, char arrays are strings, and every field remembers the type
+names met on the way (``gadget_comm``, ``gadget_errno`` ...) so formatters can find it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gadgetsmith.runtime.bpf.btf import Btf
+
+
+@dataclass
+class Field:
+    name: str  # full dotted name
+    offset: int
+    size: int
+    kind: str  # bool int8..int64 uint8..uint64 float32 float64 string bytes enum array struct
+    type_names: list[str] = field(default_factory=list)
+    type_id: int = 0
+    parent: str = ""
+    enum_values: list[tuple[str, int]] = field(default_factory=list)
+    enum_name: str = ""
+    elem_kind: str = ""
+    nelems: int = 0
+
+    @property
+    def short_name(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    def has_type(self, name: str) -> bool:
+        return name in self.type_names
+
+
+_INT_SIZES = (1, 2, 4, 8)  # other integers (__int128) are bytes, shown as hex
+
+
+def _int_kind(size: int, signed: bool) -> str:
+    return f"{'int' if signed else 'uint'}{size * 8}"
+
+
+def fields_for_struct(btf: Btf, struct_name: str) -> list[Field]:
+    st = btf.find(struct_name, "struct") or btf.find(struct_name, "union")
+    if st is None:
+        raise LookupError(f"struct {struct_name} is not in the object's BTF")
+    out: list[Field] = []
+    _walk(btf, st.id, 0, "", out)
+    return out
+
+
+def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> None:
+    st = btf.resolve(type_id)
+    for m in st.members:
+        if not m.name or m.name.startswith("__") or m.bitfield_size:
+            if not m.name and btf.resolve(m.type).kind in ("struct", "union"):
+                _walk(btf, m.type, base + m.offset, prefix, out)  # anonymous member
+            continue
+        name = f"{prefix}{m.name}"
+        off = base + m.offset
+        t = btf.resolve(m.type)
+        names = btf.type_chain(m.type)
+        size = btf.size_of(m.type)
+        f = Field(name, off, size, "bytes", names, m.type, prefix.rstrip("."))
+        if t.kind == "int" and t.size in _INT_SIZES:
+            f.kind = "bool" if t.is_bool else _int_kind(t.size, t.is_signed)
+        elif t.kind in ("enum", "enum64"):
+            f.kind = "enum"
+            f.enum_values = t.values
+            f.enum_name = t.name
+            f.elem_kind = _int_kind(t.size, t.signed)
+        elif t.kind == "float" and t.size in (4, 8):
+            f.kind = f"float{t.size * 8}"
+        elif t.kind == "ptr":
+            f.kind = "uint64"
+        elif t.kind == "array":
+            elem = btf.resolve(t.elem_type)
+            if elem.kind == "int" and elem.size == 1 and (elem.is_char or elem.name == "char"):
+                f.kind = "string"
+            elif elem.kind == "int" and elem.size in _INT_SIZES:
+                f.kind = "array"
+                f.elem_kind = _int_kind(elem.size, elem.is_signed)
+                f.nelems = t.nelems
+        elif t.kind in ("struct", "union"):
+            f.kind = "struct"
+            out.append(f)
+            _walk(btf, m.type, off, name + ".", out)
+            continue
+        out.append(f)

@@ -1,0 +1,112 @@
+"""Inspektor Gadget's ``--filter`` syntax: ``field==v,field!=v,field~regex,...`` (AND).
+
+Operators: ``==``/``=``, ``!=``, ``>=``, ``>``, ``<=``, ``<``, ``~`` (regex), ``!~``.
+A backslash escapes a literal comma. Values are parsed by the field's type.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gadgetsmith.runtime.errors import FilterError
+
+_OPS = ("!~", "==", "!=", ">=", "<=", "=", ">", "<", "~")
+
+
+@dataclass
+class Rule:
+    field: str
+    op: str
+    value: str
+
+    def compile(self, kind: str) -> Callable[[dict[str, Any]], bool]:
+        f, op, raw = self.field, self.op, self.value
+        if op in ("~", "!~"):
+            if kind != "string":
+                raise FilterError(f"filter {f}{op}{raw}: regular expressions need a string field")
+            try:
+                rx = re.compile(raw)
+            except re.error as e:
+                raise FilterError(f"filter {f}{op}{raw}: bad regular expression: {e}") from None
+            neg = op == "!~"
+            return lambda ev: (rx.search(str(ev.get(f, ""))) is None) == neg
+        if kind == "bool":
+            low = raw.lower()
+            if low not in ("true", "false", "1", "0") or op not in ("==", "=", "!="):
+                raise FilterError(f"filter {f}{op}{raw}: booleans support ==/!= true|false")
+            want = low in ("true", "1")
+            return (lambda ev: bool(ev.get(f)) == want) if op != "!=" else (
+                lambda ev: bool(ev.get(f)) != want)
+        if kind == "int":
+            try:
+                value: Any = int(raw, 0)
+            except ValueError:
+                raise FilterError(f"filter {f}{op}{raw}: {f} is a number, {raw!r} is not") from None
+        elif kind == "float":
+            try:
+                value = float(raw)
+            except ValueError:
+                raise FilterError(f"filter {f}{op}{raw}: {f} is a number, {raw!r} is not") from None
+        else:
+            value = raw
+        cmp = {
+            "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
+            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b,
+        }[op]
+        return lambda ev: f in ev and cmp(ev[f], value)
+
+
+def split_rules(expr: str) -> list[str]:
+    parts, cur, i = [], "", 0
+    while i < len(expr):
+        c = expr[i]
+        if c == "\\" and i + 1 < len(expr) and expr[i + 1] == ",":
+            cur += ","
+            i += 2
+            continue
+        if c == ",":
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    parts.append(cur)
+    return [p for p in (x.strip() for x in parts) if p]
+
+
+def parse(expr: str) -> list[Rule]:
+    rules = []
+    for text in split_rules(expr):
+        m = re.match(r"^([A-Za-z0-9_.]+)\s*(" + "|".join(re.escape(o) for o in _OPS) + r")(.*)$", text)
+        if not m:
+            raise FilterError(f"filter {text!r}: expected <field><op><value> with op one of "
+                              + " ".join(_OPS))
+        rules.append(Rule(m.group(1), m.group(2), m.group(3)))
+    return rules
+
+
+def build(expr: str | None, field_kinds: dict[str, str]) -> Callable[[dict[str, Any]], bool]:
+    """A predicate for ``expr``; unknown fields are an error naming the known ones."""
+    if not expr:
+        return lambda ev: True
+    preds = []
+    for rule in parse(expr):
+        if rule.field not in field_kinds:
+            close = [k for k in field_kinds if k.endswith(rule.field.rsplit(".", 1)[-1])]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise FilterError(f"filter: unknown field {rule.field!r}{hint}")
+        preds.append(rule.compile(field_kinds[rule.field]))
+    return lambda ev: all(p(ev) for p in preds)
+
+
+def kinds_from_sample(names: Iterable[str], sample: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for n in names:
+        v = sample.get(n)
+        out[n] = ("bool" if isinstance(v, bool) else "int" if isinstance(v, int)
+                  else "float" if isinstance(v, float) else "string")
+    return out

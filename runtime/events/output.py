@@ -1,0 +1,319 @@
+"""Printing events: columns, json (one object per line), jsonpretty, yaml."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from gadgetsmith.runtime.events.decode import Column, nest
+
+MODES = ("columns", "json", "jsonpretty", "yaml")
+
+
+def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Column]:
+    if fields:
+        by_name = {c.name: c for c in columns}
+        by_alias: dict[str, Column] = {}
+        for c in columns:
+            if c.alias and (c.alias not in by_alias or by_alias[c.alias].hidden):
+                by_alias[c.alias] = c
+        out = []
+        for f in fields:
+            c = by_name.get(f) or by_alias.get(f)
+            if c is None:
+                known = ", ".join(c.name for c in columns if not c.hidden)
+                raise ValueError(f"--fields: unknown field {f!r} (visible fields: {known})")
+            out.append(Column(c.name, False, c.alias, c.width, c.derived))
+        return out
+    return [c for c in columns if not c.hidden]
+
+
+class Printer:
+    def __init__(self, mode: str, columns: list[Column], fields: list[str] | None = None,
+                 out: TextIO | None = None, autoflush: bool = True) -> None:
+        """``autoflush=False``: the caller flushes (e.g. whenever the reader goes idle),
+        instead of one write(2) per event."""
+        if mode not in MODES:
+            raise ValueError(f"unknown output mode {mode!r}: use one of {', '.join(MODES)}")
+        self.mode = mode
+        self.out = out or sys.stdout
+        self.cols = visible_columns(columns, fields)
+        self.fields = fields
+        self.autoflush = autoflush
+        self._nesters: dict[tuple[str, ...], Any] = {}
+        self._templates: dict[tuple[str, ...], Any] = {}
+        self._last_template: tuple[int, Any] | None = None
+        self._spliced: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._last_spliced: tuple[int, Any] | None = None
+        if mode == "json":
+            self.event = self._event_json  # type: ignore[method-assign]
+        self._header_done = False
+        self.widths = [max(c.width or 0, len(self._title(c)), 6 if not c.width else 0)
+                       for c in self.cols]
+
+    @staticmethod
+    def _title(c: Column) -> str:
+        return (c.alias or c.name).upper()
+
+    def _select(self, ev: dict[str, Any]) -> dict[str, Any]:
+        if self.fields:
+            return {c.name: ev.get(c.name) for c in self.cols}
+        return ev
+
+    def header(self) -> None:
+        if self.mode == "columns" and not self._header_done:
+            self.out.write(" ".join(self._title(c).ljust(w) for c, w in zip(self.cols, self.widths,
+                                                                             strict=True)).rstrip()
+                           + "\n")
+            self.out.flush()
+            self._header_done = True
+
+    def event(self, ev: dict[str, Any], extra: Any = None) -> None:
+        """Print one event. ``extra``: an :class:`~gadgetsmith.runtime.events.enrichment.Enrichment`
+        whose fields belong to the event (see ``Gadget.event_pairs``); the output is what
+        printing ``ev`` with those fields merged in gives."""
+        if extra is not None:
+            ev.update(extra.plain)
+        if self.mode == "columns":
+            self.header()
+            cells = []
+            for c, w in zip(self.cols, self.widths, strict=True):
+                v = ev.get(c.name, "")
+                s = "" if v is None else str(v)
+                if c.width and len(s) > c.width:
+                    s = s[: c.width - 1] + "…"
+                cells.append(s.ljust(w))
+            self.out.write(" ".join(cells).rstrip() + "\n")
+        elif self.mode == "json":
+            self.out.write(self._json(self._select(ev)))
+        elif self.mode == "jsonpretty":
+            self.out.write(json.dumps(nest(self._select(ev)), sort_keys=True, indent=2) + "\n")
+        else:
+            import yaml
+
+            self.out.write("---\n" + yaml.safe_dump(nest(self._select(ev)), sort_keys=True))
+        if self.autoflush:
+            self.out.flush()
+
+    def _event_json(self, ev: dict[str, Any], extra: Any = None) -> None:
+        if extra is not None:
+            if self.fields:
+                ev.update(extra.plain)
+            else:
+                self.out.write(self._json_spliced(ev, extra))
+                if self.autoflush:
+                    self.out.flush()
+                return
+        if self.fields:
+            ev = self._select(ev)
+        # per event: _json()'s last-template fast path, inlined (saves a call per line)
+        last = self._last_template
+        if last is not None and len(ev) == last[0]:
+            try:
+                self.out.write(last[1](ev))
+            except (KeyError, TypeError):
+                self.out.write(self._json(ev))
+        else:
+            self.out.write(self._json(ev))
+        if self.autoflush:
+            self.out.flush()
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def _json(self, ev: dict[str, Any]) -> str:
+        """One JSON line, as ``json.dumps(nest(ev), sort_keys=True)`` would write it, through
+        a template generated once per set of keys (value types taken from the first event;
+        a value of another type falls back to the json module for that event). An event
+        with as many keys as the last template's, all present, has exactly its keys."""
+        last = self._last_template
+        if last is not None and len(ev) == last[0]:
+            try:
+                return last[1](ev)
+            except (KeyError, TypeError):
+                pass
+        keys = tuple(ev)
+        fn = self._templates.get(keys)
+        if fn is None:
+            fn = _compile_json(keys, ev)
+            if len(self._templates) < 64:
+                self._templates[keys] = fn
+        if fn is not False:
+            try:
+                out = fn(ev)
+                self._last_template = (len(keys), fn)
+                return out
+            except TypeError:
+                pass
+        return _dumps(self._nest(ev)) + "\n"
+
+    def _json_spliced(self, ev: dict[str, Any], extra: Any) -> str:
+        """The JSON line of ``ev`` merged with ``extra.fields``, without merging: a template
+        per set of keys takes each enrichment object (``"k8s"``, ``"runtime"``) as the
+        pre-rendered text in ``extra.json``. Falls back to merging when the event has a
+        field under one of those names."""
+        last = self._last_spliced
+        if last is not None and len(ev) == last[0]:
+            try:
+                return last[1](ev, extra.json)
+            except (KeyError, TypeError):
+                pass
+        key = (tuple(ev), tuple(sorted(extra.json)))
+        fn = self._spliced.get(key)
+        if fn is None:
+            fn = _compile_json(key[0], ev, key[1])
+            if len(self._spliced) < 64:
+                self._spliced[key] = fn
+        if fn is not False:
+            try:
+                out = fn(ev, extra.json)
+                self._last_spliced = (len(ev), fn)
+                return out
+            except (KeyError, TypeError):
+                pass
+        ev.update(extra.plain)
+        return self._json(ev)
+
+    def _nest(self, ev: dict[str, Any]) -> dict[str, Any]:
+        """nest() through a function generated once per set of keys."""
+        keys = tuple(ev)
+        fn = self._nesters.get(keys)
+        if fn is None:
+            fn = _compile_nest(keys) or nest
+            if len(self._nesters) < 64:
+                self._nesters[keys] = fn
+        return fn(ev)
+
+    def batch(self, events: list[dict[str, Any]]) -> None:
+        if self.mode in ("json", "jsonpretty"):
+            arr = [nest(self._select(e)) for e in events]
+            self.out.write(json.dumps(arr, sort_keys=True, indent=2 if self.mode == "jsonpretty"
+                                      else None) + "\n")
+            self.out.flush()
+            return
+        for e in events:
+            self.event(e)
+        if self.mode == "columns" and not events:
+            self.header()
+        self.out.flush()
+
+
+_dumps = json.JSONEncoder(sort_keys=True).encode
+
+
+def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Nest dotted ``keys`` into a tree whose leaves are the keys themselves (added to
+    ``tree`` when given), or None when a key is both a value and a parent."""
+    tree = {} if tree is None else tree
+    for k in keys:
+        parts = k.split(".")
+        node = tree
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                return None
+            node = nxt
+        if parts[-1] in node:
+            return None
+        node[parts[-1]] = k
+    return tree
+
+
+def _compile_nest(keys: tuple[str, ...]):
+    """A function building nest()'s result for events with exactly these keys, or None
+    when a key is both a value and a parent (nest() then decides, later key wins)."""
+    tree = _key_tree(keys)
+    if tree is None:
+        return None
+
+    def expr(node: dict[str, Any]) -> str:
+        return "{" + ", ".join(
+            f"{name!r}: " + (expr(v) if isinstance(v, dict) else f"ev[{v!r}]")
+            for name, v in node.items()) + "}"
+
+    env: dict[str, Any] = {}
+    exec(f"def nest_fixed(ev):\n    return {expr(tree)}\n", env)
+    return env["nest_fixed"]
+
+
+class _Spliced:
+    """A top-level name whose JSON text is given to the template ready-made."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[str, ...] = ()):
+    """A function writing one event as a JSON line (see Printer._json), or False.
+    With ``spliced`` names, the function is ``to_json(ev, texts)`` and writes
+    ``texts[name]`` (ready JSON) as the value of each of those top-level names; False
+    when a key of the event lives under one of them."""
+    from json.encoder import encode_basestring_ascii
+
+    tree = _key_tree(keys, {name: _Spliced(name) for name in spliced})
+    if tree is None:
+        return False
+    args: list[str] = []
+
+    def name_json(name: str) -> str:
+        return encode_basestring_ascii(name).replace("%", "%%")
+
+    def text(node: dict[str, Any]) -> str:
+        out = []
+        for name in sorted(node):
+            v = node[name]
+            if isinstance(v, dict):
+                out.append(f"{name_json(name)}: {text(v)}")
+                continue
+            if isinstance(v, _Spliced):
+                args.append(f"_x[{v.name!r}]")
+                out.append(f"{name_json(name)}: %s")
+                continue
+            cls = type(sample[v])
+            if cls is str:
+                args.append(f"_s(ev[{v!r}])")
+            elif cls is int:
+                args.append(f"_i(ev[{v!r}])")  # TypeError for anything but an int
+            elif cls is dict:
+                args.append(f"_m(ev[{v!r}])")
+            else:
+                args.append(f"_d(ev[{v!r}])")
+            out.append(f"{name_json(name)}: %s")
+        return "{" + ", ".join(out) + "}"
+
+    template = text(tree) + "\n"
+    memo: dict[int, tuple[Any, dict[str, Any], str]] = {}
+
+    def mapping(v: Any) -> str:
+        """Dict values (k8s.podLabels) repeat per container: encode each object once while
+        it stays equal to what was encoded."""
+        hit = memo.get(id(v))
+        if hit is not None and hit[0] is v and hit[1] == v:
+            return hit[2]
+        text = _dumps(v)
+        if isinstance(v, dict):
+            if len(memo) > 1024:
+                memo.clear()
+            memo[id(v)] = (v, dict(v), text)
+        return text
+
+    env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": _dumps,
+                           "_m": mapping, "_t": template}
+    params = "ev, _x" if spliced else "ev"
+    src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
+    exec(src, env)
+    return env["to_json"]
+
+
+def sort_events(events: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:
+    if not spec:
+        return events
+    out = list(events)
+    for key in reversed([k.strip() for k in spec.split(",") if k.strip()]):
+        desc = key.startswith("-")
+        name = key.lstrip("-")
+        out.sort(key=lambda e, n=name: (e.get(n) is None, e.get(n, 0)), reverse=desc)
+    return out

@@ -1,0 +1,1 @@
+"""Where probes attach: uprobe and USDT targets on the host and inside containers."""

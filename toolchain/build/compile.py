@@ -1,0 +1,352 @@
+"""Compile gadget eBPF sources with the local clang, one object per architecture."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from gadgetsmith.toolchain import sdk
+from gadgetsmith.toolchain.errors import GadgetError, UsageError
+
+SUPPORTED_CLANG = range(19, 14, -1)  # 19, 18, 17, 16, 15
+CLANG_PACKAGE_HINT = "install it with 'apt-get install clang-19 llvm-19' or set CLANG=/path/to/clang"
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    clang: str
+    strip: str
+
+    def describe(self) -> str:
+        return f"clang={self.clang} llvm-strip={self.strip}"
+
+
+class CompileError(GadgetError):
+    """clang rejected the source. ``detail`` holds clang's diagnostics verbatim."""
+
+
+def _which(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    return None
+
+
+def find_toolchain(env: dict[str, str] | None = None) -> Toolchain:
+    """Find clang (19..15) and a matching llvm-strip; CLANG / LLVM_STRIP override."""
+    env = os.environ if env is None else env
+    clang = env.get("CLANG")
+    version: int | None = None
+    if clang:
+        resolved = _which(clang)
+        if resolved is None:
+            raise GadgetError(f"CLANG={clang} is not an executable: fix CLANG or unset it")
+        clang = resolved
+    else:
+        for v in SUPPORTED_CLANG:
+            for cand in (f"clang-{v}", f"/usr/lib/llvm-{v}/bin/clang"):
+                resolved = _which(cand)
+                if resolved:
+                    clang, version = resolved, v
+                    break
+            if clang:
+                break
+        if clang is None:
+            generic = _which("clang")
+            if generic is not None and _clang_major(generic) in SUPPORTED_CLANG:
+                clang = generic
+                version = _clang_major(generic)
+        if clang is None:
+            raise GadgetError(f"no clang between 15 and 19 found: {CLANG_PACKAGE_HINT}")
+
+    strip = env.get("LLVM_STRIP")
+    if strip:
+        resolved = _which(strip)
+        if resolved is None:
+            raise GadgetError(f"LLVM_STRIP={strip} is not an executable: fix LLVM_STRIP or unset it")
+        strip = resolved
+    else:
+        candidates: list[str] = []
+        if version is None:
+            version = _clang_major(clang)
+        if version is not None:
+            candidates += [f"llvm-strip-{version}", f"/usr/lib/llvm-{version}/bin/llvm-strip"]
+        sibling = Path(clang).resolve().parent / "llvm-strip"
+        candidates += [str(sibling), "llvm-strip"]
+        candidates += [f"llvm-strip-{v}" for v in SUPPORTED_CLANG]
+        for cand in candidates:
+            resolved = _which(cand)
+            if resolved:
+                strip = resolved
+                break
+        if not strip:
+            raise GadgetError(
+                "llvm-strip not found: install it with 'apt-get install llvm-19' "
+                "or set LLVM_STRIP=/path/to/llvm-strip"
+            )
+    return Toolchain(clang=clang, strip=strip)
+
+
+def _clang_major(clang: str) -> int | None:
+    m = re.search(r"clang-(\d+)$", clang) or re.search(r"llvm-(\d+)/", clang)
+    if m:
+        return int(m.group(1))
+    try:
+        out = subprocess.run([clang, "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"clang version (\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+# cflags a build.yaml may add. Everything else is refused: options such as -o, -Xclang,
+# -fplugin, -include or @file would let a build file change what gets compiled or where
+# output goes.
+_CFLAG_RE = re.compile(
+    r"^(?:"
+    r"-D[A-Za-z_][A-Za-z0-9_]*(?:=[A-Za-z0-9_.+\-/:\"']*)?"
+    r"|-U[A-Za-z_][A-Za-z0-9_]*"
+    r"|-W(?!l,|a,|p,)[a-z0-9][a-z0-9=\-+_]*"
+    r"|-w"
+    r"|-O[0-3s]"
+    r"|-std=(?:gnu|c)(?:89|99|11|17|2x|23)"
+    r"|-I[^\s]+"
+    r")$"
+)
+
+
+def check_cflags(cflags: Sequence[str], gadget_dir: Path, origin: str = "build.yaml") -> list[str]:
+    """Validate extra cflags; ``-I`` paths must stay inside the gadget directory."""
+    out: list[str] = []
+    base = gadget_dir.resolve()
+    for flag in cflags:
+        if not isinstance(flag, str) or not _CFLAG_RE.match(flag):
+            raise UsageError(
+                f"{origin}: cflags entry {flag!r} is not allowed: only -D, -U, -W, -O, -std= "
+                "and -I<dir inside the gadget> are accepted"
+            )
+        if flag.startswith("-I"):
+            inc = (base / flag[2:]).resolve()
+            if inc != base and base not in inc.parents:
+                raise UsageError(
+                    f"{origin}: cflags entry {flag!r} points outside the gadget directory {base}"
+                )
+            flag = f"-I{inc}"
+        out.append(flag)
+    return out
+
+
+SDK_PREFIX = "/gadgetsmith-sdk"
+
+
+def _base_flags(toolchain: Toolchain, arch: str, cflags: Sequence[str]) -> list[str]:
+    if arch not in sdk.ARCHES:
+        raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
+    argv = [toolchain.clang, "-target", "bpf", "-O2", "-g", "-Wall"]
+    argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
+    # keep the install location of the SDK out of the object (BTF line info records file
+    # names), so the same sources give the same bytes wherever gadgetsmith is installed
+    argv += [f"-ffile-prefix-map={sdk.SDK_ROOT}={SDK_PREFIX}"]
+    for d in sdk.include_dirs(arch):
+        argv += ["-I", str(d)]
+    argv += list(cflags)
+    return argv
+
+
+def clang_argv(
+    toolchain: Toolchain,
+    source: str,
+    arch: str,
+    output: str,
+    cflags: Sequence[str] = (),
+    pch: str | None = None,
+) -> list[str]:
+    """The clang command line for one architecture (no shell involved)."""
+    argv = _base_flags(toolchain, arch, cflags)
+    if pch:
+        argv += ["-include-pch", pch]
+    argv += ["-c", source, "-o", output]
+    return argv
+
+
+# -- precompiled vmlinux.h ---------------------------------------------------------------
+# Parsing the 2.5-3 MB vmlinux.h is most of a gadget's compile time. When a source's first
+# preprocessor directive is `#include <vmlinux.h>`, nothing before it can change how the
+# header is read, so it is safe to load a precompiled copy instead (its include guard then
+# turns the #include into a no-op). The PCH is built once per (clang, arch, flags, header)
+# and cached; set GADGETSMITH_NO_PCH=1 to compile exactly as plain clang does.
+# The code is identical either way, but clang may order the BTF types of a PCH build
+# differently from run to run, so reproducible builds (SOURCE_DATE_EPOCH set) skip it.
+
+_FIRST_DIRECTIVE_RE = re.compile(r"^\s*#\s*(\w+)\s*(.*)$")
+
+
+def starts_with_vmlinux(source: Path) -> bool:
+    """True when the first preprocessor directive of ``source`` includes vmlinux.h."""
+    try:
+        text = Path(source).read_text(errors="replace")
+    except OSError:
+        return False
+    in_block = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if in_block:
+            if "*/" in stripped:
+                in_block = False
+                stripped = stripped.split("*/", 1)[1].strip()
+            else:
+                continue
+        while stripped.startswith("/*"):
+            if "*/" in stripped[2:]:
+                stripped = stripped[2:].split("*/", 1)[1].strip()
+            else:
+                in_block = True
+                stripped = ""
+        if not stripped or stripped.startswith("//"):
+            continue
+        m = _FIRST_DIRECTIVE_RE.match(stripped)
+        if not m or m.group(1) != "include":
+            return False
+        return m.group(2).split("//")[0].strip() in ("<vmlinux.h>", '"vmlinux.h"')
+    return False
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gadgetsmith" / "pch"
+
+
+def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> str | None:
+    """Path of a cached PCH of the SDK's vmlinux.h for these flags, building it if needed.
+
+    Returns None (compile without PCH) when disabled or when building it fails.
+    """
+    if os.environ.get("GADGETSMITH_NO_PCH", "") not in ("", "0"):
+        return None
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return None
+    import hashlib
+
+    header = sdk.vmlinux_dir(arch) / "vmlinux.h"
+    try:
+        cst = os.stat(toolchain.clang)
+        hst = header.stat()
+    except OSError:
+        return None
+    flags = _base_flags(toolchain, arch, cflags)
+    key = hashlib.sha256(
+        "\0".join(flags + [str(cst.st_size), str(cst.st_mtime_ns), str(header),
+                            str(hst.st_size), str(hst.st_mtime_ns)]).encode()
+    ).hexdigest()[:32]
+    cache = _cache_dir()
+    pch = cache / f"vmlinux-{arch}-{key}.pch"
+    if pch.is_file():
+        return str(pch)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f".{pch.name}.{os.getpid()}.tmp"
+        proc = subprocess.run(flags + ["-x", "c-header", str(header), "-o", str(tmp)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            return None
+        os.replace(tmp, pch)
+    except OSError:
+        return None
+    return str(pch)
+
+
+def compile_program(
+    source: Path,
+    arch: str,
+    output: Path,
+    toolchain: Toolchain | None = None,
+    cflags: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> Path:
+    """Compile ``source`` for ``arch`` into ``output`` (DWARF stripped, BTF kept).
+
+    The object is written to a temporary name next to ``output`` and renamed into place
+    only when clang and llvm-strip both succeed. Raises :class:`CompileError` carrying
+    clang's diagnostics.
+    """
+    toolchain = toolchain or find_toolchain()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    src = str(source)
+    if cwd is not None:
+        try:
+            src = os.path.relpath(source, cwd)
+        except ValueError:
+            src = str(source)
+    if src.startswith("-"):
+        src = "./" + src
+    pch = vmlinux_pch(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
+    flags = list(cflags)
+    if cwd is not None:
+        flags.append(f"-ffile-prefix-map={Path(cwd).resolve()}=.")
+    argv = clang_argv(toolchain, src, arch, str(tmp.resolve()), flags, pch=pch)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+        if proc.returncode != 0:
+            first = _first_error(proc.stderr) or f"clang exited with status {proc.returncode}"
+            raise CompileError(f"{arch}: compile failed: {first}", detail=proc.stderr.rstrip())
+        sp = subprocess.run([toolchain.strip, "-g", str(tmp)], capture_output=True, text=True)
+        if sp.returncode != 0:
+            raise CompileError(f"{arch}: llvm-strip failed: {sp.stderr.strip()}")
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return output
+
+
+def _first_error(stderr: str) -> str | None:
+    for line in stderr.splitlines():
+        if ": error:" in line or line.startswith("error:") or ": fatal error:" in line:
+            return line.strip()
+    return None
+
+
+def compile_arches(
+    source: Path,
+    arches: Sequence[str],
+    outdir: Path,
+    toolchain: Toolchain | None = None,
+    cflags: Sequence[str] = (),
+    cwd: Path | None = None,
+) -> dict[str, Path]:
+    """Compile for several architectures in parallel: ``{arch: outdir/<arch>.bpf.o}``."""
+    toolchain = toolchain or find_toolchain()
+    for a in arches:
+        if a not in sdk.ARCHES:
+            raise UsageError(f"unknown architecture {a!r}: use amd64 or arm64")
+    if len(arches) == 1:
+        a = arches[0]
+        return {a: compile_program(source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)}
+    with ThreadPoolExecutor(max_workers=len(arches)) as pool:
+        futures = {
+            a: pool.submit(compile_program, source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)
+            for a in arches
+        }
+        results: dict[str, Path] = {}
+        errors: list[CompileError] = []
+        for a, fut in futures.items():
+            try:
+                results[a] = fut.result()
+            except CompileError as e:
+                errors.append(e)
+    if errors:
+        # diagnostics are usually identical for both arches: show the first, name all
+        err = errors[0]
+        if len(errors) > 1 and all(e.detail == err.detail for e in errors):
+            raise CompileError(err.message.split(": ", 1)[1], detail=err.detail)
+        raise err
+    return results

@@ -1,0 +1,196 @@
+"""`gadget build`: compile, package as an OCI image index, store under a tag."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.metadata import buildspec
+from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
+
+ALL_ARCHES = ("amd64", "arm64")
+
+
+@dataclass
+class BuildResult:
+    image: BuiltImage
+    reference: str | None
+    objects: dict[str, Path]
+    stored: bool
+    moved_from: str | None = None
+    #: gadget.yaml diagnostics (warnings; errors abort the build) and --update-metadata result
+    metadata_warnings: list[str] = field(default_factory=list)
+    metadata_update: list[str] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        return self.image.digest
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": self.digest,
+            "stored": self.stored,
+            "architectures": list(self.image.manifests),
+            "objects": {a: str(p) for a, p in self.objects.items()},
+            "metadataWarnings": self.metadata_warnings,
+            "metadataUpdate": self.metadata_update,
+        }
+
+
+def load_metadata(path: Path | None) -> tuple[bytes | None, dict[str, Any] | None]:
+    """Read gadget.yaml bytes (stored verbatim as the config blob) and parse them."""
+    if path is None:
+        return None, None
+    raw = path.read_bytes()
+    return raw, _parse_metadata(raw, path)
+
+
+def _parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UsageError(f"{path}{where}: malformed YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: gadget metadata must be a YAML mapping (name: ..., ...)")
+    return data
+
+
+def build(
+    gadget_dir: Path | str,
+    tag: str | None = None,
+    arches: Sequence[str] = ALL_ARCHES,
+    output_dir: Path | str | None = None,
+    store_path: Path | str | None = None,
+    no_store: bool = False,
+    build_file: Path | str | None = None,
+    toolchain: Toolchain | None = None,
+    ig_builder_version: str | None = None,
+    validate_metadata: bool = True,
+    update_metadata: bool = False,
+) -> BuildResult:
+    from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+
+    reference = None
+    if tag:
+        try:
+            ref = parse(tag)
+        except ReferenceError as e:
+            raise UsageError(f"--tag: {e}") from None
+        if ref.digest:
+            raise UsageError(f"--tag {tag!r}: a build tag cannot contain a digest")
+        reference = str(ref)
+    arches = list(dict.fromkeys(arches))
+    for a in arches:
+        if a not in ALL_ARCHES:
+            raise UsageError(f"unknown architecture {a!r}: use one of {', '.join(ALL_ARCHES)}")
+    spec = buildspec.load(gadget_dir, build_file)
+    origin = str(spec.build_file or spec.gadget_dir)
+    cflags = check_cflags(spec.cflags, spec.gadget_dir, origin)
+    meta_bytes, meta = load_metadata(spec.metadata)
+
+    # open the store before compiling so a bad --store fails fast
+    store = None
+    if not no_store:
+        from gadgetsmith.toolchain.oci.store import open_store
+
+        store = open_store(store_path)
+
+    tmpdir = None
+    if output_dir is not None:
+        outdir = Path(output_dir)
+        if not outdir.is_dir():
+            raise UsageError(f"-o {outdir}: output directory does not exist")
+    else:
+        tmpdir = tempfile.mkdtemp(prefix="gadget-build-")
+        outdir = Path(tmpdir)
+    try:
+        objects: dict[str, Path] = {}
+        if spec.ebpf_source is not None:
+            tc = toolchain or find_toolchain()
+            objects = compile_arches(spec.ebpf_source, arches, outdir, tc, cflags, cwd=spec.gadget_dir)
+        wasm = spec.wasm.read_bytes() if spec.wasm else None
+        obj_info = None
+        if objects and (update_metadata or (validate_metadata and meta_bytes is not None)):
+            from gadgetsmith.toolchain.metadata.objinfo import analyze
+            from gadgetsmith.toolchain.metadata.validate import display_path
+
+            first = "amd64" if "amd64" in objects else next(iter(objects))
+            obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
+        update_log: list[str] = []
+        if update_metadata:
+            meta_bytes, meta, update_log = _update_metadata(spec, obj_info, meta_bytes, meta)
+        warnings: list[str] = []
+        if validate_metadata and meta_bytes is not None:
+            warnings = _check_metadata(spec, meta_bytes, obj_info)
+        content = {
+            a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
+            for a in arches
+        }
+        image = build_image(meta_bytes, meta, content, created_timestamp(), ig_builder_version)
+        moved = None
+        if store is not None:
+            moved = store.add_image(image.blobs, image.index_descriptor, reference)
+        return BuildResult(
+            image,
+            reference,
+            objects if output_dir is not None else {},
+            store is not None,
+            moved,
+            warnings,
+            update_log,
+        )
+    finally:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _update_metadata(
+    spec, obj_info, meta_bytes: bytes | None, meta: dict[str, Any] | None
+) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
+    """--update-metadata: create or merge gadget.yaml from the object.
+
+    Returns the file's bytes and data afterwards: what was written, or (unchanged file)
+    what was loaded before the update, without reading the file again.
+    """
+    from gadgetsmith.toolchain.metadata.generate import update_file
+
+    if obj_info is None:
+        raise UsageError(f"{spec.gadget_dir}: --update-metadata needs an eBPF program")
+    path = spec.metadata or spec.gadget_dir / buildspec.DEFAULT_METADATA
+    res = update_file(path, obj_info, spec.gadget_dir.name)
+    log = [f"added {a}" for a in res.added] + [f"back in the object: {b}" for b in res.back]
+    log += [f"not in the object any more (kept, marked): {g}" for g in res.gone]
+    if res.changed or meta_bytes is None:
+        meta_bytes = res.text.encode() if res.changed else path.read_bytes()
+        meta = _parse_metadata(meta_bytes, path)
+    return meta_bytes, meta, log
+
+
+def _check_metadata(spec, meta_bytes: bytes, obj_info) -> list[str]:
+    """Validate gadget.yaml (schema + object); errors abort the build, warnings are returned."""
+    from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
+
+    label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
+    obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
+    report = validate_bytes(meta_bytes, label, obj_info, obj_label, has_wasm=spec.wasm is not None)
+    if report.errors:
+        raise UsageError(
+            f"{label}: metadata does not match the gadget ({report.summary()}): fix it, run "
+            "with --update-metadata, or skip the check with --no-validate-metadata",
+            detail="\n".join(d.format() for d in report.diagnostics),
+        )
+    return [d.format() for d in report.warnings]

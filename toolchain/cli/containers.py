@@ -1,0 +1,60 @@
+"""`gadget containers`: what the container collection sees on this host."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.cli import options as opt
+from gadgetsmith.toolchain.cli.app import app
+
+
+class _Fmt(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def containers(
+    runtimes: opt.Runtimes = None,
+    containername: opt.ContainerName = None,
+    k8s_namespace: opt.K8sNamespace = None,
+    k8s_podname: opt.K8sPodName = None,
+    k8s_containername: opt.K8sContainerName = None,
+    k8s_selector: opt.K8sSelector = None,
+    fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
+) -> None:
+    """List the containers gadgets can see, with their namespaces.
+
+    Example: gadget containers --runtimes podman --format json
+    """
+    from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
+    from gadgetsmith.toolchain.errors import GadgetError
+
+    try:
+        sources = opt.container_sources(runtimes)
+    except ContainerError as e:
+        raise GadgetError(f"--runtimes: {e}") from None
+    coll = ContainerCollection(sources)
+    coll.refresh()
+    for err in coll.errors:
+        typer.echo(f"warning: {err}", err=True)
+    sel = opt.container_selector(containername, k8s_namespace, k8s_podname, k8s_containername,
+                                 k8s_selector)
+    try:
+        sel.validate()
+    except ContainerError as e:
+        raise GadgetError(str(e)) from None
+    found = coll.select(sel)
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps([c.as_dict() for c in found], indent=2))
+        return
+    from gadgetsmith.toolchain.cli.output import print_table
+
+    print_table(
+        ["RUNTIME", "NAME", "ID", "PID", "MNTNS", "IMAGE", "K8S.NAMESPACE", "K8S.POD"],
+        [[c.runtime, c.name, c.id[:12], str(c.pid), str(c.mntns), c.image, c.k8s_namespace,
+          c.k8s_pod_name] for c in found],
+    )

@@ -1,0 +1,185 @@
+"""`gadget validate` and `gadget metadata ...`: check and generate gadget.yaml."""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.cli.app import _store_path, app, state
+
+metadata_app = typer.Typer(
+    name="metadata",
+    help="Generate gadget.yaml from a gadget's compiled object, and show its JSON Schema.\n\n"
+    "Example: gadget metadata generate sample-gadgets/trace_open > gadget.yaml",
+    no_args_is_help=True,
+)
+app.add_typer(metadata_app, name="metadata")
+
+
+class _Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Local OCI store directory (for image references).",
+                 show_default=False),
+]
+
+
+@app.command()
+def validate(
+    target: Annotated[str, typer.Argument(help="Gadget directory, gadget.yaml file, or image reference.")],
+    fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.text,
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
+    ] = None,
+    no_object: Annotated[
+        bool, typer.Option("--no-object", help="Schema only: do not compile and cross-check.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Check gadget.yaml against the schema and against the compiled object.
+
+    A directory is compiled (amd64) and its gadget.yaml cross-checked with the object: data
+    sources, fields, params and their C types, tracer and map-iterator maps. An image
+    reference is checked with its stored gadget.yaml and amd64 eBPF layer. Problems are
+    printed as FILE:LINE:COL: error|warning: message; any error exits 1.
+
+    Example: gadget validate sample-gadgets/trace_open
+
+    Example: gadget validate trace_open:dev --format json
+    """
+    from gadgetsmith.toolchain.errors import GadgetError
+    from gadgetsmith.toolchain.metadata.validate import validate_bytes, validate_dir, validate_image
+
+    if os.path.isdir(target):
+        report = validate_dir(target, file, compile_object=not no_object)
+    elif os.path.isfile(target):
+        from gadgetsmith.toolchain.metadata.validate import display_path
+
+        try:
+            data = Path(target).read_bytes()
+        except OSError as e:
+            raise GadgetError(f"{target}: cannot read ({e.strerror})") from None
+        schema = "build" if Path(target).name in ("build.yaml", "build.yml") else "gadget"
+        report = validate_bytes(data, display_path(Path(target)), schema_name=schema)
+        report.source = target
+    else:
+        from gadgetsmith.toolchain.errors import NotFoundError
+
+        first = target.split("/", 1)[0]
+        if target.startswith(("/", "./", "../", "~")) or ("/" in target and os.path.isdir(first)):
+            raise NotFoundError(f"{target}: no such gadget directory or file")
+        report = validate_image(target, _store_path(store))
+    failed = bool(report.errors) or (strict and bool(report.warnings))
+    if fmt is _Fmt.json:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+        if failed:
+            raise typer.Exit(1)
+        return
+    for d in report.diagnostics:
+        typer.echo(d.format())
+    what = report.source or report.file
+    if failed:
+        raise GadgetError(f"{what}: metadata is not valid ({report.summary()})")
+    checked = "schema and compiled object" if report.object_checked else "schema"
+    typer.echo(f"{what}: OK ({checked}; {report.summary()})")
+
+
+def _object_for_dir(directory: Path, file: Path | None):
+    from gadgetsmith.toolchain.errors import UsageError
+    from gadgetsmith.toolchain.metadata import buildspec
+    from gadgetsmith.toolchain.metadata.validate import compile_and_analyze
+
+    spec = buildspec.load(directory, file)
+    if spec.ebpf_source is None:
+        raise UsageError(f"{directory}: no eBPF source to generate metadata from")
+    return spec, compile_and_analyze(spec)
+
+
+@metadata_app.command("generate")
+def generate(
+    directory: Annotated[Path, typer.Argument(help="Gadget directory.")],
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Gadget name (default: the directory name).")
+    ] = None,
+) -> None:
+    """Print a gadget.yaml for the gadget's compiled object (data sources, fields, params).
+
+    Fields get IG's names and the annotation template of their special type; params get
+    their default from .rodata. Placeholders start with 'TODO:'.
+
+    Example: gadget metadata generate sample-gadgets/trace_open > gadget.yaml
+    """
+    from gadgetsmith.toolchain.metadata.generate import generate as gen
+
+    spec, obj = _object_for_dir(directory, file)
+    typer.echo(gen(obj, name or spec.gadget_dir.name), nl=False)
+
+
+@metadata_app.command("update")
+def update(
+    directory: Annotated[Path, typer.Argument(help="Gadget directory.")],
+    file: Annotated[
+        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
+    ] = None,
+) -> None:
+    """Create or refresh DIR/gadget.yaml from the compiled object, keeping what you wrote.
+
+    Same as 'gadget build DIR --update-metadata' without building an image: new data
+    sources, fields and params are added; entries the object no longer has are kept and
+    marked with a '# gadget: not in the compiled object' comment.
+
+    Example: gadget metadata update sample-gadgets/trace_open
+    """
+    from gadgetsmith.toolchain.metadata import buildspec
+    from gadgetsmith.toolchain.metadata.generate import update_file
+
+    spec, obj = _object_for_dir(directory, file)
+    path = spec.metadata or spec.gadget_dir / buildspec.DEFAULT_METADATA
+    res = update_file(path, obj, spec.gadget_dir.name)
+    _print_update(path, res)
+
+
+def _print_update(path: Path, res) -> None:
+    from gadgetsmith.toolchain.metadata.validate import display_path
+
+    shown = display_path(path)
+    if not res.changed:
+        typer.echo(f"{shown}: up to date")
+        return
+    for a in res.added:
+        typer.echo(f"{shown}: added {a}")
+    for b in res.back:
+        typer.echo(f"{shown}: back in the object: {b}")
+    for g in res.gone:
+        typer.echo(f"{shown}: not in the object any more (kept, marked): {g}")
+
+
+@metadata_app.command("schema")
+def schema(
+    build: Annotated[bool, typer.Option("--build", help="The build.yaml schema.")] = False,
+    path: Annotated[bool, typer.Option("--path", help="Print the file's path, not its content.")] = False,
+) -> None:
+    """Print the JSON Schema of gadget.yaml (or build.yaml) for editors and CI.
+
+    Example: gadget metadata schema > gadget.schema.json   (then, in gadget.yaml:
+    # yaml-language-server: $schema=gadget.schema.json)
+    """
+    from gadgetsmith.toolchain.metadata.validate import schema_path
+
+    p = schema_path("build" if build else "gadget")
+    typer.echo(str(p) if path else p.read_text(), nl=path)
+
+
+__all__ = ["generate", "metadata_app", "schema", "state", "update", "validate"]

@@ -1,0 +1,193 @@
+"""`gadget keygen`, `gadget sign`, `gadget verify`: cosign-compatible signatures."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.cli.app import _out, _store_path, app
+from gadgetsmith.toolchain.cli.registry import AuthFileOpt, CaFileOpt, InsecureOpt, PolicyOpt, _options
+
+
+class _Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+_StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store.", show_default=False)]
+_FmtOpt = Annotated[_Fmt, typer.Option("--format", help="Output format.")]
+
+
+def _warn(msg: str) -> None:
+    typer.echo(f"warning: {msg}", err=True)
+
+
+# ---------------------------------------------------------------------------- keygen
+@app.command()
+def keygen(
+    output_prefix: Annotated[
+        str, typer.Option("--output-prefix", help="Write PREFIX.key and PREFIX.pub.")
+    ] = "cosign",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+    fmt: _FmtOpt = _Fmt.text,
+) -> None:
+    """Create an ECDSA P-256 key pair in cosign's format (encrypted .key, PKIX .pub).
+
+    The passphrase comes from GADGET_PASSWORD or COSIGN_PASSWORD, else a prompt.
+
+    Example: GADGET_PASSWORD=... gadget keygen --output-prefix ci-signing
+    """
+    from gadgetsmith.toolchain.signing.keys import get_passphrase, write_key_pair
+
+    passphrase = get_passphrase(f"the new key {output_prefix}.key", confirm=True)
+    key_path, pub_path = write_key_pair(output_prefix, passphrase, force=force)
+    if fmt is _Fmt.json:
+        _out({"privateKey": str(key_path), "publicKey": str(pub_path)})
+        return
+    typer.echo(f"Private key written to {key_path}")
+    typer.echo(f"Public key written to {pub_path}")
+
+
+# ---------------------------------------------------------------------------- sign
+@app.command()
+def sign(
+    image: Annotated[str, typer.Argument(help="Image reference (local store).")],
+    key: Annotated[Path, typer.Option("--key", help="Private key (cosign.key or PKCS#8 PEM).")],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Also sign each per-architecture manifest.")
+    ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Drop existing signatures (ig accepts exactly one)."),
+    ] = False,
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option("-a", "--annotation", help="key=value put in the signed payload (repeatable)."),
+    ] = None,
+    remote: Annotated[
+        bool,
+        typer.Option("--remote", help="Sign the image in its registry even if it is also local."),
+    ] = False,
+    referrers: Annotated[
+        bool,
+        typer.Option("--referrers", help="Registry: also attach via the OCI 1.1 referrers API."),
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
+    fmt: _FmtOpt = _Fmt.text,
+    store: _StoreOpt = None,
+) -> None:
+    """Sign an image: a cosign signature tagged sha256-<digest>.sig next to it.
+
+    A local image is signed in the local store ('gadget push' uploads the signature with
+    it); an image that is not local (or --remote) is signed in its registry.
+
+    Example: gadget sign registry.example.com/obs/trace_open:v1 --key cosign.key --recursive
+    """
+    from gadgetsmith.toolchain.signing.cli_helpers import lookup_local
+    from gadgetsmith.toolchain.signing.keys import read_private_key
+    from gadgetsmith.toolchain.signing.local import parse_annotations, sign_local
+
+    annotations = parse_annotations(annotation)
+    private_key = read_private_key(key)
+    local = None if remote else lookup_local(_store_path(store), image)
+    if local is None:
+        from gadgetsmith.toolchain.policy import parse_reference
+        from gadgetsmith.toolchain.signing.remote import sign_remote
+
+        result = sign_remote(
+            parse_reference(image), private_key, _options(authfile, insecure_registries, ca_file, policy),
+            recursive=recursive, replace=replace, annotations=annotations, referrers=referrers,
+        )
+    else:
+        result = sign_local(
+            _store_path(store), image, private_key, recursive=recursive, replace=replace,
+            annotations=annotations, resolved=local,
+        )
+    for w in result.warnings:
+        _warn(w)
+    if fmt is _Fmt.json:
+        _out(result.as_dict())
+        return
+    for s in result.signed:
+        what = "Signed" if s.added else "Already signed by this key:"
+        extra = f" (replaced {s.replaced})" if s.replaced else ""
+        typer.echo(f"{what} {result.identity}@{s.digest} -> {s.tag} [{s.layers} signature(s)]{extra}")
+
+
+# ---------------------------------------------------------------------------- verify
+def _keys_for(image: str, public_keys: str | None, policy_file: Path | None):
+    from gadgetsmith.toolchain.errors import UsageError
+    from gadgetsmith.toolchain.signing.keys import read_public_keys
+
+    if public_keys:
+        return read_public_keys(public_keys.split(","))
+    from gadgetsmith.toolchain.policy import load_policy
+    from gadgetsmith.toolchain.signing.enforce import policy_keys
+
+    keys = policy_keys(load_policy(policy_file), image)
+    if not keys:
+        raise UsageError(
+            f"no public keys for {image}: pass --public-keys cosign.pub[,other.pub] "
+            "or name publicKeys for it in the policy"
+        )
+    return keys
+
+
+@app.command()
+def verify(
+    image: Annotated[str, typer.Argument(help="Image reference.")],
+    public_keys: Annotated[
+        str | None,
+        typer.Option("--public-keys", help="Comma-separated PEM public keys; any one may match."),
+    ] = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Also require signatures on per-arch manifests.")
+    ] = False,
+    ignore_identity: Annotated[
+        bool,
+        typer.Option("--ignore-identity", help="Accept signatures made for another repository."),
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only the local store, never the registry.")
+    ] = False,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="Verify the image in its registry, not the local copy.")
+    ] = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+    policy: PolicyOpt = None,
+    fmt: _FmtOpt = _Fmt.text,
+    store: _StoreOpt = None,
+) -> None:
+    """Verify an image's cosign signature and that its content matches the signed digest.
+
+    A local image is verified from the local store; a signature missing there is fetched
+    from the registry first (unless --offline). Keys default to the policy's publicKeys.
+
+    Example: gadget verify registry.example.com/obs/trace_open:v1 --public-keys cosign.pub
+    """
+    from gadgetsmith.toolchain.signing.cli_helpers import verify_image
+
+    keys = _keys_for(image, public_keys, policy)
+    result = verify_image(
+        _store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity,
+        offline=offline, remote=remote,
+        options=_options(authfile, insecure_registries, ca_file, policy), warn=_warn,
+    )
+    for w in result.warnings:
+        _warn(w)
+    if fmt is _Fmt.json:
+        _out(result.as_dict())
+        return
+    typer.echo(f"Verified {result.reference}@{result.digest}")
+    for v in result.verified:
+        typer.echo(
+            f"  {v.digest}: signed by {v.key.source} (signature {v.layer} of {v.layers}, "
+            f"identity {v.identity or '-'})"
+        )

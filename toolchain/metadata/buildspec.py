@@ -1,0 +1,109 @@
+"""build.yaml: what to build from a gadget directory (same keys and defaults as ig)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.toolchain.errors import UsageError
+
+DEFAULT_EBPF = "program.bpf.c"
+DEFAULT_METADATA = "gadget.yaml"
+KNOWN_KEYS = ("ebpfsource", "metadata", "wasm", "cflags")
+
+
+@dataclass
+class BuildSpec:
+    gadget_dir: Path
+    build_file: Path | None
+    ebpf_source: Path | None
+    metadata: Path | None
+    wasm: Path | None
+    cflags: list[str] = field(default_factory=list)
+
+
+def _inside(base: Path, rel: Any, key: str, origin: str) -> Path:
+    if not isinstance(rel, str) or not rel.strip():
+        raise UsageError(f"{origin}: '{key}' must be a non-empty path string")
+    if rel.startswith("-") or "\0" in rel or "\n" in rel:
+        raise UsageError(f"{origin}: '{key}' value {rel!r} is not a valid path")
+    p = (base / rel).resolve()
+    if p != base and base not in p.parents:
+        raise UsageError(f"{origin}: '{key}' path {rel!r} points outside the gadget directory")
+    return p
+
+
+def load(gadget_dir: Path | str, build_file: Path | str | None = None,
+         content: bytes | None = None) -> BuildSpec:
+    """Read build.yaml (optional) and resolve every input path inside ``gadget_dir``.
+
+    ``content``: the build file's bytes when the caller has read them already (``gadget
+    validate`` checks them against the schema first), so the file is read once."""
+    import yaml
+
+    base = Path(gadget_dir)
+    if not base.exists():
+        raise UsageError(f"{base}: no such gadget directory")
+    if not base.is_dir():
+        raise UsageError(f"{base}: not a directory (give the gadget's directory)")
+    base = base.resolve()
+    explicit = build_file is not None
+    bf = Path(build_file).resolve() if explicit else base / "build.yaml"
+    data: dict[str, Any] = {}
+    if bf.exists():
+        origin = str(bf)
+        try:
+            loaded = yaml.safe_load(content if content is not None else bf.read_bytes())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise UsageError(f"{origin}{where}: malformed YAML: {problem}") from None
+        except OSError as e:
+            raise UsageError(f"{origin}: cannot read ({e.strerror})") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise UsageError(f"{origin}: must be a mapping with keys {', '.join(KNOWN_KEYS)}")
+        unknown = [k for k in loaded if k not in KNOWN_KEYS]
+        if unknown:
+            raise UsageError(
+                f"{origin}: unknown key {unknown[0]!r}: allowed keys are {', '.join(KNOWN_KEYS)}"
+            )
+        data = loaded
+    elif explicit:
+        raise UsageError(f"{bf}: build file not found")
+    origin = str(bf) if bf.exists() else str(base)
+
+    ebpf_key_given = "ebpfsource" in data
+    ebpf = _inside(base, data.get("ebpfsource", DEFAULT_EBPF), "ebpfsource", origin)
+    if not ebpf.is_file():
+        if ebpf_key_given:
+            raise UsageError(f"{origin}: ebpfsource {data['ebpfsource']!r} does not exist")
+        ebpf = None
+    meta = _inside(base, data.get("metadata", DEFAULT_METADATA), "metadata", origin)
+    if not meta.is_file():
+        if "metadata" in data:
+            raise UsageError(f"{origin}: metadata file {data['metadata']!r} does not exist")
+        meta = None
+    wasm = None
+    if data.get("wasm") is not None:
+        wasm = _inside(base, data["wasm"], "wasm", origin)
+        if not wasm.is_file():
+            raise UsageError(f"{origin}: wasm file {data['wasm']!r} does not exist")
+        if wasm.suffix != ".wasm":
+            raise UsageError(
+                f"{origin}: wasm {data['wasm']!r}: building WASM from {wasm.suffix or 'this'} "
+                "sources is not supported yet; give a prebuilt .wasm module"
+            )
+    cflags = data.get("cflags") or []
+    if isinstance(cflags, str):
+        cflags = cflags.split()
+    if not isinstance(cflags, list) or not all(isinstance(c, str) for c in cflags):
+        raise UsageError(f"{origin}: 'cflags' must be a list of strings")
+    if ebpf is None and wasm is None:
+        raise UsageError(
+            f"{base}: no eBPF source: create {DEFAULT_EBPF} or set 'ebpfsource' in build.yaml"
+        )
+    return BuildSpec(base, bf if bf.exists() else None, ebpf, meta, wasm, list(cflags))

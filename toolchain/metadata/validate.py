@@ -1,0 +1,599 @@
+"""Validate gadget.yaml: JSON Schema with line marks, then a cross-check with the object.
+
+Schema errors come from ``schemas/gadget.schema.json``. That schema accepts keys it does
+not know (so files written for newer ig versions still validate, and editors do not flag
+them); here a strict copy is used in which every object with listed ``properties`` refuses
+others, and those refusals are reported as warnings.
+
+The cross-check compares the YAML with what the compiled object declares
+(:mod:`.objinfo`): data sources both ways, fields (dotted names, plus the fields the
+runtime derives such as ``error`` from ``error_raw``), ``params.ebpf`` against
+``gadget_param_`` markers and their C types, and the maps behind tracers and map
+iterators. Every message says what to change.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.runtime.bpf.objmodel import PARAM_TYPES_HINT, int_range, parse_int
+from gadgetsmith.runtime.errors import ParamError
+from gadgetsmith.toolchain.errors import NotFoundError, UsageError
+from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
+from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, ParamInfo
+from gadgetsmith.toolchain.metadata.yamldoc import (
+    Diagnostic,
+    MarkedDoc,
+    YamlSyntaxError,
+    dotted,
+    load_marked,
+)
+
+TODO_PREFIX = "TODO"
+GO_BOOL = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+           "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+@dataclass
+class Report:
+    file: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: str = ""  # what was validated: directory or image reference
+    object_checked: bool = False
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        ne, nw = len(self.errors), len(self.warnings)
+        return f"{ne} error{'s' * (ne != 1)}, {nw} warning{'s' * (nw != 1)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "source": self.source,
+            "valid": self.ok,
+            "objectChecked": self.object_checked,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "diagnostics": [d.as_dict() for d in self.diagnostics],
+        }
+
+
+# ---------------------------------------------------------------------------- schema
+def schema_path(name: str = "gadget") -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("gadgetsmith.schemas").joinpath(f"{name}.schema.json")))
+
+
+@lru_cache(maxsize=4)
+def load_schema(name: str = "gadget") -> dict[str, Any]:
+    return json.loads(schema_path(name).read_text())
+
+
+def _strict(schema: Any) -> Any:
+    """Copy of ``schema`` where objects with listed properties refuse unlisted ones."""
+    s = copy.deepcopy(schema)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node and \
+                    "patternProperties" not in node:
+                node["additionalProperties"] = False
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(s)
+    return s
+
+
+@lru_cache(maxsize=4)
+def _validator(name: str):
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_strict(load_schema(name)))
+
+
+def _describe(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"a boolean ({'true' if v else 'false'})"
+    if isinstance(v, int):
+        return f"a number ({v})"
+    if isinstance(v, float):
+        return f"a number ({v:g})"
+    if isinstance(v, str):
+        return f"a string ({v!r})" if len(v) < 40 else "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return type(v).__name__
+
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string",
+               "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "null": "nothing"}
+
+
+def _expected(types: Any) -> str:
+    if isinstance(types, str):
+        types = [types]
+    words = [_TYPE_WORDS.get(t, t) for t in types if t != "null"] or ["nothing"]
+    return " or ".join(words)
+
+
+def _suggest(name: str, options: list[str] | set[str]) -> str:
+    m = difflib.get_close_matches(str(name), sorted(options), n=1, cutoff=0.6)
+    if not m:
+        low = {o.lower(): o for o in options}
+        if str(name).lower() in low:
+            m = [low[str(name).lower()]]
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+def _where(path: tuple) -> str:
+    return dotted(path) if path else "the document"
+
+
+def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+
+    def add(path: tuple, severity: str, msg: str, prefer_key: bool = False) -> None:
+        line, col = doc.mark(path, prefer_key)
+        out.append(Diagnostic(label, line, col, severity, msg, dotted(path)))
+
+    for path, problem in doc.problems:
+        add(path, "error", f"{_where(path)}: {problem}", prefer_key=True)
+    data = doc.data
+    if data is None:
+        what = "gadget.yaml" if schema_name == "gadget" else "build.yaml"
+        if schema_name == "gadget":
+            add((), "error", f"{what} is empty: it needs at least 'name: <gadget name>'")
+        return out
+    validator = _validator(schema_name)
+    errors = sorted(validator.iter_errors(data),
+                    key=lambda e: (doc.mark(tuple(e.absolute_path)), str(e.message)))
+    for e in errors:
+        path = tuple(e.absolute_path)
+        kw = e.validator
+        if "propertyNames" in e.absolute_schema_path:
+            kw = "propertyNames"
+        where = _where(path)
+        if kw == "additionalProperties":
+            props = set((e.schema.get("properties") or {}).keys())
+            extra = [k for k in (e.instance or {}) if k not in props]
+            for k in extra:
+                kpath = path + (k,)
+                add(kpath, "warning",
+                    f"{dotted(kpath)}: unknown key, ignored by ig{_suggest(k, props)}",
+                    prefer_key=True)
+        elif kw == "type":
+            if not path and not isinstance(data, dict):
+                add(path, "error", f"{'gadget.yaml' if schema_name == 'gadget' else 'build.yaml'}"
+                    f" must be a mapping of keys (name: ..., ...), not {_describe(e.instance)}")
+            else:
+                add(path, "error",
+                    f"{where}: expected {_expected(e.validator_value)}, got {_describe(e.instance)}")
+        elif kw == "required":
+            missing = [r for r in e.validator_value if r not in (e.instance or {})]
+            for r in missing:
+                hint = {
+                    "name": "add 'name: <gadget name>'",
+                    "key": f"add 'key: <flag name>' (the flag is --<key>; e.g. key: "
+                           f"{str(path[-1]).replace('_', '-') if path else 'my-flag'})",
+                }.get(r, f"add '{r}:'")
+                add(path, "error", f"{where}: missing required key '{r}': {hint}",
+                    prefer_key=True)
+        elif kw == "enum":
+            opts = ", ".join(str(x) for x in e.validator_value)
+            add(path, "error", f"{where}: {e.instance!r} is not allowed: use one of {opts}"
+                f"{_suggest(str(e.instance), [str(x) for x in e.validator_value])}")
+        elif kw == "minLength":
+            add(path, "error", f"{where}: must not be empty")
+        elif kw == "propertyNames":
+            key = e.instance
+            kpath = path + (key,) if isinstance(key, str) else path
+            add(kpath, "error",
+                f"{dotted(kpath)}: {key!r} is not a valid name (letters, digits and _, "
+                "not starting with a digit; field names may be dotted)", prefer_key=True)
+        elif kw == "pattern":
+            if schema_name == "build" and path == ("wasm",):
+                add(path, "error", f"wasm: {e.instance!r}: give a prebuilt .wasm module")
+            else:
+                add(path, "error", f"{where}: {e.instance!r} does not match {e.validator_value}")
+        elif kw in ("anyOf", "oneOf"):
+            desc = e.schema.get("description") or "a valid value"
+            add(path, "error", f"{where}: expected {desc[0].lower() + desc[1:].rstrip('.')}, got "
+                f"{_describe(e.instance)}")
+        elif kw == "minimum":
+            add(path, "error", f"{where}: must be at least {e.validator_value}, got {e.instance}")
+        else:
+            add(path, "error", f"{where}: {e.message}")
+    return out
+
+
+def _todo_warnings(doc: MarkedDoc, label: str) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+        elif isinstance(node, str) and node.startswith(TODO_PREFIX + ":"):
+            line, col = doc.mark(path)
+            out.append(Diagnostic(label, line, col, "warning",
+                                  f"{dotted(path)}: still the placeholder {node!r}: fill it in",
+                                  dotted(path)))
+
+    walk(doc.data, ())
+    return out
+
+
+# ---------------------------------------------------------------------------- object
+def _mapping(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _as_text(value: Any) -> str:
+    """A YAML value as the string ig hands to the param (booleans as Go prints them)."""
+    return "true" if value is True else "false" if value is False else "" if value is None \
+        else str(value)
+
+
+def _value_problem(p: ParamInfo, value: Any) -> str | None:
+    """Why ``value`` cannot be given to param ``p`` (None = it can)."""
+    text = _as_text(value)
+    t = p.type
+    if t == "bool":
+        if text not in GO_BOOL and text != "":
+            return f"{text!r} is not a boolean: use true or false"
+    elif t and t.startswith(("int", "uint")):
+        if text == "":
+            return None
+        v = parse_int(text)
+        lo, hi = int_range(t)
+        if v is None:
+            return f"{text!r} is not an integer"
+        if not lo <= v <= hi:
+            return f"{text} is out of range for {p.c_type} ({lo}..{hi})"
+    elif t and t.startswith("float"):
+        try:
+            float(text or "0")
+        except ValueError:
+            return f"{text!r} is not a number"
+        try:
+            p.pack(text or "0")
+        except ParamError:
+            return f"{text} is out of range for {p.c_type} ({t})"
+    elif t == "ip":
+        try:
+            p.pack(text)
+        except ParamError:
+            return f"{text!r} is not an IP address: use an IPv4 or IPv6 address"
+    elif t == "string":
+        if len(text.encode()) > p.size:
+            return f"{text!r} is longer than {p.c_type} ({p.size} bytes)"
+    return None
+
+
+def _same_default(p: ParamInfo, value: Any) -> bool:
+    if p.default is None:
+        return True
+    text = _as_text(value)
+    if p.type == "bool":
+        return GO_BOOL.get(text, text == "" and False) == (p.default == "true") or (
+            text == "" and p.default == "false")
+    if p.type and p.type.startswith(("int", "uint")):
+        return (parse_int(text) if text else 0) == int(p.default)
+    return True  # strings: ig shows defaultValue (char-array defaults read as empty)
+
+
+def _type_matches(yaml_type: str, ptype: str | None) -> bool:
+    if ptype is None:
+        return True
+    if yaml_type == ptype:
+        return True
+    if yaml_type == "int" and ptype.startswith("int"):
+        return True
+    if yaml_type == "uint" and ptype.startswith("uint"):
+        return True
+    if yaml_type in ("bytes", "string") and ptype == "string":
+        return True
+    return False
+
+
+def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str = "object",
+                 has_wasm: bool = False) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    data = doc.data if isinstance(doc.data, dict) else {}
+
+    def add(path: tuple | None, severity: str, msg: str, prefer_key: bool = True) -> None:
+        if path is None:
+            out.append(Diagnostic(object_label, 0, 0, severity, msg))
+            return
+        line, col = doc.mark(path, prefer_key)
+        out.append(Diagnostic(label, line, col, severity, msg, dotted(path)))
+
+    for p in obj.problems:
+        add(None, "error", p)
+
+    # -- data sources
+    yds = _mapping(data.get("datasources"))
+    have = set(obj.datasources)
+    for name in yds:
+        if name not in obj.datasources:
+            declared = ", ".join(sorted(have)) or "none"
+            add(("datasources", name), "error",
+                f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
+                f"; it declares: {declared}. Rename the entry or remove it")
+    for name, ds in obj.datasources.items():
+        macro = ds.macro
+        ypath: tuple | None = ("datasources", name) if name in yds else None
+        for prob in ds.problems:
+            add(ypath, "error", f"data source {name!r} ({macro}): {prob}")
+        if name not in yds:
+            if "datasources" in data:
+                add(("datasources",), "error",
+                    f"datasources: data source {name!r} ({macro} in the object) is missing: add "
+                    f"'{name}:' under datasources (gadget metadata generate prints it)")
+            else:
+                add(None if not data else ("name",), "warning",
+                    f"no 'datasources' section: data source {name!r} ({macro}) has no "
+                    "description; run 'gadget build DIR --update-metadata' to add it")
+            continue
+        yfields = _mapping(_mapping(yds[name]).get("fields"))
+        known = ds.field_names + ds.derived
+        for fname in yfields:
+            if ds.knows_field(fname):
+                continue
+            structs = " and ".join(f"struct {s}" for s in ds.structs) or "the event struct"
+            sev = "warning" if has_wasm else "error"
+            extra = " (it may be added by the WASM module)" if has_wasm else ""
+            top = [f for f in ds.field_names if "." not in f]
+            add(("datasources", name, "fields", fname), sev,
+                f"datasources.{name}.fields.{fname}: no field {fname!r} in {structs}{extra}"
+                f"{_suggest(fname, known)}; fields are: {', '.join(top)}")
+
+    # -- params
+    sections: list[tuple[tuple, dict[str, Any]]] = []
+    params = _mapping(data.get("params"))
+    if "ebpf" in params:
+        sections.append((("params", "ebpf"), _mapping(params.get("ebpf"))))
+    if "ebpfParams" in data:
+        sections.append((("ebpfParams",), _mapping(data.get("ebpfParams"))))
+    described: set[str] = set()
+    keys: dict[str, tuple] = {}
+    for base, section in sections:
+        for var, spec in section.items():
+            path = base + (var,)
+            spec = _mapping(spec)
+            p = obj.params.get(var)
+            if p is None:
+                names = sorted(obj.params)
+                add(path, "error",
+                    f"{dotted(path)}: the object has no GADGET_PARAM({var}){_suggest(var, names)};"
+                    f" its params are: {', '.join(names) or 'none'}. Rename the entry, or add "
+                    f"'const volatile ... {var}; GADGET_PARAM({var});' to the C code")
+                continue
+            described.add(var)
+            if not p.const_volatile or not p.in_rodata:
+                add(path, "error",
+                    f"{dotted(path)}: C variable {var} ({p.c_type}) must be a global "
+                    f"'const volatile' variable so ig can set it in .rodata")
+            if p.type is None:
+                add(path, "error",
+                    f"{dotted(path)}: C type {p.c_type} cannot be a param: use {PARAM_TYPES_HINT}")
+            key = spec.get("key")
+            if var in WELL_KNOWN and isinstance(key, str) and key != WELL_KNOWN[var]:
+                add(path + ("key",), "warning",
+                    f"{dotted(path)}.key: ig always uses the key {WELL_KNOWN[var]!r} for {var}; "
+                    f"{key!r} is ignored")
+                key = WELL_KNOWN[var]
+            elif var in WELL_KNOWN:
+                key = WELL_KNOWN[var]
+            if isinstance(key, str) and key:
+                if key in keys:
+                    add(path + ("key",), "error",
+                        f"{dotted(path)}.key: {key!r} is already the key of {dotted(keys[key])}: "
+                        "keys must be unique")
+                keys[key] = path
+            for tkey in ("type", "typeHint"):
+                yt = spec.get(tkey)
+                if isinstance(yt, str) and not _type_matches(yt, p.type):
+                    add(path + (tkey,), "error",
+                        f"{dotted(path)}.{tkey}: {yt!r} does not match the C type {p.c_type} "
+                        f"({p.type}): set {tkey}: {p.type}, or remove it (ig reads the "
+                        "type from BTF)", prefer_key=False)
+            if "defaultValue" in spec and p.type is not None:
+                dv = spec["defaultValue"]
+                prob = _value_problem(p, dv)
+                if prob:
+                    add(path + ("defaultValue",), "error",
+                        f"{dotted(path)}.defaultValue: {prob}", prefer_key=False)
+                elif not _same_default(p, dv):
+                    add(path + ("defaultValue",), "warning",
+                        f"{dotted(path)}.defaultValue: {dv!r} differs from the C initial value "
+                        f"{p.default} of {var}, and ig shows the C value: set defaultValue: "
+                        f"\"{p.default}\" or change the initialiser", prefer_key=False)
+            pv = spec.get("possibleValues")
+            if isinstance(pv, list) and p.type is not None:
+                for i, v in enumerate(pv):
+                    prob = _value_problem(p, v)
+                    if prob:
+                        add(path + ("possibleValues", i), "error",
+                            f"{dotted(path)}.possibleValues[{i}]: {prob}", prefer_key=False)
+    for var, p in obj.params.items():
+        key = p.key
+        if var not in described and not p.settable:
+            add(None, "error", f"GADGET_PARAM({var}): {p.why_not_settable()}")
+        if var not in described:
+            if key in keys:
+                add(keys[key] + ("key",), "error",
+                    f"{dotted(keys[key])}.key: {key!r} is also the key of GADGET_PARAM({var}): "
+                    "keys must be unique")
+            if var not in WELL_KNOWN:
+                where = ("params",) if "params" in data else None
+                add(where, "warning",
+                    f"GADGET_PARAM({var}) is not described under params.ebpf: its flag is "
+                    f"--{key} with no description; add params.ebpf.{var} with key and description")
+    return out
+
+
+
+# ---------------------------------------------------------------------------- entry points
+def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInfo | None = None,
+                   object_label: str = "object", has_wasm: bool = False,
+                   schema_name: str = "gadget") -> Report:
+    """Validate one document. Never raises for bad input: problems become diagnostics."""
+    report = Report(label)
+    try:
+        doc = load_marked(data)
+    except YamlSyntaxError as e:
+        report.diagnostics.append(Diagnostic(label, e.line, e.col, "error", e.message))
+        return report
+    report.diagnostics += check_schema(doc, label, schema_name)
+    if schema_name != "gadget":
+        return report
+    report.diagnostics += _todo_warnings(doc, label)
+    if obj is not None and isinstance(doc.data, dict):
+        report.object_checked = True
+        report.diagnostics += check_object(doc, obj, label, object_label, has_wasm)
+    report.diagnostics.sort(key=lambda d: (d.file != label, d.line, d.col))
+    return report
+
+
+def display_path(p: Path) -> str:
+    try:
+        rel = os.path.relpath(p)
+    except ValueError:
+        return str(p)
+    return str(p) if rel.startswith("..") else rel
+
+
+def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
+                 compile_object: bool = True) -> Report:
+    """Validate a gadget directory's gadget.yaml (and build.yaml), compiling the object."""
+    from gadgetsmith.toolchain.metadata import buildspec
+
+    base = Path(gadget_dir)
+    bf = Path(build_file) if build_file else base / "build.yaml"
+    pre: list[Diagnostic] = []
+    content = None  # the build file is read once: checked here, then parsed by buildspec
+    if base.is_dir() and bf.is_file():
+        try:
+            content = bf.read_bytes()
+        except OSError as e:
+            raise UsageError(f"{bf}: cannot read ({e.strerror})") from None
+        b = validate_bytes(content, display_path(bf), schema_name="build")
+        pre = b.diagnostics
+        if b.errors:
+            r = Report(display_path(bf), pre, source=str(gadget_dir))
+            return r
+    spec = buildspec.load(gadget_dir, build_file, content)
+    meta = spec.metadata
+    if meta is None:
+        label = display_path(spec.gadget_dir / buildspec.DEFAULT_METADATA)
+        r = Report(label, pre, source=str(gadget_dir))
+        r.diagnostics.append(Diagnostic(
+            label, 0, 0, "error",
+            f"no metadata file: create it with 'gadget metadata generate {gadget_dir} > {label}'"))
+        return r
+    label = display_path(meta)
+    obj = None
+    obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
+    if compile_object and spec.ebpf_source is not None:
+        obj = compile_and_analyze(spec)
+    r = validate_bytes(meta.read_bytes(), label, obj, obj_label, has_wasm=spec.wasm is not None)
+    r.diagnostics[:0] = pre
+    r.source = str(gadget_dir)
+    return r
+
+
+def compile_and_analyze(spec, arch: str = "amd64") -> ObjectInfo:
+    import shutil
+    import tempfile
+
+    from gadgetsmith.toolchain.build.compile import check_cflags, compile_arches, find_toolchain
+    from gadgetsmith.toolchain.metadata.objinfo import analyze
+
+    origin = str(spec.build_file or spec.gadget_dir)
+    cflags = check_cflags(spec.cflags, spec.gadget_dir, origin)
+    tmp = Path(tempfile.mkdtemp(prefix="gadget-validate-"))
+    try:
+        objs = compile_arches(spec.ebpf_source, [arch], tmp, find_toolchain(), cflags,
+                              cwd=spec.gadget_dir)
+        return analyze(objs[arch].read_bytes(), display_path(spec.ebpf_source))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def image_contents(ref: str, store_path: Path | str | None,
+                   arch: str = "amd64") -> tuple[bytes | None, bytes | None, bool]:
+    """(gadget.yaml bytes, eBPF object, has wasm) of an image in the local store."""
+    from gadgetsmith.runtime.oci import mediatypes as mt
+    from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
+    from gadgetsmith.runtime.oci.reference import ReferenceError
+
+    layout = Layout(Path(store_path) if store_path else default_store_path())
+    try:
+        layout.check()
+        _, desc = layout.resolve(ref)
+        man_desc = layout.manifest_for_arch(desc, arch)
+        manifest = layout.read_json(man_desc["digest"])
+    except UnknownReference:
+        raise NotFoundError(f"unknown reference {ref!r}: build or pull it first (see 'gadget list')"
+                            ) from None
+    except (LayoutError, ReferenceError) as e:
+        raise UsageError(f"{ref}: {e}") from None
+    cfg = manifest.get("config") or {}
+    meta = layout.read_blob(cfg["digest"]) if cfg.get("mediaType") == mt.CONFIG else None
+    ebpf = None
+    wasm = False
+    for layer in manifest.get("layers") or []:
+        if layer.get("mediaType") == mt.EBPF and ebpf is None:
+            ebpf = layout.read_blob(layer["digest"])
+        elif layer.get("mediaType") == mt.WASM:
+            wasm = True
+    return meta, ebpf, wasm
+
+
+def validate_image(ref: str, store_path: Path | str | None = None) -> Report:
+    from gadgetsmith.toolchain.metadata.objinfo import analyze
+
+    meta, ebpf, wasm = image_contents(ref, store_path)
+    label = "gadget.yaml"
+    if meta is None:
+        r = Report(label, source=ref)
+        r.diagnostics.append(Diagnostic(label, 0, 0, "error",
+                                        f"{ref} has no gadget.yaml (empty config)"))
+        return r
+    obj = analyze(ebpf, f"{ref} (amd64 eBPF layer)") if ebpf else None
+    r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm)
+    r.source = ref
+    return r
+

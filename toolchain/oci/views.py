@@ -1,0 +1,189 @@
+"""Read-side views of the local store for `gadget list`, `gadget inspect` and `gadget run`."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import LayoutError
+from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+from gadgetsmith.toolchain.oci.store import StoreError, open_store
+from gadgetsmith.toolchain.signing import is_signature_tag
+
+
+def _ago(created: str | None, now: _dt.datetime | None = None) -> str:
+    if not created:
+        return ""
+    try:
+        t = _dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return created
+    now = now or _dt.datetime.now(_dt.UTC)
+    secs = int((now - t).total_seconds())
+    if secs < 0:
+        return "in the future"
+    for unit, size in (("year", 31536000), ("month", 2592000), ("week", 604800), ("day", 86400),
+                       ("hour", 3600), ("minute", 60)):
+        if secs >= size:
+            n = secs // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return f"{secs} second{'s' if secs != 1 else ''} ago"
+
+
+def list_images(store_path: Path | None) -> list[dict[str, Any]]:
+    store = open_store(store_path)
+    rows = []
+    for e in store.images():
+        if is_signature_tag(e.reference):
+            continue  # cosign signature manifests (sha256-<hex>.sig) are not images
+        try:
+            ref = parse(e.reference)
+            repo, tag = ref.short_name(), ref.tag or ""
+        except ReferenceError:
+            repo, tag = e.reference, ""
+        created = e.annotations.get(mt.CREATED)
+        rows.append(
+            {
+                "reference": e.reference,
+                "repository": repo,
+                "tag": tag,
+                "digest": e.digest,
+                "created": created or "",
+                "created_ago": _ago(created),
+            }
+        )
+    rows.sort(key=lambda r: (r["repository"], r["tag"]))
+    return rows
+
+
+def _layer_summary(desc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mediaType": desc.get("mediaType"),
+        "kind": mt.LAYER_NAMES.get(desc.get("mediaType", ""), "unknown"),
+        "digest": desc.get("digest"),
+        "size": desc.get("size"),
+    }
+
+
+def metadata_summary(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """Data sources and params as declared in gadget.yaml."""
+    out: dict[str, Any] = {"datasources": [], "params": []}
+    if not isinstance(meta, dict):
+        return out
+    ds = meta.get("datasources") or {}
+    if isinstance(ds, dict):
+        for name, d in ds.items():
+            fields = (d or {}).get("fields") if isinstance(d, dict) else None
+            flist = []
+            if isinstance(fields, dict):
+                for fname, f in fields.items():
+                    ann = (f or {}).get("annotations") if isinstance(f, dict) else None
+                    desc = (ann or {}).get("description", "") if isinstance(ann, dict) else ""
+                    flist.append({"name": str(fname), "description": str(desc)})
+            out["datasources"].append({"name": str(name), "fields": flist})
+    params = meta.get("params") or {}
+    legacy = meta.get("ebpfParams") or {}
+    groups = dict(params) if isinstance(params, dict) else {}
+    if isinstance(legacy, dict) and legacy and "ebpf" not in groups:
+        groups["ebpf"] = legacy
+    for op, items in groups.items():
+        if not isinstance(items, dict):
+            continue
+        for var, p in items.items():
+            p = p if isinstance(p, dict) else {}
+            out["params"].append(
+                {
+                    "operator": str(op),
+                    "name": str(var),
+                    "key": str(p.get("key", var)),
+                    "default": "" if p.get("defaultValue") is None else str(p.get("defaultValue")),
+                    "description": str(p.get("description", "") or ""),
+                }
+            )
+    return out
+
+
+def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
+    import yaml
+
+    store = open_store(store_path)
+    ref, desc = store.lookup(text)
+    refs = [e.reference for e in store.images() if e.digest == desc["digest"]]
+    info: dict[str, Any] = {
+        "reference": str(ref) if ref else (refs[0] if refs else None),
+        "references": refs,
+        "digest": desc["digest"],
+        "mediaType": desc.get("mediaType"),
+        "size": desc.get("size"),
+        "annotations": desc.get("annotations") or {},
+    }
+    try:
+        top = store.read_json(desc["digest"])
+    except (LayoutError, ValueError) as e:
+        raise StoreError(f"{text}: cannot read image: {e}") from None
+    info["annotations"] = {
+        k: v for k, v in (top.get("annotations") or info["annotations"]).items() if k != mt.REF_NAME
+    }
+    manifests = []
+    if desc.get("mediaType") == mt.INDEX or "manifests" in top:
+        mdescs = top.get("manifests") or []
+    else:
+        mdescs = [dict(desc, platform={})]
+    metadata_raw = None
+    for md in mdescs:
+        try:
+            m = store.read_json(md["digest"])
+        except (LayoutError, ValueError) as e:
+            raise StoreError(f"{text}: manifest {md['digest']} unreadable: {e}") from None
+        cfg = m.get("config") or {}
+        entry = {
+            "platform": md.get("platform") or {},
+            "digest": md["digest"],
+            "size": md.get("size"),
+            "artifactType": m.get("artifactType"),
+            "config": {"mediaType": cfg.get("mediaType"), "digest": cfg.get("digest"),
+                       "size": cfg.get("size")},
+            "layers": [_layer_summary(x) for x in m.get("layers") or []],
+        }
+        manifests.append(entry)
+        if metadata_raw is None and cfg.get("mediaType") == mt.CONFIG and store.has_blob(cfg["digest"]):
+            metadata_raw = store.read_blob(cfg["digest"]).decode("utf-8", "replace")
+    info["manifests"] = manifests
+    meta = None
+    if metadata_raw is not None:
+        try:
+            meta = yaml.safe_load(metadata_raw)
+        except yaml.YAMLError:
+            meta = None
+    info["metadata"] = meta if isinstance(meta, dict) else None
+    info.update(metadata_summary(info["metadata"]))
+    return info
+
+
+def load_for_run(store_path: Path | None, text: str, policy, no_verify: bool = False
+                 ) -> tuple[bytes, dict[str, Any]]:
+    """The eBPF object (this host's arch) and metadata `gadget run` loads for a local image.
+
+    The image is looked up once: the descriptor found is the one the allowlist checks and
+    the one whose object is loaded, so a tag moved meanwhile cannot swap in another image.
+    """
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+    from gadgetsmith.runtime.gadget import load_image
+    from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+    from gadgetsmith.toolchain.policy import check_local_run
+    from gadgetsmith.toolchain.signing.enforce import verify_local_for_run
+
+    store = open_store(store_path)
+    try:
+        ref, desc = store.lookup(text)
+    except NotFoundError:
+        raise NotFoundError(
+            f"unknown reference {text!r}: build or pull it first (see 'gadget list')") from None
+    check_local_run(store, ref, desc, policy)  # allowlist first, then signatures
+    verify_local_for_run(store, text, ref, desc, policy=policy, no_verify=no_verify)
+    try:
+        return load_image(text, store.root, descriptor=desc)
+    except RuntimeGadgetError as e:
+        raise GadgetError(str(e)) from None
