@@ -1,4 +1,30 @@
-"""Runtime errors: each carries one user-facing line."""
+"""The runtime's exceptions: one tree, rooted at :class:`RuntimeGadgetError`.
+
+``str()`` of every one of them is the line shown to the user. A caller that catches the
+root catches everything the runtime raises on purpose; the builtin second bases keep
+older ``except ValueError`` / ``except OSError`` / ``except LookupError`` callers working.
+
+    RuntimeGadgetError                 a gadget could not be loaded, attached or run
+    ├── ParamError                     a --param value does not fit the gadget's param
+    ├── FilterError                    a --filter expression is malformed or names an unknown field
+    ├── FormatError (ValueError)       bytes that do not parse as what they should be
+    │   ├── ElfError                   not an ELF64 little-endian object
+    │   └── BtfError                   no usable .BTF section
+    ├── ObjectError                    the eBPF object cannot be read (wraps a FormatError)
+    ├── LibbpfError (OSError)          a libbpf call failed: errno, message, libbpf's log
+    ├── NotInRoot                      a probe's file is not in that (container's) filesystem
+    ├── ContainerError                 a container runtime could not be queried
+    │   └── SelectorError              a container selection that can never match what was meant
+    └── ImageError                     the local store cannot give the image
+        ├── LayoutError                the store is not an OCI layout, a blob is missing or corrupt
+        ├── UnknownReference (LookupError)  no image of that name (str() is the name)
+        └── InvalidReference (ValueError)   a reference that does not parse
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
 
 
 class RuntimeGadgetError(Exception):
@@ -11,3 +37,70 @@ class ParamError(RuntimeGadgetError):
 
 class FilterError(RuntimeGadgetError):
     """A --filter expression is malformed or names an unknown field."""
+
+
+class FormatError(RuntimeGadgetError, ValueError):
+    """Bytes that do not parse as the ELF file or BTF data they should be."""
+
+
+class ElfError(FormatError):
+    """Not an ELF64 little-endian file, or a truncated one."""
+
+
+class BtfError(FormatError):
+    """No .BTF section, or one that does not parse."""
+
+
+class ObjectError(RuntimeGadgetError):
+    """The bytes are not a usable eBPF object; ``reason`` says why, without advice."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the gadget's eBPF object cannot be read: {reason} "
+                         "(rebuild it with 'gadget build')")
+        self.reason = reason
+
+
+class LibbpfError(RuntimeGadgetError, OSError):
+    """A libbpf call failed: ``what`` was being done, ``err`` the errno, ``log`` what
+    libbpf printed meanwhile (the verifier's output, for a load)."""
+
+    def __init__(self, what: str, err: int, log: str = "") -> None:
+        self.what = what
+        self.err = abs(err)
+        self.log = log
+        name = _errno.errorcode.get(self.err, f"errno {self.err}")
+        super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
+
+
+class NotInRoot(RuntimeGadgetError):
+    """The target does not exist in that filesystem (no file, or no such library)."""
+
+
+class ContainerError(RuntimeGadgetError):
+    """A container runtime could not be queried."""
+
+
+class SelectorError(ContainerError):
+    """Container selection that can never mean what the user wants (bad syntax, an
+    unknown runtime name, selectors together with --host): a usage error."""
+
+
+class ImageError(RuntimeGadgetError):
+    """The local store cannot give the image that was asked for."""
+
+
+class LayoutError(ImageError):
+    """The directory is not a usable OCI layout, or a blob is missing or corrupt."""
+
+
+class UnknownReference(ImageError, LookupError):
+    """No image with this reference exists in the store (str() is the reference)."""
+
+
+class InvalidReference(ImageError, ValueError):
+    """An image reference that cannot be parsed."""
+
+
+__all__ = ["BtfError", "ContainerError", "ElfError", "FilterError", "FormatError", "ImageError",
+           "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
+           "ParamError", "RuntimeGadgetError", "SelectorError", "UnknownReference"]

@@ -52,7 +52,7 @@ def load_image(ref: str, store: str | Path | None = None,
     import yaml
     from gadgetsmith.runtime.oci import mediatypes as mt
     from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
-    from gadgetsmith.runtime.oci.reference import ReferenceError
+    from gadgetsmith.runtime.oci.reference import InvalidReference
 
     layout = Layout(Path(store) if store else default_store_path())
     try:
@@ -63,7 +63,7 @@ def load_image(ref: str, store: str | Path | None = None,
     except UnknownReference:
         raise RuntimeGadgetError(
             f"unknown reference {ref!r}: build or pull it first (see 'gadget list')") from None
-    except (LayoutError, ReferenceError) as e:
+    except (LayoutError, InvalidReference) as e:
         raise RuntimeGadgetError(f"{ref}: {e}") from None
     metadata: dict[str, Any] = {}
     cfg = manifest.get("config") or {}
@@ -265,7 +265,7 @@ class Gadget:
             coll.on_add.append(added)
             coll.on_remove.append(removed)
             self._callbacks = (added, removed)
-        if self._own_containers or not coll._threads:
+        if self._own_containers or not coll.running:
             coll.start()
         if not self.host:
             loaded.set_mntns({c.mntns for c in coll.select(sel) if c.mntns})

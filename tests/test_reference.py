@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from gadgetsmith.runtime.oci.reference import ReferenceError, normalize, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, normalize, parse
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -33,7 +33,7 @@ def test_normalize_like_ig(given_ref: str, expected: str) -> None:
     ["", "https://ghcr.io/x", "Trace_Exec", "a/b:bad tag", "x@sha256:123", "a//b", "x:"],
 )
 def test_bad_references_are_rejected(bad: str) -> None:
-    with pytest.raises(ReferenceError):
+    with pytest.raises(InvalidReference):
         parse(bad)
 
 

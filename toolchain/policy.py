@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 
 SYSTEM_POLICY = Path("/etc/gadgetsmith/policy.yaml")
@@ -117,7 +117,7 @@ def parse_reference(text: str) -> Reference:
         )
     try:
         return parse(text)
-    except ReferenceError as e:
+    except InvalidReference as e:
         raise UsageError(f"{e} (reference {text!r})") from None
 
 
@@ -154,7 +154,7 @@ def parse_entry(text: str, keys: tuple[str, ...] = (), where: str = "policy") ->
         return Entry(text, "prefix", prefix=f"{host.lower()}/{rest}", public_keys=keys)
     try:
         ref = parse(text, default_tag=False)
-    except ReferenceError as e:
+    except InvalidReference as e:
         raise PolicyError(f"{where}: entry {text!r}: {e}") from None
     if ref.digest:
         return Entry(text, "digest", name=_name(ref), digest=ref.digest, public_keys=keys)

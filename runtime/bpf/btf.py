@@ -12,16 +12,14 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gadgetsmith.runtime.errors import BtfError
+
 KINDS = {
     0: "void", 1: "int", 2: "ptr", 3: "array", 4: "struct", 5: "union", 6: "enum", 7: "fwd",
     8: "typedef", 9: "volatile", 10: "const", 11: "restrict", 12: "func", 13: "func_proto",
     14: "var", 15: "datasec", 16: "float", 17: "decl_tag", 18: "type_tag", 19: "enum64",
 }
 MODIFIERS = {"typedef", "volatile", "const", "restrict", "type_tag"}
-
-
-class BtfError(ValueError):
-    pass
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-
-class ElfError(ValueError):
-    pass
+from gadgetsmith.runtime.errors import ElfError
 
 
 @dataclass

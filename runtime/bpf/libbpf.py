@@ -8,24 +8,16 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno as _errno
-import os
 import threading
 from collections.abc import Callable
+
+from gadgetsmith.runtime.errors import LibbpfError
 
 c_void_p = ctypes.c_void_p
 c_int = ctypes.c_int
 c_char_p = ctypes.c_char_p
 c_size_t = ctypes.c_size_t
 c_uint32 = ctypes.c_uint32
-
-
-class LibbpfError(OSError):
-    def __init__(self, what: str, err: int, log: str = "") -> None:
-        self.what = what
-        self.err = abs(err)
-        self.log = log
-        name = _errno.errorcode.get(self.err, f"errno {self.err}")
-        super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
 
 
 class UprobeOpts(ctypes.Structure):
@@ -151,19 +143,20 @@ def _declare() -> None:
              [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p])
 
 
-def _errno_now() -> int:
+def errno_now() -> int:
+    """The errno of the last failed libbpf call (EINVAL when it left none)."""
     return ctypes.get_errno() or _errno.EINVAL
 
 
 def check_ptr(ptr: int | None, what: str) -> int:
     if not ptr:
-        raise LibbpfError(what, _errno_now(), take_log())
+        raise LibbpfError(what, errno_now(), take_log())
     return ptr
 
 
 def check_int(rc: int, what: str) -> int:
     if rc < 0:
-        raise LibbpfError(what, -rc if rc != -1 else _errno_now(), take_log())
+        raise LibbpfError(what, -rc if rc != -1 else errno_now(), take_log())
     return rc
 
 

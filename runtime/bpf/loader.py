@@ -20,7 +20,7 @@ from typing import Any
 
 from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
-from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.errors import LibbpfError, RuntimeGadgetError
 from gadgetsmith.runtime.probes.uprobes import (
     FILE_PROBE_KINDS,
     NotInRoot,
@@ -48,7 +48,7 @@ def ensure_fs() -> None:
             subprocess.run(["mount", "-t", fstype, fstype, path], capture_output=True, check=False)
 
 
-def _attach_hint(section: str, err: L.LibbpfError) -> str:
+def _attach_hint(section: str, err: LibbpfError) -> str:
     kind = section.split("/", 1)[0]
     if kind in ("kprobe", "kretprobe") and not os.path.exists("/sys/kernel/tracing/kprobe_events"):
         return "this kernel has no kprobe support (CONFIG_KPROBES is not set)"
@@ -70,7 +70,7 @@ def _attach_file_probe(prog: int, t: UprobeTarget | UsdtTarget, path: str) -> in
 
 
 def _file_probe_hint(section: str, t: UprobeTarget | UsdtTarget, inner: str,
-                     err: L.LibbpfError) -> str:
+                     err: LibbpfError) -> str:
     """Why a probe could not be attached to ``inner`` (the file as its owner sees it)."""
     if isinstance(t, UsdtTarget):
         if err.err == 2:  # libbpf: no .note.stapsdt, or no note of that provider and name
@@ -218,7 +218,7 @@ class LoadedGadget:
             else:
                 link = L.lib().bpf_program__attach(prog)
                 if not link:
-                    err = L.LibbpfError(f"attaching {name}", L._errno_now(), L.take_log())
+                    err = LibbpfError(f"attaching {name}", L.errno_now(), L.take_log())
                     raise RuntimeGadgetError(
                         f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
         except BaseException:
@@ -268,9 +268,9 @@ class LoadedGadget:
                         name, section, path, ident, link)
                 att.owners[HOST] = HOST
                 self._uprobe_owned.setdefault(HOST, []).append((name, ident))
-        except (RuntimeGadgetError, OSError, L.LibbpfError) as e:
-            missing = not isinstance(e, L.LibbpfError) or e.err == 2
-            if isinstance(e, L.LibbpfError):
+        except (RuntimeGadgetError, OSError, LibbpfError) as e:
+            missing = not isinstance(e, LibbpfError) or e.err == 2
+            if isinstance(e, LibbpfError):
                 hint = _file_probe_hint(section, t, path, e)
             else:
                 hint = e.strerror if isinstance(e, OSError) else str(e)
@@ -319,7 +319,7 @@ class LoadedGadget:
                         path = root + inner
                         try:
                             link = _attach_file_probe(prog, t, path)
-                        except L.LibbpfError as e:
+                        except LibbpfError as e:
                             failed = self._uprobe_failed[key] = _file_probe_hint(
                                 section, t, inner, e)
                         else:

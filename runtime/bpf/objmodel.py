@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gadgetsmith.runtime.bpf.btf import Btf, BtfError
-from gadgetsmith.runtime.bpf.elf import Elf, ElfError
+from gadgetsmith.runtime.bpf.btf import Btf
+from gadgetsmith.runtime.bpf.elf import Elf
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_PERF_EVENT_ARRAY as PERF_EVENT_ARRAY
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_RINGBUF as RINGBUF
 from gadgetsmith.runtime.bpf.markers import Markers, find_markers
-from gadgetsmith.runtime.errors import ParamError, RuntimeGadgetError
+from gadgetsmith.runtime.errors import FormatError, ObjectError, ParamError, RuntimeGadgetError
 from gadgetsmith.runtime.events.fields import Field, fields_for_struct
 
 if TYPE_CHECKING:
@@ -56,15 +56,6 @@ PARAM_TYPES_HINT = ("bool, an integer, a float, a char array or struct " + L3END
                     + " (an IP address)")
 BOOL_TEXT = {"true": True, "t": True, "1": True, "yes": True, "on": True,
              "false": False, "f": False, "0": False, "no": False, "off": False, "": False}
-
-
-class ObjectError(RuntimeGadgetError):
-    """The bytes are not a usable eBPF object; ``reason`` says why, without advice."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the gadget's eBPF object cannot be read: {reason} "
-                         "(rebuild it with 'gadget build')")
-        self.reason = reason
 
 
 # ---------------------------------------------------------------------------- maps
@@ -396,7 +387,7 @@ class GadgetObject:
         try:
             self.elf = Elf(data)
             self.btf = Btf.from_elf(data)
-        except (ElfError, BtfError, struct.error, ValueError, IndexError, KeyError) as e:
+        except (FormatError, struct.error, ValueError, IndexError, KeyError) as e:
             raise ObjectError(str(e)) from None
         self.markers: Markers = find_markers(self.btf)
         self.maps: dict[str, MapInfo] = map_definitions(self.btf)

@@ -22,14 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gadgetsmith.runtime.errors import ContainerError, SelectorError
+
 K8S_POD_NAME = "io.kubernetes.pod.name"
 K8S_NAMESPACE = "io.kubernetes.pod.namespace"
 K8S_CONTAINER_NAME = "io.kubernetes.container.name"
 K8S_POD_UID = "io.kubernetes.pod.uid"
-
-
-class ContainerError(Exception):
-    """A container runtime could not be queried."""
 
 
 @dataclass
@@ -380,7 +378,7 @@ RUNTIMES = ("podman", "docker", "containerd", "cri-o")
 def _check_runtimes(names: set[str], prefix: str = "") -> None:
     unknown = names - set(RUNTIMES)
     if unknown:
-        raise ContainerError(f"{prefix}unknown container runtime {sorted(unknown)[0]!r}: "
+        raise SelectorError(f"{prefix}unknown container runtime {sorted(unknown)[0]!r}: "
                              f"use {', '.join(RUNTIMES)}")
 
 
@@ -442,7 +440,7 @@ class ContainerSelector:
         """Reject selector text that can never mean what the user wants."""
         for item in (s.strip() for s in self.k8s_selector.split(",")):
             if item and ("=" not in item or not item.split("=", 1)[0].strip()):
-                raise ContainerError(
+                raise SelectorError(
                     f"--k8s-selector {self.k8s_selector!r}: expected key=value[,key=value...]")
         if self.runtimes:
             _check_runtimes({r.strip() for r in self.runtimes.split(",") if r.strip()},
@@ -535,6 +533,18 @@ class ContainerCollection:
         cs = self._by_netns.get(netns) if netns else None
         return cs[0] if cs else None
 
+    def namespaces(self) -> tuple[int, dict[int, Container], dict[int, tuple[Container, ...]]]:
+        """``(generation, mntns -> container, netns -> containers)`` as of now. Both maps are
+        replaced whole when containers change (never modified), so they need no lock; the
+        generation is read first, so maps newer than it only cause one more rebuild."""
+        gen = self.generation
+        return gen, self._by_mntns, self._by_netns
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (its threads follow changes)."""
+        return bool(self._threads)
+
     def select(self, selector: ContainerSelector) -> list[Container]:
         return [c for c in self.containers() if selector.matches(c)]
 
@@ -585,3 +595,9 @@ class ContainerCollection:
                 return True
             time.sleep(0.05)
         return predicate()
+
+
+__all__ = ["K8S_CONTAINER_NAME", "K8S_NAMESPACE", "K8S_POD_NAME", "K8S_POD_UID", "RUNTIMES", "Container",
+           "ContainerCollection", "ContainerError", "ContainerSelector", "ContainerdSource",
+           "CrioSource", "DockerApiSource", "PodmanSource", "SelectorError", "cgroup_path",
+           "default_sources", "host_netns", "namespace_inode"]

@@ -18,9 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gadgetsmith.runtime.events.decode import nest
-from gadgetsmith.runtime.events.output import (
-    _dumps,  # the JSON printer's encoder: the texts are spliced into its lines
-)
+from gadgetsmith.runtime.events.output import dumps  # the JSON printer's own encoder
 
 EMPTY_FIELDS: dict[str, Any] = {
     "runtime.containerName": "",
@@ -60,7 +58,7 @@ class Enrichment:
         self.plain = dict(fields)
         self.fields = MappingProxyType(self.plain)
         nested = nest(dict(fields))
-        self.json = {name: _dumps(value) for name, value in nested.items()}
+        self.json = {name: dumps(value) for name, value in nested.items()}
 
 
 EMPTY = Enrichment(EMPTY_FIELDS)
@@ -89,10 +87,7 @@ class EnrichmentTable:
         self.net_table: dict[int, Enrichment] = {}
 
     def _rebuild(self) -> None:
-        coll = self.collection
-        gen = coll.generation  # read first: maps newer than it are rebuilt again next time
-        by_mntns = dict(coll._by_mntns)
-        by_netns = dict(coll._by_netns)
+        gen, by_mntns, by_netns = self.collection.namespaces()
         table = {m: Enrichment(flatten(c.enrichment())) for m, c in by_mntns.items()}
         own = {c.id: table[m] for m, c in by_mntns.items()}
         net: dict[int, Enrichment] = {}

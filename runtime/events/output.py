@@ -146,7 +146,7 @@ class Printer:
                 return out
             except TypeError:
                 pass
-        return _dumps(self._nest(ev)) + "\n"
+        return dumps(self._nest(ev)) + "\n"
 
     def _json_spliced(self, ev: dict[str, Any], extra: Any) -> str:
         """The JSON line of ``ev`` merged with ``extra.fields``, without merging: a template
@@ -199,7 +199,8 @@ class Printer:
         self.out.flush()
 
 
-_dumps = json.JSONEncoder(sort_keys=True).encode
+#: the JSON text of a value as every line of the JSON printer writes it (keys sorted)
+dumps = json.JSONEncoder(sort_keys=True).encode
 
 
 def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -293,14 +294,14 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[
         hit = memo.get(id(v))
         if hit is not None and hit[0] is v and hit[1] == v:
             return hit[2]
-        text = _dumps(v)
+        text = dumps(v)
         if isinstance(v, dict):
             if len(memo) > 1024:
                 memo.clear()
             memo[id(v)] = (v, dict(v), text)
         return text
 
-    env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": _dumps,
+    env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": dumps,
                            "_m": mapping, "_t": template}
     params = "ev, _x" if spliced else "ev"
     src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"

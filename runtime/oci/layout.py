@@ -14,20 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.errors import InvalidReference, LayoutError, UnknownReference
 from gadgetsmith.runtime.oci import mediatypes as mt
-from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, is_digest, parse
+from gadgetsmith.runtime.oci.reference import Reference, is_digest, parse
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LAYOUT_VERSION = "1.0.0"
-
-
-class LayoutError(Exception):
-    """The directory is not a usable OCI layout, or a blob is missing or corrupt."""
-
-
-class UnknownReference(LookupError):
-    """No image with this reference exists in the store."""
 
 
 def default_store_path() -> Path:
@@ -128,7 +121,7 @@ class Layout:
             raise UnknownReference(text)
         try:
             ref = parse(text)
-        except ReferenceError:
+        except InvalidReference:
             raise
         if ref.digest:
             for e in entries:
@@ -223,3 +216,7 @@ class Layout:
             if (m.get("platform") or {}).get("architecture") == arch:
                 return m
         raise LayoutError(f"image {index_desc['digest']} has no manifest for architecture {arch}")
+
+
+__all__ = ["INDEX_FILE", "LAYOUT_FILE", "LAYOUT_VERSION", "ImageEntry", "Layout", "LayoutError",
+           "UnknownReference", "default_store_path", "sha256_digest"]

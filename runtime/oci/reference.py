@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gadgetsmith.runtime.errors import InvalidReference
+
 DEFAULT_DOMAIN = "ghcr.io"
 OFFICIAL_PREFIX = "inspektor-gadget/gadget/"
 DEFAULT_TAG = "latest"
@@ -25,10 +27,6 @@ _DOMAIN_RE = re.compile(
 )
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
-
-
-class ReferenceError(ValueError):
-    """An image reference that cannot be parsed."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +81,17 @@ def _split_domain(name: str) -> tuple[str, str]:
 def parse(text: str, *, default_tag: bool = True) -> Reference:
     """Parse and normalise ``text``; adds ``:latest`` when there is no tag or digest."""
     if not isinstance(text, str) or not text.strip():
-        raise ReferenceError("empty image reference")
+        raise InvalidReference("empty image reference")
     text = text.strip()
     if "://" in text:
-        raise ReferenceError(
+        raise InvalidReference(
             f"invalid reference {text!r}: drop the URL scheme (write host/repo:tag)"
         )
     digest = None
     if "@" in text:
         text, digest = text.split("@", 1)
         if not _DIGEST_RE.match(digest):
-            raise ReferenceError(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
+            raise InvalidReference(f"invalid digest {digest!r}: expected sha256:<64 hex digits>")
     tag = None
     # a tag is after the last ':' that follows the last '/'
     last_slash = text.rfind("/")
@@ -101,16 +99,16 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     if colon > last_slash:
         text, tag = text[:colon], text[colon + 1 :]
         if not _TAG_RE.match(tag):
-            raise ReferenceError(f"invalid tag {tag!r} in reference")
+            raise InvalidReference(f"invalid tag {tag!r} in reference")
     domain, path = _split_domain(text)
     if not _DOMAIN_RE.match(domain):
-        raise ReferenceError(f"invalid registry domain {domain!r} in reference {text!r}")
+        raise InvalidReference(f"invalid registry domain {domain!r} in reference {text!r}")
     if not _PATH_RE.match(path):
-        raise ReferenceError(
+        raise InvalidReference(
             f"invalid repository name {path!r}: use lowercase letters, digits and . _ - /"
         )
     if len(domain) + 1 + len(path) > 255:
-        raise ReferenceError("repository name longer than 255 characters")
+        raise InvalidReference("repository name longer than 255 characters")
     if tag is None and digest is None and default_tag:
         tag = DEFAULT_TAG
     return Reference(domain, path, tag, digest)
@@ -123,3 +121,7 @@ def normalize(text: str) -> str:
 
 def is_digest(text: str) -> bool:
     return bool(_DIGEST_RE.match(text))
+
+
+__all__ = ["DEFAULT_DOMAIN", "DEFAULT_TAG", "OFFICIAL_PREFIX", "InvalidReference", "Reference",
+           "is_digest", "normalize", "parse"]

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.errors import NotInRoot, RuntimeGadgetError
 
 UPROBE_KINDS = ("uprobe", "uretprobe", "uprobe.s", "uretprobe.s")
 USDT_KIND = "usdt"
@@ -152,10 +152,6 @@ def resolve_binary(target: str) -> str:
 
 
 # ----------------------------------------------------------------- inside a container
-class NotInRoot(RuntimeGadgetError):
-    """The target does not exist in that filesystem (no file, or no such library)."""
-
-
 def _walk_in_root(root: str, path: str, max_links: int = 40) -> str:
     """``path`` resolved inside ``root`` with every symbolic link followed relative to that
     root (an absolute link target starts again at ``root``; ``..`` stops at it). Returns

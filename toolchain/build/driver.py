@@ -82,13 +82,13 @@ def build(
     validate_metadata: bool = True,
     update_metadata: bool = False,
 ) -> BuildResult:
-    from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+    from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 
     reference = None
     if tag:
         try:
             ref = parse(tag)
-        except ReferenceError as e:
+        except InvalidReference as e:
             raise UsageError(f"--tag: {e}") from None
         if ref.digest:
             raise UsageError(f"--tag {tag!r}: a build tag cannot contain a digest")

@@ -557,7 +557,7 @@ def image_contents(ref: str, store_path: Path | str | None,
     """(gadget.yaml bytes, eBPF object, has wasm) of an image in the local store."""
     from gadgetsmith.runtime.oci import mediatypes as mt
     from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
-    from gadgetsmith.runtime.oci.reference import ReferenceError
+    from gadgetsmith.runtime.oci.reference import InvalidReference
 
     layout = Layout(Path(store_path) if store_path else default_store_path())
     try:
@@ -568,7 +568,7 @@ def image_contents(ref: str, store_path: Path | str | None,
     except UnknownReference:
         raise NotFoundError(f"unknown reference {ref!r}: build or pull it first (see 'gadget list')"
                             ) from None
-    except (LayoutError, ReferenceError) as e:
+    except (LayoutError, InvalidReference) as e:
         raise UsageError(f"{ref}: {e}") from None
     cfg = manifest.get("config") or {}
     meta = layout.read_blob(cfg["digest"]) if cfg.get("mediaType") == mt.CONFIG else None

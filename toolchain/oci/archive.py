@@ -26,7 +26,7 @@ from typing import Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LAYOUT_VERSION
-from gadgetsmith.runtime.oci.reference import ReferenceError, is_digest, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, is_digest, parse
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_writer
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
@@ -267,7 +267,7 @@ def import_images(store: Store, src: Path, *, policy=None,
             else:
                 try:
                     tag = str(parse(ref_name))
-                except ReferenceError as e:
+                except InvalidReference as e:
                     raise ArchiveError(f"{src}: index.json reference {ref_name!r}: {e}") from None
                 if policy is not None:
                     from gadgetsmith.toolchain.policy import RUN

@@ -32,7 +32,7 @@ from gadgetsmith.runtime.oci.layout import (
     default_store_path,
     sha256_digest,
 )
-from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write, fsync_dir, locked
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
@@ -218,14 +218,14 @@ class Store(Layout):
             raise NotFoundError(
                 f"unknown reference {text!r} ({_full(text)}): see 'gadget list' for local images"
             ) from None
-        except ReferenceError as e:
+        except InvalidReference as e:
             raise UsageError(str(e)) from None
 
     def tag(self, source: str, target: str, force: bool = False) -> tuple[str, str]:
         """Tag the image ``source`` as ``target``. Returns (full target ref, digest)."""
         try:
             tref = parse(target)
-        except ReferenceError as e:
+        except InvalidReference as e:
             raise UsageError(str(e)) from None
         if tref.digest:
             raise UsageError(f"cannot tag with a digest reference {target!r}: give name:tag")
@@ -344,7 +344,7 @@ class Store(Layout):
 def _full(text: str) -> str:
     try:
         return str(parse(text))
-    except ReferenceError:
+    except InvalidReference:
         return text
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError
-from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.oci.store import StoreError, open_store
 from gadgetsmith.toolchain.signing import is_signature_tag
 
@@ -41,7 +41,7 @@ def list_images(store_path: Path | None) -> list[dict[str, Any]]:
         try:
             ref = parse(e.reference)
             repo, tag = ref.short_name(), ref.tag or ""
-        except ReferenceError:
+        except InvalidReference:
             repo, tag = e.reference, ""
         created = e.annotations.get(mt.CREATED)
         rows.append(

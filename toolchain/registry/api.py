@@ -89,13 +89,13 @@ def push_image(image: str, *, dest: str | None = None, store_path: Path | None =
 
 
 def _same_host_refs(store, target: Reference) -> list[Reference]:
-    from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+    from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 
     out = []
     for e in store.entries():
         try:
             r = parse(e.reference)
-        except ReferenceError:
+        except InvalidReference:
             continue
         if r.domain.lower() == target.domain.lower():
             out.append(r)

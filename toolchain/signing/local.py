@@ -16,7 +16,7 @@ from typing import Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError, sha256_digest
-from gadgetsmith.runtime.oci.reference import Reference, ReferenceError, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.oci.store import Store, open_store
 from gadgetsmith.toolchain.signing import sigmanifest as sm
@@ -80,7 +80,7 @@ def repository_names(store: Store, ref: Reference | None, digest: str) -> set[st
         if e.digest == digest:
             try:
                 names.add(parse(e.reference).name)
-            except ReferenceError:
+            except InvalidReference:
                 continue
     return names
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
-from gadgetsmith.runtime.oci.reference import ReferenceError, parse
+from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.errors import GadgetError
 from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag
 from gadgetsmith.toolchain.signing import sigmanifest as sm
@@ -92,7 +92,7 @@ class Verified:
 def _repo_name(text: str) -> str | None:
     try:
         return parse(text, default_tag=False).name
-    except ReferenceError:
+    except InvalidReference:
         return None
 
 
