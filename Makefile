@@ -11,7 +11,7 @@ APT_PACKAGES := clang-19 llvm-19 bpftool libbpf-dev libbpf1 linux-libc-dev skope
 STAMP := $(VENV)/.installed-stamp
 DEMO_STORE ?= $(CURDIR)/.demo-store
 
-.PHONY: setup system-deps demo test lint clean
+.PHONY: setup system-deps interop-tools demo test lint clean
 
 setup: system-deps $(STAMP)
 
@@ -40,8 +40,13 @@ demo: setup
 	$(SUDO) $(BIN)/gadget --store $(DEMO_STORE) run trace_open:dev --host --timeout 5 \
 	  --filter 'proc.comm==cat' --fields comm,pid,error,flags,fname
 
+# cosign (v2, v3), oras and crane, pinned, for tests/test_interop_tools.py: built with Go
+# once per machine into ~/.cache/gadgetsmith/go-bin, a no-op when they are there.
+interop-tools:
+	@scripts/install-interop-tools.sh
+
 # GADGETSMITH_REQUIRE_PRIVILEGES=1 turns "needs root/BPF" skips into failures.
-test: setup
+test: setup interop-tools
 	GADGETSMITH_REQUIRE_PRIVILEGES=1 $(BIN)/python -m pytest -q -n 2 tests
 
 lint: setup

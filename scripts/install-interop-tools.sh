@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build the pinned interop judges (cosign v2 and v3, oras, crane) once per machine with
+# `go install` into ~/.cache/gadgetsmith/go-bin/<tool>-<version>/<tool>; tests/ finds them
+# there (GADGETSMITH_GO_BIN moves the directory). A run with every binary present only
+# checks four files. Go comes from PATH; the module proxy is the only network it uses.
+# Cold, on 2 cores: crane ~60 s, oras ~20 s, cosign v2 ~6-9 min, cosign v3 ~6 min (they
+# share the module and build caches under ~/.cache/gadgetsmith/go).
+set -euo pipefail
+CACHE=${GADGETSMITH_CACHE:-$HOME/.cache/gadgetsmith}
+BIN=${GADGETSMITH_GO_BIN:-$CACHE/go-bin}
+TOOLS=(
+  "crane github.com/google/go-containerregistry/cmd/crane v0.22.1"
+  "oras oras.land/oras/cmd/oras v1.3.6"
+  "cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5"
+  "cosign github.com/sigstore/cosign/v3/cmd/cosign v3.1.3"
+)
+missing=()
+for spec in "${TOOLS[@]}"; do
+  read -r tool mod ver <<<"$spec"
+  [ -x "$BIN/$tool-$ver/$tool" ] || missing+=("$spec")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v go >/dev/null; then
+  echo "error: 'go' is not on PATH: the interop tests need Go >= 1.25 to build ${#missing[@]} pinned tool(s) into $BIN (install Go, e.g. put /usr/local/go/bin on PATH)" >&2
+  exit 1
+fi
+mkdir -p "$BIN"
+for spec in "${missing[@]}"; do
+  read -r tool mod ver <<<"$spec"
+  dir=$BIN/$tool-$ver
+  (
+    exec 9>"$BIN/.$tool-$ver.lock"
+    flock 9
+    [ -x "$dir/$tool" ] && exit 0          # built by a parallel run while this one waited
+    rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+    start=$(date +%s)
+    echo "go install $mod@$ver -> $dir (once per machine)" >&2
+    # into DIR.tmp, then rename: an interrupted build never looks finished
+    GOBIN=$dir.tmp GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS=-buildvcs=false \
+      CGO_ENABLED=0 nice -n 10 go install "$mod@$ver"
+    rm -rf "$dir" && mv "$dir.tmp" "$dir"
+    echo "  $tool $ver built in $(( $(date +%s) - start )) s" >&2
+  )
+done
