@@ -7,8 +7,10 @@ from enum import Enum
 from typing import Annotated
 
 import typer
+from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
 from gadgetsmith.toolchain.cli import options as opt
-from gadgetsmith.toolchain.cli.app import app
+from gadgetsmith.toolchain.cli.output import print_table
+from gadgetsmith.toolchain.errors import GadgetError
 
 
 class _Fmt(str, Enum):
@@ -16,7 +18,6 @@ class _Fmt(str, Enum):
     json = "json"
 
 
-@app.command()
 def containers(
     runtimes: opt.Runtimes = None,
     containername: opt.ContainerName = None,
@@ -30,9 +31,6 @@ def containers(
 
     Example: gadget containers --runtimes podman --format json
     """
-    from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
-    from gadgetsmith.toolchain.errors import GadgetError
-
     try:
         sources = opt.container_sources(runtimes)
     except ContainerError as e:
@@ -51,8 +49,6 @@ def containers(
     if fmt is _Fmt.json:
         typer.echo(json.dumps([c.as_dict() for c in found], indent=2))
         return
-    from gadgetsmith.toolchain.cli.output import print_table
-
     print_table(
         ["RUNTIME", "NAME", "ID", "PID", "MNTNS", "IMAGE", "K8S.NAMESPACE", "K8S.POD"],
         [[c.runtime, c.name, c.id[:12], str(c.pid), str(c.mntns), c.image, c.k8s_namespace,

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import os
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.cli.app import _store_path, app, state
+from gadgetsmith.toolchain.cli.common import BuildFileOpt, FormatOpt, OutFormat, store_path
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
+from gadgetsmith.toolchain.metadata import buildspec
+from gadgetsmith.toolchain.metadata.generate import MergeResult, update_file
+from gadgetsmith.toolchain.metadata.generate import generate as generate_metadata
+from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo
+from gadgetsmith.toolchain.metadata.validate import (
+    compile_and_analyze,
+    display_path,
+    schema_path,
+    validate_bytes,
+    validate_dir,
+    validate_image,
+)
 
 metadata_app = typer.Typer(
     name="metadata",
@@ -17,33 +29,24 @@ metadata_app = typer.Typer(
     "Example: gadget metadata generate sample-gadgets/trace_open > gadget.yaml",
     no_args_is_help=True,
 )
-app.add_typer(metadata_app, name="metadata")
 
 
-class _Fmt(str, Enum):
-    text = "text"
-    json = "json"
-
-
-StoreOpt = Annotated[
+ImageStoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Local OCI store directory (for image references).",
                  show_default=False),
 ]
 
 
-@app.command()
 def validate(
     target: Annotated[str, typer.Argument(help="Gadget directory, gadget.yaml file, or image reference.")],
-    fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.text,
-    file: Annotated[
-        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
-    ] = None,
+    fmt: FormatOpt = OutFormat.text,
+    file: BuildFileOpt = None,
     no_object: Annotated[
         bool, typer.Option("--no-object", help="Schema only: do not compile and cross-check.")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
-    store: StoreOpt = None,
+    store: ImageStoreOpt = None,
 ) -> None:
     """Check gadget.yaml against the schema and against the compiled object.
 
@@ -56,14 +59,9 @@ def validate(
 
     Example: gadget validate trace_open:dev --format json
     """
-    from gadgetsmith.toolchain.errors import GadgetError
-    from gadgetsmith.toolchain.metadata.validate import validate_bytes, validate_dir, validate_image
-
     if os.path.isdir(target):
         report = validate_dir(target, file, compile_object=not no_object)
     elif os.path.isfile(target):
-        from gadgetsmith.toolchain.metadata.validate import display_path
-
         try:
             data = Path(target).read_bytes()
         except OSError as e:
@@ -72,14 +70,12 @@ def validate(
         report = validate_bytes(data, display_path(Path(target)), schema_name=schema)
         report.source = target
     else:
-        from gadgetsmith.toolchain.errors import NotFoundError
-
         first = target.split("/", 1)[0]
         if target.startswith(("/", "./", "../", "~")) or ("/" in target and os.path.isdir(first)):
             raise NotFoundError(f"{target}: no such gadget directory or file")
-        report = validate_image(target, _store_path(store))
+        report = validate_image(target, store_path(store))
     failed = bool(report.errors) or (strict and bool(report.warnings))
-    if fmt is _Fmt.json:
+    if fmt is OutFormat.json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
         if failed:
             raise typer.Exit(1)
@@ -93,11 +89,7 @@ def validate(
     typer.echo(f"{what}: OK ({checked}; {report.summary()})")
 
 
-def _object_for_dir(directory: Path, file: Path | None):
-    from gadgetsmith.toolchain.errors import UsageError
-    from gadgetsmith.toolchain.metadata import buildspec
-    from gadgetsmith.toolchain.metadata.validate import compile_and_analyze
-
+def _object_for_dir(directory: Path, file: Path | None) -> tuple[buildspec.BuildSpec, ObjectInfo]:
     spec = buildspec.load(directory, file)
     if spec.ebpf_source is None:
         raise UsageError(f"{directory}: no eBPF source to generate metadata from")
@@ -107,9 +99,7 @@ def _object_for_dir(directory: Path, file: Path | None):
 @metadata_app.command("generate")
 def generate(
     directory: Annotated[Path, typer.Argument(help="Gadget directory.")],
-    file: Annotated[
-        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
-    ] = None,
+    file: BuildFileOpt = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Gadget name (default: the directory name).")
     ] = None,
@@ -121,18 +111,14 @@ def generate(
 
     Example: gadget metadata generate sample-gadgets/trace_open > gadget.yaml
     """
-    from gadgetsmith.toolchain.metadata.generate import generate as gen
-
     spec, obj = _object_for_dir(directory, file)
-    typer.echo(gen(obj, name or spec.gadget_dir.name), nl=False)
+    typer.echo(generate_metadata(obj, name or spec.gadget_dir.name), nl=False)
 
 
 @metadata_app.command("update")
 def update(
     directory: Annotated[Path, typer.Argument(help="Gadget directory.")],
-    file: Annotated[
-        Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
-    ] = None,
+    file: BuildFileOpt = None,
 ) -> None:
     """Create or refresh DIR/gadget.yaml from the compiled object, keeping what you wrote.
 
@@ -142,18 +128,13 @@ def update(
 
     Example: gadget metadata update sample-gadgets/trace_open
     """
-    from gadgetsmith.toolchain.metadata import buildspec
-    from gadgetsmith.toolchain.metadata.generate import update_file
-
     spec, obj = _object_for_dir(directory, file)
     path = spec.metadata or spec.gadget_dir / buildspec.DEFAULT_METADATA
     res = update_file(path, obj, spec.gadget_dir.name)
     _print_update(path, res)
 
 
-def _print_update(path: Path, res) -> None:
-    from gadgetsmith.toolchain.metadata.validate import display_path
-
+def _print_update(path: Path, res: MergeResult) -> None:
     shown = display_path(path)
     if not res.changed:
         typer.echo(f"{shown}: up to date")
@@ -176,10 +157,6 @@ def schema(
     Example: gadget metadata schema > gadget.schema.json   (then, in gadget.yaml:
     # yaml-language-server: $schema=gadget.schema.json)
     """
-    from gadgetsmith.toolchain.metadata.validate import schema_path
-
     p = schema_path("build" if build else "gadget")
     typer.echo(str(p) if path else p.read_text(), nl=path)
 
-
-__all__ = ["generate", "metadata_app", "schema", "state", "update", "validate"]

@@ -1,10 +1,11 @@
-"""Command-line options shared by several commands (typer and the stdlib only)."""
+"""Container selection: the options `gadget run` and `gadget containers` share."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from gadgetsmith.runtime.containers.collection import ContainerSelector, default_sources
 
 # container selection: `gadget run` and `gadget containers`
 Runtimes = Annotated[
@@ -24,20 +25,16 @@ K8sSelector = Annotated[str | None, typer.Option("--k8s-selector", help="Pod lab
 
 def container_selector(containername: str | None, k8s_namespace: str | None,
                        k8s_podname: str | None, k8s_containername: str | None,
-                       k8s_selector: str | None, runtimes: str | None = None):
+                       k8s_selector: str | None, runtimes: str | None = None) -> ContainerSelector:
     """The ContainerSelector for the options above (not yet validated)."""
-    from gadgetsmith.runtime.containers.collection import ContainerSelector
-
     return ContainerSelector(containername or "", k8s_namespace or "", k8s_podname or "",
                              k8s_containername or "", runtimes or "", k8s_selector or "")
 
 
-def container_sources(runtimes: str | None) -> list:
+def container_sources(runtimes: str | None) -> list[Any]:
     """Container sources for ``--runtimes`` (default: every runtime on this host); warns on
     stderr for each requested runtime this host does not have. Raises ContainerError for
     an unknown runtime name."""
-    from gadgetsmith.runtime.containers.collection import default_sources
-
     unavailable: list[str] = []
     sources = default_sources(runtimes.split(",") if runtimes else None, unavailable)
     for why in unavailable:

@@ -1,7 +1,7 @@
-"""`gadget login/logout/push/pull/copy/export/import/registry-check`: parsing and printing.
+"""`gadget push/pull/copy/login/logout/registry-check`: parsing and printing.
 
 push/pull/copy set ``state.fast_exit`` once they have reported success, so the console
-entry point ends the process without interpreter finalisation (see ``cli.run``): by then
+entry point ends the process without interpreter finalisation (see ``app.run``): by then
 every transfer thread is joined, staging files are gone and the store was written
 atomically under its lock, so there is nothing left to clean up.
 """
@@ -10,44 +10,41 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from types import TracebackType
+from typing import Annotated, Any
 
 import typer
-from gadgetsmith.toolchain.cli.app import _store_path, app, state
+from gadgetsmith.toolchain.cli.common import (
+    AuthFileOpt,
+    CaFileOpt,
+    FormatOpt,
+    InsecureOpt,
+    NoVerifyOpt,
+    OutFormat,
+    PolicyOpt,
+    StoreDirOpt,
+    state,
+    store_path,
+    warn,
+)
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.registry.api import (
+    RemoteOptions,
+    check_registry,
+    copy_image,
+    pull_image,
+    push_image,
+)
+from gadgetsmith.toolchain.registry.auth import AuthStore
+from gadgetsmith.toolchain.registry.login import login as login_registry
+from gadgetsmith.toolchain.registry.login import registry_host
+from gadgetsmith.toolchain.registry.transfer import Progress, Stats
 
 
-class _Fmt(str, Enum):
-    text = "text"
-    json = "json"
-
-
-AuthFileOpt = Annotated[
-    Path | None,
-    typer.Option("--authfile", help="Docker-style auth file (env REGISTRY_AUTH_FILE; default "
-                 "$DOCKER_CONFIG/config.json or ~/.docker/config.json).", show_default=False),
-]
-InsecureOpt = Annotated[
-    list[str] | None,
-    typer.Option("--insecure-registries", help="host:port[,host:port] reached over plain HTTP "
-                 "(no credentials are sent to non-loopback hosts).", show_default=False),
-]
-CaFileOpt = Annotated[
-    Path | None, typer.Option("--ca-file", help="PEM CA bundle to verify the registry's TLS certificate.")
-]
-PolicyOpt = Annotated[
-    Path | None,
-    typer.Option("--policy", help="Policy file (env GADGETSMITH_POLICY; default "
-                 "/etc/gadgetsmith/policy.yaml if present).", show_default=False),
-]
-FmtOpt = Annotated[_Fmt, typer.Option("--format", help="Output format.")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store directory.")]
-
-
-def _options(authfile, insecure, ca_file, policy):
-    from gadgetsmith.toolchain.registry.api import RemoteOptions
-
+def remote_options(authfile: Path | None, insecure: list[str] | None, ca_file: Path | None,
+                   policy: Path | None) -> RemoteOptions:
+    """The RemoteOptions of the command-line options every registry command takes."""
     return RemoteOptions(authfile=authfile, ca_file=ca_file,
                          insecure_registries=list(insecure or []), policy_file=policy)
 
@@ -58,12 +55,10 @@ class _Bar:
     def __init__(self, label: str, enabled: bool) -> None:
         self.label = label
         self.enabled = enabled and sys.stderr.isatty()
-        self._p = None
-        self._task = None
+        self._p: Any = None
+        self._task: Any = None
 
-    def __enter__(self):
-        from gadgetsmith.toolchain.registry.transfer import Progress
-
+    def __enter__(self) -> Progress:
         outer = self
 
         class P(Progress):
@@ -76,23 +71,24 @@ class _Bar:
                     outer._p.advance(outer._task, nbytes)
 
         if self.enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
-            from rich.progress import Progress as RP
+            from rich import console, progress  # rich is heavy: only on a terminal
 
-            self._p = RP("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                         TransferSpeedColumn(), console=Console(stderr=True), transient=True)
+            self._p = progress.Progress(
+                "[progress.description]{task.description}", progress.BarColumn(),
+                progress.DownloadColumn(), progress.TransferSpeedColumn(),
+                console=console.Console(stderr=True), transient=True)
             self._p.start()
             self._task = self._p.add_task(self.label, total=0)
         return P()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._p is not None:
             self._p.stop()
 
 
-def _report(verb: str, stats, fmt: _Fmt) -> None:
-    if fmt is _Fmt.json:
+def _report(verb: str, stats: Stats, fmt: OutFormat) -> None:
+    if fmt is OutFormat.json:
         typer.echo(json.dumps(stats.as_dict(), indent=2))
         return
     for w in stats.warnings:
@@ -111,7 +107,6 @@ def _report(verb: str, stats, fmt: _Fmt) -> None:
                f"{stats.bytes} bytes{note}")
 
 
-@app.command()
 def push(
     image: Annotated[str, typer.Argument(help="Local image reference (pushed to that reference).")],
     dest: Annotated[
@@ -133,66 +128,55 @@ def push(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FmtOpt = _Fmt.text,
-    store: StoreOpt = None,
+    fmt: FormatOpt = OutFormat.text,
+    store: StoreDirOpt = None,
 ) -> None:
     """Push an image (index, all architectures, and its signature tags) to a registry.
 
     Example: gadget push registry.corp:5000/observability/trace_open:v1 --sign --key cosign.key
     """
-    from gadgetsmith.toolchain.registry.api import push_image
-
-    opts = _options(authfile, insecure_registries, ca_file, policy)
+    opts = remote_options(authfile, insecure_registries, ca_file, policy)
     if sign or key:
-        from gadgetsmith.toolchain.errors import UsageError
-        from gadgetsmith.toolchain.signing.cli_helpers import sign_before_push
-
         if not (sign and key):
             raise UsageError("--sign needs --key cosign.key (and --key is only used with --sign)")
         if no_signature:
             raise UsageError("--sign and --no-signature contradict each other: drop one")
-        sign_before_push(image, dest, key, recursive, _store_path(store), opts,
-                         lambda m: typer.echo(m, err=True))
-    with _Bar(f"push {dest or image}", fmt is _Fmt.text) as bar:
-        stats = push_image(image, dest=dest, store_path=_store_path(store), options=opts,
+        # the signer loads cryptography: only for --sign
+        from gadgetsmith.toolchain.signing.cli_helpers import sign_before_push
+
+        sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
+    with _Bar(f"push {dest or image}", fmt is OutFormat.text) as bar:
+        stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature)
     _report("Pushed", stats, fmt)
     state.fast_exit = True
 
 
-@app.command()
 def pull(
     image: Annotated[str, typer.Argument(help="Reference to pull (host/repo:tag or @digest).")],
     no_signature: Annotated[
         bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tags.")
     ] = False,
-    no_verify: Annotated[
-        bool,
-        typer.Option("--no-verify", help="Skip the signature check the policy asks for (warns loudly)."),
-    ] = False,
+    no_verify: NoVerifyOpt = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FmtOpt = _Fmt.text,
-    store: StoreOpt = None,
+    fmt: FormatOpt = OutFormat.text,
+    store: StoreDirOpt = None,
 ) -> None:
     """Pull an image with all architectures (and its cosign signature tags) into the store.
 
     Example: gadget pull registry.corp:5000/observability/trace_open:v1
     """
-    from gadgetsmith.toolchain.registry.api import pull_image
-
-    opts = _options(authfile, insecure_registries, ca_file, policy)
-    with _Bar(f"pull {image}", fmt is _Fmt.text) as bar:
-        stats = pull_image(image, store_path=_store_path(store), options=opts, progress=bar,
-                           with_signature=not no_signature, verify=not no_verify,
-                           warn=lambda m: typer.echo(m, err=True))
+    opts = remote_options(authfile, insecure_registries, ca_file, policy)
+    with _Bar(f"pull {image}", fmt is OutFormat.text) as bar:
+        stats = pull_image(image, store_path=store_path(store), options=opts, progress=bar,
+                           with_signature=not no_signature, verify=not no_verify, warn=warn)
     _report("Pulled", stats, fmt)
     state.fast_exit = True
 
 
-@app.command()
 def copy(
     source: Annotated[str, typer.Argument(help="Source reference in a registry.")],
     dest: Annotated[str, typer.Argument(help="Destination reference in a registry.")],
@@ -203,22 +187,19 @@ def copy(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FmtOpt = _Fmt.text,
+    fmt: FormatOpt = OutFormat.text,
 ) -> None:
     """Copy an image between registries without the local store (blobs are streamed).
 
     Example: gadget copy registry.corp:5000/obs/trace_open:v1 127.0.0.1:5000/mirror/trace_open:v1
     """
-    from gadgetsmith.toolchain.registry.api import copy_image
-
-    opts = _options(authfile, insecure_registries, ca_file, policy)
-    with _Bar(f"copy {source}", fmt is _Fmt.text) as bar:
+    opts = remote_options(authfile, insecure_registries, ca_file, policy)
+    with _Bar(f"copy {source}", fmt is OutFormat.text) as bar:
         stats = copy_image(source, dest, options=opts, progress=bar, with_signature=not no_signature)
     _report("Copied", stats, fmt)
     state.fast_exit = True
 
 
-@app.command()
 def login(
     registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
     username: Annotated[str | None, typer.Option("-u", "--username", help="User name.")] = None,
@@ -239,9 +220,6 @@ def login(
 
     Example: gadget login registry.corp:5000 -u ci --password-stdin < token
     """
-    from gadgetsmith.toolchain.errors import UsageError
-    from gadgetsmith.toolchain.registry.login import login as do_login
-
     if password_stdin and password:
         raise UsageError("give either --password or --password-stdin, not both")
     if password_stdin:
@@ -254,12 +232,12 @@ def login(
         if not sys.stdin.isatty():
             raise UsageError("no password: use --password-stdin")
         password = typer.prompt("Password", hide_input=True)
-    where = do_login(registry, username, password,
-                     options=_options(authfile, insecure_registries, ca_file, None), verify=not no_verify)
+    where = login_registry(registry, username, password,
+                           options=remote_options(authfile, insecure_registries, ca_file, None),
+                           verify=not no_verify)
     typer.echo(f"Login Succeeded ({registry}; saved in {where})")
 
 
-@app.command()
 def logout(
     registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
     authfile: AuthFileOpt = None,
@@ -268,8 +246,6 @@ def logout(
 
     Example: gadget logout registry.corp:5000
     """
-    from gadgetsmith.toolchain.registry.auth import AuthStore
-
     st = AuthStore(authfile)
     if st.logout(registry):
         typer.echo(f"Removed login credentials for {registry} from {st.path}")
@@ -277,59 +253,6 @@ def logout(
         typer.echo(f"Not logged in to {registry} ({st.path})")
 
 
-@app.command("export")
-def export_(
-    args: Annotated[list[str], typer.Argument(help="IMAGE... FILE.tar", show_default=False)],
-    fmt: FmtOpt = _Fmt.text,
-    store: StoreOpt = None,
-) -> None:
-    """Write images (and their signature tags) to a plain tar of an OCI layout, like ig's.
-
-    Example: gadget export trace_open:v1 snapshot_process:v1 gadgets.tar
-    """
-    from gadgetsmith.toolchain.errors import UsageError
-    from gadgetsmith.toolchain.oci.archive import export_images
-    from gadgetsmith.toolchain.oci.store import open_store
-
-    if len(args) < 2:
-        raise UsageError("give at least one image and the output file (gadget export IMAGE... FILE)")
-    res = export_images(open_store(_store_path(store)), args[:-1], Path(args[-1]))
-    if fmt is _Fmt.json:
-        typer.echo(json.dumps(res, indent=2))
-        return
-    typer.echo(f"Exported {len(res['images'])} image(s), {res['blobs']} blobs to {res['file']}")
-
-
-@app.command("import")
-def import_(
-    file: Annotated[Path, typer.Argument(help="Tar written by gadget export or ig image export.")],
-    no_verify: Annotated[
-        bool,
-        typer.Option("--no-verify", help="Skip the signature check the policy asks for (warns loudly)."),
-    ] = False,
-    policy: PolicyOpt = None,
-    fmt: FmtOpt = _Fmt.text,
-    store: StoreOpt = None,
-) -> None:
-    """Import the images of an OCI layout tar; all or nothing, checked before anything is stored.
-
-    Example: gadget import gadgets.tar
-    """
-    from gadgetsmith.toolchain.oci.archive import import_images
-    from gadgetsmith.toolchain.oci.store import open_store
-    from gadgetsmith.toolchain.policy import load_policy
-
-    pol = load_policy(policy)
-    res = import_images(open_store(_store_path(store)), file, policy=pol, verify=not no_verify,
-                        warn=lambda m: typer.echo(m, err=True))
-    if fmt is _Fmt.json:
-        typer.echo(json.dumps(res["images"], indent=2))
-        return
-    for ref in res["images"]:
-        typer.echo(f"Imported {ref}")
-
-
-@app.command("registry-check")
 def registry_check(
     registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
     repo: Annotated[
@@ -341,19 +264,16 @@ def registry_check(
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
-    fmt: FmtOpt = _Fmt.text,
+    fmt: FormatOpt = OutFormat.text,
 ) -> None:
     """Check a registry: reachable, accepts gadget media types, OCI 1.1 referrers API or tag fallback.
 
     Example: gadget registry-check registry.corp:5000 --repo team/preflight
     """
-    from gadgetsmith.toolchain.registry.api import check_registry
-    from gadgetsmith.toolchain.registry.login import _host
-
-    host = _host(registry)
-    rep = check_registry(host, repo, options=_options(authfile, insecure_registries, ca_file, None),
+    host = registry_host(registry)
+    rep = check_registry(host, repo, options=remote_options(authfile, insecure_registries, ca_file, None),
                          write=not no_write)
-    if fmt is _Fmt.json:
+    if fmt is OutFormat.json:
         typer.echo(json.dumps(rep, indent=2))
     else:
         typer.echo(f"{rep['host']} ({rep['scheme']}, API {rep['apiVersion'] or '?'})")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from gadgetsmith.toolchain.cli import options as opt
-from gadgetsmith.toolchain.cli.app import _store_path, app, state
+from gadgetsmith.toolchain.cli.common import state, store_path
 
 
 class _Out(str, Enum):
@@ -18,7 +18,6 @@ class _Out(str, Enum):
     yaml = "yaml"
 
 
-@app.command()
 def run(
     image: Annotated[
         str, typer.Argument(help="Image reference, a gadget source directory or a .o file.")
@@ -95,7 +94,7 @@ def run(
         from gadgetsmith.toolchain.oci.views import load_for_run
         from gadgetsmith.toolchain.policy import load_policy
 
-        src, metadata = load_for_run(_store_path(store), image, load_policy(policy), no_verify)
+        src, metadata = load_for_run(store_path(store), image, load_policy(policy), no_verify)
     from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
     from gadgetsmith.runtime.events.output import Printer, sort_events
     from gadgetsmith.runtime.gadget import Gadget
@@ -125,7 +124,7 @@ def run(
         typer.echo(f"debug: {text}", err=True)
 
     try:
-        g = Gadget(src, params=params, store=_store_path(store), metadata=metadata,
+        g = Gadget(src, params=params, store=store_path(store), metadata=metadata,
                    filter=filter_, host=host, selector=selector, containers=collection,
                    on_lost=lost, on_warning=warn, on_debug=debug if state.debug else None)
     except RuntimeGadgetError as e:

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.cli.app import _out, _store_path, app
-from gadgetsmith.toolchain.cli.registry import AuthFileOpt, CaFileOpt, InsecureOpt, PolicyOpt, _options
-
-
-class _Fmt(str, Enum):
-    text = "text"
-    json = "json"
-
+from gadgetsmith.toolchain.cli.common import (
+    AuthFileOpt,
+    CaFileOpt,
+    FormatOpt,
+    InsecureOpt,
+    OutFormat,
+    PolicyOpt,
+    print_json,
+    store_path,
+)
+from gadgetsmith.toolchain.cli.registry import remote_options
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.policy import load_policy, parse_reference
+from gadgetsmith.toolchain.signing.cli_helpers import lookup_local, verify_image
+from gadgetsmith.toolchain.signing.enforce import policy_keys
+from gadgetsmith.toolchain.signing.keys import (
+    PublicKey,
+    get_passphrase,
+    read_private_key,
+    read_public_keys,
+    write_key_pair,
+)
+from gadgetsmith.toolchain.signing.local import parse_annotations, sign_local
+from gadgetsmith.toolchain.signing.remote import sign_remote
 
 _StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store.", show_default=False)]
-_FmtOpt = Annotated[_Fmt, typer.Option("--format", help="Output format.")]
 
 
 def _warn(msg: str) -> None:
@@ -25,13 +39,12 @@ def _warn(msg: str) -> None:
 
 
 # ---------------------------------------------------------------------------- keygen
-@app.command()
 def keygen(
     output_prefix: Annotated[
         str, typer.Option("--output-prefix", help="Write PREFIX.key and PREFIX.pub.")
     ] = "cosign",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
-    fmt: _FmtOpt = _Fmt.text,
+    fmt: FormatOpt = OutFormat.text,
 ) -> None:
     """Create an ECDSA P-256 key pair in cosign's format (encrypted .key, PKIX .pub).
 
@@ -39,19 +52,16 @@ def keygen(
 
     Example: GADGET_PASSWORD=... gadget keygen --output-prefix ci-signing
     """
-    from gadgetsmith.toolchain.signing.keys import get_passphrase, write_key_pair
-
     passphrase = get_passphrase(f"the new key {output_prefix}.key", confirm=True)
     key_path, pub_path = write_key_pair(output_prefix, passphrase, force=force)
-    if fmt is _Fmt.json:
-        _out({"privateKey": str(key_path), "publicKey": str(pub_path)})
+    if fmt is OutFormat.json:
+        print_json({"privateKey": str(key_path), "publicKey": str(pub_path)})
         return
     typer.echo(f"Private key written to {key_path}")
     typer.echo(f"Public key written to {pub_path}")
 
 
 # ---------------------------------------------------------------------------- sign
-@app.command()
 def sign(
     image: Annotated[str, typer.Argument(help="Image reference (local store).")],
     key: Annotated[Path, typer.Option("--key", help="Private key (cosign.key or PKCS#8 PEM).")],
@@ -78,7 +88,7 @@ def sign(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: _FmtOpt = _Fmt.text,
+    fmt: FormatOpt = OutFormat.text,
     store: _StoreOpt = None,
 ) -> None:
     """Sign an image: a cosign signature tagged sha256-<digest>.sig next to it.
@@ -88,30 +98,22 @@ def sign(
 
     Example: gadget sign registry.example.com/obs/trace_open:v1 --key cosign.key --recursive
     """
-    from gadgetsmith.toolchain.signing.cli_helpers import lookup_local
-    from gadgetsmith.toolchain.signing.keys import read_private_key
-    from gadgetsmith.toolchain.signing.local import parse_annotations, sign_local
-
     annotations = parse_annotations(annotation)
     private_key = read_private_key(key)
-    local = None if remote else lookup_local(_store_path(store), image)
+    local = None if remote else lookup_local(store_path(store), image)
     if local is None:
-        from gadgetsmith.toolchain.policy import parse_reference
-        from gadgetsmith.toolchain.signing.remote import sign_remote
-
-        result = sign_remote(
-            parse_reference(image), private_key, _options(authfile, insecure_registries, ca_file, policy),
-            recursive=recursive, replace=replace, annotations=annotations, referrers=referrers,
-        )
+        opts = remote_options(authfile, insecure_registries, ca_file, policy)
+        result = sign_remote(parse_reference(image), private_key, opts, recursive=recursive,
+                             replace=replace, annotations=annotations, referrers=referrers)
     else:
         result = sign_local(
-            _store_path(store), image, private_key, recursive=recursive, replace=replace,
+            store_path(store), image, private_key, recursive=recursive, replace=replace,
             annotations=annotations, resolved=local,
         )
     for w in result.warnings:
         _warn(w)
-    if fmt is _Fmt.json:
-        _out(result.as_dict())
+    if fmt is OutFormat.json:
+        print_json(result.as_dict())
         return
     for s in result.signed:
         what = "Signed" if s.added else "Already signed by this key:"
@@ -120,15 +122,9 @@ def sign(
 
 
 # ---------------------------------------------------------------------------- verify
-def _keys_for(image: str, public_keys: str | None, policy_file: Path | None):
-    from gadgetsmith.toolchain.errors import UsageError
-    from gadgetsmith.toolchain.signing.keys import read_public_keys
-
+def _keys_for(image: str, public_keys: str | None, policy_file: Path | None) -> list[PublicKey]:
     if public_keys:
         return read_public_keys(public_keys.split(","))
-    from gadgetsmith.toolchain.policy import load_policy
-    from gadgetsmith.toolchain.signing.enforce import policy_keys
-
     keys = policy_keys(load_policy(policy_file), image)
     if not keys:
         raise UsageError(
@@ -138,7 +134,6 @@ def _keys_for(image: str, public_keys: str | None, policy_file: Path | None):
     return keys
 
 
-@app.command()
 def verify(
     image: Annotated[str, typer.Argument(help="Image reference.")],
     public_keys: Annotated[
@@ -162,7 +157,7 @@ def verify(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: _FmtOpt = _Fmt.text,
+    fmt: FormatOpt = OutFormat.text,
     store: _StoreOpt = None,
 ) -> None:
     """Verify an image's cosign signature and that its content matches the signed digest.
@@ -172,18 +167,16 @@ def verify(
 
     Example: gadget verify registry.example.com/obs/trace_open:v1 --public-keys cosign.pub
     """
-    from gadgetsmith.toolchain.signing.cli_helpers import verify_image
-
     keys = _keys_for(image, public_keys, policy)
     result = verify_image(
-        _store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity,
+        store_path(store), image, keys, recursive=recursive, ignore_identity=ignore_identity,
         offline=offline, remote=remote,
-        options=_options(authfile, insecure_registries, ca_file, policy), warn=_warn,
+        options=remote_options(authfile, insecure_registries, ca_file, policy), warn=_warn,
     )
     for w in result.warnings:
         _warn(w)
-    if fmt is _Fmt.json:
-        _out(result.as_dict())
+    if fmt is OutFormat.json:
+        print_json(result.as_dict())
         return
     typer.echo(f"Verified {result.reference}@{result.digest}")
     for v in result.verified:

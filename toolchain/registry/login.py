@@ -7,7 +7,8 @@ from gadgetsmith.toolchain.registry.auth import AuthStore, Credentials
 from gadgetsmith.toolchain.registry.client import RegistryClient
 
 
-def _host(text: str) -> str:
+def registry_host(text: str) -> str:
+    """``host[:port]`` of what the user typed (``https://`` and a trailing ``/`` dropped)."""
     host = text.strip()
     for scheme in ("https://", "http://"):
         if host.startswith(scheme):
@@ -23,7 +24,7 @@ def login(registry: str, username: str, password: str, *, options=None, verify: 
     them in the auth file (or its credential helper). Returns where they were saved."""
     from gadgetsmith.toolchain.registry.api import RemoteOptions
 
-    host = _host(registry)
+    host = registry_host(registry)
     if not username or not password:
         raise UsageError("login needs a user name and a non-empty password")
     options = options or RemoteOptions()

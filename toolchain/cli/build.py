@@ -1,0 +1,95 @@
+"""`gadget build`: compile a gadget and store it as an OCI image index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.build.driver import ALL_ARCHES
+from gadgetsmith.toolchain.build.driver import build as build_gadget
+from gadgetsmith.toolchain.cli.common import (
+    BuildFileOpt,
+    FormatOpt,
+    OutFormat,
+    StoreOpt,
+    print_json,
+    store_path,
+)
+
+DirectoryArg = Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")]
+TagOpt = Annotated[str | None, typer.Option("-t", "--tag", help="Image reference to tag the result with.")]
+ArchOpt = Annotated[
+    list[str] | None,
+    typer.Option("--arch", help="Build only this architecture (amd64, arm64); repeatable."),
+]
+ObjectsDirOpt = Annotated[
+    Path | None, typer.Option("-o", "--output", help="Keep <arch>.bpf.o objects in this dir.")
+]
+NoStoreOpt = Annotated[
+    bool, typer.Option("--no-store", help="Build and package without storing the image.")
+]
+IgVersionOpt = Annotated[
+    str | None,
+    typer.Option("--ig-version",
+                 help="Also set io.inspektor-gadget.builder.version (the ig release you target)."),
+]
+UpdateMetadataOpt = Annotated[
+    bool,
+    typer.Option("--update-metadata",
+                 help="Create or refresh gadget.yaml from the object (keeps what you wrote)."),
+]
+ValidateMetadataOpt = Annotated[
+    bool,
+    typer.Option("--validate-metadata/--no-validate-metadata",
+                 help="Check gadget.yaml against the schema and the object."),
+]
+
+
+def build(
+    directory: DirectoryArg,
+    tag: TagOpt = None,
+    arch: ArchOpt = None,
+    output: ObjectsDirOpt = None,
+    file: BuildFileOpt = None,
+    no_store: NoStoreOpt = False,
+    ig_version: IgVersionOpt = None,
+    update_metadata: UpdateMetadataOpt = False,
+    validate_metadata: ValidateMetadataOpt = True,
+    fmt: FormatOpt = OutFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
+
+    gadget.yaml is validated first (see 'gadget validate'); errors stop the build.
+
+    Example: gadget build sample-gadgets/trace_open -t trace_open:dev --arch amd64
+
+    Example: gadget build my_gadget --update-metadata
+    """
+    result = build_gadget(
+        directory,
+        tag=tag,
+        arches=arch or ALL_ARCHES,
+        output_dir=output,
+        store_path=store_path(store),
+        no_store=no_store,
+        build_file=file,
+        ig_builder_version=ig_version,
+        validate_metadata=validate_metadata,
+        update_metadata=update_metadata,
+    )
+    for w in result.metadata_warnings:
+        typer.echo(w, err=True)
+    if fmt is OutFormat.json:
+        print_json(result.as_dict())
+        return
+    name = result.reference or ""
+    if result.stored:
+        typer.echo(f"Successfully built {name}@{result.digest}")
+    else:
+        typer.echo(f"Successfully built {name}@{result.digest} (not stored)")
+    for a, p in result.objects.items():
+        typer.echo(f"  {a}: {p}")
+    for line in result.metadata_update:
+        typer.echo(f"  gadget.yaml: {line}")

@@ -1,0 +1,93 @@
+"""`gadget list`, `inspect`, `tag` and `rm`: the images of the local store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.cli.common import (
+    FormatOpt,
+    ListFormat,
+    OutFormat,
+    StoreOpt,
+    print_json,
+    store_path,
+)
+from gadgetsmith.toolchain.cli.output import print_inspect, print_table
+from gadgetsmith.toolchain.oci.store import open_store
+from gadgetsmith.toolchain.oci.views import inspect_image, list_images
+
+
+def list_(
+    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show full digests.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """List images in the local store.
+
+    Example: gadget list --format json
+    """
+    rows = list_images(store_path(store))
+    if fmt is ListFormat.json:
+        print_json(rows)
+        return
+    print_table(
+        ["REPOSITORY", "TAG", "DIGEST", "CREATED"],
+        [
+            [
+                r["repository"],
+                r["tag"],
+                r["digest"] if no_trunc else r["digest"].removeprefix("sha256:")[:12],
+                r["created_ago"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+def inspect(
+    image: Annotated[str, typer.Argument(help="Image reference or digest.")],
+    fmt: FormatOpt = OutFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Show an image: index, per-arch manifests, layers, data sources and params.
+
+    Example: gadget inspect trace_open:dev --format json
+    """
+    info = inspect_image(store_path(store), image)
+    if fmt is OutFormat.json:
+        print_json(info)
+        return
+    print_inspect(info)
+
+
+def tag(
+    source: Annotated[str, typer.Argument(help="Existing image reference or digest.")],
+    target: Annotated[str, typer.Argument(help="New reference.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Move TARGET if it already names another image.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Give an image another name.
+
+    Example: gadget tag trace_open:dev registry.example.com/team/trace_open:v1
+    """
+    full, digest = open_store(store_path(store)).tag(source, target, force=force)
+    typer.echo(f"Tagged {full}@{digest}")
+
+
+def rm(
+    images: Annotated[list[str], typer.Argument(help="Image references or digests.")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove images (untag; blobs no image uses any more are deleted).
+
+    Example: gadget rm trace_open:dev
+    """
+    st = open_store(store_path(store))
+    for img in images:
+        removed, deleted, cosign_tags = st.remove(img)
+        typer.echo(f"{'Deleted' if deleted else 'Untagged'}: {removed}")
+        for sig in cosign_tags:
+            typer.echo(f"Deleted: {sig} (signature of a removed image)")
