@@ -13,6 +13,8 @@ import typer.main
 from gadgetsmith.toolchain.cli.app import app
 from gadgetsmith.toolchain.cli.commands import BY_NAME, COMMANDS
 
+from .conftest import run_gadget
+
 
 def _first_paragraph(text: str) -> str:
     return " ".join(inspect.cleandoc(text).split("\n\n", 1)[0].split())
@@ -80,3 +82,10 @@ def test_help_and_list_import_only_what_they_run(tmp_path) -> None:
     mods = _imported_after("--store", str(tmp_path / "store"), "list")
     assert command_modules & mods == {"gadgetsmith.toolchain.cli.images"}
     assert not [m for m in HEAVY if m in mods]
+
+
+def test_no_command_prints_the_help() -> None:
+    for group in ([], ["metadata"]):
+        res = run_gadget(*group)
+        assert res.returncode == 0 and res.stdout == run_gadget(*group, "--help").stdout
+        assert "Commands:" in res.stdout

@@ -123,8 +123,9 @@ _EXPECTED = (ClickException, typer.Abort, GadgetError, KeyboardInterrupt, Broken
 
 def _exit_code(e: BaseException) -> int:
     """The exit code for an exception out of a command, after printing its one line."""
-    if isinstance(e, NoArgsIsHelpError):
-        return 0  # typer already printed the help
+    if isinstance(e, NoArgsIsHelpError):  # `gadget`, `gadget metadata`: the help, as --help
+        typer.echo(e.ctx.get_help())
+        return 0
     if isinstance(e, ClickUsageError):
         cmd = e.ctx.command_path if e.ctx else "gadget"
         typer.echo(f"error: {e.format_message()} (see '{cmd} --help')", err=True)
