@@ -486,12 +486,22 @@ def test_import_of_an_oras_layout_tar(tools: Tools) -> None:
 
 
 def test_gadget_made_signature_manifest_is_cosign_shaped(tools: Tools, gs_keys) -> None:
-    """Field for field what cosign 2.x writes, except the config's `created` (cosign: the
-    zero time; gadget: now). Kept as a check of the payload bytes cosign would produce."""
+    """Field for field what cosign 2.x writes: the payload bytes, and the config (whose
+    `created` is Go's zero time in cosign's) byte for byte."""
     key, _ = gs_keys
     ref, digest, _ = pushed(tools, "obs/shape", "--sign", "--key", str(key))
     repo = repo_of(ref)
-    m = tools.crane_json("manifest", f"{repo}:sha256-{digest.split(':', 1)[1]}.sig")
+    sig_tag = f"{repo}:sha256-{digest.split(':', 1)[1]}.sig"
+    m = tools.crane_json("manifest", sig_tag)
+    ours = tools.go("crane", "blob", f"{repo}@{m['config']['digest']}").stdout
+    # cosign's config for its own signature of another image: the same bytes once its
+    # payload digest (the only diff_id) is ours; `created` is Go's zero time in both
+    other, odigest, _ = pushed(tools, "obs/shape2", "--no-signature")
+    tools.cosign_sign(key, f"{repo_of(other)}@{odigest}")
+    cm = tools.crane_json("manifest", f"{repo_of(other)}:sha256-{odigest.split(':', 1)[1]}.sig")
+    theirs = tools.go("crane", "blob", f"{repo_of(other)}@{cm['config']['digest']}").stdout
+    assert '"created":"0001-01-01T00:00:00Z"' in theirs
+    assert ours == theirs.replace(cm["layers"][0]["digest"], m["layers"][0]["digest"])
     assert m["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert m["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
     (layer,) = m["layers"]

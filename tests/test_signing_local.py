@@ -72,6 +72,10 @@ def test_sign_verify_round_trip(signed: dict) -> None:
     assert all(v["key"] == str(signed["pub"]) and v["igCompatible"] for v in res["verified"])
     text = verify(signed, check=True)
     assert f"Verified {REF}@{signed['digest']}" in text.stdout
+    # REF already pinned to the digest: named once, as given
+    pinned = f"{REF.rsplit(':', 1)[0]}@{signed['digest']}"
+    text = verify(signed, ref=pinned, check=True)
+    assert text.stdout.splitlines()[0] == f"Verified {pinned}", text
 
 
 def test_signature_manifest_is_cosign_shaped(signed: dict) -> None:

@@ -178,7 +178,8 @@ def verify(
     if fmt is OutFormat.json:
         print_json(result.as_dict())
         return
-    typer.echo(f"Verified {result.reference}@{result.digest}")
+    pinned = result.reference.endswith(f"@{result.digest}")  # REF already named the digest
+    typer.echo(f"Verified {result.reference if pinned else f'{result.reference}@{result.digest}'}")
     for v in result.verified:
         typer.echo(
             f"  {v.digest}: signed by {v.key.source} (signature {v.layer} of {v.layers}, "

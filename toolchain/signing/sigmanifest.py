@@ -9,7 +9,6 @@ layers (ig's verifier only accepts a manifest with exactly one layer, see
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,10 +50,6 @@ def new_layer(payload: bytes, signature_b64: str, extra: dict[str, str] | None =
     return SignatureLayer(desc, payload)
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class BuiltSignatureManifest:
     manifest: bytes
@@ -73,10 +68,14 @@ class BuiltSignatureManifest:
         return [*self.payloads, self.config, self.manifest]
 
 
-def build(layers: list[SignatureLayer], created: str | None = None) -> BuiltSignatureManifest:
+#: what cosign writes as the config's (and every history entry's) creation time: Go's zero
+#: time, so the config depends on the layers only and is byte-identical to cosign's
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def build(layers: list[SignatureLayer], created: str = ZERO_TIME) -> BuiltSignatureManifest:
     """Manifest + config for ``layers`` (in order), shaped like cosign's."""
-    created = created or _now()
-    zero = "0001-01-01T00:00:00Z"
+    zero = ZERO_TIME
     config = go_json(
         {
             "architecture": "",
