@@ -84,8 +84,10 @@ def push_image(image: str, *, dest: str | None = None, store_path: Path | None =
     mount_from = sorted({
         _ref.path for _ref in _same_host_refs(store, target) if _ref.path != target.path
     })
+    from gadgetsmith.toolchain.signing.local import signatures_for
+
     return push(store, image, target, client, progress=progress, mount_from=mount_from,
-                with_signature=with_signature)
+                with_signature=with_signature, signature_view=signatures_for(store, target.name))
 
 
 def _same_host_refs(store, target: Reference) -> list[Reference]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import sha256_digest
 from gadgetsmith.runtime.oci.reference import Reference, is_digest
 from gadgetsmith.toolchain.errors import NotFoundError
 from gadgetsmith.toolchain.oci.store import Store, StoreError
@@ -211,8 +212,14 @@ def _push_graph(client: RegistryClient, repo: str, tag: str, g: _Graph, stats: S
 
 def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
          progress: Progress | None = None, mount_from: list[str] | None = None,
-         with_signature: bool = True) -> Stats:
-    """Push the local image ``source`` (reference or digest) to ``dest``."""
+         with_signature: bool = True,
+         signature_view: Callable[[bytes], tuple[bytes, dict[str, bytes]] | None] | None = None,
+         ) -> Stats:
+    """Push the local image ``source`` (reference or digest) to ``dest``.
+
+    ``signature_view(local signature manifest)`` may return another manifest to send under
+    the same tag (with the blobs it adds that are not in the store), e.g. only the
+    signatures naming ``dest``; None sends the local one."""
     t0 = time.monotonic()
     progress = progress or Progress()
     _, root = store.lookup(source)
@@ -236,11 +243,41 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
             e = local_tags.get(sig)
             if e is None:
                 continue
-            sg = _local_graph(store, {k: v for k, v in e.descriptor.items() if k != "annotations"})
-            _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
+            sdesc = {k: v for k, v in e.descriptor.items() if k != "annotations"}
+            view = signature_view(store.read_blob(sdesc["digest"])) if signature_view else None
+            if view is None:
+                sg = _local_graph(store, sdesc)
+                _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
+            else:
+                _push_graph(client, dest.path, sig, _view_graph(view[0]), stats, Progress(),
+                            [], _view_opener(store, view[1]))
             stats.signatures.append(sig)
     stats.seconds = time.monotonic() - t0
     return stats
+
+
+def _view_graph(manifest: bytes) -> _Graph:
+    """The graph of a manifest that is not in the store (one level: config and layers)."""
+    g = _Graph()
+    _, blobs = _children(json.loads(manifest))
+    for b in blobs:
+        _check_desc(b, "signature manifest")
+        g.blobs.setdefault(b["digest"], b)
+    g.manifests.append(({"mediaType": mt.MANIFEST, "digest": sha256_digest(manifest),
+                         "size": len(manifest)}, manifest))
+    return g
+
+
+def _view_opener(store: Store, extra: dict[str, bytes]):
+    import io
+
+    def opener_for(desc: dict[str, Any]):
+        data = extra.get(desc["digest"])
+        if data is None:
+            return _blob_opener(store, desc)
+        return (lambda: io.BytesIO(data)), len(data)
+
+    return opener_for
 
 
 # ------------------------------------------------------------------------------- remote graph

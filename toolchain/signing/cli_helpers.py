@@ -17,8 +17,11 @@ def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
     options.policy.check(PUSH, target)  # refused pushes sign nothing
     private_key = read_private_key(key)
     result = sign_local(store_path, image, private_key, recursive=recursive, identity=target.name)
+    # the local .sig may hold signatures for other names too, but the push sends the
+    # destination only those naming it (signing.local.signatures_for): no ig warning here
     for w in result.warnings:
-        warn(f"warning: {w}")
+        if not any(w.startswith(f"{s.tag} now holds") for s in result.signed):
+            warn(f"warning: {w}")
     return result
 
 

@@ -263,6 +263,42 @@ def store_signature_layers(
     return results
 
 
+def signatures_for(store: Store, name: str) -> Callable[[bytes], tuple[bytes, dict[str, bytes]] | None]:
+    """What `gadget push` sends as the signature manifest of a local ``.sig`` to the
+    repository ``name``: the store keeps one ``.sig`` per digest with a layer for every
+    name the image was signed under (push --sign to staging, then to prod), and ig accepts
+    exactly one layer. So the destination gets only the layers whose payload names it.
+
+    The returned function maps the local manifest's bytes to (manifest, new blobs by
+    digest), or None to push it unchanged: when every layer names ``name``, or none does
+    (a signature made under the local name, pushed elsewhere: sent as it is, and
+    --ignore-identity / a policy's ``ignoreIdentity`` accepts it there)."""
+    from gadgetsmith.toolchain.signing.payload import PayloadError, parse_payload
+
+    source = StoreSource(store)
+
+    def select(raw: bytes) -> tuple[bytes, dict[str, bytes]] | None:
+        try:
+            descs = sm.parse(raw, "")
+            layers = [sm.SignatureLayer(d, source.blob(d["digest"])) for d in descs]
+        except (sm.SignatureManifestError, MissingBlob):
+            return None
+        keep = []
+        for layer in layers:
+            try:
+                identity = parse_payload(layer.payload).identity
+                if identity and parse(identity, default_tag=False).name == name:
+                    keep.append(layer)
+            except (PayloadError, InvalidReference):
+                continue
+        if not keep or len(keep) == len(layers):
+            return None
+        built = sm.build(keep)
+        return built.manifest, {sha256_digest(built.config): built.config}
+
+    return select
+
+
 def sign_local(
     store_path: Path | None,
     text: str,
