@@ -58,6 +58,9 @@ class BtfType:
     int_bits: int = 0
     linkage: int = 0
     vars: list[VarSecinfo] = field(default_factory=list)
+    #: func_proto parameters: (name, type id); a last ("", 0) means varargs
+    params: list[tuple[str, int]] = field(default_factory=list)
+    int_offset: int = 0
 
     @property
     def is_char(self) -> bool:
@@ -83,86 +86,18 @@ class Btf:
     # -- construction ---------------------------------------------------------------
     @classmethod
     def from_bytes(cls, data: bytes) -> Btf:
-        if len(data) < 24:
-            raise BtfError("BTF data too short")
-        magic, version, _flags, hdr_len = struct.unpack_from("<HBBI", data, 0)
-        if magic != 0xEB9F:
-            raise BtfError("bad BTF magic (only little-endian BTF is supported)")
-        type_off, type_len, str_off, str_len = struct.unpack_from("<IIII", data, 8)
-        tbase = hdr_len + type_off
-        sbase = hdr_len + str_off
-        strings = data[sbase:sbase + str_len]
-
-        def name_at(off: int) -> str:
-            end = strings.find(b"\0", off)
-            return strings[off:end].decode("utf-8", "replace")
-
+        tbase, tend, strings = _sections(data)
+        # every string by its offset, decoded once (kernel BTF: ~250k lookups, ~60k strings)
+        names: dict[int, str] = {}
+        off = 0
+        for raw in strings.split(b"\0"):
+            names[off] = raw.decode("utf-8", "replace")
+            off += len(raw) + 1
+        name_at = _name_reader(strings, names)
         types = [BtfType(0, "void")]
-        pos, end = tbase, tbase + type_len
-        while pos < end:
-            name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
-            pos += 12
-            kind = KINDS.get((info >> 24) & 0x1F)
-            if kind is None:
-                raise BtfError(f"unknown BTF kind {(info >> 24) & 0x1F}")
-            vlen = info & 0xFFFF
-            kflag = info >> 31
-            t = BtfType(len(types), kind, name_at(name_off))
-            if kind in ("int",):
-                (enc,) = struct.unpack_from("<I", data, pos)
-                pos += 4
-                t.size = size_or_type
-                t.int_encoding = (enc >> 24) & 0xF
-                t.int_bits = enc & 0xFF
-            elif kind in ("struct", "union"):
-                t.size = size_or_type
-                for _ in range(vlen):
-                    mname, mtype, moff = struct.unpack_from("<III", data, pos)
-                    pos += 12
-                    if kflag:
-                        t.members.append(Member(name_at(mname), mtype, moff & 0xFFFFFF, moff >> 24))
-                    else:
-                        t.members.append(Member(name_at(mname), mtype, moff))
-            elif kind == "enum":
-                t.size = size_or_type
-                t.signed = bool(kflag)
-                for _ in range(vlen):
-                    vname, val = struct.unpack_from("<Ii", data, pos)
-                    pos += 8
-                    t.values.append((name_at(vname), val if kflag else val & 0xFFFFFFFF))
-            elif kind == "enum64":
-                t.size = size_or_type
-                t.signed = bool(kflag)
-                for _ in range(vlen):
-                    vname, lo, hi = struct.unpack_from("<III", data, pos)
-                    pos += 12
-                    val = (hi << 32) | lo
-                    if kflag and val >= 1 << 63:
-                        val -= 1 << 64
-                    t.values.append((name_at(vname), val))
-            elif kind == "array":
-                t.elem_type, t.index_type, t.nelems = struct.unpack_from("<III", data, pos)
-                pos += 12
-            elif kind == "func_proto":
-                t.type = size_or_type
-                pos += 8 * vlen
-            elif kind == "var":
-                t.type = size_or_type
-                (t.linkage,) = struct.unpack_from("<I", data, pos)
-                pos += 4
-            elif kind == "datasec":
-                t.size = size_or_type
-                for _ in range(vlen):
-                    vt, vo, vs = struct.unpack_from("<III", data, pos)
-                    pos += 12
-                    t.vars.append(VarSecinfo(vt, vo, vs))
-            elif kind == "decl_tag":
-                t.type = size_or_type
-                pos += 4
-            elif kind == "float":
-                t.size = size_or_type
-            else:  # ptr, fwd, typedef, volatile, const, restrict, func, type_tag
-                t.type = size_or_type
+        pos = tbase
+        while pos < tend:
+            t, pos = _decode(data, pos, len(types), name_at)
             types.append(t)
         return cls(types)
 
@@ -257,3 +192,200 @@ class Btf:
                 if var.kind == "var":
                     out.append((var.name, var.type, t.name, v.offset, v.size))
         return out
+
+
+# -- decoding, shared by Btf and LazyBtf --------------------------------------------------
+#: bytes that follow the 12-byte common header, per kind number: (fixed, per vlen entry)
+_EXTRA = {1: (4, 0), 3: (12, 0), 4: (0, 12), 5: (0, 12), 6: (0, 8), 13: (0, 8), 14: (4, 0),
+          15: (0, 12), 17: (4, 0), 19: (0, 12)}
+
+
+def _sections(data: bytes) -> tuple[int, int, bytes]:
+    """(start of types, end of types, string section) of a BTF blob."""
+    if len(data) < 24:
+        raise BtfError("BTF data too short")
+    magic, _version, _flags, hdr_len = struct.unpack_from("<HBBI", data, 0)
+    if magic != 0xEB9F:
+        raise BtfError("bad BTF magic (only little-endian BTF is supported)")
+    type_off, type_len, str_off, str_len = struct.unpack_from("<IIII", data, 8)
+    tbase = hdr_len + type_off
+    sbase = hdr_len + str_off
+    if tbase + type_len > len(data) or sbase + str_len > len(data):
+        raise BtfError("truncated BTF data")
+    return tbase, tbase + type_len, data[sbase:sbase + str_len]
+
+
+def _name_reader(strings: bytes, names: dict[int, str]):
+    def name_at(off: int) -> str:
+        got = names.get(off)
+        if got is None:  # not decoded yet, or an offset into the middle of a string
+            end = strings.find(b"\0", off)
+            got = names[off] = strings[off:end if end >= 0 else len(strings)].decode("utf-8", "replace")
+        return got
+    return name_at
+
+
+def _decode(data: bytes, pos: int, tid: int, name_at) -> tuple[BtfType, int]:
+    """The type record at ``pos`` and where the next one starts."""
+    try:
+        name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+    except struct.error:
+        raise BtfError("truncated BTF type section") from None
+    pos += 12
+    kind = KINDS.get((info >> 24) & 0x1F)
+    if kind is None:
+        raise BtfError(f"unknown BTF kind {(info >> 24) & 0x1F}")
+    vlen = info & 0xFFFF
+    kflag = info >> 31
+    t = BtfType(tid, kind, name_at(name_off))
+    if kind in ("int",):
+        (enc,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        t.size = size_or_type
+        t.int_encoding = (enc >> 24) & 0xF
+        t.int_offset = (enc >> 16) & 0xFF
+        t.int_bits = enc & 0xFF
+    elif kind in ("struct", "union"):
+        t.size = size_or_type
+        for _ in range(vlen):
+            mname, mtype, moff = struct.unpack_from("<III", data, pos)
+            pos += 12
+            if kflag:
+                t.members.append(Member(name_at(mname), mtype, moff & 0xFFFFFF, moff >> 24))
+            else:
+                t.members.append(Member(name_at(mname), mtype, moff))
+    elif kind == "enum":
+        t.size = size_or_type
+        t.signed = bool(kflag)
+        for _ in range(vlen):
+            vname, val = struct.unpack_from("<Ii", data, pos)
+            pos += 8
+            t.values.append((name_at(vname), val if kflag else val & 0xFFFFFFFF))
+    elif kind == "enum64":
+        t.size = size_or_type
+        t.signed = bool(kflag)
+        for _ in range(vlen):
+            vname, lo, hi = struct.unpack_from("<III", data, pos)
+            pos += 12
+            val = (hi << 32) | lo
+            if kflag and val >= 1 << 63:
+                val -= 1 << 64
+            t.values.append((name_at(vname), val))
+    elif kind == "array":
+        t.elem_type, t.index_type, t.nelems = struct.unpack_from("<III", data, pos)
+        pos += 12
+    elif kind == "func_proto":
+        t.type = size_or_type
+        for _ in range(vlen):
+            pname, ptype = struct.unpack_from("<II", data, pos)
+            pos += 8
+            t.params.append((name_at(pname), ptype))
+    elif kind == "var":
+        t.type = size_or_type
+        (t.linkage,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+    elif kind == "datasec":
+        t.size = size_or_type
+        for _ in range(vlen):
+            vt, vo, vs = struct.unpack_from("<III", data, pos)
+            pos += 12
+            t.vars.append(VarSecinfo(vt, vo, vs))
+    elif kind == "decl_tag":
+        t.type = size_or_type
+        pos += 4
+    elif kind == "float":
+        t.size = size_or_type
+    else:  # ptr, fwd, typedef, volatile, const, restrict, func, type_tag
+        t.type = size_or_type
+        if kind in ("fwd", "func"):
+            t.linkage = kflag if kind == "fwd" else vlen  # fwd: 1 = union; func: linkage
+    return t, pos
+
+
+class LazyBtf:
+    """A BTF blob indexed in one quick pass; types are decoded when asked for.
+
+    For kernel BTF (100k+ types) where a question touches a few hundred of them: the
+    CO-RE check reads several kernels, and a full :meth:`Btf.from_bytes` costs ~1 s each.
+    ``types[id]``, :meth:`find_all`, :meth:`resolve` work as on :class:`Btf`.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        tbase, tend, self._strings = _sections(data)
+        self._name_at = _name_reader(self._strings, {})
+        offsets = [0]
+        name_offs = [0]
+        unpack = struct.unpack_from
+        extra = _EXTRA
+        pos = tbase
+        while pos < tend:
+            try:
+                name_off, info = unpack("<II", data, pos)
+            except struct.error:
+                raise BtfError("truncated BTF type section") from None
+            offsets.append(pos)
+            name_offs.append(name_off)
+            fixed, per = extra.get((info >> 24) & 0x1F, (0, 0))
+            pos += 12 + fixed + per * (info & 0xFFFF)
+        if pos != tend:
+            raise BtfError("truncated BTF type section")
+        self._offsets = offsets
+        self._name_offs = name_offs
+        self._by_name_off: dict[int, list[int]] | None = None
+        self._cache: dict[int, BtfType] = {0: BtfType(0, "void")}
+        self.types = _LazyTypes(self)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def get(self, tid: int) -> BtfType:
+        t = self._cache.get(tid)
+        if t is None:
+            if not 0 < tid < len(self._offsets):
+                raise BtfError(f"no BTF type {tid}")
+            t, _ = _decode(self.data, self._offsets[tid], tid, self._name_at)
+            self._cache[tid] = t
+        return t
+
+    def _string_offsets(self, name: str) -> list[int]:
+        raw = b"\0" + name.encode() + b"\0"
+        out, pos = [], self._strings.find(raw)
+        while pos >= 0:
+            out.append(pos + 1)
+            pos = self._strings.find(raw, pos + 1)
+        return out
+
+    def find_all(self, name: str, kind: str | None = None) -> list[BtfType]:
+        if self._by_name_off is None:
+            idx: dict[int, list[int]] = {}
+            for tid, off in enumerate(self._name_offs):
+                if off:
+                    idx.setdefault(off, []).append(tid)
+            self._by_name_off = idx
+        ids = [tid for off in self._string_offsets(name) for tid in self._by_name_off.get(off, ())]
+        types = [self.get(tid) for tid in sorted(ids)]
+        return [t for t in types if kind is None or t.kind == kind]
+
+    def find(self, name: str, kind: str | None = None) -> BtfType | None:
+        got = self.find_all(name, kind)
+        return got[0] if got else None
+
+    def resolve(self, type_id: int) -> BtfType:
+        t = self.get(type_id)
+        seen = 0
+        while t.kind in MODIFIERS and seen < 64:
+            t = self.get(t.type)
+            seen += 1
+        return t
+
+
+class _LazyTypes:
+    def __init__(self, btf: LazyBtf) -> None:
+        self._btf = btf
+
+    def __getitem__(self, tid: int) -> BtfType:
+        return self._btf.get(tid)
+
+    def __len__(self) -> int:
+        return len(self._btf)

@@ -89,6 +89,25 @@ class Elf:
         shentsize = struct.unpack_from("<H", self.data, 0x3A)[0]
         return shoff + index * shentsize
 
+    def relocations(self, section_name: str) -> dict[int, Symbol]:
+        """Offset in ``section_name`` -> symbol, from its ``.rel<section>`` (SHT_REL) table."""
+        sec = self.section(section_name)
+        if sec is None:
+            return {}
+        out: dict[int, Symbol] = {}
+        for rel in self.sections:
+            if rel.type != 9:  # SHT_REL
+                continue
+            info = struct.unpack_from("<I", self.data, self._shdr_offset(rel.index) + 44)[0]
+            if info != sec.index:
+                continue
+            for off in range(0, len(rel.data) - 15, 16):
+                r_offset, r_info = struct.unpack_from("<QQ", rel.data, off)
+                idx = r_info >> 32
+                if idx < len(self.symbols):
+                    out[r_offset] = self.symbols[idx]
+        return out
+
     def symbol_in(self, section_name: str) -> dict[str, Symbol]:
         sec = self.section(section_name)
         if sec is None:

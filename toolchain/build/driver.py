@@ -27,6 +27,8 @@ class BuildResult:
     #: gadget.yaml diagnostics (warnings; errors abort the build) and --update-metadata result
     metadata_warnings: list[str] = field(default_factory=list)
     metadata_update: list[str] = field(default_factory=list)
+    #: --btfgen summary (kernels, sizes, time), see _btfgen_layers
+    btfgen: dict[str, Any] | None = None
 
     @property
     def digest(self) -> str:
@@ -41,6 +43,7 @@ class BuildResult:
             "objects": {a: str(p) for a, p in self.objects.items()},
             "metadataWarnings": self.metadata_warnings,
             "metadataUpdate": self.metadata_update,
+            **({"btfgen": self.btfgen} if self.btfgen is not None else {}),
         }
 
 
@@ -81,6 +84,10 @@ def build(
     ig_builder_version: str | None = None,
     validate_metadata: bool = True,
     update_metadata: bool = False,
+    btfgen: bool = False,
+    btfhub_archive: Path | str | None = None,
+    btfgen_jobs: int | None = None,
+    btfgen_progress: Any = None,
 ) -> BuildResult:
     from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 
@@ -101,6 +108,7 @@ def build(
     origin = str(spec.build_file or spec.gadget_dir)
     cflags = check_cflags(spec.cflags, spec.gadget_dir, origin)
     meta_bytes, meta = load_metadata(spec.metadata)
+    kernels = _btfgen_kernels(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
 
     # open the store before compiling so a bad --store fails fast
     store = None
@@ -140,6 +148,9 @@ def build(
             a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
             for a in arches
         }
+        btfgen_summary = None
+        if kernels is not None:
+            btfgen_summary = _btfgen_layers(content, kernels, btfgen_jobs, btfgen_progress)
         image = build_image(meta_bytes, meta, content, created_timestamp(), ig_builder_version)
         moved = None
         if store is not None:
@@ -150,8 +161,9 @@ def build(
             objects if output_dir is not None else {},
             store is not None,
             moved,
-            warnings,
+            warnings + (btfgen_summary or {}).pop("warnings", []),
             update_log,
+            btfgen_summary,
         )
     finally:
         if tmpdir:
@@ -194,3 +206,56 @@ def _check_metadata(spec, meta_bytes: bytes, obj_info) -> list[str]:
             detail="\n".join(d.format() for d in report.diagnostics),
         )
     return [d.format() for d in report.warnings]
+
+
+def _btfgen_kernels(btfgen: bool, archive_dir: Path | str | None, arches: Sequence[str],
+                    has_ebpf: bool) -> dict[str, list[Any]] | None:
+    """--btfgen: the archive's kernels per architecture, found before anything compiles."""
+    if not btfgen:
+        if archive_dir is not None:
+            raise UsageError("--btfhub-archive is used only with --btfgen: add --btfgen")
+        return None
+    if archive_dir is None:
+        raise UsageError("--btfgen needs --btfhub-archive DIR (a btfhub-archive checkout, or "
+                         "a folder made by 'gadget btf import')")
+    if not has_ebpf:
+        raise UsageError("--btfgen needs an eBPF program: this gadget has none")
+    from gadgetsmith.toolchain.btfgen.archive import BTFHUB_ARCH, scan_archive
+
+    entries = scan_archive(archive_dir, set(arches))
+    kernels: dict[str, list[Any]] = {a: [e for e in entries if e.arch == a] for a in arches}
+    if not entries:
+        dirs = ", ".join(BTFHUB_ARCH[a] for a in arches)
+        raise UsageError(f"--btfhub-archive {archive_dir}: no kernel BTF for {dirs} in it "
+                         "(expected ID/VERSION_ID/ARCH/RELEASE.btf.tar.xz or .btf files)")
+    return kernels
+
+
+def _btfgen_layers(content: dict[str, ArchContent], kernels: dict[str, list[Any]],
+                   jobs: int | None, progress: Any) -> dict[str, Any]:
+    """Minimise every kernel against its architecture's object; one layer per arch."""
+    from gadgetsmith.toolchain.btfgen.archive import BTFHUB_ARCH
+    from gadgetsmith.toolchain.btfgen.cache import BtfgenCache
+    from gadgetsmith.toolchain.btfgen.layer import layer_mtime, make_layer
+    from gadgetsmith.toolchain.btfgen.minimize import minimize
+
+    mtime = layer_mtime()
+    todo = {a: ks for a, ks in kernels.items() if ks}
+    objects = {a: content[a].ebpf for a in todo if content[a].ebpf is not None}
+    res = minimize(objects, {a: todo[a] for a in objects}, BtfgenCache(), jobs, progress)  # type: ignore[arg-type]
+    summary: dict[str, Any] = {"kernels": {}, "layerSizes": {}, "btfBytes": 0, "cached": res.cached,
+                               "seconds": round(res.seconds, 3), "jobs": res.jobs,
+                               "bpftool": res.bpftool, "warnings": []}
+    for arch, ms in res.by_arch.items():
+        layer = make_layer({m.entry.layer_name: m.data for m in ms}, mtime)
+        content[arch].btfgen = layer
+        summary["kernels"][arch] = len(ms)
+        summary["layerSizes"][arch] = len(layer)
+        summary["btfBytes"] += sum(len(m.data) for m in ms)
+    for arch, ks in kernels.items():
+        if not ks:
+            summary["kernels"][arch] = 0
+            summary["warnings"].append(
+                f"warning: the archive has no {BTFHUB_ARCH[arch]} kernel: the {arch} image has "
+                "no btfgen layer")
+    return summary
