@@ -354,13 +354,16 @@ def _match_field(lb: Btf, spec: _Spec, tb: Any, cand: int) -> tuple[_FieldMatch 
     bit = spec.steps[0].index * _size(tb, cand) * 8
     tid = cand
     bitfield = 0
-    for step in spec.steps[1:]:
+    last = len(spec.steps) - 1
+    for i, step in enumerate(spec.steps[1:], 1):
         if step.name is not None:
             lcont = _skip(lb, step.container)
             lm = lcont.members[step.index]
             got = _match_member(lb, step.name, lm.type, tb, tid)
             if got is None:
-                return None, "no such field"
+                if i == last:
+                    return None, "no such field"
+                return None, f"{describe_type(tb, _skip(tb, tid).id)} has no field {step.name}"
             path, mtype, compatible = got
             if not compatible:
                 return None, (f"the field's type changed ({describe_type(lb, lm.type)} in the "
@@ -386,7 +389,10 @@ def _field_value(kind: int, fm: _FieldMatch, tb: Any) -> int:
     if kind == FIELD_EXISTS:
         return 1
     if kind == FIELD_BYTE_OFFSET:
-        return (fm.bit_offset // 8) if not fm.bit_size else (fm.bit_offset // 8) & ~(fm.byte_size - 1 if fm.byte_size else 0)
+        if not fm.bit_size or not fm.byte_size:
+            return fm.bit_offset // 8
+        # a bitfield is read as its whole, aligned storage unit
+        return fm.bit_offset // 8 // fm.byte_size * fm.byte_size
     if kind == FIELD_BYTE_SIZE:
         return fm.byte_size
     if kind == FIELD_SIGNED:

@@ -428,3 +428,36 @@ def import_file(src: Path | str, dest: Path | str, os_id: tuple[str, str] | None
         raise GadgetError(f"{dest}: cannot write into the archive ({e.strerror})") from None
     return Imported(src, f"{found[0]}/{found[1]}/{arch_dir}/{rel}", path, len(btf),
                     package, package_version)
+
+
+def import_files(sources: list[Path], dest: Path | str, os_id: tuple[str, str] | None = None,
+                 release: str | None = None, compress: bool = True, jobs: int | None = None,
+                 progress=None) -> list[Imported]:
+    """:func:`import_file` for each source, several at a time (decompression runs outside
+    the GIL); results in the order given. The first failure is raised once the others
+    that already started have finished (each writes its own file atomically)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if release is not None and len(sources) > 1:
+        raise UsageError("--release names one kernel: give one file with it")
+    if not sources:
+        return []
+    jobs = max(1, min(jobs or (os.cpu_count() or 1), len(sources)))
+    results: list[Imported | None] = [None] * len(sources)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="btf-import") as pool:
+        futs = [pool.submit(import_file, s, dest, os_id, release, compress) for s in sources]
+        first_error: BaseException | None = None
+        for i, f in enumerate(futs):
+            try:
+                results[i] = f.result()
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after the others
+                if first_error is None:
+                    first_error = e
+                    for other in futs:
+                        other.cancel()
+                continue
+            if progress is not None:
+                progress(i + 1, len(sources), results[i])
+    if first_error is not None:
+        raise first_error
+    return [r for r in results if r is not None]

@@ -192,7 +192,7 @@ def minimize(
                         progress(done_count, len(futures), m.entry)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-    for (arch, j), m in sorted(slots.items()):
+    for (arch, _j), m in sorted(slots.items()):
         result.by_arch[arch].append(m)
     result.seconds = time.monotonic() - start
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -44,6 +45,18 @@ ValidateMetadataOpt = Annotated[
     typer.Option("--validate-metadata/--no-validate-metadata",
                  help="Check gadget.yaml against the schema and the object."),
 ]
+BtfgenOpt = Annotated[
+    bool,
+    typer.Option("--btfgen",
+                 help="Add a btfgen layer: the gadget's BTF minimized for every kernel of "
+                      "--btfhub-archive, so it loads on kernels without BTF."),
+]
+BtfhubArchiveOpt = Annotated[
+    Path | None,
+    typer.Option("--btfhub-archive",
+                 help="Kernel BTF archive in btfhub's layout (ID/VERSION_ID/ARCH/RELEASE.btf"
+                      "[.tar.xz]): a btfhub-archive checkout or 'gadget btf import' output."),
+]
 
 
 def build(
@@ -56,6 +69,8 @@ def build(
     ig_version: IgVersionOpt = None,
     update_metadata: UpdateMetadataOpt = False,
     validate_metadata: ValidateMetadataOpt = True,
+    btfgen: BtfgenOpt = False,
+    btfhub_archive: BtfhubArchiveOpt = None,
     fmt: FormatOpt = OutFormat.text,
     store: StoreOpt = None,
 ) -> None:
@@ -66,19 +81,33 @@ def build(
     Example: gadget build sample-gadgets/trace_open -t trace_open:dev --arch amd64
 
     Example: gadget build my_gadget --update-metadata
+
+    Example: gadget build my_gadget --btfgen --btfhub-archive ~/btfhub-archive
     """
-    result = build_gadget(
-        directory,
-        tag=tag,
-        arches=arch or ALL_ARCHES,
-        output_dir=output,
-        store_path=store_path(store),
-        no_store=no_store,
-        build_file=file,
-        ig_builder_version=ig_version,
-        validate_metadata=validate_metadata,
-        update_metadata=update_metadata,
-    )
+    progress = None
+    if btfgen and fmt is OutFormat.text and sys.stderr.isatty():
+        from gadgetsmith.toolchain.cli.output import KernelProgress
+
+        progress = KernelProgress("btfgen")
+    try:
+        result = build_gadget(
+            directory,
+            tag=tag,
+            arches=arch or ALL_ARCHES,
+            output_dir=output,
+            store_path=store_path(store),
+            no_store=no_store,
+            build_file=file,
+            ig_builder_version=ig_version,
+            validate_metadata=validate_metadata,
+            update_metadata=update_metadata,
+            btfgen=btfgen,
+            btfhub_archive=btfhub_archive,
+            btfgen_progress=progress,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
     for w in result.metadata_warnings:
         typer.echo(w, err=True)
     if fmt is OutFormat.json:
@@ -93,3 +122,8 @@ def build(
         typer.echo(f"  {a}: {p}")
     for line in result.metadata_update:
         typer.echo(f"  gadget.yaml: {line}")
+    if result.btfgen is not None:
+        from gadgetsmith.toolchain.cli.output import btfgen_line
+
+        typer.echo(f"  btfgen: {btfgen_line(result.btfgen)}")
+

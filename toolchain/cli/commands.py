@@ -67,6 +67,11 @@ COMMANDS: tuple[Command, ...] = (
             "List the containers gadgets can see, with their namespaces."),
     Command("metadata", "metadata:metadata_app",
             "Generate gadget.yaml from a gadget's compiled object, and show its JSON Schema."),
+    Command("check", "btf:check_cmd",
+            "On which kernels does the gadget load, and why not (exit 1 when one fails)."),
+    Command("btf", "btf:btf_app",
+            "Kernel BTF archives in btfhub's layout, for 'gadget build --btfgen' and 'gadget "
+            "check'."),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 
@@ -65,3 +66,46 @@ def print_inspect(info: dict[str, Any]) -> None:
         dw = max(len(r[1]) for r in rows)
         for k, d, desc in rows:
             w(f"  --{k:<{kw}}  default={d!r:<{dw + 2}}  {desc}\n")
+
+
+def size_text(n: int) -> str:
+    """``982.5 kB``, ``4.1 MB`` (decimal units, one decimal)."""
+    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1e6:.1f} MB"
+
+
+class KernelProgress:
+    """One self-rewriting line on stderr: ``btfgen [#####.....] 12/340 debian/12/...``.
+    Callable as ``progress(done, total, item)``; ``close()`` erases the line."""
+
+    def __init__(self, label: str, width: int = 24) -> None:
+        self.label = label
+        self.width = width
+        self.shown = False
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int, item: Any) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        name = getattr(item, "key", None) or str(item)
+        fill = self.width * done // max(total, 1)
+        line = f"{self.label} [{'#' * fill}{'.' * (self.width - fill)}] {done}/{total} {name}"
+        sys.stderr.write("\r\x1b[K" + line[:200])
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
+def btfgen_line(s: dict[str, Any]) -> str:
+    """``5 kernels (amd64 3, arm64 2), 38.0 kB of BTF in 7.1 kB of layers, 5 cached, 0.06 s``"""
+    per = ", ".join(f"{a} {n}" for a, n in s["kernels"].items())
+    total = sum(s["kernels"].values())
+    return (f"{total} kernel{'s' if total != 1 else ''} ({per}), {size_text(s['btfBytes'])} of "
+            f"BTF in {size_text(sum(s['layerSizes'].values()))} of layers, {s['cached']} cached, "
+            f"{s['seconds']:.2f} s on {s['jobs']} job{'s' if s['jobs'] != 1 else ''}")
