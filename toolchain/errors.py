@@ -23,3 +23,15 @@ class UsageError(GadgetError):
 
 class NotFoundError(GadgetError):
     """A reference, file or object does not exist."""
+
+
+class VerificationError(GadgetError):
+    """The image is not signed by a trusted key, or its content does not match (exit 1)."""
+
+
+class IntegrityError(VerificationError):
+    """A blob of the image graph does not match its digest or is missing."""
+
+
+class MissingBlob(LookupError):
+    """A signature source has no blob of that digest (verification reports it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.oci.archive import export_images, import_images
 from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.policy import load_policy
+from gadgetsmith.toolchain.signing.enforce import check_staged_images
 
 
 def export_(
@@ -52,8 +54,8 @@ def import_(
     Example: gadget import gadgets.tar
     """
     pol = load_policy(policy)
-    res = import_images(open_store(store_path(store)), file, policy=pol, verify=not no_verify,
-                        warn=warn)
+    check = partial(check_staged_images, pol, no_verify=no_verify, warn=warn)
+    res = import_images(open_store(store_path(store)), file, policy=pol, check=check)
     if fmt is OutFormat.json:
         typer.echo(json.dumps(res["images"], indent=2))
         return

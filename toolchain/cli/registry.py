@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any
@@ -40,6 +41,8 @@ from gadgetsmith.toolchain.registry.auth import AuthStore
 from gadgetsmith.toolchain.registry.login import login as login_registry
 from gadgetsmith.toolchain.registry.login import registry_host
 from gadgetsmith.toolchain.registry.transfer import Progress, Stats
+from gadgetsmith.toolchain.signing.enforce import pull_check
+from gadgetsmith.toolchain.signing.source import signatures_for
 
 
 def remote_options(authfile: Path | None, insecure: list[str] | None, ca_file: Path | None,
@@ -147,7 +150,7 @@ def push(
         sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
     with _Bar(f"push {dest or image}", fmt is OutFormat.text) as bar:
         stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
-                           progress=bar, with_signature=not no_signature)
+                           progress=bar, with_signature=not no_signature, signatures=signatures_for)
     _report("Pushed", stats, fmt)
     state.fast_exit = True
 
@@ -170,9 +173,10 @@ def pull(
     Example: gadget pull registry.corp:5000/observability/trace_open:v1
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
+    verifier = partial(pull_check, no_verify=no_verify, warn=warn)
     with _Bar(f"pull {image}", fmt is OutFormat.text) as bar:
         stats = pull_image(image, store_path=store_path(store), options=opts, progress=bar,
-                           with_signature=not no_signature, verify=not no_verify, warn=warn)
+                           with_signature=not no_signature, verifier=verifier)
     _report("Pulled", stats, fmt)
     state.fast_exit = True
 

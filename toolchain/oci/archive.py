@@ -16,22 +16,25 @@ lock, and only if the whole archive is good.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import tarfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LAYOUT_VERSION
 from gadgetsmith.runtime.oci.reference import InvalidReference, is_digest, parse
-from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.errors import GadgetError, MissingBlob, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_writer
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
 from gadgetsmith.toolchain.oci.store import Store
-from gadgetsmith.toolchain.signing import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.policy import RUN, Policy
 
 DEFAULT_MAX_MEMBER = 2 * 1024**3
 MAX_INDEX = 16 * 1024**2
@@ -119,8 +122,6 @@ def _info(name: str, size: int) -> tarfile.TarInfo:
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    import io
-
     tar.addfile(_info(name, len(data)), io.BytesIO(data))
 
 
@@ -153,12 +154,161 @@ def _member_name(m: tarfile.TarInfo, src: Path) -> str | None:
     return name
 
 
-def import_images(store: Store, src: Path, *, policy=None,
-                  max_member: int | None = None, verify: bool = True, warn=None) -> dict[str, Any]:
+#: ``check(tags, read, store)`` verifies the staged images of an import (raises to refuse);
+#: ``read(digest, is_manifest)`` returns staged (or stored) bytes
+ImportCheck = Callable[[list[tuple[str, dict[str, Any]]], Callable[[str, bool], bytes], Store], None]
+
+
+def _stage_members(tar: tarfile.TarFile, src: Path, stage: Path,
+                   max_member: int) -> tuple[dict[str, Path], bytes | None, bytes | None]:
+    """Stage every blob of ``tar`` in ``stage``, each checked against its digest.
+    Returns (digest -> staged file, index.json bytes, oci-layout bytes)."""
+    seen: set[str] = set()
+    staged: dict[str, Path] = {}
+    index_bytes = layout_bytes = None
+    for m in tar:
+        name = _member_name(m, src)
+        if name is None:
+            continue
+        if name in seen:
+            raise ArchiveError(f"{src}: duplicate member {name!r}: refused")
+        seen.add(name)
+        if m.size > max_member:
+            raise ArchiveError(
+                f"{src}: member {name!r} is {m.size} bytes, over the limit of {max_member} "
+                "(GADGETSMITH_IMPORT_MAX_BYTES)"
+            )
+        f = tar.extractfile(m)
+        assert f is not None
+        if name in ("index.json", "oci-layout"):
+            if m.size > MAX_INDEX:
+                raise ArchiveError(f"{src}: {name} is too large ({m.size} bytes)")
+            if name == "index.json":
+                index_bytes = f.read()
+            else:
+                layout_bytes = f.read()
+            continue
+        match = _BLOB_RE.match(name)
+        assert match is not None  # _member_name refuses any other name
+        staged["sha256:" + match.group(1)] = _stage_blob(f, src, name, match.group(1), m.size, stage)
+    return staged, index_bytes, layout_bytes
+
+
+def _stage_blob(f: IO[bytes], src: Path, name: str, hexd: str, size: int, stage: Path) -> Path:
+    out = stage / hexd
+    h = hashlib.sha256()
+    n = 0
+    with open(out, "wb") as o:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+            n += len(chunk)
+            o.write(chunk)
+        o.flush()
+        os.fsync(o.fileno())
+    if h.hexdigest() != hexd or n != size:
+        raise ArchiveError(f"{src}: {name} does not match its digest (content is sha256:{h.hexdigest()})")
+    return out
+
+
+def _index_manifests(src: Path, index_bytes: bytes | None, layout_bytes: bytes | None) -> list[Any]:
+    """The ``manifests`` of the archive's index.json, after checking oci-layout."""
+    if layout_bytes is None or index_bytes is None:
+        raise ArchiveError(f"{src}: not an OCI layout tar (oci-layout or index.json missing)")
+    try:
+        version = json.loads(layout_bytes).get("imageLayoutVersion")
+    except (ValueError, AttributeError):
+        version = None
+    if version != LAYOUT_VERSION:
+        raise ArchiveError(f"{src}: oci-layout has imageLayoutVersion {version!r}, want 1.0.0")
+    try:
+        manifests = json.loads(index_bytes)["manifests"]
+    except (ValueError, KeyError, TypeError):
+        raise ArchiveError(f"{src}: index.json is not an OCI image index") from None
+    if not isinstance(manifests, list):
+        raise ArchiveError(f"{src}: index.json is not an OCI image index")
+    return manifests
+
+
+class _Staged:
+    """The blobs an import can use: staged from the archive, else already in the store."""
+
+    def __init__(self, src: Path, staged: dict[str, Path], store: Store) -> None:
+        self.src, self.staged, self.store = src, staged, store
+
+    def path(self, d: str) -> Path | None:
+        if d in self.staged:
+            return self.staged[d]
+        return self.store.blob_path(d) if self.store.has_blob(d) else None
+
+    def read(self, d: str, is_manifest: bool = False) -> bytes:
+        p = self.path(d)
+        if p is None:
+            raise MissingBlob(d)
+        return p.read_bytes()
+
+    def check_graph(self, desc: dict[str, Any], ref: str) -> None:
+        """Every blob under ``desc`` is there (the empty config may be inlined only)."""
+        stack, done = [desc], set()
+        while stack:
+            d = stack.pop()
+            dig = d.get("digest", "")
+            if dig in done:
+                continue
+            done.add(dig)
+            p = self.path(dig) if is_digest(dig) else None
+            if p is None:
+                if dig == mt.EMPTY_DIGEST:
+                    continue
+                raise ArchiveError(f"{self.src}: {ref}: blob {dig or '?'} is missing from the archive")
+            if d.get("mediaType") in (mt.INDEX, mt.MANIFEST) or "manifests" in d:
+                try:
+                    doc = json.loads(p.read_bytes())
+                except ValueError:
+                    raise ArchiveError(f"{self.src}: {ref}: manifest {dig} is not JSON") from None
+                stack.extend(doc.get("manifests") or [])
+                if isinstance(doc.get("config"), dict):
+                    stack.append(doc["config"])
+                stack.extend(doc.get("layers") or [])
+
+
+def _tags(src: Path, manifests: list[Any], blobs: _Staged,
+          policy: Policy | None) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """(tag, descriptor) of every named entry of the index, and the image references among
+    them; each checked against the allowlist and for a complete graph."""
+    tags: list[tuple[str, dict[str, Any]]] = []
+    images: list[str] = []
+    for desc in manifests:
+        ref_name = (desc.get("annotations") or {}).get(mt.REF_NAME)
+        if not ref_name:
+            continue
+        if is_signature_tag(ref_name):
+            tag = ref_name
+        else:
+            try:
+                tag = str(parse(ref_name))
+            except InvalidReference as e:
+                raise ArchiveError(f"{src}: index.json reference {ref_name!r}: {e}") from None
+            if policy is not None:
+                policy.check(RUN, tag, digest=desc.get("digest"))
+            images.append(tag)
+        blobs.check_graph(desc, ref_name)
+        clean = {k: v for k, v in desc.items() if k != "annotations"}
+        ann = {k: v for k, v in (desc.get("annotations") or {}).items() if k != mt.REF_NAME}
+        if ann:
+            clean["annotations"] = ann
+        tags.append((tag, clean))
+    if not images:
+        raise ArchiveError(f"{src}: index.json tags no image (no {mt.REF_NAME} annotation)")
+    return tags, images
+
+
+def import_images(store: Store, src: Path, *, policy: Policy | None = None,
+                  check: ImportCheck | None = None, max_member: int | None = None) -> dict[str, Any]:
     """Import every tagged image of the tar ``src``; all-or-nothing.
 
-    Images the policy names public keys for must carry a signature that verifies (checked
-    on the staged files, before anything is stored); ``verify=False`` skips that, loudly.
+    Every image must be allowed by ``policy``. ``check`` verifies the staged images before
+    anything is stored (`gadget import` passes the signature check the policy asks for,
+    :func:`gadgetsmith.toolchain.signing.enforce.check_staged_images`).
     """
     src = Path(src)
     if max_member is None:
@@ -171,130 +321,12 @@ def import_images(store: Store, src: Path, *, policy=None,
         raise ArchiveError(f"{src}: not a plain (uncompressed) tar archive ({e})") from None
     stage = store.staging_dir("import")
     try:
-        seen: set[str] = set()
-        staged: dict[str, Path] = {}
-        index_bytes = layout_bytes = None
         with tar:
-            for m in tar:
-                name = _member_name(m, src)
-                if name is None:
-                    continue
-                if name in seen:
-                    raise ArchiveError(f"{src}: duplicate member {name!r}: refused")
-                seen.add(name)
-                if m.size > max_member:
-                    raise ArchiveError(
-                        f"{src}: member {name!r} is {m.size} bytes, over the limit of {max_member} "
-                        "(GADGETSMITH_IMPORT_MAX_BYTES)"
-                    )
-                f = tar.extractfile(m)
-                assert f is not None
-                if name in ("index.json", "oci-layout"):
-                    if m.size > MAX_INDEX:
-                        raise ArchiveError(f"{src}: {name} is too large ({m.size} bytes)")
-                    data = f.read()
-                    if name == "index.json":
-                        index_bytes = data
-                    else:
-                        layout_bytes = data
-                    continue
-                hexd = _BLOB_RE.match(name).group(1)
-                out = stage / hexd
-                h = hashlib.sha256()
-                n = 0
-                with open(out, "wb") as o:
-                    while chunk := f.read(1024 * 1024):
-                        h.update(chunk)
-                        n += len(chunk)
-                        o.write(chunk)
-                    o.flush()
-                    os.fsync(o.fileno())
-                if h.hexdigest() != hexd or n != m.size:
-                    raise ArchiveError(
-                        f"{src}: {name} does not match its digest (content is sha256:{h.hexdigest()})"
-                    )
-                staged["sha256:" + hexd] = out
-        if layout_bytes is None or index_bytes is None:
-            raise ArchiveError(f"{src}: not an OCI layout tar (oci-layout or index.json missing)")
-        try:
-            version = json.loads(layout_bytes).get("imageLayoutVersion")
-        except (ValueError, AttributeError):
-            version = None
-        if version != LAYOUT_VERSION:
-            raise ArchiveError(f"{src}: oci-layout has imageLayoutVersion {version!r}, want 1.0.0")
-        try:
-            index = json.loads(index_bytes)
-            manifests = index["manifests"]
-            assert isinstance(manifests, list)
-        except (ValueError, KeyError, TypeError, AssertionError):
-            raise ArchiveError(f"{src}: index.json is not an OCI image index") from None
-
-        def have(d: str) -> Path | None:
-            if d in staged:
-                return staged[d]
-            return store.blob_path(d) if store.has_blob(d) else None
-
-        def check_graph(desc: dict[str, Any], ref: str) -> None:
-            stack, done = [desc], set()
-            while stack:
-                d = stack.pop()
-                dig = d.get("digest", "")
-                if dig in done:
-                    continue
-                done.add(dig)
-                p = have(dig) if is_digest(dig) else None
-                if p is None:
-                    if dig == mt.EMPTY_DIGEST:
-                        continue
-                    raise ArchiveError(f"{src}: {ref}: blob {dig or '?'} is missing from the archive")
-                if d.get("mediaType") in (mt.INDEX, mt.MANIFEST) or "manifests" in d:
-                    try:
-                        doc = json.loads(p.read_bytes())
-                    except ValueError:
-                        raise ArchiveError(f"{src}: {ref}: manifest {dig} is not JSON") from None
-                    stack.extend(doc.get("manifests") or [])
-                    if isinstance(doc.get("config"), dict):
-                        stack.append(doc["config"])
-                    stack.extend(doc.get("layers") or [])
-
-        tags: list[tuple[str, dict[str, Any]]] = []
-        images: list[str] = []
-        for desc in manifests:
-            ref_name = (desc.get("annotations") or {}).get(mt.REF_NAME)
-            if not ref_name:
-                continue
-            if is_signature_tag(ref_name):
-                tag = ref_name
-            else:
-                try:
-                    tag = str(parse(ref_name))
-                except InvalidReference as e:
-                    raise ArchiveError(f"{src}: index.json reference {ref_name!r}: {e}") from None
-                if policy is not None:
-                    from gadgetsmith.toolchain.policy import RUN
-
-                    policy.check(RUN, tag, digest=desc.get("digest"))
-                images.append(tag)
-            check_graph(desc, ref_name)
-            clean = {k: v for k, v in desc.items() if k != "annotations"}
-            ann = {k: v for k, v in (desc.get("annotations") or {}).items() if k != mt.REF_NAME}
-            if ann:
-                clean["annotations"] = ann
-            tags.append((tag, clean))
-        if not images:
-            raise ArchiveError(f"{src}: index.json tags no image (no {mt.REF_NAME} annotation)")
-        if policy is not None:
-            from gadgetsmith.toolchain.signing.enforce import check_staged_images
-
-            def read(d: str, is_manifest: bool = False) -> bytes:
-                p = have(d)
-                if p is None:
-                    from gadgetsmith.toolchain.signing.verify import MissingBlob
-
-                    raise MissingBlob(d)
-                return p.read_bytes()
-
-            check_staged_images(policy, tags, read, store, no_verify=not verify, warn=warn)
+            staged, index_bytes, layout_bytes = _stage_members(tar, src, stage, max_member)
+        blobs = _Staged(src, staged, store)
+        tags, images = _tags(src, _index_manifests(src, index_bytes, layout_bytes), blobs, policy)
+        if check is not None:
+            check(tags, blobs.read, store)
         store.ingest(staged, tags)
         return {"images": images, "signatures": [t for t, _ in tags if is_signature_tag(t)],
                 "blobs": len(staged)}

@@ -36,7 +36,7 @@ from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write, fsync_dir, locked
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
-from gadgetsmith.toolchain.signing import is_signature_tag
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
 
 LOCK_FILE = "index.json.lock"
 _STALE_TMP_SECONDS = 3600

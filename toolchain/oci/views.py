@@ -9,8 +9,8 @@ from typing import Any
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
 from gadgetsmith.toolchain.oci.store import StoreError, open_store
-from gadgetsmith.toolchain.signing import is_signature_tag
 
 
 def _ago(created: str | None, now: _dt.datetime | None = None) -> str:

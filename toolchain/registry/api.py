@@ -7,22 +7,45 @@ used. The building blocks for other features (signing) are:
 * :func:`connect` -> :class:`~.client.RegistryClient` for a host with the user's
   auth file, CA file and insecure-registry settings;
 * :func:`push_image`, :func:`pull_image`, :func:`copy_image`;
-* :func:`supports_referrers` (OCI 1.1 referrers API present?) and :func:`check_registry`;
-* :func:`~gadgetsmith.toolchain.signing.signature_tag` (``sha256-<hex>.sig``).
+* :func:`~.capabilities.supports_referrers` (OCI 1.1 referrers API present?) and
+  :func:`check_registry`;
+* :func:`~gadgetsmith.toolchain.oci.sigtags.signature_tag` (``sha256-<hex>.sig``).
+
+Signing sits above this package: what a pull verifies and which signatures a push sends
+are passed in by the caller (``gadget pull`` passes
+:func:`gadgetsmith.toolchain.signing.enforce.pull_check`, ``gadget push``
+:func:`gadgetsmith.toolchain.signing.source.signatures_for`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gadgetsmith.runtime.oci.reference import Reference
-from gadgetsmith.toolchain.policy import PULL, PUSH, Policy, load_policy, parse_reference
+from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.oci.store import Store, open_store
+from gadgetsmith.toolchain.policy import PULL, PUSH, Policy, PolicyDenied, load_policy, parse_reference
 from gadgetsmith.toolchain.registry.auth import AuthStore
+from gadgetsmith.toolchain.registry.capabilities import preflight, supports_referrers
 from gadgetsmith.toolchain.registry.client import RegistryClient, RegistryError, is_loopback
-from gadgetsmith.toolchain.registry.transfer import Progress, Stats
-from gadgetsmith.toolchain.signing import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.registry.transfer import (
+    Progress,
+    SignatureView,
+    StagedCheck,
+    Stats,
+    copy,
+    pull,
+    push,
+)
+
+#: ``verifier(policy, ref)``: the check a pull runs on its staged download, or None
+PullVerifier = Callable[[Policy, Reference], StagedCheck | None]
+#: ``signatures(store, repository)``: what a push sends of each local signature manifest
+SignatureSelector = Callable[[Store, str], SignatureView]
 
 
 @dataclass
@@ -45,8 +68,6 @@ class RemoteOptions:
 
     def client(self, host: str) -> RegistryClient:
         if self.ca_file and not Path(self.ca_file).is_file():
-            from gadgetsmith.toolchain.errors import UsageError
-
             raise UsageError(f"--ca-file {self.ca_file}: no such file")
         return RegistryClient(
             host,
@@ -63,36 +84,29 @@ def connect(host: str, options: RemoteOptions | None = None) -> RegistryClient:
     return (options or RemoteOptions()).client(host)
 
 
-def _store(store_path):
-    from gadgetsmith.toolchain.oci.store import open_store
-
-    return open_store(store_path)
-
-
 def push_image(image: str, *, dest: str | None = None, store_path: Path | None = None,
                options: RemoteOptions | None = None, progress: Progress | None = None,
-               with_signature: bool = True) -> Stats:
-    """Push local ``image`` to its own reference (or ``dest``); policy checked first."""
-    from gadgetsmith.toolchain.registry.transfer import push
+               with_signature: bool = True, signatures: SignatureSelector | None = None) -> Stats:
+    """Push local ``image`` to its own reference (or ``dest``); policy checked first.
 
+    ``signatures`` picks what of each local signature manifest the destination gets
+    (:func:`~gadgetsmith.toolchain.signing.source.signatures_for`: the layers naming it);
+    without it the local signature manifests are pushed as they are."""
     options = options or RemoteOptions()
     target = parse_reference(dest or image)
     options.policy.check(PUSH, target)
-    store = _store(store_path)
+    store = open_store(store_path)
     store.lookup(image)  # unknown local image: error before the network
     client = options.client(target.domain)
     mount_from = sorted({
         _ref.path for _ref in _same_host_refs(store, target) if _ref.path != target.path
     })
-    from gadgetsmith.toolchain.signing.local import signatures_for
-
+    view = signatures(store, target.name) if signatures else None
     return push(store, image, target, client, progress=progress, mount_from=mount_from,
-                with_signature=with_signature, signature_view=signatures_for(store, target.name))
+                with_signature=with_signature, signature_view=view)
 
 
-def _same_host_refs(store, target: Reference) -> list[Reference]:
-    from gadgetsmith.runtime.oci.reference import InvalidReference, parse
-
+def _same_host_refs(store: Store, target: Reference) -> list[Reference]:
     out = []
     for e in store.entries():
         try:
@@ -106,21 +120,27 @@ def _same_host_refs(store, target: Reference) -> list[Reference]:
 
 def pull_image(image: str, *, store_path: Path | None = None, options: RemoteOptions | None = None,
                progress: Progress | None = None, with_signature: bool = True,
-               verify: bool = True, warn=None) -> Stats:
+               verifier: PullVerifier | None = None) -> Stats:
     """Pull ``image`` (all architectures, and its signature tags) into the local store.
 
-    When the policy names public keys for ``image`` its signature is verified on the
-    staged download and the image is refused before anything is stored; ``verify=False``
-    (``--no-verify``) skips that with a loud warning through ``warn``.
+    ``verifier(policy, ref)`` gives the check for the staged download when the policy asks
+    for a signature (:func:`gadgetsmith.toolchain.signing.enforce.pull_check`, which
+    refuses the image before anything is stored); without a verifier, a pull the policy
+    names public keys for is refused.
     """
-    from gadgetsmith.toolchain.registry.transfer import pull
-    from gadgetsmith.toolchain.signing.enforce import pull_check
-
     options = options or RemoteOptions()
     ref = parse_reference(image)
     options.policy.check(PULL, ref)
-    check = pull_check(options.policy, ref, no_verify=not verify, warn=warn)
-    store = _store(store_path)
+    if verifier is not None:
+        check = verifier(options.policy, ref)
+    elif options.policy.required_keys(ref, ref.digest):
+        raise PolicyDenied(
+            f"{options.policy.source} requires {ref} to be signed: pull it with a signature check "
+            "(pull_image(..., verifier=signing.enforce.pull_check))"
+        )
+    else:
+        check = None
+    store = open_store(store_path)
     return pull(store, ref, options.client(ref.domain), progress=progress,
                 with_signature=with_signature or check is not None, check=check)
 
@@ -128,8 +148,6 @@ def pull_image(image: str, *, store_path: Path | None = None, options: RemoteOpt
 def copy_image(source: str, dest: str, *, options: RemoteOptions | None = None,
                progress: Progress | None = None, with_signature: bool = True) -> Stats:
     """Copy between registries: ``source`` must be allowed for pull, ``dest`` for push."""
-    from gadgetsmith.toolchain.registry.transfer import copy
-
     options = options or RemoteOptions()
     src, dst = parse_reference(source), parse_reference(dest)
     options.policy.check(PULL, src)
@@ -139,17 +157,9 @@ def copy_image(source: str, dest: str, *, options: RemoteOptions | None = None,
     return copy(src, dst, src_client, dst_client, progress=progress, with_signature=with_signature)
 
 
-def supports_referrers(client: RegistryClient, repo: str) -> bool:
-    """Whether the registry serves the OCI 1.1 referrers API for ``repo``."""
-    probe = "sha256:" + "0" * 64
-    return client.referrers(repo, probe) is not None
-
-
 def check_registry(host: str, repo: str = "gadgetsmith/preflight", *,
                    options: RemoteOptions | None = None, write: bool = True) -> dict[str, Any]:
     """Capability preflight; see :mod:`.capabilities`."""
-    from gadgetsmith.toolchain.registry.capabilities import preflight
-
     return preflight(connect(host, options), repo, write=write)
 
 

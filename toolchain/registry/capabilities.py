@@ -33,6 +33,12 @@ def _enc(doc: dict[str, Any]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+def supports_referrers(client: RegistryClient, repo: str) -> bool:
+    """Whether the registry serves the OCI 1.1 referrers API for ``repo``."""
+    probe = "sha256:" + "0" * 64
+    return client.referrers(repo, probe) is not None
+
+
 def probe_media_types(client: RegistryClient, repo: str) -> tuple[bool, str]:
     """Push a minimal gadget image; returns (accepted, detail)."""
     config = b"name: preflight\n"
@@ -79,8 +85,6 @@ def preflight(client: RegistryClient, repo: str = "gadgetsmith/preflight", *,
         report["mediaTypes"] = ok
         report["messages"].append(("accepts gadget images: " if ok else
                                    "does NOT accept gadget images: ") + detail)
-    from gadgetsmith.toolchain.registry.api import supports_referrers
-
     report["referrers"] = supports_referrers(client, repo)
     if report["referrers"]:
         report["signatureScheme"] = "referrers+tag"

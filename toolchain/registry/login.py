@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.registry.auth import AuthStore, Credentials
 from gadgetsmith.toolchain.registry.client import RegistryClient
 
@@ -19,11 +20,10 @@ def registry_host(text: str) -> str:
     return host
 
 
-def login(registry: str, username: str, password: str, *, options=None, verify: bool = True) -> str:
+def login(registry: str, username: str, password: str, *, options: RemoteOptions | None = None,
+          verify: bool = True) -> str:
     """Verify ``username``/``password`` with the registry (unless ``verify`` is off) and save
     them in the auth file (or its credential helper). Returns where they were saved."""
-    from gadgetsmith.toolchain.registry.api import RemoteOptions
-
     host = registry_host(registry)
     if not username or not password:
         raise UsageError("login needs a user name and a non-empty password")

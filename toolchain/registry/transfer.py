@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -31,6 +32,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
 from gadgetsmith.runtime.oci.reference import Reference, is_digest
 from gadgetsmith.toolchain.errors import NotFoundError
+from gadgetsmith.toolchain.oci.sigtags import signature_tag
 from gadgetsmith.toolchain.oci.store import Store, StoreError
 from gadgetsmith.toolchain.registry.client import (
     MANIFEST_TYPES,
@@ -38,9 +40,16 @@ from gadgetsmith.toolchain.registry.client import (
     RegistryClient,
     RegistryError,
 )
-from gadgetsmith.toolchain.signing import signature_tag
 
 WORKERS = 4
+
+#: ``read(digest, is_manifest)``: the bytes of a staged (or already stored) blob
+BlobReader = Callable[[str, bool], bytes]
+#: ``check(read, root descriptor, signature manifest or None)`` raises to refuse a staged pull
+StagedCheck = Callable[[BlobReader, dict[str, Any], bytes | None], None]
+#: maps a local signature manifest to (manifest to send, new blobs by digest), or None to
+#: send it unchanged
+SignatureView = Callable[[bytes], tuple[bytes, dict[str, bytes]] | None]
 
 
 def _parallel(fn, items) -> Iterator:
@@ -163,8 +172,6 @@ def _blob_opener(store: Store, desc: dict[str, Any]) -> tuple[Callable[[], IO[by
         path = store.blob_path(d)
         return (lambda: open(path, "rb")), path.stat().st_size
     if desc.get("data"):
-        import io
-
         raw = base64.b64decode(desc["data"])
         return (lambda: io.BytesIO(raw)), len(raw)
     raise StoreError(f"local image is incomplete: blob {d} is missing from the store")
@@ -213,7 +220,7 @@ def _push_graph(client: RegistryClient, repo: str, tag: str, g: _Graph, stats: S
 def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
          progress: Progress | None = None, mount_from: list[str] | None = None,
          with_signature: bool = True,
-         signature_view: Callable[[bytes], tuple[bytes, dict[str, bytes]] | None] | None = None,
+         signature_view: SignatureView | None = None,
          ) -> Stats:
     """Push the local image ``source`` (reference or digest) to ``dest``.
 
@@ -377,7 +384,7 @@ def _stage_graphs(store: Store, client: RegistryClient, repo: str, graphs: list[
 
 def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Progress | None = None,
          with_signature: bool = True,
-         check: Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None] | None = None,
+         check: StagedCheck | None = None,
          ) -> Stats:
     """Pull ``ref`` with its whole graph (all architectures) into the store.
 

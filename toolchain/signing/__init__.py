@@ -6,33 +6,21 @@
 - :mod:`.sigmanifest`: the ``sha256-<hex>.sig`` signature manifest (one layer per signature).
 - :mod:`.verify`: signature checks with precise reasons for every rejection.
 - :mod:`.local`: sign and verify images in the local store.
+- :mod:`.remote`: sign and verify in a registry (signing sits above :mod:`..registry`).
+- :mod:`.enforce`: the checks pull, import and run make when the policy names keys.
 
-Nothing here imports the registry client; remote signing builds on these pieces.
+The tag names (``sha256-<hex>.sig``) are :mod:`..oci.sigtags`'s, re-exported here.
 """
 
 from __future__ import annotations
 
-import re
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
 
 SIMPLESIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_TYPE = "cosign container image signature"
 #: cosign's OCI 1.1 signature artifact type (referrers API)
 COSIGN_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
-
-_SIG_TAG_RE = re.compile(r"^sha256-[0-9a-f]{64}(\.sig|\.att|\.sbom)?$")
-
-
-def signature_tag(digest: str) -> str:
-    """The cosign tag of the signature manifest for ``digest``: ``sha256-<hex>.sig``."""
-    algo, _, hexd = digest.partition(":")
-    return f"{algo}-{hexd}.sig"
-
-
-def is_signature_tag(tag: str) -> bool:
-    """True for cosign's bare tags (``sha256-<hex>.sig`` etc.), which are not images."""
-    return bool(_SIG_TAG_RE.match(tag))
-
 
 __all__ = [
     "COSIGN_ARTIFACT_TYPE",

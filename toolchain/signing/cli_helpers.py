@@ -4,53 +4,57 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from gadgetsmith.runtime.oci.reference import Reference
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
+from gadgetsmith.toolchain.oci.store import open_store
+from gadgetsmith.toolchain.policy import PUSH, parse_reference
+from gadgetsmith.toolchain.registry.api import RemoteOptions
+from gadgetsmith.toolchain.signing.keys import PublicKey, read_private_key
+from gadgetsmith.toolchain.signing.local import (
+    SignResult,
+    VerifyResult,
+    digests_to_sign,
+    sign_local,
+    verify_in_store,
+)
+from gadgetsmith.toolchain.signing.remote import fetch_signature_into_store, verify_remote
+from gadgetsmith.toolchain.signing.source import StoreSource
+from gadgetsmith.toolchain.signing.verify import check_graph
 
 
 def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
-                     store_path: Path | None, options, warn: Callable[[str], None]):
+                     store_path: Path | None, options: RemoteOptions,
+                     warn: Callable[[str], None]) -> SignResult:
     """`gadget push --sign`: sign the local image under the name it is pushed to."""
-    from gadgetsmith.toolchain.policy import PUSH, parse_reference
-    from gadgetsmith.toolchain.signing.keys import read_private_key
-    from gadgetsmith.toolchain.signing.local import sign_local
-
     target = parse_reference(dest or image)
     options.policy.check(PUSH, target)  # refused pushes sign nothing
     private_key = read_private_key(key)
     result = sign_local(store_path, image, private_key, recursive=recursive, identity=target.name)
     # the local .sig may hold signatures for other names too, but the push sends the
-    # destination only those naming it (signing.local.signatures_for): no ig warning here
+    # destination only those naming it (signing.source.signatures_for): no ig warning here
     for w in result.warnings:
         if not any(w.startswith(f"{s.tag} now holds") for s in result.signed):
             warn(f"warning: {w}")
     return result
 
 
-def lookup_local(store_path: Path | None, image: str):
+def lookup_local(store_path: Path | None, image: str) -> tuple[Reference | None, dict[str, Any]] | None:
     """(reference, descriptor) of a local image, or None when the store does not have it."""
-    from gadgetsmith.toolchain.errors import NotFoundError
-    from gadgetsmith.toolchain.oci.store import open_store
-
     try:
         return open_store(store_path).lookup(image)
     except NotFoundError:
         return None
 
 
-def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
-                 ignore_identity: bool, offline: bool, remote: bool, options,
-                 warn: Callable[[str], None]):
+def verify_image(store_path: Path | None, image: str, keys: list[PublicKey], *, recursive: bool,
+                 ignore_identity: bool, offline: bool, remote: bool, options: RemoteOptions,
+                 warn: Callable[[str], None]) -> VerifyResult:
     """`gadget verify`: the local store first, the registry for what is not there."""
-    from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
-    from gadgetsmith.toolchain.oci.store import open_store
-    from gadgetsmith.toolchain.policy import parse_reference
-    from gadgetsmith.toolchain.signing.local import StoreSource, digests_to_sign, verify_in_store
-    from gadgetsmith.toolchain.signing.verify import check_graph
-
     if remote:
         if offline:
             raise UsageError("--remote and --offline contradict each other: drop one")
-        from gadgetsmith.toolchain.signing.remote import verify_remote
-
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
     store = open_store(store_path)
@@ -59,8 +63,6 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
     except NotFoundError:
         if offline:
             raise
-        from gadgetsmith.toolchain.signing.remote import verify_remote
-
         return verify_remote(parse_reference(image), keys, options, recursive=recursive,
                              ignore_identity=ignore_identity)
     manifests = None
@@ -70,8 +72,6 @@ def verify_image(store_path: Path | None, image: str, keys, *, recursive: bool,
         missing = [d for d in digests_to_sign(desc, manifests, recursive)
                    if source.signature_descriptor(d) is None]
         if missing:
-            from gadgetsmith.toolchain.signing.remote import fetch_signature_into_store
-
             try:
                 # a best-effort lookup: one try, so an unreachable registry costs little
                 options.retries = 0

@@ -7,8 +7,6 @@
 * :func:`fetch_signature_into_store`: bring missing signature tags of a local image into
   the store (what ig does before verifying; through :func:`..registry.transfer.fetch_signatures`),
   so later checks work offline.
-* :func:`pull_verifier`: the check `gadget pull` runs on the staged download before
-  anything is written to the store, when the policy names keys for the image.
 
 Concurrent remote signers race on the tag like cosign's do (last writer wins); the local
 store path is the one with a lock.
@@ -20,11 +18,18 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
 from gadgetsmith.runtime.oci.reference import Reference
-from gadgetsmith.toolchain.errors import NotFoundError
+from gadgetsmith.toolchain.errors import MissingBlob, NotFoundError, VerificationError
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
+from gadgetsmith.toolchain.oci.store import Store
+from gadgetsmith.toolchain.policy import PULL, PUSH
+from gadgetsmith.toolchain.registry.api import RemoteOptions
+from gadgetsmith.toolchain.registry.capabilities import supports_referrers
+from gadgetsmith.toolchain.registry.client import DigestMismatch, RegistryClient
+from gadgetsmith.toolchain.registry.transfer import fetch_signatures
 from gadgetsmith.toolchain.signing import COSIGN_ARTIFACT_TYPE, signature_tag
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing.keys import PublicKey
@@ -37,13 +42,15 @@ from gadgetsmith.toolchain.signing.local import (
     signed_layers,
     verify_signatures,
 )
-from gadgetsmith.toolchain.signing.verify import MissingBlob, VerificationError, check_graph, verify_digest
+from gadgetsmith.toolchain.signing.payload import strict_json
+from gadgetsmith.toolchain.signing.source import StoreSource
+from gadgetsmith.toolchain.signing.verify import check_graph
 
 
 class RegistrySource:
     """:class:`~.verify.SignatureSource` reading one repository of a registry."""
 
-    def __init__(self, client, repo: str) -> None:
+    def __init__(self, client: RegistryClient, repo: str) -> None:
         self.client = client
         self.repo = repo
         self.where = f"{client.host}/{repo}"
@@ -53,8 +60,6 @@ class RegistrySource:
         return None if got is None else got[0]
 
     def manifest(self, digest: str) -> bytes:
-        from gadgetsmith.toolchain.registry.client import DigestMismatch
-
         try:
             return self.client.manifest_get(self.repo, digest)[0]
         except DigestMismatch as e:
@@ -62,8 +67,6 @@ class RegistrySource:
 
     def blob(self, digest: str) -> bytes:
         """Raw bytes (a digest mismatch is returned, not raised: the caller reports it)."""
-        from gadgetsmith.toolchain.registry.client import DigestMismatch
-
         buf = io.BytesIO()
         try:
             self.client.blob_download(self.repo, digest, buf)
@@ -77,19 +80,17 @@ class RegistrySource:
         return lambda d, is_manifest=False: self.manifest(d) if is_manifest else self.blob(d)
 
 
-def _resolve(client, ref: Reference) -> tuple[dict[str, Any], bytes]:
+def _resolve(client: RegistryClient, ref: Reference) -> tuple[dict[str, Any], bytes]:
     data, media, digest = client.manifest_get(ref.path, ref.digest or ref.tag or "latest")
     return {"mediaType": media or mt.MANIFEST, "digest": digest, "size": len(data)}, data
 
 
 def _manifest_list(data: bytes) -> list[dict[str, Any]]:
-    from gadgetsmith.toolchain.signing.payload import strict_json
-
     doc = strict_json(data)
     return list(doc.get("manifests") or []) if isinstance(doc, dict) else []
 
 
-def _upload(client, repo: str, blobs: list[bytes]) -> None:
+def _upload(client: RegistryClient, repo: str, blobs: list[bytes]) -> None:
     for b in blobs:
         d = sha256_digest(b)
         if client.blob_head(repo, d):
@@ -114,8 +115,8 @@ def _referrer_manifest(layer: sm.SignatureLayer, subject: dict[str, Any]) -> byt
 
 def sign_remote(
     ref: Reference,
-    private_key,
-    options,
+    private_key: ec.EllipticCurvePrivateKey,
+    options: RemoteOptions,
     *,
     recursive: bool = False,
     replace: bool = False,
@@ -123,9 +124,6 @@ def sign_remote(
     referrers: bool = False,
 ) -> SignResult:
     """Sign what ``ref`` resolves to in its registry; push the merged signature manifests."""
-    from gadgetsmith.toolchain.policy import PUSH
-    from gadgetsmith.toolchain.registry.api import supports_referrers
-
     options.policy.check(PUSH, ref)
     client = options.client(ref.domain)
     repo = ref.path
@@ -169,14 +167,12 @@ def sign_remote(
 def verify_remote(
     ref: Reference,
     keys: list[PublicKey],
-    options,
+    options: RemoteOptions,
     *,
     recursive: bool = False,
     ignore_identity: bool = False,
 ) -> VerifyResult:
     """Verify an image in its registry: signature(s) and the whole graph."""
-    from gadgetsmith.toolchain.policy import PULL
-
     options.policy.check(PULL, ref)
     client = options.client(ref.domain)
     source = RegistrySource(client, ref.path)
@@ -188,12 +184,10 @@ def verify_remote(
     return verify_signatures(result, source, desc, manifests, recursive, keys, identities)
 
 
-def fetch_signature_into_store(store, ref: Reference, digests: list[str], options) -> list[str]:
+def fetch_signature_into_store(store: Store, ref: Reference, digests: list[str],
+                               options: RemoteOptions) -> list[str]:
     """Copy missing ``sha256-<hex>.sig`` tags of ``digests`` from ``ref``'s repository into
     the local store (manifest, config, payloads; all digest-checked). Returns tags fetched."""
-    from gadgetsmith.toolchain.registry.transfer import fetch_signatures
-    from gadgetsmith.toolchain.signing.local import StoreSource
-
     local = StoreSource(store)
     missing = [d for d in digests if local.signature_descriptor(d) is None]
     if not missing:
@@ -210,43 +204,9 @@ def fetch_signature_into_store(store, ref: Reference, digests: list[str], option
     return fetch_signatures(store, options.client(ref.domain), ref.path, missing, accept=readable)
 
 
-# ------------------------------------------------------------------------------ pull check
-def pull_verifier(
-    ref: Reference, keys: list[PublicKey], label: str | None = None, where: str = "the pulled image"
-) -> Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None]:
-    """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
-    VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
-
-    def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
-        from gadgetsmith.runtime.oci.layout import LayoutError
-
-        def read(digest: str, is_manifest: bool = False) -> bytes:
-            try:
-                return raw_read(digest, is_manifest)
-            except (LayoutError, OSError):
-                raise MissingBlob(digest) from None
-
-        class _Staged:
-            def __init__(self) -> None:
-                self.where = where
-
-            def signature_manifest(self, digest: str) -> bytes | None:
-                return sig_raw if digest == root["digest"] else None
-
-            def blob(self, digest: str) -> bytes:
-                return read(digest, False)
-
-        name = label or str(ref)
-        check_graph(read, root, name)
-        verify_digest(_Staged(), root["digest"], keys, {ref.name}, name)
-
-    return check
-
-
 __all__ = [
     "RegistrySource",
     "fetch_signature_into_store",
-    "pull_verifier",
     "sign_remote",
     "verify_remote",
 ]

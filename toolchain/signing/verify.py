@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gadgetsmith.runtime.oci import mediatypes as mt
-from gadgetsmith.runtime.oci.layout import sha256_digest
-from gadgetsmith.runtime.oci.reference import InvalidReference, parse
-from gadgetsmith.toolchain.errors import GadgetError
+from gadgetsmith.runtime.oci.layout import LayoutError, sha256_digest
+from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
+from gadgetsmith.toolchain.errors import IntegrityError, MissingBlob, VerificationError
 from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing.crypto import all_ecdsa, is_der_ecdsa_signature, verify_bytes
@@ -38,18 +38,6 @@ from gadgetsmith.toolchain.signing.payload import (
     parse_payload,
     strict_json,
 )
-
-
-class VerificationError(GadgetError):
-    """The image is not signed by a trusted key, or its content does not match (exit 1)."""
-
-
-class IntegrityError(VerificationError):
-    """A blob of the image graph does not match its digest or is missing."""
-
-
-class MissingBlob(LookupError):
-    pass
 
 
 class SignatureSource(Protocol):
@@ -265,3 +253,34 @@ def check_graph(
             kind = mt.LAYER_NAMES.get(layer.get("mediaType", ""), layer.get("mediaType", "?"))
             fetch(layer, f"{kind} layer of {md['digest'][:19]}")
     return manifests
+
+
+# ------------------------------------------------------------------------------ staged downloads
+def pull_verifier(
+    ref: Reference, keys: list[PublicKey], label: str | None = None, where: str = "the pulled image"
+) -> Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None]:
+    """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
+    VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
+
+    def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
+        def read(digest: str, is_manifest: bool = False) -> bytes:
+            try:
+                return raw_read(digest, is_manifest)
+            except (LayoutError, OSError):
+                raise MissingBlob(digest) from None
+
+        class _Staged:
+            def __init__(self) -> None:
+                self.where = where
+
+            def signature_manifest(self, digest: str) -> bytes | None:
+                return sig_raw if digest == root["digest"] else None
+
+            def blob(self, digest: str) -> bytes:
+                return read(digest, False)
+
+        name = label or str(ref)
+        check_graph(read, root, name)
+        verify_digest(_Staged(), root["digest"], keys, {ref.name}, name)
+
+    return check
