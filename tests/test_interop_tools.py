@@ -210,36 +210,61 @@ def test_cosign_sign_with_gadget_key_verifies_and_passes_policy(tools: Tools, gs
     assert res.returncode == 1 and "no signature found" in res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="gadget reads only the sha256-<hex>.sig tag scheme; "
-                   "cosign --new-bundle-format writes a Sigstore bundle referrer (tag fallback "
-                   "sha256-<hex>) and gadget only says 'no signature found'")
-def test_cosign_bundle_format_is_named(tools: Tools, gs_keys) -> None:
+TRUSTED_ROOT = '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}'
+
+
+def key_policy(tools: Tools, name: str, reference: str, pub: Path, extra: str = "") -> Path:
+    p = tools.tmp / name
+    p.write_text(f"apiVersion: gadgetsmith/v1\nallowedGadgets:\n"
+                 f"  - reference: {reference}\n    publicKeys: [{pub}]\n{extra}")
+    return p
+
+
+@pytest.mark.parametrize("major", ["v2", "v3"])
+def test_cosign_bundle_is_verified(tools: Tools, gs_keys, major: str) -> None:
+    """cosign's Sigstore bundle (v3's default, v2's --new-bundle-format): an OCI 1.1
+    referrer, on Distribution (no referrers API) under the tag schema's sha256-<hex> index.
+    gadget verifies its DSSE signature and in-toto subject like ig, remotely, on pull under
+    a policy, and offline from the pulled store."""
     key, pub = gs_keys
-    ref, digest, _ = pushed(tools, "obs/nb", "--no-signature")
+    ref, digest, _ = pushed(tools, f"obs/nb{major}", "--no-signature")
     repo = repo_of(ref)
-    tools.cosign_sign(key, f"{repo}@{digest}", "--new-bundle-format=true")
-    # what cosign wrote: a referrers-tag-schema index whose manifest holds a bundle layer
+    tools.cosign_sign(key, f"{repo}@{digest}", *(["--new-bundle-format=true"] if major == "v2" else []),
+                      major=major)
     idx = tools.crane_json("manifest", f"{repo}:sha256-{digest.split(':', 1)[1]}")
     (entry,) = idx["manifests"]
     m = tools.crane_json("manifest", f"{repo}@{entry['digest']}")
     assert m["artifactType"] == BUNDLE_TYPE and m["subject"]["digest"] == digest
-    # note: cosign 2.6.5 puts the *config* media type (application/vnd.oci.empty.v1+json) as
-    # the index entry's artifactType, so a reader filtering the fallback index by artifactType
-    # (as oras-go's Referrers does) misses the bundle; read each manifest.
-    assert entry["artifactType"] == "application/vnd.oci.empty.v1+json"
-    # cosign itself verifies it offline given an empty trusted root
+    assert "sha256-" + digest.split(":", 1)[1] + ".sig" not in tools.go("crane", "ls", repo).stdout
+    # cosign 2.6.5 puts its *config* media type in the index entry, 3.1.3 the bundle's: a
+    # reader must look at each manifest's own artifactType (gadget does)
+    assert entry["artifactType"] == ("application/vnd.oci.empty.v1+json" if major == "v2" else BUNDLE_TYPE)
     troot = tools.tmp / "trusted_root.json"
-    troot.write_text('{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}')
-    tools.cosign_verify(pub, f"{repo}@{digest}", "--trusted-root", str(troot))
-    res = tools.gadget("verify", ref, "--public-keys", str(pub), *tools.ca(),
-                       store=tools.tmp / "v", check=False)
-    # the fix: either verify the DSSE bundle (as ig does), or refuse naming it in one line
-    assert res.returncode == 0 or "bundle" in res.stderr.lower(), res
+    troot.write_text(TRUSTED_ROOT)
+    tools.cosign_verify(pub, f"{repo}@{digest}", "--trusted-root", str(troot), major=major)
+
+    out = tools.gadget("verify", ref, "--public-keys", str(pub), "--remote", "--format", "json",
+                       *tools.ca(), store=tools.tmp / "v").json()
+    (v,) = out["verified"]
+    assert v["format"] == "bundle" and v["digest"] == digest and v["signatureManifest"] == entry["digest"]
+    # pull under a policy brings the referrers index along; verify works offline from it
+    s = tools.tmp / "pulled"
+    tools.gadget("pull", ref, "--policy", str(key_policy(tools, "p.yaml", repo, pub)), *tools.ca(), store=s)
+    tools.gadget("verify", ref, "--public-keys", str(pub), "--offline", store=s)
+    # another key: refused by both, gadget naming the bundle
+    tools.gadget("keygen", "--output-prefix", str(tools.tmp / "other"), store=tools.tmp / "unused")
+    other = tools.tmp / "other.pub"
+    assert tools.cosign_verify(other, f"{repo}@{digest}", "--trusted-root", str(troot),
+                               major=major, check=False).returncode != 0
+    bad = tools.gadget("verify", ref, "--public-keys", str(other), "--remote", *tools.ca(),
+                       store=tools.tmp / "v2", check=False)
+    assert bad.returncode == 1 and "bundle signature does not verify with the given key" in bad.stderr, bad
+    assert len(bad.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="gadget does not look at OCI 1.1 cosign signatures "
-                   "(referrers API / referrers tag schema), which ig reads")
-def test_cosign_oci11_referrer_is_read_or_named(tools: Tools, gs_keys) -> None:
+def test_cosign_oci11_referrer_is_verified(tools: Tools, gs_keys) -> None:
+    """cosign's experimental OCI 1.1 mode: the legacy simple-signing layer in a referrer
+    manifest (artifactType application/vnd.dev.cosign.artifact.sig.v1+json)."""
     key, pub = gs_keys
     ref, digest, _ = pushed(tools, "obs/o11", "--no-signature")
     repo = repo_of(ref)
@@ -250,9 +275,13 @@ def test_cosign_oci11_referrer_is_read_or_named(tools: Tools, gs_keys) -> None:
     assert idx["manifests"][0]["artifactType"] == COSIGN_OCI11_TYPE
     tools.go("cosign", "verify", "--key", str(pub), "--insecure-ignore-tlog=true",
              "--experimental-oci11", f"{repo}@{digest}", env={"COSIGN_EXPERIMENTAL": "1"})
-    res = tools.gadget("verify", ref, "--public-keys", str(pub), *tools.ca(),
-                       store=tools.tmp / "v", check=False)
-    assert res.returncode == 0 or "referrer" in res.stderr.lower(), res
+    out = tools.gadget("verify", ref, "--public-keys", str(pub), "--format", "json", *tools.ca(),
+                       store=tools.tmp / "v").json()
+    (v,) = out["verified"]
+    assert v["format"] == "oci11" and v["identity"] == repo
+    s = tools.tmp / "pulled"
+    tools.gadget("pull", ref, "--policy", str(key_policy(tools, "p.yaml", repo, pub)), *tools.ca(), store=s)
+    tools.gadget("verify", ref, "--public-keys", str(pub), "--offline", store=s)
 
 
 # ================================================================ tampering
@@ -301,17 +330,41 @@ def test_altered_layer_in_registry(tools: Tools, gs_keys) -> None:
 
 
 def test_identity_is_checked_by_gadget_not_by_cosign(tools: Tools, gs_keys) -> None:
-    """A mirror made with `crane copy --all-tags` keeps signatures naming the source repo."""
+    """A mirror made with `crane copy --all-tags` keeps signatures naming the source repo:
+    cosign (and ig) accept them; gadget refuses unless told: --ignore-identity, or in the
+    policy an entry's `identities` (the source repository) or `ignoreIdentity: true`."""
     key, pub = gs_keys
     ref, digest, _ = pushed(tools, "obs/src", "--sign", "--key", str(key))
     mirror_repo = f"{tools.reg.host}/mirror/src"
+    mirror = f"{mirror_repo}:v1"
     tools.go("crane", "copy", "--all-tags", repo_of(ref), mirror_repo)
-    assert tools.cosign_verify(pub, f"{mirror_repo}:v1", check=False).returncode == 0
-    g = tools.gadget("verify", f"{mirror_repo}:v1", "--public-keys", str(pub), *tools.ca(),
+    assert tools.cosign_verify(pub, mirror, check=False).returncode == 0
+    g = tools.gadget("verify", mirror, "--public-keys", str(pub), *tools.ca(),
                      store=tools.tmp / "v", check=False)
     assert g.returncode == 1 and "--ignore-identity" in g.stderr
-    tools.gadget("verify", f"{mirror_repo}:v1", "--public-keys", str(pub), "--ignore-identity",
+    tools.gadget("verify", mirror, "--public-keys", str(pub), "--ignore-identity",
                  *tools.ca(), store=tools.tmp / "v2")
+    strict = key_policy(tools, "strict.yaml", f"{tools.reg.host}/mirror/*", pub)
+    res = tools.gadget("pull", mirror, "--policy", str(strict), *tools.ca(),
+                       store=tools.tmp / "p0", check=False)
+    assert res.returncode == 1 and "'identities'/'ignoreIdentity'" in res.stderr, res
+    assert not (tools.tmp / "p0" / "index.json").exists() or "mirror" not in (
+        tools.tmp / "p0" / "index.json").read_text()
+    for name, extra in (("ids.yaml", f"    identities: [{repo_of(ref)}]\n"),
+                        ("any.yaml", "    ignoreIdentity: true\n")):
+        pol = key_policy(tools, name, f"{tools.reg.host}/mirror/*", pub, extra)
+        s = tools.tmp / f"p-{name}"
+        tools.gadget("pull", mirror, "--policy", str(pol), *tools.ca(), store=s)
+        # and run's check of the local image follows the same policy (verify_local_for_run)
+        tools.gadget("export", mirror, str(tools.tmp / f"{name}.tar"), store=s)
+        tools.gadget("import", str(tools.tmp / f"{name}.tar"), "--policy", str(pol),
+                     store=tools.tmp / f"i-{name}")
+    # identities naming another repository do not help
+    wrong = key_policy(tools, "wrong.yaml", f"{tools.reg.host}/mirror/*", pub,
+                       f"    identities: [{tools.reg.host}/elsewhere/src]\n")
+    res = tools.gadget("pull", mirror, "--policy", str(wrong), *tools.ca(),
+                       store=tools.tmp / "p1", check=False)
+    assert res.returncode == 1 and "is not the repository" in res.stderr, res
 
 
 # ================================================================ oras / crane read our images

@@ -189,6 +189,9 @@ def test_load_from_file_env_and_keys(tmp_path: Path, monkeypatch) -> None:
     assert p.with_insecure(["a.io:1,b.io"]).is_insecure("b.io")
 
 
+KEYED = 'allowedGadgets: [{reference: reg.io/x/*, publicKeys: ["-----BEGIN PUBLIC KEY-----"], '
+
+
 @pytest.mark.parametrize("text, fragment", [
     ("allowedGadgets: reg.io/x\n", "allowedGadgets"),
     ("allowedGadget: []\n", "Additional properties"),
@@ -197,6 +200,14 @@ def test_load_from_file_env_and_keys(tmp_path: Path, monkeypatch) -> None:
     ("insecureRegistries: ['http://x.io']\n", "insecureRegistries"),
     ("allowedGadgets: [\n", "not valid YAML"),
     ("disallowPulling: yes please\n", "disallowPulling"),
+    ("allowedGadgets: [{reference: reg.io/x/*, identities: [reg.io/src]}]\n",
+     "only apply to signatures: add publicKeys"),
+    (KEYED + "identities: [reg.io/src:v1]}]\n",
+     r"identities\[0\]: 'reg.io/src:v1' names a tag or digest: give the repository only \(reg.io/src\)"),
+    (KEYED + "identities: ['Reg..io/x']}]\n",
+     r"identities\[0\]"),
+    (KEYED + "ignoreIdentity: 1}]\n",
+     "ignoreIdentity"),
 ])
 def test_bad_policy_files(tmp_path: Path, text: str, fragment: str) -> None:
     pf = tmp_path / "p.yaml"
@@ -232,3 +243,21 @@ def test_run_checks_the_allowlist_before_loading(tmp_path: Path) -> None:
         res = run_gadget("run", text, "--policy", str(pol), "--host", "--timeout", "1",
                          store=s, check=False)
         assert res.returncode != 3 and "not allowed" not in res.stderr, res
+
+
+PEM = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"
+
+
+def test_signature_identities_for_mirrors() -> None:
+    """Per entry: the image's own repository, plus `identities`; None (any) with
+    `ignoreIdentity`. Entries that do not match the image add nothing."""
+    p = policy_from_dict({"allowedGadgets": [
+        {"reference": "mirror.io/obs/*", "publicKeys": [PEM],
+         "identities": ["src.io/obs/trace_open", "docker.io/library/x"]},
+        {"reference": "any.io/obs/*", "publicKeys": [PEM], "ignoreIdentity": True},
+        {"reference": "src.io/obs/*", "publicKeys": [PEM]},
+    ]})
+    assert p.signature_identities("mirror.io/obs/trace_open:v1") == {
+        "mirror.io/obs/trace_open", "src.io/obs/trace_open", "docker.io/library/x"}
+    assert p.signature_identities("any.io/obs/trace_open:v1") is None
+    assert p.signature_identities("src.io/obs/trace_open:v1") == {"src.io/obs/trace_open"}

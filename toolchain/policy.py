@@ -7,6 +7,10 @@ A policy is a YAML file (schema: schemas/policy.schema.json)::
       - ghcr.io/inspektor-gadget/gadget/*
       - reference: registry.corp:5000/obs/trace_open@sha256:...
         publicKeys: [keys/obs.pub]       # used by signature verification
+      - reference: mirror.corp/obs/*     # copies of signed images (crane/oras/gadget copy)
+        publicKeys: [keys/obs.pub]
+        identities: [registry.corp:5000/obs/trace_open]   # names their signatures may carry
+        # ignoreIdentity: true           # or any name, as cosign and ig accept
     allowedPush:                         # push, and the destination of copy
       - registry.corp:5000/obs/*
     insecureRegistries: [127.0.0.1:5000]
@@ -36,7 +40,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +81,10 @@ class Entry:
     digest: str | None = None
     prefix: str = ""  # for kind == "prefix"
     public_keys: tuple[str, ...] = ()
+    #: other repositories a signature may name (mirrors); normalised host/repo
+    identities: tuple[str, ...] = ()
+    #: accept a signature whatever repository it names (cosign's and ig's behaviour)
+    ignore_identity: bool = False
 
     def matches(self, ref: Reference, digest: str | None = None) -> bool:
         name = _name(ref)
@@ -233,6 +241,18 @@ class Policy:
                     out.append(k)
         return out
 
+    def signature_identities(self, ref: Reference | str, digest: str | None = None) -> set[str] | None:
+        """The repository names a signature of ``ref`` may name: its own, plus the
+        ``identities`` of the matching entries; None (any name) when one of them says
+        ``ignoreIdentity: true``."""
+        r = parse_reference(ref) if isinstance(ref, str) else ref
+        names = {r.name}
+        for e in self.matching(RUN, r, digest):
+            if e.ignore_identity:
+                return None
+            names.update(e.identities)
+        return names
+
     def is_insecure(self, host: str) -> bool:
         return host.lower() in self.insecure_registries
 
@@ -307,8 +327,29 @@ def _entries(doc: dict[str, Any], key: str, base: Path, src: str) -> list[Entry]
             out.append(parse_entry(item, where=where))
         else:
             keys = _load_keys(item.get("publicKeys") or [], base, where)
-            out.append(parse_entry(item["reference"], keys, where=where))
+            entry = parse_entry(item["reference"], keys, where=where)
+            idents = tuple(_identity(x, f"{where}.identities[{j}]")
+                           for j, x in enumerate(item.get("identities") or []))
+            if (idents or "ignoreIdentity" in item) and not keys:
+                raise PolicyError(
+                    f"{where}: 'identities' and 'ignoreIdentity' only apply to signatures: "
+                    "add publicKeys to this entry, or drop them"
+                )
+            out.append(replace(entry, identities=idents,
+                               ignore_identity=bool(item.get("ignoreIdentity", False))))
     return out
+
+
+def _identity(text: str, where: str) -> str:
+    """A repository name a signature may name (host/repo, no tag or digest), normalised."""
+    try:
+        ref = parse(text.strip(), default_tag=False)
+    except InvalidReference as e:
+        raise PolicyError(f"{where}: {text!r}: {e}") from None
+    if ref.tag or ref.digest:
+        raise PolicyError(f"{where}: {text!r} names a tag or digest: give the repository only "
+                          f"({ref.name})")
+    return ref.name
 
 
 def policy_from_dict(doc: Any, path: Path | None = None) -> Policy:

@@ -32,7 +32,7 @@ from gadgetsmith.runtime.oci.reference import InvalidReference, is_digest, parse
 from gadgetsmith.toolchain.errors import GadgetError, MissingBlob, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_writer
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
-from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tags
 from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.policy import RUN, Policy
 
@@ -69,8 +69,7 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         # the image's signature tag, and those of its per-arch manifests (sign --recursive)
         signed = [desc["digest"]] + [d["digest"] for d in store.walk(desc)
                                      if d.get("mediaType") == mt.MANIFEST]
-        for digest in signed:
-            sig = tags.get(signature_tag(digest))
+        for sig in (tags.get(t) for digest in signed for t in signature_tags(digest)):
             if sig is None:
                 continue
             sd = dict(sig.descriptor)

@@ -32,7 +32,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
 from gadgetsmith.runtime.oci.reference import Reference, is_digest
 from gadgetsmith.toolchain.errors import NotFoundError
-from gadgetsmith.toolchain.oci.sigtags import signature_tag
+from gadgetsmith.toolchain.oci.sigtags import referrers_tag, signature_tag, signature_tags
 from gadgetsmith.toolchain.oci.store import Store, StoreError
 from gadgetsmith.toolchain.registry.client import (
     MANIFEST_TYPES,
@@ -45,8 +45,9 @@ WORKERS = 4
 
 #: ``read(digest, is_manifest)``: the bytes of a staged (or already stored) blob
 BlobReader = Callable[[str, bool], bytes]
-#: ``check(read, root descriptor, signature manifest or None)`` raises to refuse a staged pull
-StagedCheck = Callable[[BlobReader, dict[str, Any], bytes | None], None]
+#: ``check(read, root descriptor, the .sig manifest or None, the referrers tag schema's
+#: sha256-<hex> index or None)`` raises to refuse a staged pull
+StagedCheck = Callable[[BlobReader, dict[str, Any], bytes | None, bytes | None], None]
 #: maps a local signature manifest to (manifest to send, new blobs by digest), or None to
 #: send it unchanged
 SignatureView = Callable[[bytes], tuple[bytes, dict[str, bytes]] | None]
@@ -246,7 +247,7 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
     if with_signature:
         # the index's signature, and those of the per-arch manifests (cosign sign --recursive)
         local_tags = {e.reference: e for e in store.entries()}
-        for sig in map(signature_tag, g.signed_digests()):
+        for sig in (t for d in g.signed_digests() for t in signature_tags(d)):
             e = local_tags.get(sig)
             if e is None:
                 continue
@@ -328,7 +329,7 @@ def _remote_signatures(client: RegistryClient, repo: str, g: _Graph, stats: Stat
     """(tag, graph) of the signature tags of ``g``'s manifests that exist in ``repo``, the
     index's first. A tag that is not there is skipped; one that cannot be read is a warning."""
     out = []
-    for sig in map(signature_tag, g.signed_digests()):
+    for sig in (t for d in g.signed_digests() for t in signature_tags(d)):
         try:
             sg = _remote_graph(client, repo, sig, top_missing_ok=True)
         except RegistryError as e:
@@ -388,9 +389,9 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
          ) -> Stats:
     """Pull ``ref`` with its whole graph (all architectures) into the store.
 
-    ``check(read, root_descriptor, signature_manifest_or_None)`` (signature verification)
-    runs on the staged download, before anything is written to the store; it raises to
-    refuse the image. ``read(digest, is_manifest)`` returns the staged bytes.
+    ``check(read, root_descriptor, signature_manifest_or_None, referrers_index_or_None)``
+    (signature verification) runs on the staged download, before anything is written to
+    the store; it raises to refuse the image. ``read(digest, is_manifest)`` returns the staged bytes.
     """
     t0 = time.monotonic()
     progress = progress or Progress()
@@ -401,6 +402,7 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
     stats = Stats(str(ref), digest=root_desc["digest"])
     sigs = _remote_signatures(client, repo, g, stats, "pulled") if with_signature else []
     sig_graph = dict(sigs).get(signature_tag(root_desc["digest"]))
+    ref_graph = dict(sigs).get(referrers_tag(root_desc["digest"]))
     graphs = [g] + [sg for _, sg in sigs]
 
     stage = store.staging_dir("pull")
@@ -416,7 +418,8 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
                     return staged[digest].read_bytes()
                 return store.read_blob(digest, verify=False)
 
-            check(read, root_desc, sig_graph.manifests[-1][1] if sig_graph else None)
+            check(read, root_desc, sig_graph.manifests[-1][1] if sig_graph else None,
+                  ref_graph.manifests[-1][1] if ref_graph else None)
         tags = [(str(ref), root_desc)] + [(sig, sg.manifests[-1][0]) for sig, sg in sigs]
         stats.signatures = [sig for sig, _ in sigs]
         store.ingest(staged, tags)
@@ -428,14 +431,15 @@ def pull(store: Store, ref: Reference, client: RegistryClient, *, progress: Prog
 
 def fetch_signatures(store: Store, client: RegistryClient, repo: str, digests: list[str], *,
                      accept: Callable[[bytes], bool] | None = None) -> list[str]:
-    """Bring the signature tags ``sha256-<hex>.sig`` of ``digests`` from ``repo`` into the
-    store, each on its own and whole: manifest and blobs are checked against their digests
-    while staged, then ingested with the tag. A tag that is missing, whose manifest
+    """Bring the signature tags of ``digests`` from ``repo`` into the store: the
+    ``sha256-<hex>.sig`` manifests and the referrers tag schema's ``sha256-<hex>`` indexes
+    (where cosign's OCI 1.1 signatures and bundles are). Each on its own and whole:
+    manifest and blobs are checked against their digests while staged, then ingested with
+    the tag. A tag that is missing, whose manifest
     ``accept`` refuses, or one of whose blobs is missing or does not match is skipped and
     nothing of it is stored. Returns the tags stored."""
     fetched = []
-    for d in digests:
-        sig = signature_tag(d)
+    for sig in (t for d in digests for t in signature_tags(d)):
         g = _remote_graph(client, repo, sig, top_missing_ok=True, accept=accept)
         if g is None:
             continue

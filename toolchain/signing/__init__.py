@@ -4,6 +4,7 @@
   scrypt + nacl secretbox; PKIX public key PEM), passphrases from the environment or a prompt.
 - :mod:`.payload`: the "simple signing" JSON payload that names the signed digest.
 - :mod:`.sigmanifest`: the ``sha256-<hex>.sig`` signature manifest (one layer per signature).
+- :mod:`.bundle`: key-based Sigstore bundles (cosign v3's default format).
 - :mod:`.verify`: signature checks with precise reasons for every rejection.
 - :mod:`.local`: sign and verify images in the local store.
 - :mod:`.remote`: sign and verify in a registry (signing sits above :mod:`..registry`).
@@ -14,7 +15,7 @@ The tag names (``sha256-<hex>.sig``) are :mod:`..oci.sigtags`'s, re-exported her
 
 from __future__ import annotations
 
-from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, referrers_tag, signature_tag, signature_tags
 
 SIMPLESIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -28,5 +29,7 @@ __all__ = [
     "SIGNATURE_TYPE",
     "SIMPLESIGNING_MEDIA_TYPE",
     "is_signature_tag",
+    "referrers_tag",
     "signature_tag",
+    "signature_tags",
 ]

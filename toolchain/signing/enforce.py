@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gadgetsmith.runtime.oci.reference import Reference, parse
-from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
+from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, referrers_tag, signature_tag
 from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.policy import Policy
 from gadgetsmith.toolchain.signing.source import StoreSource
@@ -38,6 +38,11 @@ def policy_keys(policy: Policy, ref: Reference | str, digest: str | None = None)
     from gadgetsmith.toolchain.signing.keys import load_public_key  # cryptography: keys are named
 
     return [load_public_key(p.encode(), f"{policy.source} key {i + 1}") for i, p in enumerate(pems)]
+
+
+def policy_identities(policy: Policy, ref: Reference | str, digest: str | None = None) -> set[str] | None:
+    """Repository names a signature of ``ref`` may name under the policy (None: any)."""
+    return policy.signature_identities(ref, digest)
 
 
 def skip_warning(action: str, reference: str, policy: Policy, n_keys: int) -> str:
@@ -82,7 +87,18 @@ def verify_local_for_run(
         return None
     from gadgetsmith.toolchain.signing.local import verify_in_store
 
-    result = verify_in_store(store, ref, desc, keys, label=label)
+    identities: set[str] | None = None
+    if ref is not None:
+        identities = policy_identities(policy, ref, desc["digest"])
+    else:
+        for name in store.names_of(desc["digest"]):
+            allowed = policy_identities(policy, name, desc["digest"])
+            if allowed is None:
+                identities = None
+                break
+            identities = (identities or set()) | allowed
+    result = verify_in_store(store, ref, desc, keys, label=label,
+                             ignore_identity=identities is None, identities=identities)
     for w in result.warnings:
         warn(f"warning: {w}")
     return result
@@ -101,7 +117,7 @@ def pull_check(policy: Policy, ref: Reference, *, no_verify: bool = False,
         return None
     from gadgetsmith.toolchain.signing.verify import pull_verifier
 
-    return pull_verifier(ref, keys)
+    return pull_verifier(ref, keys, identities=policy_identities(policy, ref, ref.digest))
 
 
 def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], read: BlobReader,
@@ -126,6 +142,11 @@ def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], 
             sig_raw = read(sd["digest"], True)
         else:
             sig_raw = StoreSource(store).signature_manifest(desc["digest"])
+        rd = sigs.get(referrers_tag(desc["digest"])) or StoreSource(store).tagged(
+            referrers_tag(desc["digest"]))
+        ref_raw = read(rd["digest"], True) if rd is not None else None
         from gadgetsmith.toolchain.signing.verify import pull_verifier
 
-        pull_verifier(ref, keys, tag, where="the archive or the local store")(read, desc, sig_raw)
+        pull_verifier(ref, keys, tag, where="the archive or the local store",
+                      identities=policy_identities(policy, ref, desc.get("digest")))(
+            read, desc, sig_raw, ref_raw)

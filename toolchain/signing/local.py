@@ -286,12 +286,15 @@ def verify_in_store(
     ignore_identity: bool = False,
     label: str | None = None,
     manifests: list[dict[str, Any]] | None = None,
+    identities: set[str] | None = None,
 ) -> VerifyResult:
     """``manifests``: what :func:`~.verify.check_graph` returned for ``desc`` when the caller
-    already checked the graph (it is not read and hashed again)."""
+    already checked the graph (it is not read and hashed again). ``identities``: the
+    repository names a signature may name (default: the image's own names)."""
     label = label or (str(ref) if ref else desc["digest"])
-    identities = None
-    if not ignore_identity:
+    if ignore_identity:
+        identities = None
+    elif identities is None:
         identities = repository_names(store, ref, desc["digest"])
         if not identities:
             raise UsageError(

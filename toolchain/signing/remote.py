@@ -30,7 +30,7 @@ from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.registry.capabilities import supports_referrers
 from gadgetsmith.toolchain.registry.client import DigestMismatch, RegistryClient
 from gadgetsmith.toolchain.registry.transfer import fetch_signatures
-from gadgetsmith.toolchain.signing import COSIGN_ARTIFACT_TYPE, signature_tag
+from gadgetsmith.toolchain.signing import COSIGN_ARTIFACT_TYPE, referrers_tag, signature_tag
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing.keys import PublicKey
 from gadgetsmith.toolchain.signing.local import (
@@ -59,6 +59,15 @@ class RegistrySource:
         got = self.client.manifest_get(self.repo, signature_tag(digest), missing_ok=True)
         return None if got is None else got[0]
 
+    def referrers(self, digest: str) -> list[bytes]:
+        """Manifests referring to ``digest``: the referrers API, else the tag schema's index."""
+        entries = self.client.referrers(self.repo, digest)
+        if entries is None:
+            got = self.client.manifest_get(self.repo, referrers_tag(digest), missing_ok=True)
+            entries = _manifest_list(got[0]) if got is not None else []
+        return [self.manifest(e["digest"]) for e in entries
+                if isinstance(e, dict) and isinstance(e.get("digest"), str)]
+
     def manifest(self, digest: str) -> bytes:
         try:
             return self.client.manifest_get(self.repo, digest)[0]
@@ -86,7 +95,10 @@ def _resolve(client: RegistryClient, ref: Reference) -> tuple[dict[str, Any], by
 
 
 def _manifest_list(data: bytes) -> list[dict[str, Any]]:
-    doc = strict_json(data)
+    try:
+        doc = strict_json(data)
+    except (ValueError, UnicodeDecodeError):
+        return []
     return list(doc.get("manifests") or []) if isinstance(doc, dict) else []
 
 
@@ -198,7 +210,7 @@ def fetch_signature_into_store(store: Store, ref: Reference, digests: list[str],
         try:
             sm.parse(raw, "")
         except sm.SignatureManifestError:
-            return False
+            return bool(_manifest_list(raw))  # the referrers tag schema's index
         return True
 
     return fetch_signatures(store, options.client(ref.domain), ref.path, missing, accept=readable)

@@ -1,7 +1,7 @@
 """Signatures in the local store, and which of them a push carries (no cryptography here).
 
 * :class:`StoreSource`: the store as a :class:`~.verify.SignatureSource` (``sha256-<hex>.sig``
-  manifests and their blobs, as ig keeps them);
+  manifests and their blobs, as ig keeps them, and the ``sha256-<hex>`` referrers indexes);
 * :func:`signatures_for`: the signature view `gadget push` sends a destination.
 
 `gadget push` imports this module; the signer and verifier (and cryptography) only run
@@ -10,6 +10,7 @@ when a command signs or verifies.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError, sha256_digest
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.errors import MissingBlob, VerificationError
-from gadgetsmith.toolchain.oci.sigtags import signature_tag
+from gadgetsmith.toolchain.oci.sigtags import referrers_tag, signature_tag
 from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing.payload import PayloadError, parse_payload
@@ -33,12 +34,15 @@ class StoreSource:
         self.store = store
         self.where = f"the local store {store.root}"
 
-    def signature_descriptor(self, digest: str) -> dict[str, Any] | None:
-        tag = signature_tag(digest)
+    def tagged(self, tag: str) -> dict[str, Any] | None:
+        """The store's descriptor tagged ``tag`` (a bare signature tag), or None."""
         for d in self.store.read_index()["manifests"]:
             if (d.get("annotations") or {}).get(mt.REF_NAME) == tag:
                 return d
         return None
+
+    def signature_descriptor(self, digest: str) -> dict[str, Any] | None:
+        return self.tagged(signature_tag(digest))
 
     def signature_manifest(self, digest: str) -> bytes | None:
         desc = self.signature_descriptor(digest)
@@ -57,6 +61,26 @@ class StoreSource:
             return self.store.read_blob(digest, verify=False)
         except LayoutError:
             raise MissingBlob(digest) from None
+
+    def referrers(self, digest: str) -> list[bytes]:
+        """Manifests listed by the store's ``sha256-<hex>`` index (the referrers tag schema,
+        as pulled), each checked against its digest."""
+        desc = self.tagged(referrers_tag(digest))
+        out: list[bytes] = []
+        if desc is None:
+            return out
+        try:
+            index = json.loads(self.blob(desc["digest"]))
+        except (MissingBlob, ValueError):
+            return out
+        for e in index.get("manifests") or [] if isinstance(index, dict) else []:
+            try:
+                data = self.blob(e["digest"])
+            except (MissingBlob, KeyError, TypeError):
+                continue
+            if sha256_digest(data) == e["digest"]:
+                out.append(data)
+        return out
 
     def reader(self) -> Callable[[str, bool], bytes]:
         """``read(digest, is_manifest)`` for :func:`~.verify.check_graph` (unchecked bytes)."""

@@ -1,6 +1,14 @@
-"""Verification of cosign tag-scheme signatures and of the image graph they cover.
+"""Verification of cosign signatures and of the image graph they cover.
 
-A signature is accepted when, for one layer of the ``sha256-<hex>.sig`` manifest:
+Signatures are looked for where ig looks, in its order: the legacy ``sha256-<hex>.sig``
+manifest, then the OCI 1.1 referrers of the digest (the registry's referrers API, else the
+referrers tag schema's ``sha256-<hex>`` index): cosign's OCI 1.1 signature manifests
+(artifactType ``application/vnd.dev.cosign.artifact.sig.v1+json``, the same simple-signing
+layers) and Sigstore bundles (cosign v3's default, :mod:`.bundle`). A referrer's own
+``artifactType`` (or config media type) decides, never the index entry's (cosign v2.6.5
+writes the wrong one there), and its ``subject`` must be the digest.
+
+A simple-signing signature is accepted when, for one layer:
 
 1. the layer is a simple-signing payload with one well-formed base64 signature annotation;
 2. the payload blob hashes to the layer's digest;
@@ -28,8 +36,15 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError, sha256_digest
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import IntegrityError, MissingBlob, VerificationError
-from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, signature_tag
+from gadgetsmith.toolchain.signing import (
+    COSIGN_ARTIFACT_TYPE,
+    SIGNATURE_ANNOTATION,
+    SIMPLESIGNING_MEDIA_TYPE,
+    referrers_tag,
+    signature_tag,
+)
 from gadgetsmith.toolchain.signing import sigmanifest as sm
+from gadgetsmith.toolchain.signing.bundle import check_bundle, is_bundle_type
 from gadgetsmith.toolchain.signing.crypto import all_ecdsa, is_der_ecdsa_signature, verify_bytes
 from gadgetsmith.toolchain.signing.keys import PublicKey
 from gadgetsmith.toolchain.signing.payload import (
@@ -51,6 +66,9 @@ class SignatureSource(Protocol):
     def blob(self, digest: str) -> bytes:
         """Raw bytes stored under ``digest`` (unchecked); raise MissingBlob if absent."""
 
+    # optional: def referrers(self, digest: str) -> list[bytes]
+    #   the raw manifests referring to ``digest`` (OCI 1.1), each checked against its digest
+
 
 @dataclass
 class Verified:
@@ -61,13 +79,17 @@ class Verified:
     identity: str
     optional: dict[str, Any] = field(default_factory=dict)
     signature_manifest: str = ""
+    #: "cosign" (the sha256-<hex>.sig tag), "oci11" (cosign's OCI 1.1 referrer) or "bundle"
+    format: str = "cosign"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "digest": self.digest,
             "key": self.key.source,
             "keyFingerprint": self.key.fingerprint(),
-            "signatureTag": signature_tag(self.digest),
+            "format": self.format,
+            "signatureTag": signature_tag(self.digest) if self.format == "cosign"
+            else referrers_tag(self.digest),
             "signatureManifest": self.signature_manifest,
             "layer": self.layer,
             "layers": self.layers,
@@ -139,9 +161,44 @@ def check_layer(
             want = " or ".join(sorted(identities)) or "?"
             raise ValueError(
                 f"signed identity {p.identity!r} is not the repository {want} "
-                "(--ignore-identity to accept signatures made for another repository)"
+                "(to accept signatures made for another repository, e.g. on a mirror: "
+                "--ignore-identity, or 'identities'/'ignoreIdentity' in the policy entry)"
             )
     return key, p.identity, p.optional
+
+
+def referrer_signatures(source: SignatureSource, digest: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(format, manifest digest, manifest) of the signatures among ``digest``'s referrers:
+    "oci11" for cosign's OCI 1.1 signature manifests, "bundle" for Sigstore bundles. Other
+    referrers (attestations, SBOMs) and manifests whose subject is another digest are left out."""
+    get = getattr(source, "referrers", None)
+    out = []
+    for raw in get(digest) if get is not None else []:
+        try:
+            doc = strict_json(raw)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if not isinstance(doc, dict) or (doc.get("subject") or {}).get("digest") != digest:
+            continue
+        atype = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType")
+        kind = "oci11" if atype == COSIGN_ARTIFACT_TYPE else "bundle" if is_bundle_type(atype) else None
+        if kind and isinstance(doc.get("layers"), list):
+            out.append((kind, sha256_digest(raw), doc))
+    return out
+
+
+def _check_bundle_layer(source: SignatureSource, layer: Any, digest: str,
+                        keys: list[PublicKey]) -> PublicKey:
+    if not isinstance(layer, dict) or not is_bundle_type(layer.get("mediaType")):
+        raise ValueError("the bundle manifest's layer is not a Sigstore bundle")
+    bdigest = layer.get("digest")
+    try:
+        data = source.blob(bdigest)
+    except MissingBlob:
+        raise ValueError(f"bundle blob {bdigest} is missing from {source.where}") from None
+    if sha256_digest(data) != bdigest:
+        raise ValueError(f"bundle blob does not match its digest {bdigest} (tampered bundle)")
+    return check_bundle(data, digest, keys)
 
 
 def verify_digest(
@@ -151,28 +208,51 @@ def verify_digest(
     identities: set[str] | None,
     label: str,
 ) -> Verified:
-    """Find and check the signature of ``digest``; raise VerificationError with all reasons."""
+    """Find and check the signature of ``digest``; raise VerificationError with all reasons.
+
+    The ``sha256-<hex>.sig`` manifest first; the referrers only when it has none that
+    verifies (as ig, which stops at the first format it finds)."""
     tag = signature_tag(digest)
     raw = source.signature_manifest(digest)
-    if raw is None:
-        raise VerificationError(
-            f"{label}: no signature found for {digest} (no {tag} in {source.where}): "
-            "sign it with 'gadget sign', or pull it with its signature"
-        )
-    try:
-        layers = sm.parse(raw, tag)
-    except sm.SignatureManifestError as e:
-        raise VerificationError(f"{label}: {e}") from None
-    if not layers:
-        raise VerificationError(f"{label}: signature manifest {tag} has no signature layers")
-    reasons = []
-    for i, layer in enumerate(layers, 1):
+    reasons: list[str] = []
+    if raw is not None:
         try:
-            key, identity, optional = check_layer(source, layer, digest, keys, identities)
-        except ValueError as e:
-            reasons.append(f"signature {i}/{len(layers)}: {e}")
-            continue
-        return Verified(digest, key, i, len(layers), identity, optional, sha256_digest(raw))
+            layers = sm.parse(raw, tag)
+        except sm.SignatureManifestError as e:
+            layers = None
+            reasons.append(str(e))
+        if layers == []:
+            reasons.append(f"signature manifest {tag} has no signature layers")
+        for i, layer in enumerate(layers or [], 1):
+            try:
+                key, identity, optional = check_layer(source, layer, digest, keys, identities)
+            except ValueError as e:
+                reasons.append(f"signature {i}/{len(layers)}: {e}")
+                continue
+            return Verified(digest, key, i, len(layers), identity, optional, sha256_digest(raw))
+    referrers = referrer_signatures(source, digest)
+    if raw is None and not referrers:
+        raise VerificationError(
+            f"{label}: no signature found for {digest} (no {tag} and no cosign or Sigstore "
+            f"bundle referrer in {source.where}): sign it with 'gadget sign', or pull it with "
+            "its signature"
+        )
+    for kind, mdigest, doc in referrers:
+        what = "bundle" if kind == "bundle" else "OCI 1.1 signature"
+        n = len(doc["layers"])
+        for i, layer in enumerate(doc["layers"], 1):
+            try:
+                if kind == "bundle":
+                    # the Statement names only the digest: there is no identity to check
+                    return Verified(digest, _check_bundle_layer(source, layer, digest, keys), i, n,
+                                    "", {}, mdigest, kind)
+                key, identity, optional = check_layer(source, layer, digest, keys, identities)
+                return Verified(digest, key, i, n, identity, optional, mdigest, kind)
+            except ValueError as e:
+                reasons.append(f"{what} {mdigest[:19]} layer {i}/{n}: {e}")
+    if len(reasons) == 1 and raw is not None:
+        raise VerificationError(f"{label}: {reasons[0]}" if "signature manifest" in reasons[0]
+                                else f"{label}: signature rejected: {reasons[0]}")
     raise VerificationError(f"{label}: signature rejected: " + "; ".join(reasons))
 
 
@@ -257,12 +337,17 @@ def check_graph(
 
 # ------------------------------------------------------------------------------ staged downloads
 def pull_verifier(
-    ref: Reference, keys: list[PublicKey], label: str | None = None, where: str = "the pulled image"
-) -> Callable[[Callable[[str, bool], bytes], dict[str, Any], bytes | None], None]:
-    """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes)`` raises
-    VerificationError unless the signature of ``root_desc`` verifies with ``keys``."""
+    ref: Reference, keys: list[PublicKey], label: str | None = None, where: str = "the pulled image",
+    identities: set[str] | None | bool = True,
+) -> Callable[..., None]:
+    """A check for a staged pull: ``check(read, root_desc, sig_manifest_bytes,
+    referrers_index_bytes=None)`` raises VerificationError unless a signature of
+    ``root_desc`` verifies with ``keys``. ``identities``: the repository names a signature
+    may name (True: ``ref``'s own; None: any, the policy's ``ignoreIdentity``)."""
+    names = {ref.name} if identities is True else identities
 
-    def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None) -> None:
+    def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None,
+              referrers_raw: bytes | None = None) -> None:
         def read(digest: str, is_manifest: bool = False) -> bytes:
             try:
                 return raw_read(digest, is_manifest)
@@ -279,8 +364,25 @@ def pull_verifier(
             def blob(self, digest: str) -> bytes:
                 return read(digest, False)
 
+            def referrers(self, digest: str) -> list[bytes]:
+                if referrers_raw is None or digest != root["digest"]:
+                    return []
+                try:
+                    index = strict_json(referrers_raw)
+                except (ValueError, UnicodeDecodeError):
+                    return []
+                out = []
+                for e in index.get("manifests") or [] if isinstance(index, dict) else []:
+                    try:
+                        data = read(e["digest"], True)
+                    except (MissingBlob, KeyError, TypeError):
+                        continue
+                    if sha256_digest(data) == e["digest"]:
+                        out.append(data)
+                return out
+
         name = label or str(ref)
         check_graph(read, root, name)
-        verify_digest(_Staged(), root["digest"], keys, {ref.name}, name)
+        verify_digest(_Staged(), root["digest"], keys, names, name)
 
     return check
