@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.bpf import btfgen
 from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.bpf.loader import GadgetObject, LoadedGadget, host_arch
 from gadgetsmith.runtime.errors import RuntimeGadgetError
@@ -76,6 +77,25 @@ def load_image(ref: str, store: str | Path | None = None,
     raise RuntimeGadgetError(f"{ref}: the image has no eBPF program for {host_arch()}")
 
 
+def load_btfgen_layer(ref: str, store: str | Path | None = None,
+                      descriptor: dict[str, Any] | None = None) -> bytes | None:
+    """The btfgen layer of an image's manifest for this host's arch, or None."""
+    from gadgetsmith.runtime.oci import mediatypes as mt
+    from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
+    from gadgetsmith.runtime.oci.reference import InvalidReference
+
+    layout = Layout(Path(store) if store else default_store_path())
+    try:
+        desc = descriptor if descriptor is not None else layout.resolve(ref)[1]
+        manifest = layout.read_json(layout.manifest_for_arch(desc, host_arch())["digest"])
+        for layer in manifest.get("layers") or []:
+            if layer.get("mediaType") == mt.BTFGEN:
+                return layout.read_blob(layer["digest"])
+    except (UnknownReference, LayoutError, InvalidReference) as e:
+        raise RuntimeGadgetError(f"{ref}: {e}") from None
+    return None
+
+
 class Gadget:
     def __init__(
         self,
@@ -92,6 +112,7 @@ class Gadget:
         on_lost: Callable[[int, str], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
         on_debug: Callable[[str], None] | None = None,
+        btfgen_layer: bytes | None = None,
     ) -> None:
         """``perf_buffer_pages``: pages per CPU for tracer maps that are perf event arrays.
         ``on_lost(count, datasource)`` is called with newly lost records (perf buffer
@@ -108,7 +129,12 @@ class Gadget:
         ``on_warning(text)`` gets one-line warnings (also kept in :attr:`warnings`), such
         as a container whose copy of a library lacks the probed symbol or USDT probe;
         ``on_debug(text)`` says which file each uprobe or USDT probe is attached to, for
-        which container."""
+        which container.
+
+        On a kernel without BTF, CO-RE relocations use this machine's entry of the image's
+        btfgen layer (read from the store for an image reference; ``btfgen_layer`` for an
+        object given as bytes or a file), see :mod:`gadgetsmith.runtime.bpf.btfgen`."""
+        from_store = False
         if isinstance(image, bytes):
             data, meta = image, metadata or {}
         elif isinstance(image, Path) or (isinstance(image, str) and image.endswith(".o")
@@ -116,6 +142,7 @@ class Gadget:
             data, meta = Path(image).read_bytes(), metadata or {}
         else:
             data, meta = load_image(str(image), store)
+            from_store = True
             if metadata:
                 meta = metadata
         self.object = GadgetObject(data, meta)
@@ -169,9 +196,12 @@ class Gadget:
         values = {str(k): str(v) for k, v in (params or {}).items()}
         for k, v in values.items():
             self.object.param(k).encode(v)
-        self.loaded = LoadedGadget(self.object, values, autoattach=False,
-                                   filter_by_mntns=not host, on_warning=self._warning,
-                                   on_debug=on_debug)
+        if from_store and btfgen_layer is None and btfgen.needs_bundle():
+            btfgen_layer = load_btfgen_layer(str(image), store)
+        with btfgen.btf_for_load(btfgen_layer) as btf_path:
+            self.loaded = LoadedGadget(self.object, values, autoattach=False,
+                                       filter_by_mntns=not host, on_warning=self._warning,
+                                       on_debug=on_debug, btf_custom_path=btf_path)
         try:
             if self.containers is not None:
                 self._start_containers()

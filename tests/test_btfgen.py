@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import lzma
 import os
 import shutil
@@ -471,3 +472,105 @@ def test_cache_key_ignores_type_numbering(tmp_path, mtime_objects):
     # another relocation, another key
     keys = {object_key(p.read_bytes()) for p in mtime_objects.values()} | {object_key(objs[0])}
     assert len(keys) == 4
+
+
+# -- the runtime's pick ----------------------------------------------------------------
+def test_pick_matches_ig_names_and_btfhub_arm64_folders():
+    from gadgetsmith.runtime.bpf.btfgen import BtfgenError, HostKey, pick
+    from gadgetsmith.toolchain.btfgen.layer import make_layer
+
+    layer = make_layer({"debian/12/arm64/6.1.0-47-cloud-arm64.btf": b"A",
+                        "debian/12/x86_64/6.1.0-47-cloud-amd64.btf": b"X",
+                        "6.12.1-flat.btf": b"F"})
+    assert pick(layer, HostKey("debian", "12", "aarch64", "6.1.0-47-cloud-arm64")) == b"A"
+    assert pick(layer, HostKey("debian", "12", "x86_64", "6.1.0-47-cloud-amd64")) == b"X"
+    assert pick(layer, HostKey("debian", "12", "x86_64", "6.12.1-flat")) == b"F"  # ig >= 0.52 builds
+    with pytest.raises(BtfgenError) as e:
+        pick(layer, HostKey("ubuntu", "22.04", "x86_64", "5.15.0-1-generic"))
+    assert str(e.value) == (
+        "this kernel has no BTF (/sys/kernel/btf/vmlinux) and the image's btfgen layer has no "
+        "ubuntu/22.04/x86_64/5.15.0-1-generic; it has 3 kernel(s): 6.12.1-flat, "
+        "debian/12/arm64/6.1.0-47-cloud-arm64, debian/12/x86_64/6.1.0-47-cloud-amd64")
+
+
+def _trigger_until_done(proc: subprocess.Popen, path: str) -> None:
+    import threading
+    import time
+
+    def loop() -> None:
+        while proc.poll() is None:
+            subprocess.run(["cat", path], capture_output=True)
+            time.sleep(0.2)
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+def _one_open_event(ref: str, store: Path, env: dict[str, str], path: str) -> dict:
+    from .conftest import GADGET
+
+    full = dict(os.environ, GADGETSMITH_STORE=str(store), **env)
+    proc = subprocess.Popen([GADGET, "run", ref, "--host", "--count", "1", "--timeout", "60",
+                             "-F", f"fname=={path}", "-o", "json"], env=full,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _trigger_until_done(proc, path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (line,) = out.splitlines()
+    return json.loads(line)
+
+
+def test_run_without_kernel_btf_uses_the_images_entry_for_this_machine(kernels, mtime_gadgets, root,
+                                                                       tmp_path, monkeypatch):
+    """GADGETSMITH_KERNEL_BTF=none: as on a kernel without BTF, libbpf gets this machine's
+    minimised BTF from the image (an entry made from /sys/kernel/btf/vmlinux)."""
+    import uuid
+
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+    from gadgetsmith.runtime.gadget import Gadget
+
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        pytest.skip("this kernel has no BTF")
+    archive_dir = tmp_path / "kernels"
+    shutil.copytree(kernels, archive_dir)
+    run_gadget("btf", "import", "/sys/kernel/btf/vmlinux", "--archive", str(archive_dir))
+    store = tmp_path / "store"
+    env = {"GADGETSMITH_BTFGEN_CACHE": str(tmp_path / "cache")}
+    run_gadget("build", str(SAMPLES / "trace_open"), "-t", "trace_open:bundle", "--btfgen",
+               "--btfhub-archive", str(archive_dir), store=store, env=env)
+    path = f"/nonexistent-btfgen-{uuid.uuid4().hex[:8]}"
+    with_btf = _one_open_event("trace_open:bundle", store, {}, path)
+    bundled = _one_open_event("trace_open:bundle", store, {"GADGETSMITH_KERNEL_BTF": "none"}, path)
+    varying = {"timestamp", "timestamp_raw"}
+    for ev in (with_btf, bundled):
+        for k in varying:
+            ev.pop(k)
+        ev["proc"].pop("pid"), ev["proc"].pop("tid"), ev["proc"]["parent"].pop("pid")
+        ev["proc"]["parent"].pop("tid")
+    assert bundled == with_btf
+    assert bundled["fname"] == path and bundled["error"] == "ENOENT" and bundled["proc"]["comm"] == "cat"
+
+    # the image without this kernel: one line with the key and what the image has
+    run_gadget("build", str(SAMPLES / "trace_open"), "-t", "trace_open:others", "--btfgen",
+               "--btfhub-archive", str(kernels), "--arch", "amd64", store=store, env=env)
+    res = run_gadget("run", "trace_open:others", "--host", "--timeout", "1", store=store,
+                     env={"GADGETSMITH_KERNEL_BTF": "none"}, check=False)
+    assert res.returncode == 1
+    from gadgetsmith.runtime.bpf.btfgen import host_key
+
+    assert res.stderr.strip() == (
+        f"error: this kernel has no BTF (/sys/kernel/btf/vmlinux) and the image's btfgen layer "
+        f"has no {host_key()}; it has 2 kernel(s): {_key(kernels, '6.1', 'amd64')}, "
+        f"{_key(kernels, '6.12', 'amd64')}")
+
+    # libbpf really relocates with the bundle: this machine's name on the 6.1 kernel's BTF
+    # makes the i_mtime_sec read unresolvable, so the load fails (the Python API here)
+    lie = tmp_path / "lie" / str(host_key()).rsplit("/", 1)[0]
+    lie.mkdir(parents=True)
+    six_one = next(e for e in archive.scan_archive(kernels) if e.key == _key(kernels, "6.1", "amd64"))
+    (lie / f"{host_key().release}.btf").write_bytes(archive.read_btf(six_one))
+    run_gadget("build", str(mtime_gadgets["new"]), "-t", "mtime:lie", "--btfgen", "--btfhub-archive",
+               str(tmp_path / "lie"), "--arch", "amd64", store=store, env=env)
+    Gadget("mtime:lie", store=store).close()  # with the kernel's BTF it loads
+    monkeypatch.setenv("GADGETSMITH_KERNEL_BTF", "none")
+    with pytest.raises(RuntimeGadgetError, match="exe_mtime .* cannot be loaded"):
+        Gadget("mtime:lie", store=store)

@@ -10,12 +10,15 @@ An image's btfgen layer (``application/vnd.gadget.btfgen.v1+binary``) is a tar.g
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import platform
 import tarfile
+import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +49,7 @@ class HostKey:
         return [f"{self.os_id}/{self.version_id}/{m}/{self.release}.btf" for m in machines]
 
     def __str__(self) -> str:
-        return self.names()[0]
+        return self.names()[0].removesuffix(".btf")
 
 
 def os_release(path: str = "/etc/os-release") -> tuple[str, str]:
@@ -99,8 +102,8 @@ def pick(layer: bytes | None, key: HostKey | None = None) -> bytes:
     if layer is None:
         raise BtfgenError(
             f"this kernel has no BTF ({KERNEL_BTF}) and the image has no btfgen layer: "
-            "rebuild it with 'gadget build --btfgen --btfhub-archive DIR' including "
-            f"this kernel ({key})")
+            "rebuild it with 'gadget build --btfgen --btfhub-archive DIR' with this kernel "
+            f"({key}) in the archive")
     entries = read_layer(layer)
     for name in key.names():
         if name in entries:
@@ -114,3 +117,40 @@ def pick(layer: bytes | None, key: HostKey | None = None) -> bytes:
     raise BtfgenError(
         f"this kernel has no BTF ({KERNEL_BTF}) and the image's btfgen layer has no "
         f"{key}; it has {len(have)} kernel(s){': ' + shown if have else ''}")
+
+
+def needs_bundle() -> bool:
+    """True when libbpf must get its CO-RE BTF from the image (see :func:`btf_for_load`)."""
+    override = os.environ.get(OVERRIDE_ENV, "")
+    if override and override != "none":
+        return False
+    return not kernel_has_btf()
+
+
+@contextlib.contextmanager
+def btf_for_load(layer: bytes | None) -> Iterator[str | None]:
+    """The BTF file to hand libbpf as ``btf_custom_path`` for the load, or None.
+
+    None when the kernel has BTF (libbpf reads /sys/kernel/btf/vmlinux itself). Otherwise
+    this machine's entry of the image's btfgen ``layer``, in a temp file that exists for
+    the ``with`` block (libbpf reads it while loading). ``GADGETSMITH_KERNEL_BTF=none``
+    acts as if the kernel had no BTF; ``GADGETSMITH_KERNEL_BTF=FILE`` uses that file.
+    """
+    override = os.environ.get(OVERRIDE_ENV, "")
+    if override and override != "none":
+        if not os.path.isfile(override):
+            raise BtfgenError(f"{OVERRIDE_ENV}={override}: no such file")
+        yield override
+        return
+    if kernel_has_btf():
+        yield None
+        return
+    data = pick(layer)
+    fd, path = tempfile.mkstemp(prefix="gadget-btf-", suffix=".btf")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

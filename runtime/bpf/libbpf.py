@@ -32,6 +32,20 @@ class UprobeOpts(ctypes.Structure):
     ]
 
 
+class ObjectOpenOpts(ctypes.Structure):
+    """struct bpf_object_open_opts up to btf_custom_path (libbpf 0.6+; sz says so)."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("object_name", c_char_p),
+        ("relaxed_maps", ctypes.c_bool),
+        ("pin_root_path", c_char_p),
+        ("_attach_prog_fd", c_uint32),  # removed field, kept as padding
+        ("kconfig", c_char_p),
+        ("btf_custom_path", c_char_p),
+    ]
+
+
 _lib: ctypes.CDLL | None = None
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
@@ -161,9 +175,15 @@ def check_int(rc: int, what: str) -> int:
 
 
 # -- thin typed wrappers ---------------------------------------------------------------
-def open_mem(data: bytes) -> tuple[int, ctypes.Array]:
+def open_mem(data: bytes, btf_custom_path: str | None = None) -> tuple[int, ctypes.Array]:
+    """Open an object from memory. ``btf_custom_path``: a BTF file libbpf uses instead of
+    the kernel's for CO-RE relocations (a btfgen bundle's entry for kernels without BTF)."""
     buf = ctypes.create_string_buffer(data, len(data))
-    obj = lib().bpf_object__open_mem(buf, len(data), None)
+    opts = None
+    if btf_custom_path:
+        opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts),
+                              btf_custom_path=btf_custom_path.encode())
+    obj = lib().bpf_object__open_mem(buf, len(data), ctypes.byref(opts) if opts else None)
     return check_ptr(obj, "opening the eBPF object"), buf
 
 

@@ -106,8 +106,10 @@ class LoadedGadget:
     def __init__(self, gobj: GadgetObject, values: dict[str, str] | None = None,
                  autoattach: bool = True, filter_by_mntns: bool = False,
                  on_warning: Callable[[str], None] | None = None,
-                 on_debug: Callable[[str], None] | None = None) -> None:
+                 on_debug: Callable[[str], None] | None = None,
+                 btf_custom_path: str | None = None) -> None:
         self.gobj = gobj
+        self.btf_custom_path = btf_custom_path  # see runtime/bpf/btfgen.py
         self.filter_by_mntns = filter_by_mntns
         self.on_warning = on_warning
         self.on_debug = on_debug
@@ -128,7 +130,7 @@ class LoadedGadget:
             self.attach_all()
 
     def _open(self, values: dict[str, str]) -> None:
-        obj, self._buf = L.open_mem(self.gobj.data)
+        obj, self._buf = L.open_mem(self.gobj.data, self.btf_custom_path)
         self.obj = obj
         try:
             for m in L.iter_maps(obj):

@@ -75,6 +75,7 @@ def run(
         params[k.strip()] = v
     src: str | bytes = image
     metadata = None
+    btfgen_layer = None
     if Path(image).is_dir():
         import tempfile
 
@@ -94,7 +95,8 @@ def run(
         from gadgetsmith.toolchain.oci.views import load_for_run
         from gadgetsmith.toolchain.policy import load_policy
 
-        src, metadata = load_for_run(store_path(store), image, load_policy(policy), no_verify)
+        src, metadata, btfgen_layer = load_for_run(store_path(store), image, load_policy(policy),
+                                                   no_verify)
     from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
     from gadgetsmith.runtime.events.output import Printer, sort_events
     from gadgetsmith.runtime.gadget import Gadget
@@ -126,7 +128,8 @@ def run(
     try:
         g = Gadget(src, params=params, store=store_path(store), metadata=metadata,
                    filter=filter_, host=host, selector=selector, containers=collection,
-                   on_lost=lost, on_warning=warn, on_debug=debug if state.debug else None)
+                   on_lost=lost, on_warning=warn, on_debug=debug if state.debug else None,
+                   btfgen_layer=btfgen_layer)
     except RuntimeGadgetError as e:
         collection.stop()
         raise GadgetError(str(e)) from None
