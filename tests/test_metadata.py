@@ -193,7 +193,7 @@ def test_validate_reads_build_yaml_once(tmp_path: Path) -> None:
         _HOOKED.append(_record_opens)
     _OPENED[:] = ["<recording>"]
     try:
-        report = validate_dir(d, compile_object=False)
+        report = validate_dir(d)
     finally:
         opened, _OPENED[:] = _OPENED[1:], []
     assert report.ok, report.diagnostics

@@ -41,6 +41,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -311,8 +312,6 @@ def _load_keys(items: list[str], base: Path, where: str) -> tuple[str, ...]:
 
 
 def _schema() -> dict[str, Any]:
-    from importlib.resources import files
-
     return json.loads(files("gadgetsmith.schemas").joinpath("policy.schema.json").read_text())
 
 

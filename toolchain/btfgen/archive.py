@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.fsutil import atomic_write
 
 #: gadget architecture -> btfhub's folder name
 BTFHUB_ARCH = {"amd64": "x86_64", "arm64": "arm64"}
@@ -206,8 +207,6 @@ def tar_xz(name: str, data: bytes, mtime: int = 0) -> bytes:
 def write_entry(root: Path | str, distro: str, version: str, arch_dir: str, release: str,
                 btf: bytes, compress: bool = True, mtime: int = 0) -> Path:
     """Write one kernel's BTF into ``root`` (atomically); returns the file written."""
-    from gadgetsmith.toolchain.fsutil import atomic_write
-
     for kind, value in (("ID", distro), ("VERSION_ID", version), ("arch", arch_dir),
                         ("release", release)):
         check_name(kind, value)

@@ -22,14 +22,24 @@ limits, kprobe targets (kallsyms), tracepoints under tracefs, kernel config.
 
 from __future__ import annotations
 
+import os
+import platform
 import struct
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gadgetsmith.runtime.bpf.btf import LazyBtf
+from gadgetsmith.runtime.bpf.btfgen import read_layer
 from gadgetsmith.runtime.bpf.elf import Symbol
-from gadgetsmith.toolchain.btfgen import core
+from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
+from gadgetsmith.runtime.oci.reference import InvalidReference
+from gadgetsmith.toolchain.btfgen import archive, core
+from gadgetsmith.toolchain.btfgen.minimize import default_jobs
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 
 # section prefix -> BPF_PROG_TYPE_* (libbpf's section names); the longest prefix wins
 PROG_TYPES: tuple[tuple[str, str], ...] = (
@@ -127,8 +137,8 @@ class Verdict:
             label = name.replace("BPF_FUNC_", "bpf_") + "()" if name else f"helper #{hid}"
             self.problems.append(Problem("helper", f"this kernel has no {label} helper "
                                                    f"(called by {', '.join(progs)})"))
-        for mt, maps in sorted(self.missing_maps.items()):
-            name = names.get("bpf_map_type", {}).get(mt) or f"map type #{mt}"
+        for map_type, maps in sorted(self.missing_maps.items()):
+            name = names.get("bpf_map_type", {}).get(map_type) or f"map type #{map_type}"
             self.problems.append(Problem("map type", f"this kernel has no {name} maps "
                                                      f"(map {', '.join(maps)})"))
         self.missing_helpers, self.missing_maps = {}, {}
@@ -497,13 +507,6 @@ class KernelSource:
 def kernels_from(paths: Iterable[str], arches: set[str]) -> list[KernelSource]:
     """``--kernels`` values: archive folders (btfhub layout) or single BTF files
     (``/sys/kernel/btf/vmlinux``; a raw BTF or a btfhub ``.btf.tar.xz``)."""
-    import os
-    import platform
-    from pathlib import Path
-
-    from gadgetsmith.toolchain.btfgen import archive
-    from gadgetsmith.toolchain.errors import UsageError
-
     out: list[KernelSource] = []
     for p in paths:
         path = Path(p)
@@ -528,8 +531,6 @@ def kernels_from(paths: Iterable[str], arches: set[str]) -> list[KernelSource]:
 
 def kernels_from_layers(layers: Mapping[str, bytes]) -> list[KernelSource]:
     """The minimised kernels an image's btfgen layers carry (arch -> layer bytes)."""
-    from gadgetsmith.runtime.bpf.btfgen import read_layer
-
     out: list[KernelSource] = []
     for arch, layer in sorted(layers.items()):
         for name, data in sorted(read_layer(layer).items()):
@@ -540,11 +541,6 @@ def kernels_from_layers(layers: Mapping[str, bytes]) -> list[KernelSource]:
 def run(objects: Mapping[str, bytes], kernels: list[KernelSource], jobs: int | None = None,
         progress: Callable[[int, int, Any], None] | None = None) -> list[Verdict]:
     """Check ``objects[arch]`` against every kernel of that arch, a few at a time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from gadgetsmith.toolchain.btfgen.minimize import default_jobs
-    from gadgetsmith.toolchain.errors import GadgetError
-
     facts = {a: read_facts(d) for a, d in objects.items()}
     names: dict[str, dict[int, str]] = {"bpf_func_id": {}, "bpf_map_type": {}}
 
@@ -595,25 +591,10 @@ class Target:
 
 
 def load_target(what: str, arches: list[str] | None, store: Any = None) -> Target:
-    """``IMAGE`` (the local store), a gadget directory (compiled now) or an object file."""
-    import tempfile
-    from pathlib import Path
-
-    from gadgetsmith.toolchain.errors import UsageError
-
+    """``IMAGE`` (the local store) or an object file. A gadget directory is compiled by the
+    caller (:func:`gadgetsmith.toolchain.build.driver.compile_objects`, as `gadget check`
+    does): build sits above btfgen."""
     path = Path(what)
-    if path.is_dir():
-        from gadgetsmith.toolchain.build.compile import check_cflags, compile_arches, find_toolchain
-        from gadgetsmith.toolchain.metadata import buildspec
-
-        spec = buildspec.load(path)
-        if spec.ebpf_source is None:
-            raise UsageError(f"{path}: the gadget has no eBPF program to check")
-        cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
-        with tempfile.TemporaryDirectory(prefix="gadget-check-") as tmp:
-            objs = compile_arches(spec.ebpf_source, arches or ["amd64", "arm64"], Path(tmp),
-                                  find_toolchain(), cflags, cwd=spec.gadget_dir)
-            return Target(str(path), {a: p.read_bytes() for a, p in objs.items()})
     if path.is_file() and (what.endswith(".o") or path.read_bytes()[:4] == b"\x7fELF"):
         from gadgetsmith.runtime.bpf.loader import host_arch
 
@@ -624,13 +605,6 @@ def load_target(what: str, arches: list[str] | None, store: Any = None) -> Targe
 
 
 def _from_store(ref: str, arches: list[str] | None, store: Any) -> Target:
-    from pathlib import Path
-
-    from gadgetsmith.runtime.oci import mediatypes as mt
-    from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
-    from gadgetsmith.runtime.oci.reference import InvalidReference
-    from gadgetsmith.toolchain.errors import NotFoundError, UsageError
-
     layout = Layout(Path(store) if store else default_store_path())
     try:
         layout.check()

@@ -28,8 +28,10 @@ import shutil
 import struct
 import subprocess
 import tarfile
+import threading
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -116,7 +118,6 @@ def _open_member_tar(f: BinaryIO, name: str, size: int, path: Path):
             raise UsageError(f"{path}: {name} is zstd-compressed: install zstd (apt-get install zstd)")
         proc = subprocess.Popen([zstd, "-dc"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
-        import threading
 
         def feed() -> None:
             try:
@@ -436,8 +437,6 @@ def import_files(sources: list[Path], dest: Path | str, os_id: tuple[str, str] |
     """:func:`import_file` for each source, several at a time (decompression runs outside
     the GIL); results in the order given. The first failure is raised once the others
     that already started have finished (each writes its own file atomically)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     if release is not None and len(sources) > 1:
         raise UsageError("--release names one kernel: give one file with it")
     if not sources:

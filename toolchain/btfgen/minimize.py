@@ -24,6 +24,7 @@ from pathlib import Path
 from gadgetsmith.toolchain.btfgen import archive
 from gadgetsmith.toolchain.btfgen.archive import KernelEntry
 from gadgetsmith.toolchain.btfgen.cache import BtfgenCache
+from gadgetsmith.toolchain.btfgen.core import try_core_digest
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 
 Progress = Callable[[int, int, KernelEntry], None]
@@ -71,8 +72,6 @@ def object_key(data: bytes) -> str:
     relocations and the local types they reach, see :func:`.core.core_digest`), so the
     same program compiled again hits the cache even when clang numbered its types in
     another order; the whole object's digest when it cannot be read."""
-    from gadgetsmith.toolchain.btfgen.core import try_core_digest
-
     got = try_core_digest(data)
     return f"core:{got}" if got else f"sha256:{digest(data)}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -231,8 +232,6 @@ def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> 
         return None
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return None
-    import hashlib
-
     header = sdk.vmlinux_dir(arch) / "vmlinux.h"
     try:
         cst = os.stat(toolchain.clang)

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.metadata import buildspec
+from gadgetsmith.toolchain.metadata.generate import update_file
+from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, analyze
+from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
+from gadgetsmith.toolchain.oci.store import open_store
 
 ALL_ARCHES = ("amd64", "arm64")
 
@@ -72,6 +78,42 @@ def _parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
     return data
 
 
+def _build_reference(tag: str | None) -> str | None:
+    if not tag:
+        return None
+    try:
+        ref = parse(tag)
+    except InvalidReference as e:
+        raise UsageError(f"--tag: {e}") from None
+    if ref.digest:
+        raise UsageError(f"--tag {tag!r}: a build tag cannot contain a digest")
+    return str(ref)
+
+
+def _checked_arches(arches: Sequence[str]) -> list[str]:
+    out = list(dict.fromkeys(arches))
+    for a in out:
+        if a not in ALL_ARCHES:
+            raise UsageError(f"unknown architecture {a!r}: use one of {', '.join(ALL_ARCHES)}")
+    return out
+
+
+@contextmanager
+def _objects_dir(output_dir: Path | str | None) -> Iterator[Path]:
+    """``-o DIR`` (kept), else a temporary directory removed afterwards."""
+    if output_dir is not None:
+        outdir = Path(output_dir)
+        if not outdir.is_dir():
+            raise UsageError(f"-o {outdir}: output directory does not exist")
+        yield outdir
+        return
+    tmpdir = tempfile.mkdtemp(prefix="gadget-build-")
+    try:
+        yield Path(tmpdir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
 def build(
     gadget_dir: Path | str,
     tag: str | None = None,
@@ -89,53 +131,21 @@ def build(
     btfgen_jobs: int | None = None,
     btfgen_progress: Any = None,
 ) -> BuildResult:
-    from gadgetsmith.runtime.oci.reference import InvalidReference, parse
-
-    reference = None
-    if tag:
-        try:
-            ref = parse(tag)
-        except InvalidReference as e:
-            raise UsageError(f"--tag: {e}") from None
-        if ref.digest:
-            raise UsageError(f"--tag {tag!r}: a build tag cannot contain a digest")
-        reference = str(ref)
-    arches = list(dict.fromkeys(arches))
-    for a in arches:
-        if a not in ALL_ARCHES:
-            raise UsageError(f"unknown architecture {a!r}: use one of {', '.join(ALL_ARCHES)}")
+    reference = _build_reference(tag)
+    arches = _checked_arches(arches)
     spec = buildspec.load(gadget_dir, build_file)
-    origin = str(spec.build_file or spec.gadget_dir)
-    cflags = check_cflags(spec.cflags, spec.gadget_dir, origin)
+    cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
     meta_bytes, meta = load_metadata(spec.metadata)
     kernels = _btfgen_kernels(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
-
     # open the store before compiling so a bad --store fails fast
-    store = None
-    if not no_store:
-        from gadgetsmith.toolchain.oci.store import open_store
-
-        store = open_store(store_path)
-
-    tmpdir = None
-    if output_dir is not None:
-        outdir = Path(output_dir)
-        if not outdir.is_dir():
-            raise UsageError(f"-o {outdir}: output directory does not exist")
-    else:
-        tmpdir = tempfile.mkdtemp(prefix="gadget-build-")
-        outdir = Path(tmpdir)
-    try:
+    store = None if no_store else open_store(store_path)
+    with _objects_dir(output_dir) as outdir:
         objects: dict[str, Path] = {}
         if spec.ebpf_source is not None:
-            tc = toolchain or find_toolchain()
-            objects = compile_arches(spec.ebpf_source, arches, outdir, tc, cflags, cwd=spec.gadget_dir)
-        wasm = spec.wasm.read_bytes() if spec.wasm else None
+            objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
+                                     cflags, cwd=spec.gadget_dir)
         obj_info = None
         if objects and (update_metadata or (validate_metadata and meta_bytes is not None)):
-            from gadgetsmith.toolchain.metadata.objinfo import analyze
-            from gadgetsmith.toolchain.metadata.validate import display_path
-
             first = "amd64" if "amd64" in objects else next(iter(objects))
             obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
         update_log: list[str] = []
@@ -144,42 +154,47 @@ def build(
         warnings: list[str] = []
         if validate_metadata and meta_bytes is not None:
             warnings = _check_metadata(spec, meta_bytes, obj_info)
-        content = {
-            a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
-            for a in arches
-        }
+        wasm = spec.wasm.read_bytes() if spec.wasm else None
+        content = {a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
+                   for a in arches}
         btfgen_summary = None
         if kernels is not None:
             btfgen_summary = _btfgen_layers(content, kernels, btfgen_jobs, btfgen_progress)
+            warnings += btfgen_summary.pop("warnings", [])
         image = build_image(meta_bytes, meta, content, created_timestamp(), ig_builder_version)
-        moved = None
-        if store is not None:
-            moved = store.add_image(image.blobs, image.index_descriptor, reference)
-        return BuildResult(
-            image,
-            reference,
-            objects if output_dir is not None else {},
-            store is not None,
-            moved,
-            warnings + (btfgen_summary or {}).pop("warnings", []),
-            update_log,
-            btfgen_summary,
-        )
-    finally:
-        if tmpdir:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        moved = store.add_image(image.blobs, image.index_descriptor, reference) if store else None
+        kept = objects if output_dir is not None else {}
+    return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,
+                       btfgen_summary)
+
+
+def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[str, bytes]:
+    """The eBPF objects of a gadget directory, compiled for ``arches`` (no image, no store):
+    what `gadget validate`, `gadget metadata` and `gadget check` look at."""
+    if spec.ebpf_source is None:
+        raise UsageError(f"{spec.gadget_dir}: the gadget has no eBPF program")
+    cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
+    with tempfile.TemporaryDirectory(prefix="gadget-compile-") as tmp:
+        objs = compile_arches(spec.ebpf_source, list(arches), Path(tmp), find_toolchain(), cflags,
+                              cwd=spec.gadget_dir)
+        return {a: p.read_bytes() for a, p in objs.items()}
+
+
+def compile_and_analyze(spec: buildspec.BuildSpec, arch: str = "amd64") -> ObjectInfo:
+    """The object model of the gadget's program compiled for ``arch``."""
+    obj = compile_objects(spec, [arch])[arch]
+    return analyze(obj, display_path(spec.ebpf_source) if spec.ebpf_source else "object")
 
 
 def _update_metadata(
-    spec, obj_info, meta_bytes: bytes | None, meta: dict[str, Any] | None
+    spec: buildspec.BuildSpec, obj_info: ObjectInfo | None, meta_bytes: bytes | None,
+    meta: dict[str, Any] | None,
 ) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
     """--update-metadata: create or merge gadget.yaml from the object.
 
     Returns the file's bytes and data afterwards: what was written, or (unchanged file)
     what was loaded before the update, without reading the file again.
     """
-    from gadgetsmith.toolchain.metadata.generate import update_file
-
     if obj_info is None:
         raise UsageError(f"{spec.gadget_dir}: --update-metadata needs an eBPF program")
     path = spec.metadata or spec.gadget_dir / buildspec.DEFAULT_METADATA
@@ -192,10 +207,8 @@ def _update_metadata(
     return meta_bytes, meta, log
 
 
-def _check_metadata(spec, meta_bytes: bytes, obj_info) -> list[str]:
+def _check_metadata(spec: buildspec.BuildSpec, meta_bytes: bytes, obj_info: ObjectInfo | None) -> list[str]:
     """Validate gadget.yaml (schema + object); errors abort the build, warnings are returned."""
-    from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
-
     label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
     obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
     report = validate_bytes(meta_bytes, label, obj_info, obj_label, has_wasm=spec.wasm is not None)
@@ -220,12 +233,12 @@ def _btfgen_kernels(btfgen: bool, archive_dir: Path | str | None, arches: Sequen
                          "a folder made by 'gadget btf import')")
     if not has_ebpf:
         raise UsageError("--btfgen needs an eBPF program: this gadget has none")
-    from gadgetsmith.toolchain.btfgen.archive import BTFHUB_ARCH, scan_archive
+    from gadgetsmith.toolchain.btfgen import archive  # btfgen (tar, lzma): only with --btfgen
 
-    entries = scan_archive(archive_dir, set(arches))
+    entries = archive.scan_archive(archive_dir, set(arches))
     kernels: dict[str, list[Any]] = {a: [e for e in entries if e.arch == a] for a in arches}
     if not entries:
-        dirs = ", ".join(BTFHUB_ARCH[a] for a in arches)
+        dirs = ", ".join(archive.BTFHUB_ARCH[a] for a in arches)
         raise UsageError(f"--btfhub-archive {archive_dir}: no kernel BTF for {dirs} in it "
                          "(expected ID/VERSION_ID/ARCH/RELEASE.btf.tar.xz or .btf files)")
     return kernels
@@ -234,28 +247,26 @@ def _btfgen_kernels(btfgen: bool, archive_dir: Path | str | None, arches: Sequen
 def _btfgen_layers(content: dict[str, ArchContent], kernels: dict[str, list[Any]],
                    jobs: int | None, progress: Any) -> dict[str, Any]:
     """Minimise every kernel against its architecture's object; one layer per arch."""
-    from gadgetsmith.toolchain.btfgen.archive import BTFHUB_ARCH
-    from gadgetsmith.toolchain.btfgen.cache import BtfgenCache
-    from gadgetsmith.toolchain.btfgen.layer import layer_mtime, make_layer
-    from gadgetsmith.toolchain.btfgen.minimize import minimize
+    from gadgetsmith.toolchain.btfgen import archive, cache, layer, minimize  # only with --btfgen
 
-    mtime = layer_mtime()
+    mtime = layer.layer_mtime()
     todo = {a: ks for a, ks in kernels.items() if ks}
     objects = {a: content[a].ebpf for a in todo if content[a].ebpf is not None}
-    res = minimize(objects, {a: todo[a] for a in objects}, BtfgenCache(), jobs, progress)  # type: ignore[arg-type]
+    res = minimize.minimize(objects, {a: todo[a] for a in objects},  # type: ignore[arg-type]
+                            cache.BtfgenCache(), jobs, progress)
     summary: dict[str, Any] = {"kernels": {}, "layerSizes": {}, "btfBytes": 0, "cached": res.cached,
                                "seconds": round(res.seconds, 3), "jobs": res.jobs,
                                "bpftool": res.bpftool, "warnings": []}
     for arch, ms in res.by_arch.items():
-        layer = make_layer({m.entry.layer_name: m.data for m in ms}, mtime)
-        content[arch].btfgen = layer
+        data = layer.make_layer({m.entry.layer_name: m.data for m in ms}, mtime)
+        content[arch].btfgen = data
         summary["kernels"][arch] = len(ms)
-        summary["layerSizes"][arch] = len(layer)
+        summary["layerSizes"][arch] = len(data)
         summary["btfBytes"] += sum(len(m.data) for m in ms)
     for arch, ks in kernels.items():
         if not ks:
             summary["kernels"][arch] = 0
             summary["warnings"].append(
-                f"warning: the archive has no {BTFHUB_ARCH[arch]} kernel: the {arch} image has "
+                f"warning: the archive has no {archive.BTFHUB_ARCH[arch]} kernel: the {arch} image has "
                 "no btfgen layer")
     return summary

@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 from gadgetsmith.toolchain.btfgen import check, kernelpkg
 from gadgetsmith.toolchain.btfgen.archive import scan_archive
+from gadgetsmith.toolchain.build.driver import ALL_ARCHES, compile_objects
 from gadgetsmith.toolchain.cli.common import FormatOpt, OutFormat, print_json, store_path
 from gadgetsmith.toolchain.cli.output import KernelProgress, print_table, size_text
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.metadata import buildspec
 
 btf_app = typer.Typer(
     name="btf",
@@ -88,6 +90,18 @@ def btf_list(
     typer.echo(f"{len(rows)} kernel{'s' if len(rows) != 1 else ''}", err=True)
 
 
+def _target(what: str, arches: list[str] | None, store: Path | None) -> check.Target:
+    """A gadget directory is compiled here (build sits above btfgen); an image or an object
+    file is btfgen's to read."""
+    path = Path(what)
+    if not path.is_dir():
+        return check.load_target(what, arches, store)
+    spec = buildspec.load(path)
+    if spec.ebpf_source is None:
+        raise UsageError(f"{path}: the gadget has no eBPF program to check")
+    return check.Target(str(path), compile_objects(spec, arches or list(ALL_ARCHES)))
+
+
 def check_cmd(
     target: Annotated[str, typer.Argument(help="Image reference, gadget directory or .bpf.o file.")],
     kernels: Annotated[list[str] | None, typer.Option(
@@ -116,7 +130,7 @@ def check_cmd(
     for a in arches or []:
         if a not in ("amd64", "arm64"):
             raise UsageError(f"--arch {a}: use amd64 or arm64")
-    tgt = check.load_target(target, arches, store_path(store))
+    tgt = _target(target, arches, store_path(store))
     if kernels:
         sources = check.kernels_from(kernels, set(tgt.objects))
     elif tgt.btfgen_layers:

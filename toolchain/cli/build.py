@@ -17,6 +17,7 @@ from gadgetsmith.toolchain.cli.common import (
     print_json,
     store_path,
 )
+from gadgetsmith.toolchain.cli.output import KernelProgress, btfgen_line
 
 DirectoryArg = Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")]
 TagOpt = Annotated[str | None, typer.Option("-t", "--tag", help="Image reference to tag the result with.")]
@@ -86,8 +87,6 @@ def build(
     """
     progress = None
     if btfgen and fmt is OutFormat.text and sys.stderr.isatty():
-        from gadgetsmith.toolchain.cli.output import KernelProgress
-
         progress = KernelProgress("btfgen")
     try:
         result = build_gadget(
@@ -123,7 +122,5 @@ def build(
     for line in result.metadata_update:
         typer.echo(f"  gadget.yaml: {line}")
     if result.btfgen is not None:
-        from gadgetsmith.toolchain.cli.output import btfgen_line
-
         typer.echo(f"  btfgen: {btfgen_line(result.btfgen)}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from gadgetsmith.toolchain.build.driver import compile_and_analyze
 from gadgetsmith.toolchain.cli.common import BuildFileOpt, FormatOpt, OutFormat, store_path
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
@@ -15,7 +16,6 @@ from gadgetsmith.toolchain.metadata.generate import MergeResult, update_file
 from gadgetsmith.toolchain.metadata.generate import generate as generate_metadata
 from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo
 from gadgetsmith.toolchain.metadata.validate import (
-    compile_and_analyze,
     display_path,
     schema_path,
     validate_bytes,
@@ -60,7 +60,7 @@ def validate(
     Example: gadget validate trace_open:dev --format json
     """
     if os.path.isdir(target):
-        report = validate_dir(target, file, compile_object=not no_object)
+        report = validate_dir(target, file, analyze_object=None if no_object else compile_and_analyze)
     elif os.path.isfile(target):
         try:
             data = Path(target).read_bytes()

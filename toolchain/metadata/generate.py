@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.fsutil import atomic_write
 from gadgetsmith.toolchain.metadata.objinfo import TEMPLATES, WELL_KNOWN_KEYS, DataSourceInfo, ObjectInfo
 
 GONE = "gadget: not in the compiled object"
@@ -295,8 +296,6 @@ def merge(existing: bytes | str, obj: ObjectInfo, name: str) -> MergeResult:
 
 def update_file(path: Path, obj: ObjectInfo, name: str) -> MergeResult:
     """Create or refresh ``path`` atomically; unchanged files are not rewritten."""
-    from gadgetsmith.toolchain.fsutil import atomic_write
-
     if path.exists():
         try:
             raw = path.read_bytes()

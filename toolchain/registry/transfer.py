@@ -277,8 +277,6 @@ def _view_graph(manifest: bytes) -> _Graph:
 
 
 def _view_opener(store: Store, extra: dict[str, bytes]):
-    import io
-
     def opener_for(desc: dict[str, Any]):
         data = extra.get(desc["digest"])
         if data is None:

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import base64
 import http.client
+import ipaddress
 import json
 import os
+import select
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -52,8 +55,6 @@ def is_loopback(host: str) -> bool:
     name = _host_and_port(host)[0].lower().rstrip(".")
     if name == "localhost" or name.endswith(".localhost"):
         return True
-    import ipaddress
-
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
@@ -101,8 +102,6 @@ def proxy_for(scheme: str, host: str, port: int, env: dict[str, str] | None = No
     (``10.0.0.0/8``), domain names (the name and its subdomains) or ``.domain``/``*.domain``
     (subdomains only), each optionally with ``:port`` (``[v6]:port`` for IPv6). Loopback
     destinations are never proxied."""
-    import ipaddress
-
     env = os.environ if env is None else env
 
     def var(name: str) -> str:
@@ -242,8 +241,6 @@ class Transport:
     # -- connections ------------------------------------------------------------------
     def _ssl_context(self):
         if self._ssl is None:
-            import ssl
-
             ctx = ssl.create_default_context()  # system CAs (SSL_CERT_FILE/DIR), hostname check
             paths = ssl.get_default_verify_paths()
             if paths.cafile is None and paths.capath is None:
@@ -428,8 +425,6 @@ def _answer_despite(conn: http.client.HTTPConnection, send_error: OSError) -> ht
 def _dropped(conn: http.client.HTTPConnection) -> bool:
     """Whether an idle keep-alive connection was closed by the server: an idle socket
     that is readable has either hit EOF or holds bytes nobody asked for."""
-    import select
-
     sock = conn.sock
     if sock is None:
         return True
@@ -440,16 +435,14 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
 
 
 def _is_tls_error(e: BaseException) -> bool:
-    ssl = sys.modules.get("ssl")
-    return ssl is not None and isinstance(e, ssl.SSLError)
+    return isinstance(e, ssl.SSLError)
 
 
 def _reason(e: BaseException) -> str:
     """A short human reason for a socket/TLS/HTTP failure."""
-    ssl = sys.modules.get("ssl")
-    if ssl is not None and isinstance(e, ssl.SSLCertVerificationError):
+    if isinstance(e, ssl.SSLCertVerificationError):
         return f"certificate verify failed: {e.verify_message}"
-    if ssl is not None and isinstance(e, ssl.SSLError):
+    if isinstance(e, ssl.SSLError):
         reason = (e.reason or str(e)).replace("_", " ").lower()
         if "wrong version number" in reason or "record layer failure" in reason:
             return f"{reason}: the registry probably speaks plain HTTP"

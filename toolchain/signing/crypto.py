@@ -6,21 +6,18 @@ verifier (sigstore ``LoadVerifier(pub, SHA256)``).
 
 from __future__ import annotations
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from gadgetsmith.toolchain.signing.keys import PublicKey
 
 
-def sign_bytes(private_key, data: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def sign_bytes(private_key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
     return private_key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 def verify_bytes(pub: PublicKey, signature: bytes, data: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-
     key = pub.key
     try:
         if isinstance(key, ec.EllipticCurvePublicKey):
@@ -38,8 +35,6 @@ def verify_bytes(pub: PublicKey, signature: bytes, data: bytes) -> bool:
 
 def is_der_ecdsa_signature(signature: bytes) -> bool:
     """Whether ``signature`` is a well-formed DER ECDSA signature (SEQUENCE of two INTEGERs)."""
-    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
     try:
         decode_dss_signature(signature)
     except ValueError:
@@ -48,6 +43,4 @@ def is_der_ecdsa_signature(signature: bytes) -> bool:
 
 
 def all_ecdsa(keys: list[PublicKey]) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     return bool(keys) and all(isinstance(k.key, ec.EllipticCurvePublicKey) for k in keys)

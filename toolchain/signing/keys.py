@@ -31,7 +31,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write
 
@@ -122,12 +125,19 @@ def _scrypt(passphrase: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
     )
 
 
+def _nacl() -> tuple[Any, type[Exception]]:
+    """(SecretBox, CryptoError) of PyNaCl (libsodium): loaded only to read or write an
+    encrypted private key, not for verification."""
+    from nacl import exceptions, secret
+
+    return secret.SecretBox, exceptions.CryptoError
+
+
 def encrypt_secret(
     plaintext: bytes, passphrase: bytes, params: tuple[int, int, int] = SCRYPT_DEFAULT
 ) -> bytes:
     """The JSON envelope cosign stores inside its encrypted PEM block."""
-    from nacl.secret import SecretBox
-
+    SecretBox, _ = _nacl()
     n, r, p = params
     salt = secrets.token_bytes(SALT_SIZE)
     nonce = secrets.token_bytes(NONCE_SIZE)
@@ -146,9 +156,7 @@ def encrypt_secret(
 
 
 def decrypt_secret(envelope: bytes, passphrase: bytes, source: str) -> bytes:
-    from nacl.exceptions import CryptoError
-    from nacl.secret import SecretBox
-
+    SecretBox, CryptoError = _nacl()
     try:
         doc = json.loads(envelope)
         kdf, cipher = doc["kdf"], doc["cipher"]
@@ -191,52 +199,41 @@ class PublicKey:
     source: str
 
     def pem(self) -> bytes:
-        from cryptography.hazmat.primitives import serialization
-
         return self.key.public_bytes(  # type: ignore[attr-defined]
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     def fingerprint(self) -> str:
         """sha256 of the DER SubjectPublicKeyInfo (short form in messages)."""
-        from cryptography.hazmat.primitives import serialization
-
         der = self.key.public_bytes(  # type: ignore[attr-defined]
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-def generate_private_key():
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def generate_private_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def private_key_to_pkcs8(key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
+def private_key_to_pkcs8(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
-def encrypted_private_key_pem(key, passphrase: bytes, kind: str = PEM_SIGSTORE) -> bytes:
+def encrypted_private_key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes,
+                              kind: str = PEM_SIGSTORE) -> bytes:
     return pem_encode(kind, encrypt_secret(private_key_to_pkcs8(key), passphrase))
 
 
-def public_key_pem(key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-
+def public_key_pem(key: Any) -> bytes:
     pub = key.public_key() if hasattr(key, "private_bytes") else key
     return pub.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def _check_signing_key(key, source: str):
-    from cryptography.hazmat.primitives.asymmetric import ec
-
+def _check_signing_key(key: object, source: str) -> ec.EllipticCurvePrivateKey:
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         kind = type(key).__name__.lstrip("_").replace("PrivateKey", "")
         raise KeyFileError(
@@ -257,8 +254,6 @@ def load_private_key(
     passphrase: Callable[[], bytes] | bytes | None = None,
 ):
     """Parse a private key file. ``passphrase`` is bytes or a callable asked only if needed."""
-    from cryptography.hazmat.primitives import serialization
-
     def ask() -> bytes:
         if callable(passphrase):
             return passphrase()
@@ -304,9 +299,6 @@ def read_private_key(path: Path | str, passphrase: Callable[[], bytes] | bytes |
 
 
 def load_public_key(data: bytes, source: str) -> PublicKey:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-
     kind, _ = pem_decode(data, source)
     if kind != "PUBLIC KEY":
         hint = " (that is a private key: give the .pub file)" if "PRIVATE" in kind else ""
