@@ -48,7 +48,7 @@ def test_discovers_podman_containers_with_namespaces(podman: Podman) -> None:
     assert coll.by_mntns(c.mntns) is c
     enr = c.enrichment()
     assert enr["runtime"]["containerName"] == name
-    assert enr["k8s"]["podLabels"] == {"app": "cart"}
+    assert enr["k8s"]["podLabels"] == "app=cart"  # ig's k=v,k2=v2 string
 
 
 def test_follows_containers_started_and_stopped(podman: Podman) -> None:
@@ -382,7 +382,8 @@ def test_spliced_enrichment_prints_exactly_the_merged_events(podman: Podman, rt_
     assert _lines("json", columns, pairs, fields) == _lines("json", columns, merged, fields)
     rows = [json.loads(x) for x in _lines("json", columns, mine).splitlines()]
     assert rows[0]["k8s"] == {"namespace": "shop", "podName": "cart-7d9", "containerName": "cart",
-                              "podLabels": {"app": 'c"art\u00e9', "tier": "web"}}
+                              "podLabels": 'app=c"art\u00e9,tier=web', "hostnetwork": False,
+                              "node": "", "owner": {"kind": "", "name": ""}}
     assert rows[0]["runtime"]["containerName"] == name
     # the filter reads the enrichment: events come merged, only from the container
     assert filtered and all(x is None for _, x in filtered)
@@ -537,7 +538,7 @@ def test_netns_only_data_source_is_enriched_by_network_namespace(
     e = mine[0]
     assert e["runtime.containerId"] == first_id and e["runtime.runtimeName"] == "podman"
     assert (e["k8s.namespace"], e["k8s.podName"], e["k8s.containerName"]) == ("shop", "web-1", "web")
-    assert e["k8s.podLabels"] == {"app": "web"}
+    assert e["k8s.podLabels"] == "app=web"
     assert all({k: h[k] for k in EMPTY_FIELDS} == EMPTY_FIELDS for h in host)
 
     # a sidecar joins the first container's network namespace: the pod's fields remain
@@ -554,7 +555,7 @@ def test_netns_only_data_source_is_enriched_by_network_namespace(
         assert (e["runtime.containerName"], e["runtime.containerId"], e["k8s.containerName"],
                 e["runtime.containerPid"]) == ("", "", "", 0)
         assert (e["k8s.namespace"], e["k8s.podName"], e["k8s.podLabels"]) == (
-            "shop", "web-1", {"app": "web"})
+            "shop", "web-1", "app=web")
         assert e["runtime.runtimeName"] == "podman"
     assert all({k: h[k] for k in EMPTY_FIELDS} == EMPTY_FIELDS for h in host)
 
@@ -576,3 +577,36 @@ def test_cli_columns_and_json_for_a_netns_only_data_source(
     rows = [json.loads(x) for x in res.stdout.splitlines()]
     assert rows and all(r["runtime"]["containerName"] == name and r["comm"] == "uname"
                         and r["k8s"]["podName"] == "" for r in rows)
+
+
+#: the runtime.*/k8s.* fields and JSON types `ig run -o json` prints (ig v0.55.1, seen with
+#: bench/ig_diff.py): names, nesting and types must be the same in gadget's events
+IG_ENRICHMENT = {
+    **{f"runtime.{k}": str for k in ("containerName", "runtimeName", "containerId",
+                                     "containerImageName", "containerImageDigest")},
+    "runtime.containerPid": int, "runtime.containerStartedAt": int,
+    **{f"k8s.{k}": str for k in ("namespace", "podName", "containerName", "podLabels", "node",
+                                 "owner.kind", "owner.name")},
+    "k8s.hostnetwork": bool,
+}
+
+
+def test_enrichment_fields_are_igs() -> None:
+    from gadgetsmith.runtime.containers.collection import host_netns, started_at_ns
+    from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS, flatten
+
+    assert {k: type(v) for k, v in EMPTY_FIELDS.items()} == IG_ENRICHMENT
+    c = Container("abc", "cart", "podman", 42, started_at="2026-12-01T22:35:50.123456789+01:00",
+                  netns=host_netns(), labels={"app": "cart", "tier": "web",
+                                              "io.kubernetes.pod.name": "cart-7d9"})
+    flat = flatten(c.enrichment())
+    assert {k: type(v) for k, v in flat.items()} == IG_ENRICHMENT
+    assert flat["runtime.containerStartedAt"] == 1796160950123456789  # ns, as ig
+    assert flat["k8s.podLabels"] == "app=cart,tier=web"
+    assert flat["k8s.hostnetwork"] is True  # --network host
+    assert flatten(Container("d", "x", "docker", 1, netns=1).enrichment())["k8s.hostnetwork"] is False
+    # what the runtimes write: docker/podman RFC 3339 (any fraction), CRI ns integers
+    assert started_at_ns("2026-12-01T21:35:50Z") == 1796160950 * 10**9
+    assert started_at_ns("2026-12-01 21:35:50.5 +0000 UTC") == 1796160950 * 10**9 + 500_000_000
+    assert started_at_ns("1796160950123456789") == 1796160950123456789
+    assert started_at_ns("") == started_at_ns("0001-01-01T00:00:00Z") == started_at_ns("soon") == 0

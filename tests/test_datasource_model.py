@@ -125,8 +125,9 @@ KIND_TYPES: dict[str, type] = {
     "float32": float, "float64": float,
     **{f"{s}int{n}": int for s in ("", "u") for n in (8, 16, 32, 64)},
 }
-#: enrichment values that are mappings themselves (not nested fields)
-MAPPING_VALUES = {"k8s.podLabels"}
+#: enrichment values that are mappings themselves (not nested fields): none since
+#: k8s.podLabels is ig's "k=v,k2=v2" string
+MAPPING_VALUES: set[str] = set()
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -65,8 +66,18 @@ class Container:
         }
         return d
 
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """The pod's own labels (a Kubernetes container's, without io.kubernetes.*)."""
+        if not self.k8s_pod_name:
+            return {}
+        return {k: v for k, v in self.labels.items() if not k.startswith("io.kubernetes.")}
+
     def enrichment(self) -> dict[str, Any]:
-        """Fields IG adds to events: ``runtime.*`` and ``k8s.*``."""
+        """Fields IG adds to events: ``runtime.*`` and ``k8s.*``, with ig's names and JSON
+        types: ``containerStartedAt`` in ns since the epoch (0 unknown), ``podLabels`` one
+        ``k=v,k2=v2`` string (sorted here; ig's order is Go's map order), ``hostnetwork``,
+        and ``node``/``owner`` (from the Kubernetes API in ig: empty here)."""
         return {
             "runtime": {
                 "containerName": self.name,
@@ -75,17 +86,47 @@ class Container:
                 "containerPid": self.pid,
                 "containerImageName": self.image,
                 "containerImageDigest": self.image_digest,
-                "containerStartedAt": self.started_at,
+                "containerStartedAt": started_at_ns(self.started_at),
             },
             "k8s": {
                 "namespace": self.k8s_namespace,
                 "podName": self.k8s_pod_name,
                 "containerName": self.k8s_container_name,
-                "podLabels": {
-                    k: v for k, v in self.labels.items() if not k.startswith("io.kubernetes.")
-                } if self.k8s_pod_name else {},
+                "podLabels": ",".join(f"{k}={v}" for k, v in sorted(self.pod_labels.items())),
+                "hostnetwork": bool(self.netns) and self.netns == host_netns(),
+                "node": "",
+                "owner": {"kind": "", "name": ""},
             },
         }
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?\d*"
+                      r"\s*(Z|[+-]\d\d:?\d\d)?")
+
+
+def started_at_ns(text: str | int | None) -> int:
+    """A runtime's start/creation time as ns since the epoch, as ig prints it: RFC 3339
+    text (docker, podman; any fraction and offset), or an integer (CRI: ns, or s); 0 when
+    unknown or unreadable."""
+    import datetime as dt
+
+    if isinstance(text, int):
+        return text if text > 10**12 else text * 10**9
+    t = (text or "").strip()
+    if t.isdigit():
+        return started_at_ns(int(t))
+    m = _RFC3339.match(t)
+    if not m or t.startswith("0001-01-01"):
+        return 0
+    day, clock, frac, off = m.groups()
+    off = (off or "Z").replace("Z", "+00:00")
+    if len(off) == 5:
+        off = off[:3] + ":" + off[3:]
+    try:
+        whole = dt.datetime.fromisoformat(f"{day}T{clock}{off}")
+    except ValueError:
+        return 0
+    return int(whole.timestamp()) * 10**9 + int((frac or "0").ljust(9, "0"))
 
 
 def namespace_inode(pid: int, ns: str) -> int:

@@ -1,6 +1,6 @@
 """Container enrichment, precomputed once per container.
 
-Every event from a container gets the same eleven ``runtime.*`` / ``k8s.*`` values. An
+Every event from a container gets the same fifteen ``runtime.*`` / ``k8s.*`` values (ig's). An
 :class:`Enrichment` holds them twice: as a flat dict (merged into events that a filter,
 a processor or a column printer reads) and as JSON text per top-level name (``"k8s"``,
 ``"runtime"``), which the JSON printer splices into its line without touching the event
@@ -27,18 +27,23 @@ EMPTY_FIELDS: dict[str, Any] = {
     "runtime.containerPid": 0,
     "runtime.containerImageName": "",
     "runtime.containerImageDigest": "",
-    "runtime.containerStartedAt": "",
+    "runtime.containerStartedAt": 0,
     "k8s.namespace": "",
     "k8s.podName": "",
     "k8s.containerName": "",
-    "k8s.podLabels": {},
+    "k8s.podLabels": "",
+    "k8s.hostnetwork": False,
+    "k8s.node": "",
+    "k8s.owner.kind": "",
+    "k8s.owner.name": "",
 }
 
+
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``Container.enrichment()`` -> dotted names (``k8s.podLabels`` stays one value)."""
+    """``Container.enrichment()`` -> dotted names (``k8s.owner.kind``)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
-        if isinstance(v, dict) and k != "podLabels":
+        if isinstance(v, dict):
             out.update(flatten(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
