@@ -14,10 +14,10 @@ For each sample gadget and each gadget folder given, in a fresh local docker-reg
    each field's JSON type, and the values of the fields that do not change from one run
    to the next (pids, times and the like are compared by type only).
 
-ig runs in its own mount and PID namespaces (`unshare -m -p -f --mount-proc`): its store
-(/var/lib/ig/oci-store, fixed in ig) is a bind mount of a temporary directory, so the
-machine's own ig store is never touched, and ig's local manager finds a readable
-/proc/1/ns/mnt (here PID 1 belongs to the sandbox and is unreadable).
+ig runs in its own mount namespace (`unshare -m`): its store (/var/lib/ig/oci-store, fixed
+in ig) is a bind mount of a temporary directory, so the machine's own ig store is never
+touched; where /proc/1/ns cannot be read (here PID 1 belongs to the sandbox), this
+script's /proc/PID/ns is bound over it, so ig's local manager finds the host's namespaces.
 
 Prints a Markdown report (also written with --out); exits 1 when ig refused something or
 a difference was found, 0 when everything agreed.
@@ -82,8 +82,12 @@ def _open_missing(work: Path) -> None:
     subprocess.run(["cat", "/nonexistent-igdiff"], stderr=subprocess.DEVNULL, check=False)
 
 
+_SIGNALLED: set[int] = set()
+
+
 def _signal_child(work: Path) -> None:
     p = subprocess.Popen(["sleep", "5"])
+    _SIGNALLED.add(p.pid)
     time.sleep(0.05)
     os.kill(p.pid, 10)  # SIGUSR1: its default action ends the sleep
     p.wait()
@@ -103,7 +107,7 @@ TRIGGERS: dict[str, Trigger] = {
         or "igdiffexec" in str(e.get("filename", "")) or "igdiffexec" in str(e.get("exepath", ""))),
     "trace_signal": Trigger(
         "SIGUSR1 sent to a sleep child", _signal_child,
-        lambda e: e.get("sig") == "SIGUSR1"),
+        lambda e: e.get("sig") == "SIGUSR1" and e.get("tpid") in _SIGNALLED),
     "snapshot_process": Trigger(
         "one iteration; the sleeper 'igdiffsnap' must be listed", _long_sleeper,
         lambda e: e.get("proc.comm") == "igdiffsnap" or e.get("comm") == "igdiffsnap",
@@ -181,9 +185,12 @@ class IgSandbox:
         store.mkdir(parents=True, exist_ok=True)
 
     def argv(self, *args: str) -> list[str]:
-        inner = f'mount --bind "$0" {IG_STORE} && exec "$@"'
-        return ["unshare", "-m", "-p", "-f", "--mount-proc", "sh", "-c", inner, str(self.store),
-                self.ig, *args]
+        # ig takes PID 1's namespaces for the host's; where /proc/1/ns cannot be read (a
+        # sandbox's PID 1), this process's namespaces stand in for them
+        pid1 = (f"ls /proc/1/ns/mnt >/dev/null 2>&1 || mount --bind /proc/{os.getpid()}/ns "
+                "/proc/1/ns || exit 1; ")
+        inner = pid1 + f'mount --bind "$0" {IG_STORE} && exec "$@"'
+        return ["unshare", "-m", "sh", "-c", inner, str(self.store), self.ig, *args]
 
     def run(self, *args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess:
         return sh(self.argv(*args), timeout=timeout, check=check)
@@ -334,19 +341,48 @@ def main() -> int:
             diffs.append(diff)
             failed |= diff.differs
 
+        extra: list[str] = []
+        if dirs:
+            # a second destination pushed with --sign: ig accepts exactly one signature layer
+            first = f"{reg.host}/ig-diff/{dirs[0].name}:v1"
+            second = f"{reg.host}/ig-diff-second/{dirs[0].name}:v1"
+            sh([GADGET, "push", first, second, "--insecure-registries", reg.host, "--sign", "--key",
+                str(work / "ours.key")], env=env)
+            box.run("image", "pull", second, "--insecure-registries", reg.host)
+            v2 = box.run("image", "verify", second, f"--public-keys={pub}")
+            said = "verified" if v2.returncode == 0 else "REFUSED: " + _last(v2.stderr)
+            extra.append(f"- `push --sign` of the same image to a second repository, then "
+                         f"`ig image verify` there: {said}")
+            failed |= v2.returncode != 0
+            # gadget export -> ig image import (into a fresh ig store)
+            tar = work / "export.tar"
+            refs = [f"{reg.host}/ig-diff/{d.name}:v1" for d in dirs]
+            sh([GADGET, "export", *refs, str(tar)], env=env)
+            imp_box = IgSandbox(ig, work / "ig-import")
+            imp = imp_box.run("image", "import", str(tar))
+            listed_imp = imp_box.run("image", "list", "-o", "json")
+            n = len(json.loads(listed_imp.stdout or "[]")) if listed_imp.returncode == 0 else 0
+            v3 = imp_box.run("image", "verify", refs[0], f"--public-keys={pub}")
+            said = "verified" if v3.returncode == 0 else "REFUSED: " + _last(v3.stderr)
+            extra.append(f"- `gadget export` of {len(refs)} images -> `ig image import`: "
+                         f"rc={imp.returncode}, ig lists {n}; `ig image verify` of the imported "
+                         f"{dirs[0].name}: {said}")
+            failed |= imp.returncode != 0 or n != len(refs) or v3.returncode != 0
+
         # ig reading our store layout directly (the bind mount is our gadget store)
         ours_box = IgSandbox(ig, work / "store")
         listed = ours_box.run("image", "list", "-o", "json")
         ours_list = json.loads(sh([GADGET, "list", "--format", "json"], env=env).stdout)
         lines += ["## What ig accepts", "",
                   "| gadget | `ig image pull` | `ig image verify` (our key) | other key |",
-                  "|---|---|---|---|", *accepted, ""]
+                  "|---|---|---|---|", *accepted, "", *extra, ""]
         lines += ["## `ig image list -o json` of gadget's store", ""]
         if listed.returncode == 0:
             theirs = json.loads(listed.stdout or "[]")
             want = {(e["reference"], e["digest"]) for e in ours_list}
             got = {(f"{x.get('Repository')}:{x.get('Tag')}", x.get("Digest")) for x in theirs}
-            no_created = sorted(f"{x.get('Repository')}:{x.get('Tag')}" for x in theirs if not x.get("Created"))
+            no_created = sorted(f"{x.get('Repository')}:{x.get('Tag')}" for x in theirs
+                                if not x.get("Created"))
             lines.append(f"ig lists {len(theirs)} image(s), gadget {len(ours_list)}; "
                          f"missing in ig: {sorted(want - got) or 'none'}; "
                          f"without a CREATED time in ig: {no_created or 'none'}")

@@ -512,11 +512,15 @@ def test_push_sign_to_two_destinations_gives_one_signature_each(tools: Tools, gs
     s = tools.tmp / "s"
     local = "obs/two:v1"
     digest = make_image(s, local)
+    before = (s / "index.json").read_bytes()
     for dest in ("staging/two:v1", "prod/two:v1"):
         out = tools.gadget("push", local, f"{tools.reg.host}/{dest}", "--sign", "--key", str(key),
                            "--recursive", *tools.ca(), store=s)
         assert "ig only accepts" not in out.stderr, out
-    # a plain push (no --sign) to staging again sends staging's signature, not prod's
+    # the signatures were made for the pushes: the local store did not change (so its
+    # .sig cannot pile up one layer per destination, which ig reading the store refuses)
+    assert (s / "index.json").read_bytes() == before
+    # a plain push (no --sign) to staging again leaves staging's signature alone
     tools.gadget("push", local, f"{tools.reg.host}/staging/two:v1", *tools.ca(), store=s)
     for repo in ("staging/two", "prod/two"):
         full = f"{tools.reg.host}/{repo}"

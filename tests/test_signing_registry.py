@@ -237,7 +237,9 @@ def test_fetched_signature_is_stored_whole_or_not_at_all(tmp_path: Path, registr
         run_gadget("push", ref, "--sign", "--key", str(key), "--recursive", *args, store=src, env=ENV)
         run_gadget("pull", ref, "--no-signature", *args, store=dst)
         broken, fine = [m["digest"] for m in read_json(src, digest)["manifests"]]
-        payload = sig_manifest(src, broken)[0]["layers"][0]["digest"]
+        # push --sign leaves the local store alone: read what it pushed from a full pull
+        run_gadget("pull", ref, *args, store=tmp_path / "peek")
+        payload = sig_manifest(tmp_path / "peek", broken)[0]["layers"][0]["digest"]
         corrupt.append(payload)  # the registry now serves a damaged payload of one signature
         res = run_gadget("verify", ref, "--public-keys", str(pub), "--recursive", *args,
                          store=dst, check=False)

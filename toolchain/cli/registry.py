@@ -147,10 +147,15 @@ def push(
         # the signer loads cryptography: only for --sign
         from gadgetsmith.toolchain.signing.cli_helpers import sign_before_push
 
-        sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
+        prepared = sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
+
+        def selector(st, name):
+            return signatures_for(st, name, prepared)
+    else:
+        selector = signatures_for
     with _Bar(f"push {dest or image}", fmt is OutFormat.text) as bar:
         stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
-                           progress=bar, with_signature=not no_signature, signatures=signatures_for)
+                           progress=bar, with_signature=not no_signature, signatures=selector)
     _report("Pushed", stats, fmt)
     state.fast_exit = True
 

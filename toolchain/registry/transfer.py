@@ -48,9 +48,9 @@ BlobReader = Callable[[str, bool], bytes]
 #: ``check(read, root descriptor, the .sig manifest or None, the referrers tag schema's
 #: sha256-<hex> index or None)`` raises to refuse a staged pull
 StagedCheck = Callable[[BlobReader, dict[str, Any], bytes | None, bytes | None], None]
-#: maps a local signature manifest to (manifest to send, new blobs by digest), or None to
-#: send it unchanged
-SignatureView = Callable[[bytes], tuple[bytes, dict[str, bytes]] | None]
+#: maps (signature tag, local signature manifest or None) to (manifest to send, new blobs
+#: by digest), or None to send the local one unchanged (nothing when there is none)
+SignatureView = Callable[[str, bytes | None], tuple[bytes, dict[str, bytes]] | None]
 
 
 def _parallel(fn, items) -> Iterator:
@@ -225,9 +225,10 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
          ) -> Stats:
     """Push the local image ``source`` (reference or digest) to ``dest``.
 
-    ``signature_view(local signature manifest)`` may return another manifest to send under
-    the same tag (with the blobs it adds that are not in the store), e.g. only the
-    signatures naming ``dest``; None sends the local one."""
+    ``signature_view(tag, local signature manifest or None)`` may return another manifest
+    to send under that tag (with the blobs it adds that are not in the store), e.g. only
+    the signatures naming ``dest``, or one made for this push; None sends the local one
+    (nothing when there is none)."""
     t0 = time.monotonic()
     progress = progress or Progress()
     _, root = store.lookup(source)
@@ -249,11 +250,12 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
         local_tags = {e.reference: e for e in store.entries()}
         for sig in (t for d in g.signed_digests() for t in signature_tags(d)):
             e = local_tags.get(sig)
-            if e is None:
-                continue
-            sdesc = {k: v for k, v in e.descriptor.items() if k != "annotations"}
-            view = signature_view(store.read_blob(sdesc["digest"])) if signature_view else None
+            sdesc = {k: v for k, v in e.descriptor.items() if k != "annotations"} if e else None
+            view = signature_view(sig, store.read_blob(sdesc["digest"]) if sdesc else None) \
+                if signature_view else None
             if view is None:
+                if sdesc is None:
+                    continue
                 sg = _local_graph(store, sdesc)
                 _push_graph(client, dest.path, sig, sg, stats, Progress(), [], opener_for)
             else:

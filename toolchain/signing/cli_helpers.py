@@ -11,33 +11,45 @@ from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.policy import PUSH, parse_reference
 from gadgetsmith.toolchain.registry.api import RemoteOptions
+from gadgetsmith.toolchain.signing import sigmanifest as sm
+from gadgetsmith.toolchain.signing import signature_tag
 from gadgetsmith.toolchain.signing.keys import PublicKey, read_private_key
 from gadgetsmith.toolchain.signing.local import (
-    SignResult,
     VerifyResult,
     digests_to_sign,
-    sign_local,
+    make_layers,
+    merge_layers,
     verify_in_store,
 )
 from gadgetsmith.toolchain.signing.remote import fetch_signature_into_store, verify_remote
-from gadgetsmith.toolchain.signing.source import StoreSource
+from gadgetsmith.toolchain.signing.source import StoreSource, local_layers, naming
 from gadgetsmith.toolchain.signing.verify import check_graph
 
 
 def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
                      store_path: Path | None, options: RemoteOptions,
-                     warn: Callable[[str], None]) -> SignResult:
-    """`gadget push --sign`: sign the local image under the name it is pushed to."""
+                     warn: Callable[[str], None]) -> dict[str, list[sm.SignatureLayer]]:
+    """`gadget push --sign`: signatures of the local image under the name it is pushed to,
+    for the push only (tag -> layers): the destination's ``.sig`` gets the new signature
+    plus the local ones already naming it (another key's, from `gadget sign`), so one layer
+    unless the image has several signers there, which is what ig accepts; the local store
+    is not changed (so its ``.sig`` never piles up one layer per destination)."""
     target = parse_reference(dest or image)
     options.policy.check(PUSH, target)  # refused pushes sign nothing
     private_key = read_private_key(key)
-    result = sign_local(store_path, image, private_key, recursive=recursive, identity=target.name)
-    # the local .sig may hold signatures for other names too, but the push sends the
-    # destination only those naming it (signing.source.signatures_for): no ig warning here
-    for w in result.warnings:
-        if not any(w.startswith(f"{s.tag} now holds") for s in result.signed):
-            warn(f"warning: {w}")
-    return result
+    store = open_store(store_path)
+    ref, desc = store.lookup(image)
+    label = str(ref) if ref else image
+    source = StoreSource(store)
+    manifests = check_graph(source.reader(), desc, label)
+    digests = digests_to_sign(desc, manifests, recursive)
+    signer = PublicKey(private_key.public_key(), "signing key")
+    out = {}
+    for d, layer in make_layers(private_key, target.name, digests, {}).items():
+        local = local_layers(source, source.signature_manifest(d)) or []
+        layers, _ = merge_layers(naming(local, target.name), layer, signer)
+        out[signature_tag(d)] = layers
+    return out
 
 
 def lookup_local(store_path: Path | None, image: str) -> tuple[Reference | None, dict[str, Any]] | None:

@@ -23,8 +23,9 @@ from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing.payload import PayloadError, parse_payload
 
-#: maps a local signature manifest to (manifest to send, new blobs by digest), or None
-SignatureView = Callable[[bytes], tuple[bytes, dict[str, bytes]] | None]
+#: maps (tag, local signature manifest or None) to (manifest to send, new blobs by digest),
+#: or None to send the local one as it is
+SignatureView = Callable[[str, bytes | None], tuple[bytes, dict[str, bytes]] | None]
 
 
 class StoreSource:
@@ -87,32 +88,53 @@ class StoreSource:
         return lambda d, is_manifest=False: self.blob(d)
 
 
-def signatures_for(store: Store, name: str) -> SignatureView:
+def naming(layers: list[sm.SignatureLayer], name: str) -> list[sm.SignatureLayer]:
+    """The layers whose payload names the repository ``name``."""
+    keep = []
+    for layer in layers:
+        try:
+            identity = parse_payload(layer.payload).identity
+            if identity and parse(identity, default_tag=False).name == name:
+                keep.append(layer)
+        except (PayloadError, InvalidReference):
+            continue
+    return keep
+
+
+def local_layers(source: StoreSource, raw: bytes | None) -> list[sm.SignatureLayer] | None:
+    """The layers of a local signature manifest (None when it cannot be read whole)."""
+    if raw is None:
+        return []
+    try:
+        return [sm.SignatureLayer(d, source.blob(d["digest"])) for d in sm.parse(raw, "")]
+    except (sm.SignatureManifestError, MissingBlob):
+        return None
+
+
+def signatures_for(store: Store, name: str,
+                   prepared: dict[str, list[sm.SignatureLayer]] | None = None) -> SignatureView:
     """What `gadget push` sends as the signature manifest of a local ``.sig`` to the
     repository ``name``: the store keeps one ``.sig`` per digest with a layer for every
-    name the image was signed under (push --sign to staging, then to prod), and ig accepts
+    name the image was signed under (`gadget sign` under several names), and ig accepts
     exactly one layer. So the destination gets only the layers whose payload names it.
+    ``prepared`` (tag -> layers, `push --sign`): what to send under those tags instead,
+    made for this push and not in the store.
 
-    The returned function maps the local manifest's bytes to (manifest, new blobs by
-    digest), or None to push it unchanged: when every layer names ``name``, or none does
-    (a signature made under the local name, pushed elsewhere: sent as it is, and
-    --ignore-identity / a policy's ``ignoreIdentity`` accepts it there)."""
+    The returned function maps (tag, the local manifest's bytes or None) to (manifest, new
+    blobs by digest), or None to push the local one unchanged: when every layer names
+    ``name``, or none does (a signature made under the local name, pushed elsewhere: sent
+    as it is, and --ignore-identity / a policy's ``ignoreIdentity`` accepts it there)."""
     source = StoreSource(store)
 
-    def select(raw: bytes) -> tuple[bytes, dict[str, bytes]] | None:
-        try:
-            descs = sm.parse(raw, "")
-            layers = [sm.SignatureLayer(d, source.blob(d["digest"])) for d in descs]
-        except (sm.SignatureManifestError, MissingBlob):
+    def select(tag: str, raw: bytes | None) -> tuple[bytes, dict[str, bytes]] | None:
+        if prepared and tag in prepared:
+            built = sm.build(prepared[tag])
+            extra = {sha256_digest(b): b for b in (*built.payloads, built.config)}
+            return built.manifest, extra
+        layers = local_layers(source, raw)
+        if not layers:
             return None
-        keep = []
-        for layer in layers:
-            try:
-                identity = parse_payload(layer.payload).identity
-                if identity and parse(identity, default_tag=False).name == name:
-                    keep.append(layer)
-            except (PayloadError, InvalidReference):
-                continue
+        keep = naming(layers, name)
         if not keep or len(keep) == len(layers):
             return None
         built = sm.build(keep)
