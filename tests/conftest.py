@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -11,12 +12,24 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample-gadgets"
 GADGET = str(Path(sys.executable).parent / "gadget")
 
 REQUIRE_PRIVILEGES = os.environ.get("GADGETSMITH_REQUIRE_PRIVILEGES", "") not in ("", "0")
+
+
+def load_yaml(text: str | bytes):
+    """YAML as the toolchain reads it (ruamel, YAML 1.2)."""
+    return YAML(typ="safe", pure=True).load(text)
+
+
+def dump_yaml(doc) -> str:
+    out = io.StringIO()
+    YAML(typ="safe", pure=True).dump(doc, out)
+    return out.getvalue()
 
 
 def skip_or_fail(reason: str) -> None:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from .conftest import SAMPLES, TINY_PROGRAM, run_gadget
+from .conftest import SAMPLES, TINY_PROGRAM, load_yaml, run_gadget
 
 pytestmark = pytest.mark.usefixtures("clang_available", "root")
 
@@ -205,7 +204,7 @@ def test_run_decodes_the_fields_validate_and_metadata_report(built, name: str) -
 
     store, dirs = built
     obj = analyze(load_image(f"{name}:test", store)[0])  # what validate / metadata read
-    generated = yaml.safe_load(run_gadget("metadata", "generate", str(dirs[name])).stdout)
+    generated = load_yaml(run_gadget("metadata", "generate", str(dirs[name])).stdout)
     assert list(generated["datasources"]) == list(obj.datasources)
     [(dsname, ds)] = obj.datasources.items()
     top = [f.name for f in ds.fields if "." not in f.name]

@@ -10,12 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from gadgetsmith.toolchain.metadata.validate import load_schema, validate_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest import SAMPLES, TINY_PROGRAM, TINY_YAML, run_gadget
+from .conftest import SAMPLES, TINY_PROGRAM, TINY_YAML, dump_yaml, load_yaml, run_gadget
 
 SAMPLE_DIRS = sorted(p for p in SAMPLES.iterdir() if (p / "gadget.yaml").is_file())
 
@@ -44,7 +43,7 @@ def test_samples_match_published_schema(sample: Path) -> None:
     from jsonschema import Draft202012Validator
 
     v = Draft202012Validator(load_schema("gadget"))
-    assert list(v.iter_errors(yaml.safe_load((sample / "gadget.yaml").read_text()))) == []
+    assert list(v.iter_errors(load_yaml((sample / "gadget.yaml").read_text()))) == []
     bv = Draft202012Validator(load_schema("build"))
     for doc in ({}, {"ebpfsource": "program.bpf.c", "metadata": "gadget.yaml",
                      "wasm": "program.wasm", "cflags": ["-DX=1"]}):
@@ -57,7 +56,7 @@ def test_published_schema_accepts_unknown_keys_but_validate_warns() -> None:
     from jsonschema import Draft202012Validator
 
     doc = "name: x\nfutureKey: 1\ndatasources:\n  ds:\n    newThing: true\n"
-    assert list(Draft202012Validator(load_schema()).iter_errors(yaml.safe_load(doc))) == []
+    assert list(Draft202012Validator(load_schema()).iter_errors(load_yaml(doc))) == []
     r = validate_bytes(doc)
     assert r.ok
     assert [(d.line, d.col) for d in r.warnings] == [(2, 1), (5, 5)]
@@ -232,7 +231,7 @@ def tiny_object(tmp_path_factory, clang_available) -> object:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(doc=docs)
 def test_validate_never_raises_on_random_documents(doc, tiny_object) -> None:
-    text = yaml.safe_dump(doc, allow_unicode=True)
+    text = dump_yaml(doc)
     r = validate_bytes(text, obj=tiny_object)
     assert isinstance(r.ok, bool)
     for d in r.diagnostics:
@@ -400,7 +399,7 @@ def test_generate_from_btf(tmp_path: Path) -> None:
     d = _gadget(tmp_path, "name: x\n", PARAM_PROGRAM)
     (d / "gadget.yaml").unlink()
     res = run_gadget("metadata", "generate", str(d))
-    doc = yaml.safe_load(res.stdout)
+    doc = load_yaml(res.stdout)
     assert doc["name"] == "g"
     fields = doc["datasources"]["tiny"]["fields"]
     assert list(fields) == ["timestamp_raw", "pid", "error_raw"]
@@ -430,7 +429,7 @@ def test_float_and_ip_params_are_typed_like_the_runtime(tmp_path: Path) -> None:
     the runtime would encode them (it sets both kinds)."""
     d = _gadget(tmp_path, "name: x\n", KINDS_PROGRAM)
     (d / "gadget.yaml").unlink()
-    ebpf = yaml.safe_load(run_gadget("metadata", "generate", str(d)).stdout)["params"]["ebpf"]
+    ebpf = load_yaml(run_gadget("metadata", "generate", str(d)).stdout)["params"]["ebpf"]
     assert ebpf["ratio"]["defaultValue"] == "0.5"
     assert ebpf["peer"]["defaultValue"] == "127.0.0.1"
     good = TINY_YAML + textwrap.indent(textwrap.dedent("""\
@@ -528,7 +527,7 @@ def test_update_metadata_round_trip(tmp_path: Path, store: Path) -> None:
     assert "      old_field:  # gadget: not in the compiled object" in text
     assert "  removed_ds: {}  # gadget: not in the compiled object" in text
     assert "    old_param: {key: old}   # gadget: not in the compiled object; author comment" in text
-    doc = yaml.safe_load(text)
+    doc = load_yaml(text)
     assert doc["paramDefaults"] == {"operator.oci.ebpf.failed": "true"}
     assert doc["params"]["custom"]["mode"]["values"]["fast"]["patch"]
     assert set(doc["datasources"]["tiny"]["fields"]) == {"pid", "old_field", "timestamp_raw",
@@ -570,7 +569,7 @@ def test_build_update_metadata_leaves_an_up_to_date_file_alone(tmp_path: Path,
     assert (st.st_mtime_ns, st.st_ino) == (1_000_000_000, inode), "the file was rewritten"
     assert [p.name for p in d.iterdir() if p.name.startswith(".tmp-")] == []
     cfg = run_gadget("inspect", "tiny:3", "--format", "json", store=store).json()
-    assert cfg["metadata"] == yaml.safe_load(before)
+    assert cfg["metadata"] == load_yaml(before)
 
 
 @pytest.mark.usefixtures("clang_available")
@@ -579,7 +578,7 @@ def test_update_creates_missing_file(tmp_path: Path) -> None:
     (d / "gadget.yaml").unlink()
     res = run_gadget("metadata", "update", str(d))
     assert "added everything (new file)" in res.stdout
-    doc = yaml.safe_load((d / "gadget.yaml").read_text())
+    doc = load_yaml((d / "gadget.yaml").read_text())
     assert doc["name"] == "g" and "tiny" in doc["datasources"]
     leftovers = [p.name for p in d.iterdir() if p.name.startswith(".tmp-")]
     assert leftovers == []

@@ -388,20 +388,21 @@ def load_policy(explicit: Path | str | None = None) -> Policy:
     path = policy_path(explicit)
     if path is None:
         return Policy()
-    import yaml  # only when there is a file: ~20 ms of every push/pull otherwise
+    # ruamel (through yamldoc) only when there is a file: ~20 ms of every push/pull otherwise
+    from gadgetsmith.toolchain.metadata.yamldoc import YamlSyntaxError, load_marked
+
     origin = "--policy" if explicit else (ENV_POLICY if os.environ.get(ENV_POLICY) else "system policy")
     try:
-        text = path.read_text()
+        text = path.read_bytes()
     except FileNotFoundError:
         raise PolicyError(f"policy file {path} ({origin}) does not exist") from None
     except OSError as e:
         raise PolicyError(f"policy file {path} ({origin}): {e.strerror}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise PolicyError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+        doc = load_marked(text).data
+    except YamlSyntaxError as e:
+        problem = e.message.removeprefix("malformed YAML: ")
+        raise PolicyError(f"{path}:{e.line}: not valid YAML ({problem})") from None
     return policy_from_dict(doc, path)
 
 

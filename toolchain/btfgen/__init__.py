@@ -8,6 +8,7 @@
 - :mod:`.layer`    -- the image's btfgen layer (a reproducible tar.gz per architecture).
 - :mod:`.core`     -- CO-RE relocations of an object resolved against a kernel's BTF.
 - :mod:`.check`    -- ``gadget check``: on which kernels an object loads, and why not.
+- :mod:`.buildstep` -- the btfgen layers of ``gadget build --btfgen``.
 
 Errors are :class:`gadgetsmith.toolchain.errors.UsageError` (bad input: a broken archive
 entry, a package that is not a kernel) or :class:`GadgetError` (a tool failed), each one

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
@@ -17,8 +17,12 @@ from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import update_file
 from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, analyze
 from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
+from gadgetsmith.toolchain.metadata.yamldoc import MarkedDoc, YamlSyntaxError, load_marked
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
 from gadgetsmith.toolchain.oci.store import open_store
+
+if TYPE_CHECKING:
+    from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep
 
 ALL_ARCHES = ("amd64", "arm64")
 
@@ -33,7 +37,7 @@ class BuildResult:
     #: gadget.yaml diagnostics (warnings; errors abort the build) and --update-metadata result
     metadata_warnings: list[str] = field(default_factory=list)
     metadata_update: list[str] = field(default_factory=list)
-    #: --btfgen summary (kernels, sizes, time), see _btfgen_layers
+    #: --btfgen summary (kernels, sizes, time), see btfgen.buildstep
     btfgen: dict[str, Any] | None = None
 
     @property
@@ -53,29 +57,35 @@ class BuildResult:
         }
 
 
+@dataclass
+class Metadata:
+    """gadget.yaml: its bytes (the image's config blob, verbatim), the parsed document
+    (validation reads the same parse) and its data."""
+
+    raw: bytes | None = None
+    doc: MarkedDoc | None = None
+    data: dict[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes, path: Path) -> Metadata:
+        try:
+            doc = load_marked(raw)
+        except YamlSyntaxError as e:
+            raise UsageError(f"{path}:{e.line}: {e.message}") from None
+        data = {} if doc.data is None else doc.data
+        if not isinstance(data, dict):
+            raise UsageError(f"{path}: gadget metadata must be a YAML mapping (name: ..., ...)")
+        return cls(raw, doc, data)
+
+    @classmethod
+    def read(cls, path: Path | None) -> Metadata:
+        return cls() if path is None else cls.parse(path.read_bytes(), path)
+
+
 def load_metadata(path: Path | None) -> tuple[bytes | None, dict[str, Any] | None]:
     """Read gadget.yaml bytes (stored verbatim as the config blob) and parse them."""
-    if path is None:
-        return None, None
-    raw = path.read_bytes()
-    return raw, _parse_metadata(raw, path)
-
-
-def _parse_metadata(raw: bytes, path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise UsageError(f"{path}{where}: malformed YAML: {problem}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: gadget metadata must be a YAML mapping (name: ..., ...)")
-    return data
+    md = Metadata.read(path)
+    return md.raw, md.data
 
 
 def _build_reference(tag: str | None) -> str | None:
@@ -135,8 +145,8 @@ def build(
     arches = _checked_arches(arches)
     spec = buildspec.load(gadget_dir, build_file)
     cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
-    meta_bytes, meta = load_metadata(spec.metadata)
-    kernels = _btfgen_kernels(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
+    md = Metadata.read(spec.metadata)
+    btfgen_step = _btfgen_step(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
     with _objects_dir(output_dir) as outdir:
@@ -145,23 +155,23 @@ def build(
             objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
                                      cflags, cwd=spec.gadget_dir)
         obj_info = None
-        if objects and (update_metadata or (validate_metadata and meta_bytes is not None)):
+        if objects and (update_metadata or (validate_metadata and md.raw is not None)):
             first = "amd64" if "amd64" in objects else next(iter(objects))
             obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
         update_log: list[str] = []
         if update_metadata:
-            meta_bytes, meta, update_log = _update_metadata(spec, obj_info, meta_bytes, meta)
+            md, update_log = _update_metadata(spec, obj_info, md)
         warnings: list[str] = []
-        if validate_metadata and meta_bytes is not None:
-            warnings = _check_metadata(spec, meta_bytes, obj_info)
+        if validate_metadata and md.raw is not None:
+            warnings = _check_metadata(spec, md, obj_info)
         wasm = spec.wasm.read_bytes() if spec.wasm else None
         content = {a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
                    for a in arches}
         btfgen_summary = None
-        if kernels is not None:
-            btfgen_summary = _btfgen_layers(content, kernels, btfgen_jobs, btfgen_progress)
+        if btfgen_step is not None:
+            btfgen_summary = btfgen_step.add_layers(content, btfgen_jobs, btfgen_progress)
             warnings += btfgen_summary.pop("warnings", [])
-        image = build_image(meta_bytes, meta, content, created_timestamp(), ig_builder_version)
+        image = build_image(md.raw, md.data, content, created_timestamp(), ig_builder_version)
         moved = store.add_image(image.blobs, image.index_descriptor, reference) if store else None
         kept = objects if output_dir is not None else {}
     return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,
@@ -186,14 +196,12 @@ def compile_and_analyze(spec: buildspec.BuildSpec, arch: str = "amd64") -> Objec
     return analyze(obj, display_path(spec.ebpf_source) if spec.ebpf_source else "object")
 
 
-def _update_metadata(
-    spec: buildspec.BuildSpec, obj_info: ObjectInfo | None, meta_bytes: bytes | None,
-    meta: dict[str, Any] | None,
-) -> tuple[bytes | None, dict[str, Any] | None, list[str]]:
+def _update_metadata(spec: buildspec.BuildSpec, obj_info: ObjectInfo | None,
+                     md: Metadata) -> tuple[Metadata, list[str]]:
     """--update-metadata: create or merge gadget.yaml from the object.
 
-    Returns the file's bytes and data afterwards: what was written, or (unchanged file)
-    what was loaded before the update, without reading the file again.
+    Returns the file afterwards: what was written, or (unchanged file) what was loaded
+    before the update, without reading the file again.
     """
     if obj_info is None:
         raise UsageError(f"{spec.gadget_dir}: --update-metadata needs an eBPF program")
@@ -201,17 +209,18 @@ def _update_metadata(
     res = update_file(path, obj_info, spec.gadget_dir.name)
     log = [f"added {a}" for a in res.added] + [f"back in the object: {b}" for b in res.back]
     log += [f"not in the object any more (kept, marked): {g}" for g in res.gone]
-    if res.changed or meta_bytes is None:
-        meta_bytes = res.text.encode() if res.changed else path.read_bytes()
-        meta = _parse_metadata(meta_bytes, path)
-    return meta_bytes, meta, log
+    if res.changed or md.raw is None:
+        md = Metadata.parse(res.text.encode() if res.changed else path.read_bytes(), path)
+    return md, log
 
 
-def _check_metadata(spec: buildspec.BuildSpec, meta_bytes: bytes, obj_info: ObjectInfo | None) -> list[str]:
+def _check_metadata(spec: buildspec.BuildSpec, md: Metadata, obj_info: ObjectInfo | None) -> list[str]:
     """Validate gadget.yaml (schema + object); errors abort the build, warnings are returned."""
+    assert md.raw is not None
     label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
     obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
-    report = validate_bytes(meta_bytes, label, obj_info, obj_label, has_wasm=spec.wasm is not None)
+    report = validate_bytes(md.raw, label, obj_info, obj_label, has_wasm=spec.wasm is not None,
+                            doc=md.doc)
     if report.errors:
         raise UsageError(
             f"{label}: metadata does not match the gadget ({report.summary()}): fix it, run "
@@ -221,8 +230,8 @@ def _check_metadata(spec: buildspec.BuildSpec, meta_bytes: bytes, obj_info: Obje
     return [d.format() for d in report.warnings]
 
 
-def _btfgen_kernels(btfgen: bool, archive_dir: Path | str | None, arches: Sequence[str],
-                    has_ebpf: bool) -> dict[str, list[Any]] | None:
+def _btfgen_step(btfgen: bool, archive_dir: Path | str | None, arches: Sequence[str],
+                 has_ebpf: bool) -> BtfgenStep | None:
     """--btfgen: the archive's kernels per architecture, found before anything compiles."""
     if not btfgen:
         if archive_dir is not None:
@@ -233,40 +242,7 @@ def _btfgen_kernels(btfgen: bool, archive_dir: Path | str | None, arches: Sequen
                          "a folder made by 'gadget btf import')")
     if not has_ebpf:
         raise UsageError("--btfgen needs an eBPF program: this gadget has none")
-    from gadgetsmith.toolchain.btfgen import archive  # btfgen (tar, lzma): only with --btfgen
+    # btfgen (tar, lzma, bpftool runs) is imported only for --btfgen builds
+    from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep
 
-    entries = archive.scan_archive(archive_dir, set(arches))
-    kernels: dict[str, list[Any]] = {a: [e for e in entries if e.arch == a] for a in arches}
-    if not entries:
-        dirs = ", ".join(archive.BTFHUB_ARCH[a] for a in arches)
-        raise UsageError(f"--btfhub-archive {archive_dir}: no kernel BTF for {dirs} in it "
-                         "(expected ID/VERSION_ID/ARCH/RELEASE.btf.tar.xz or .btf files)")
-    return kernels
-
-
-def _btfgen_layers(content: dict[str, ArchContent], kernels: dict[str, list[Any]],
-                   jobs: int | None, progress: Any) -> dict[str, Any]:
-    """Minimise every kernel against its architecture's object; one layer per arch."""
-    from gadgetsmith.toolchain.btfgen import archive, cache, layer, minimize  # only with --btfgen
-
-    mtime = layer.layer_mtime()
-    todo = {a: ks for a, ks in kernels.items() if ks}
-    objects = {a: content[a].ebpf for a in todo if content[a].ebpf is not None}
-    res = minimize.minimize(objects, {a: todo[a] for a in objects},  # type: ignore[arg-type]
-                            cache.BtfgenCache(), jobs, progress)
-    summary: dict[str, Any] = {"kernels": {}, "layerSizes": {}, "btfBytes": 0, "cached": res.cached,
-                               "seconds": round(res.seconds, 3), "jobs": res.jobs,
-                               "bpftool": res.bpftool, "warnings": []}
-    for arch, ms in res.by_arch.items():
-        data = layer.make_layer({m.entry.layer_name: m.data for m in ms}, mtime)
-        content[arch].btfgen = data
-        summary["kernels"][arch] = len(ms)
-        summary["layerSizes"][arch] = len(data)
-        summary["btfBytes"] += sum(len(m.data) for m in ms)
-    for arch, ks in kernels.items():
-        if not ks:
-            summary["kernels"][arch] = 0
-            summary["warnings"].append(
-                f"warning: the archive has no {archive.BTFHUB_ARCH[arch]} kernel: the {arch} image has "
-                "no btfgen layer")
-    return summary
+    return BtfgenStep(archive_dir, arches)

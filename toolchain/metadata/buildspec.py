@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.metadata.yamldoc import load_plain
 
 DEFAULT_EBPF = "program.bpf.c"
 DEFAULT_METADATA = "gadget.yaml"
@@ -40,8 +41,6 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
 
     ``content``: the build file's bytes when the caller has read them already (``gadget
     validate`` checks them against the schema first), so the file is read once."""
-    import yaml
-
     base = Path(gadget_dir)
     if not base.exists():
         raise UsageError(f"{base}: no such gadget directory")
@@ -54,12 +53,7 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
     if bf.exists():
         origin = str(bf)
         try:
-            loaded = yaml.safe_load(content if content is not None else bf.read_bytes())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise UsageError(f"{origin}{where}: malformed YAML: {problem}") from None
+            loaded = load_plain(content if content is not None else bf.read_bytes(), origin)
         except OSError as e:
             raise UsageError(f"{origin}: cannot read ({e.strerror})") from None
         if loaded is None:

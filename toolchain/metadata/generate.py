@@ -18,6 +18,11 @@ from typing import Any
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write
 from gadgetsmith.toolchain.metadata.objinfo import TEMPLATES, WELL_KNOWN_KEYS, DataSourceInfo, ObjectInfo
+from gadgetsmith.toolchain.metadata.yamldoc import YamlSyntaxError, decode_text, syntax_error
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from ruamel.yaml.tokens import CommentToken
 
 GONE = "gadget: not in the compiled object"
 TOP_ORDER = ("name", "description", "homepageURL", "documentationURL", "sourceURL",
@@ -44,9 +49,7 @@ class MergeResult:
         return bool(self.added or self.gone or self.back)
 
 
-def _yaml():
-    from ruamel.yaml import YAML
-
+def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.preserve_quotes = True
     y.width = 4096
@@ -55,8 +58,6 @@ def _yaml():
 
 
 def _cmap(*pairs: tuple[str, Any]):
-    from ruamel.yaml.comments import CommentedMap
-
     m = CommentedMap()
     for k, v in pairs:
         m[k] = v
@@ -85,8 +86,6 @@ def _ds_entry(ds: DataSourceInfo):
 
 
 def _param_entry(p) -> Any:
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
-
     m = _cmap(("key", p.key))
     if p.default is not None:
         m["defaultValue"] = DoubleQuotedScalarString(p.default)
@@ -127,8 +126,6 @@ def generate(obj: ObjectInfo, name: str) -> str:
 # ---------------------------------------------------------------------------- merge
 def _mark_gone(m: Any, key: str) -> bool:
     """Add the GONE comment to ``key`` of CommentedMap ``m``. True if it was not there."""
-    from ruamel.yaml.tokens import CommentToken
-
     items = m.ca.items.get(key)
     tok = items[2] if items and len(items) > 2 else None
     if tok is not None and GONE in str(tok.value):
@@ -181,20 +178,15 @@ def _insert_top(doc: Any, key: str, value: Any) -> None:
 
 def merge(existing: bytes | str, obj: ObjectInfo, name: str) -> MergeResult:
     """Merge the object's declarations into the YAML text ``existing``."""
-    from gadgetsmith.toolchain.metadata.yamldoc import YamlSyntaxError, _decode
-    from ruamel.yaml.comments import CommentedMap
-
     try:
-        text = _decode(existing)
+        text = decode_text(existing)
     except YamlSyntaxError as e:
         raise UsageError(f"gadget.yaml:{e.line}:{e.col}: {e.message}") from None
     y = _yaml()
     try:
         doc = y.load(text)
     except Exception as e:  # noqa: BLE001 - any parse problem: report, do not overwrite
-        from gadgetsmith.toolchain.metadata.yamldoc import _syntax_error
-
-        se = _syntax_error(e)
+        se = syntax_error(e)
         raise UsageError(f"gadget.yaml:{se.line}:{se.col}: {se.message}; fix it before "
                          "updating") from None
     res = MergeResult("")

@@ -472,14 +472,16 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
 # ---------------------------------------------------------------------------- entry points
 def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInfo | None = None,
                    object_label: str = "object", has_wasm: bool = False,
-                   schema_name: str = "gadget") -> Report:
-    """Validate one document. Never raises for bad input: problems become diagnostics."""
+                   schema_name: str = "gadget", doc: MarkedDoc | None = None) -> Report:
+    """Validate one document (``doc``: ``data`` already parsed with :func:`load_marked`).
+    Never raises for bad input: problems become diagnostics."""
     report = Report(label)
-    try:
-        doc = load_marked(data)
-    except YamlSyntaxError as e:
-        report.diagnostics.append(Diagnostic(label, e.line, e.col, "error", e.message))
-        return report
+    if doc is None:
+        try:
+            doc = load_marked(data)
+        except YamlSyntaxError as e:
+            report.diagnostics.append(Diagnostic(label, e.line, e.col, "error", e.message))
+            return report
     report.diagnostics += check_schema(doc, label, schema_name)
     if schema_name != "gadget":
         return report

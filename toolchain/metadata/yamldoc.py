@@ -4,6 +4,11 @@ Validation reports ``gadget.yaml:LINE:COL: ...``, so the loader records a mark f
 path in the document. ruamel.yaml's round-trip loader keeps these marks (and comments,
 which ``--update-metadata`` needs); the data handed to JSON Schema is converted to plain
 dicts, lists and scalars.
+
+Every YAML file the toolchain reads goes through here (gadget.yaml, build.yaml, policy
+files: :func:`load_plain`), so all of them are parsed one way: YAML 1.2, as ``gadget
+validate`` checks them and as ig's Go YAML reads gadget.yaml (``yes`` is a string, not a
+boolean), duplicate keys refused, control characters and NUL bytes refused.
 """
 
 from __future__ import annotations
@@ -11,6 +16,12 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
+
+from gadgetsmith.toolchain.errors import UsageError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 Path_ = tuple[Any, ...]
 
@@ -77,17 +88,14 @@ def dotted(path: Path_) -> str:
     return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in path).replace(".[", "[")
 
 
-def _round_trip_yaml():
-    from ruamel.yaml import YAML
-
+def _round_trip_yaml() -> YAML:
     y = YAML(typ="rt")
     y.allow_duplicate_keys = False
     return y
 
 
-def _syntax_error(e: Exception) -> YamlSyntaxError:
-    from ruamel.yaml.constructor import DuplicateKeyError
-
+def syntax_error(e: Exception) -> YamlSyntaxError:
+    """The position and one-line message of a ruamel parse error."""
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     if isinstance(e, DuplicateKeyError):
@@ -104,7 +112,8 @@ def _syntax_error(e: Exception) -> YamlSyntaxError:
     return YamlSyntaxError(line, col, f"malformed YAML: {msg}")
 
 
-def _decode(data: bytes | str) -> str:
+def decode_text(data: bytes | str) -> str:
+    """The text of a YAML file: UTF-8 (a BOM is dropped), no NUL or control characters."""
     if isinstance(data, str):
         text = data
     else:
@@ -131,14 +140,14 @@ def _decode(data: bytes | str) -> str:
 
 def load_marked(data: bytes | str) -> MarkedDoc:
     """Parse YAML keeping positions. Raises :class:`YamlSyntaxError` for unparsable input."""
-    text = _decode(data)
+    text = decode_text(data)
     y = _round_trip_yaml()
     try:
         raw = y.load(text)
     except RecursionError:
         raise YamlSyntaxError(1, 1, "document is nested too deeply") from None
     except Exception as e:  # noqa: BLE001 - ruamel raises many types for bad input
-        raise _syntax_error(e) from None
+        raise syntax_error(e) from None
     doc = MarkedDoc(None, raw=raw)
     counter = [0]
     try:
@@ -156,9 +165,17 @@ def _pos(lc_pair: Any) -> tuple[int, int] | None:
         return None
 
 
-def _plain(node: Any, path: Path_, doc: MarkedDoc, counter: list[int], active: set[int]) -> Any:
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+def load_plain(data: bytes | str, origin: str) -> Any:
+    """The plain data (dicts, lists, scalars) of a YAML file, parsed as validation parses
+    it. Bad YAML is a :class:`~gadgetsmith.toolchain.errors.UsageError` naming
+    ``origin:LINE``."""
+    try:
+        return load_marked(data).data
+    except YamlSyntaxError as e:
+        raise UsageError(f"{origin}:{e.line}: {e.message}") from None
 
+
+def _plain(node: Any, path: Path_, doc: MarkedDoc, counter: list[int], active: set[int]) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
         raise YamlSyntaxError(1, 1, f"document has more than {MAX_NODES} nodes")
@@ -210,8 +227,6 @@ def _plain(node: Any, path: Path_, doc: MarkedDoc, counter: list[int], active: s
 
 
 def _scalar(v: Any) -> Any:
-    from ruamel.yaml.scalarbool import ScalarBoolean
-
     if v is None:
         return None
     if isinstance(v, (bool, ScalarBoolean)):

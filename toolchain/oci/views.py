@@ -106,7 +106,8 @@ def metadata_summary(meta: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
-    import yaml
+    # ruamel (through yamldoc) for the config's gadget.yaml: not for `gadget list`
+    from gadgetsmith.toolchain.metadata.yamldoc import YamlSyntaxError, load_marked
 
     store = open_store(store_path)
     ref, desc = store.lookup(text)
@@ -154,8 +155,8 @@ def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
     meta = None
     if metadata_raw is not None:
         try:
-            meta = yaml.safe_load(metadata_raw)
-        except yaml.YAMLError:
+            meta = load_marked(metadata_raw).data
+        except YamlSyntaxError:
             meta = None
     info["metadata"] = meta if isinstance(meta, dict) else None
     info.update(metadata_summary(info["metadata"]))
