@@ -4,7 +4,8 @@
 For each sample gadget and each gadget folder given, in a fresh local docker-registry
 (plain HTTP, loopback only):
 
-1. `gadget build` and `gadget push --sign` (a key made by `gadget keygen`);
+1. `gadget build`, `gadget sign` (a key made by `gadget keygen`) and `gadget push`; a
+   second repository gets the same image by `gadget push --sign`;
 2. `ig image pull` of it, `ig image verify --public-keys` with our key (must pass) and
    with another key (must fail), `ig image list/inspect -o json` of our own store layout;
 3. `ig run` (signature verification on, with our key) and `gadget run --host`, each with
@@ -97,6 +98,13 @@ def _long_sleeper(work: Path) -> None:
     return None
 
 
+def _activity(work: Path) -> None:
+    """A bit of everything for a gadget without a known trigger: getpid, open, exec, kill."""
+    subprocess.run([sys.executable, "-c", "import os\nfor _ in range(5): os.getpid()"], check=False)
+    _open_missing(work)
+    _signal_child(work)
+
+
 TRIGGERS: dict[str, Trigger] = {
     "trace_open": Trigger(
         "cat /nonexistent-igdiff (openat, ENOENT)", _open_missing,
@@ -117,7 +125,8 @@ TRIGGERS: dict[str, Trigger] = {
         lambda e: True, ig_args=["--map-fetch-interval", "1s"],
         gadget_args=["--map-fetch-interval", "1"]),
 }
-GENERIC = Trigger("none known: whatever the gadget emits meanwhile", _long_sleeper, lambda e: True)
+GENERIC = Trigger("none known: getpid, open, exec and kill meanwhile; names and types compared",
+                  _activity, lambda e: True)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -302,8 +311,9 @@ def main() -> int:
             ref = f"{reg.host}/ig-diff/{name}:v1"
             trig = TRIGGERS.get(name, GENERIC)
             sh([GADGET, "build", str(d), "-t", ref], env=env, timeout=600)
-            sh([GADGET, "push", ref, "--insecure-registries", reg.host, "--sign", "--key",
-                str(work / "ours.key")], env=env)
+            # signed in the store (what export and ig reading the store see), pushed with it
+            sh([GADGET, "sign", ref, "--key", str(work / "ours.key")], env=env)
+            sh([GADGET, "push", ref, "--insecure-registries", reg.host], env=env)
             pull = box.run("image", "pull", ref, "--insecure-registries", reg.host)
             ok_pull = pull.returncode == 0
             v_ok = box.run("image", "verify", ref, f"--public-keys={pub}")
