@@ -196,6 +196,19 @@ def compile_and_analyze(spec: buildspec.BuildSpec, arch: str = "amd64") -> Objec
     return analyze(obj, display_path(spec.ebpf_source) if spec.ebpf_source else "object")
 
 
+def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
+    """The eBPF object for this machine's architecture and the parsed gadget.yaml of a
+    gadget directory, built without the store: what `gadget run DIR` and `gadget test`
+    load. Build errors (compiler, gadget.yaml that does not match) raise as in build()."""
+    from gadgetsmith.runtime.bpf.loader import host_arch
+
+    arch = host_arch()
+    with tempfile.TemporaryDirectory(prefix="gadget-run-") as tmp:
+        res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True)
+        data = res.objects[arch].read_bytes()
+    return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}
+
+
 def _update_metadata(spec: buildspec.BuildSpec, obj_info: ObjectInfo | None,
                      md: Metadata) -> tuple[Metadata, list[str]]:
     """--update-metadata: create or merge gadget.yaml from the object.

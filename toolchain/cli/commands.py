@@ -40,6 +40,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("validate", "metadata:validate",
             "Check gadget.yaml against the schema and against the compiled object."),
     Command("run", "run:run", "Run a gadget here: load, attach, decode and print its events."),
+    Command("test", "testing:test",
+            "Run a gadget's declarative tests (*.test.yaml) and report like a test runner."),
     Command("push", "registry:push",
             "Push an image (index, all architectures, and its signature tags) to a registry."),
     Command("pull", "registry:pull",

@@ -77,18 +77,9 @@ def run(
     metadata = None
     btfgen_layer = None
     if Path(image).is_dir():
-        import tempfile
+        from gadgetsmith.toolchain.build.driver import build_for_host
 
-        from gadgetsmith.runtime.bpf.loader import host_arch
-        from gadgetsmith.toolchain.build.driver import build as do_build
-        from gadgetsmith.toolchain.build.driver import load_metadata
-        from gadgetsmith.toolchain.metadata.buildspec import load as load_spec
-
-        with tempfile.TemporaryDirectory() as tmp:
-            res = do_build(image, arches=[host_arch()], output_dir=tmp, no_store=True)
-            src = res.objects[host_arch()].read_bytes()
-        spec = load_spec(image)
-        metadata = load_metadata(spec.metadata)[1] or {}
+        src, metadata = build_for_host(image)
     elif image.endswith(".o") and Path(image).is_file():
         src = Path(image).read_bytes()  # a local eBPF object: not an image, no policy applies
     else:

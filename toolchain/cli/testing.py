@@ -1,0 +1,132 @@
+"""`gadget test`: run declarative gadget tests (*.test.yaml)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from gadgetsmith.toolchain.cli.common import (
+    AuthFileOpt,
+    CaFileOpt,
+    FormatOpt,
+    InsecureOpt,
+    NoVerifyOpt,
+    OutFormat,
+    PolicyOpt,
+    StoreDirOpt,
+    store_path,
+)
+
+
+def test(
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Gadget directories (their tests/*.test.yaml), image references "
+                            "(with --spec) or spec files.", show_default=False),
+    ] = None,
+    spec: Annotated[
+        list[Path] | None,
+        typer.Option("--spec", help="A test spec (repeatable); with TARGET, run against that gadget.",
+                     show_default=False),
+    ] = None,
+    keyword: Annotated[
+        str | None, typer.Option("-k", help="Only cases whose name contains this text.")
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
+    ] = None,
+    fmt: FormatOpt = OutFormat.text,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1,
+                          help="Gadgets tested at the same time (the cases of one gadget always "
+                               "run in order).")
+    ] = 1,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Check the specs and list their cases; run nothing.")
+    ] = False,
+    schema: Annotated[
+        bool, typer.Option("--schema", help="Print the JSON Schema of test specs and exit.")
+    ] = False,
+    store: StoreDirOpt = None,
+    policy: PolicyOpt = None,
+    no_verify: NoVerifyOpt = False,
+    authfile: AuthFileOpt = None,
+    insecure_registries: InsecureOpt = None,
+    ca_file: CaFileOpt = None,
+) -> None:
+    """Run a gadget's declarative tests (*.test.yaml) and report like a test runner.
+
+    Each case loads the gadget here (root), runs its trigger (commands on the host or in a
+    podman container), collects events until its expectations hold or its time limit ends,
+    and detaches everything. A failing case shows the expectation, how many events came and
+    the closest one with the fields that differed. Exit 0 when every case passed, 1 when one
+    failed, 2 for a bad spec (FILE:LINE:COL: error: ...). See README, 'Testing gadgets'.
+
+    Example: sudo gadget test sample-gadgets/trace_open
+
+    Example: sudo gadget test sample-gadgets/*/ --junit report.xml
+
+    Example: sudo gadget test trace_open:dev --spec my.test.yaml
+    """
+    from gadgetsmith.toolchain.errors import UsageError
+    from gadgetsmith.toolchain.testing import plan as planning
+    from gadgetsmith.toolchain.testing import report
+    from gadgetsmith.toolchain.testing.runner import require_root, run_planned
+
+    if schema:
+        from gadgetsmith.toolchain.testing.spec import schema_path
+
+        typer.echo(schema_path().read_text(), nl=False)
+        return
+    planned = planning.plan(planning.collect(targets or [], spec or []), keyword)
+    if not planned:
+        raise UsageError(f"no case name contains {keyword!r}" if keyword else "no cases to run")
+    if list_:
+        for p in planned:
+            typer.echo(f"{p.case.spec.label}:{p.case.line}: {p.gadget_label}: {p.case.name}")
+        return
+    require_root()
+    text = fmt is OutFormat.text
+
+    def building(src) -> None:
+        if text:
+            typer.echo(f"preparing {src.label} ...", err=True)
+
+    from gadgetsmith.toolchain.registry.api import RemoteOptions
+
+    remote = RemoteOptions(authfile=authfile, ca_file=ca_file,
+                           insecure_registries=list(insecure_registries or []), policy_file=policy)
+    planning.prepare_all(planned, on_prepare=building, store=store_path(store), policy=policy,
+                         no_verify=no_verify, remote=remote)
+
+    def show(result) -> None:
+        if text:
+            typer.echo(report.format_result(result))
+            sys.stdout.flush()
+
+    # SIGTERM ends the run like Ctrl-C: the running cases detach and remove their containers
+    def terminate(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    started = time.monotonic()
+    try:
+        results = run_planned(planned, jobs=jobs, on_result=show)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if junit is not None:
+        report.write_junit(results, junit)
+    if fmt is OutFormat.json:
+        typer.echo(json.dumps(report.as_json(results), indent=2, default=str))
+    else:
+        gadgets = len({p.key for p in planned})
+        typer.echo(f"ran {len(results)} case{'s' * (len(results) != 1)} of {gadgets} "
+                   f"gadget{'s' * (gadgets != 1)} in {time.monotonic() - started:.1f} s")
+        typer.echo(report.summary(results))
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)

@@ -1,0 +1,130 @@
+"""The gadget under test: built from its directory or read from an image, once per run.
+
+A directory is compiled for this machine's architecture without the store, as
+``gadget run DIR`` does; an image reference is loaded from the local store as
+``gadget run REF`` does (allowlist and signature checks of the policy included), and
+pulled first when the store does not have it. The data sources' field names come from
+the same decoders the runtime uses, so a matcher is checked against exactly the keys the
+events will have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+from gadgetsmith.toolchain.testing.spec import GadgetSource
+
+
+@dataclass
+class DataSourceFields:
+    name: str
+    kind: str  # tracer | iterator | mapiter
+    names: list[str]
+    sample: dict[str, Any] = field(repr=False, default_factory=dict)
+    enriched: bool = False  # has a mount or network namespace id: container fields
+
+    @property
+    def noun(self) -> str:
+        return {"tracer": "event", "iterator": "row", "mapiter": "row"}.get(self.kind, "event")
+
+    def field_names(self, with_containers: bool) -> list[str]:
+        from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
+
+        if self.enriched and with_containers:
+            return self.names + [n for n in EMPTY_FIELDS if n not in self.names]
+        return list(self.names)
+
+    def filter_problem(self, text: str, with_containers: bool) -> str | None:
+        from gadgetsmith.runtime.errors import FilterError
+        from gadgetsmith.runtime.events import filter as filt
+        from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
+
+        sample = dict(self.sample)
+        if self.enriched and with_containers:
+            sample.update(EMPTY_FIELDS)
+        try:
+            filt.build(text, filt.kinds_from_sample(sample.keys(), sample))
+        except FilterError as e:
+            return str(e)
+        return None
+
+
+@dataclass
+class PreparedGadget:
+    source: GadgetSource
+    data: bytes = field(repr=False)
+    metadata: dict[str, Any] = field(repr=False)
+    datasources: dict[str, DataSourceFields] = field(default_factory=dict)
+    obj: Any = field(default=None, repr=False)  # runtime GadgetObject (static model)
+
+    @property
+    def label(self) -> str:
+        name = self.metadata.get("name") if isinstance(self.metadata, dict) else None
+        return str(name) if self.source.kind == "dir" and name else self.source.label
+
+    def datasource(self, name: str | None) -> DataSourceFields:
+        if name is None:
+            return next(iter(self.datasources.values()))
+        return self.datasources[name]
+
+    def param_problem(self, key: str, value: str | None) -> str | None:
+        """Why ``key`` (a flag name or variable) cannot be set to ``value`` (None: only the
+        key is checked), or None."""
+        from gadgetsmith.runtime.errors import ParamError
+
+        try:
+            p = self.obj.param(key)
+            if value is not None:
+                p.encode(value)
+        except ParamError as e:
+            return str(e)
+        return None
+
+
+def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any = None,
+                no_verify: bool = False, remote: Any = None) -> tuple[bytes, dict[str, Any]]:
+    """The eBPF object (this machine's arch) and gadget.yaml of ``source``."""
+    if source.kind == "dir":
+        from gadgetsmith.toolchain.build.driver import build_for_host
+
+        return build_for_host(source.value)
+    from gadgetsmith.toolchain.oci.views import load_for_run
+    from gadgetsmith.toolchain.policy import load_policy
+
+    if policy is None or isinstance(policy, (str, Path)):
+        policy = load_policy(policy)
+    try:
+        return load_for_run(store, source.value, policy, no_verify)
+    except NotFoundError as missing:
+        from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
+
+        try:
+            pull_image(source.value, store_path=store, options=remote or RemoteOptions(),
+                       verify=not no_verify)
+        except GadgetError as e:
+            raise NotFoundError(f"{missing}; pulling it failed: {e}") from None
+        return load_for_run(store, source.value, policy, no_verify)
+
+
+def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
+    """Build or load ``source`` and read its data sources (GadgetError when it cannot)."""
+    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    data, metadata = load_source(source, **kw)
+    try:
+        obj = GadgetObject(data, metadata)
+        out = PreparedGadget(source, data, metadata, obj=obj)
+        for name, info in obj.datasources.items():
+            sample = info.decoder().decode(b"")
+            out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,
+                                                     info.enriched)
+    except RuntimeGadgetError as e:
+        raise GadgetError(f"{source.label}: {e}") from None
+    if not out.datasources:
+        raise GadgetError(f"{source.label}: the gadget declares no data source (GADGET_TRACER, "
+                          "GADGET_ITER or GADGET_MAPITER)")
+    return out
