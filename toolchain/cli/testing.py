@@ -90,7 +90,6 @@ def test(
         for p in planned:
             typer.echo(f"{p.case.spec.label}:{p.case.line}: {p.gadget_label}: {p.case.name}")
         return
-    require_root()
     text = fmt is OutFormat.text
 
     def building(src) -> None:
@@ -103,8 +102,12 @@ def test(
                            insecure_registries=list(insecure_registries or []), policy_file=policy)
     planning.prepare_all(planned, on_prepare=building, store=store_path(store), policy=policy,
                          no_verify=no_verify, remote=remote)
+    require_root()  # after the checks: a bad spec is found without root
+
+    done = []
 
     def show(result) -> None:
+        done.append(result)
         if text:
             typer.echo(report.format_result(result))
             sys.stdout.flush()
@@ -117,6 +120,13 @@ def test(
     started = time.monotonic()
     try:
         results = run_planned(planned, jobs=jobs, on_result=show)
+    except KeyboardInterrupt:
+        # the running case's finally blocks have detached its gadget and removed its container
+        if junit is not None:
+            report.write_junit(done, junit)
+        typer.echo(f"error: interrupted after {len(done)} of {len(planned)} cases "
+                   f"({report.summary(done)})", err=True)
+        raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if junit is not None:

@@ -99,11 +99,14 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
     try:
         return load_for_run(store, source.value, policy, no_verify)
     except NotFoundError as missing:
+        from functools import partial
+
         from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
+        from gadgetsmith.toolchain.signing.enforce import pull_check
 
         try:
             pull_image(source.value, store_path=store, options=remote or RemoteOptions(),
-                       verify=not no_verify)
+                       verifier=partial(pull_check, no_verify=no_verify))
         except GadgetError as e:
             raise NotFoundError(f"{missing}; pulling it failed: {e}") from None
         return load_for_run(store, source.value, policy, no_verify)

@@ -146,7 +146,11 @@ class CaseContainer:
         for k, v in self.spec.labels.items():
             args += ["--label", f"{k}={v}"]
         self.started = True  # from here on, remove() must run
-        self.podman.run(*args, self.image)
+        try:
+            self.podman.run(*args, self.image)
+        except TriggerError as e:
+            raise TriggerError(f"{e} (podman's configuration applies: containers.conf, "
+                               "CONTAINERS_CONF; see README, 'Testing gadgets')") from None
         info = json.loads(self.podman.run("inspect", self.name).stdout or "[]")
         state = info[0].get("State", {}) if info else {}
         if not state.get("Running"):
