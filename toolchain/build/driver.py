@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
 from gadgetsmith.toolchain.errors import UsageError
@@ -200,8 +201,6 @@ def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
     """The eBPF object for this machine's architecture and the parsed gadget.yaml of a
     gadget directory, built without the store: what `gadget run DIR` and `gadget test`
     load. Build errors (compiler, gadget.yaml that does not match) raise as in build()."""
-    from gadgetsmith.runtime.bpf.loader import host_arch
-
     arch = host_arch()
     with tempfile.TemporaryDirectory(prefix="gadget-run-") as tmp:
         res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True)

@@ -21,6 +21,12 @@ from gadgetsmith.toolchain.cli.common import (
     StoreDirOpt,
     store_path,
 )
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.registry.api import RemoteOptions
+from gadgetsmith.toolchain.testing import plan as planning
+from gadgetsmith.toolchain.testing import report
+from gadgetsmith.toolchain.testing.runner import require_root, run_planned
+from gadgetsmith.toolchain.testing.spec import schema_path
 
 
 def test(
@@ -73,14 +79,7 @@ def test(
 
     Example: sudo gadget test trace_open:dev --spec my.test.yaml
     """
-    from gadgetsmith.toolchain.errors import UsageError
-    from gadgetsmith.toolchain.testing import plan as planning
-    from gadgetsmith.toolchain.testing import report
-    from gadgetsmith.toolchain.testing.runner import require_root, run_planned
-
     if schema:
-        from gadgetsmith.toolchain.testing.spec import schema_path
-
         typer.echo(schema_path().read_text(), nl=False)
         return
     planned = planning.plan(planning.collect(targets or [], spec or []), keyword)
@@ -95,8 +94,6 @@ def test(
     def building(src) -> None:
         if text:
             typer.echo(f"preparing {src.label} ...", err=True)
-
-    from gadgetsmith.toolchain.registry.api import RemoteOptions
 
     remote = RemoteOptions(authfile=authfile, ca_file=ca_file,
                            insecure_registries=list(insecure_registries or []), policy_file=policy)

@@ -11,10 +11,20 @@ events will have.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.bpf.objmodel import GadgetObject
+from gadgetsmith.runtime.errors import FilterError, ParamError, RuntimeGadgetError
+from gadgetsmith.runtime.events import filter as filt
+from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
+from gadgetsmith.toolchain.build.driver import build_for_host
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+from gadgetsmith.toolchain.oci.views import load_for_run
+from gadgetsmith.toolchain.policy import load_policy
+from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
+from gadgetsmith.toolchain.signing.enforce import pull_check
 from gadgetsmith.toolchain.testing.spec import GadgetSource
 
 
@@ -31,17 +41,11 @@ class DataSourceFields:
         return {"tracer": "event", "iterator": "row", "mapiter": "row"}.get(self.kind, "event")
 
     def field_names(self, with_containers: bool) -> list[str]:
-        from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
-
         if self.enriched and with_containers:
             return self.names + [n for n in EMPTY_FIELDS if n not in self.names]
         return list(self.names)
 
     def filter_problem(self, text: str, with_containers: bool) -> str | None:
-        from gadgetsmith.runtime.errors import FilterError
-        from gadgetsmith.runtime.events import filter as filt
-        from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
-
         sample = dict(self.sample)
         if self.enriched and with_containers:
             sample.update(EMPTY_FIELDS)
@@ -73,8 +77,6 @@ class PreparedGadget:
     def param_problem(self, key: str, value: str | None) -> str | None:
         """Why ``key`` (a flag name or variable) cannot be set to ``value`` (None: only the
         key is checked), or None."""
-        from gadgetsmith.runtime.errors import ParamError
-
         try:
             p = self.obj.param(key)
             if value is not None:
@@ -88,22 +90,12 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
                 no_verify: bool = False, remote: Any = None) -> tuple[bytes, dict[str, Any]]:
     """The eBPF object (this machine's arch) and gadget.yaml of ``source``."""
     if source.kind == "dir":
-        from gadgetsmith.toolchain.build.driver import build_for_host
-
         return build_for_host(source.value)
-    from gadgetsmith.toolchain.oci.views import load_for_run
-    from gadgetsmith.toolchain.policy import load_policy
-
     if policy is None or isinstance(policy, (str, Path)):
         policy = load_policy(policy)
     try:
         return load_for_run(store, source.value, policy, no_verify)
     except NotFoundError as missing:
-        from functools import partial
-
-        from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
-        from gadgetsmith.toolchain.signing.enforce import pull_check
-
         try:
             pull_image(source.value, store_path=store, options=remote or RemoteOptions(),
                        verifier=partial(pull_check, no_verify=no_verify))
@@ -114,9 +106,6 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
 
 def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
     """Build or load ``source`` and read its data sources (GadgetError when it cannot)."""
-    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
-    from gadgetsmith.runtime.errors import RuntimeGadgetError
-
     data, metadata = load_source(source, **kw)
     try:
         obj = GadgetObject(data, metadata)

@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.toolchain.testing.gadgets import PreparedGadget
+from gadgetsmith.toolchain.testing.report import expectation_lines
 from gadgetsmith.toolchain.testing.runner import ExpectationResult, Tracker
 from gadgetsmith.toolchain.testing.spec import GadgetSource, NormalizeSpec, expectation_from
 
@@ -59,8 +61,6 @@ class LiveRun:
     def start(self) -> LiveRun:
         if self.g is not None:
             return self
-        from gadgetsmith.runtime.gadget import Gadget
-
         self.g = Gadget(self.gadget.data, metadata=self.gadget.metadata, params=self.params,
                         filter=self.filter, host=self.host, selector=self.selector)
         self._started_at = time.monotonic()
@@ -119,8 +119,6 @@ class LiveRun:
         """Wait until the events satisfy the expectation (the spec's ``expect`` entry:
         ``match`` and one of at_least / exactly / none); AssertionError when ``timeout``
         seconds pass first. ``exactly`` and ``none`` are counted after ``settle`` seconds."""
-        from gadgetsmith.toolchain.testing.report import expectation_lines
-
         data: dict[str, Any] = {"match": match or {}}
         if at_least is not None:
             data["atLeast"] = at_least

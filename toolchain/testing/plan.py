@@ -15,9 +15,10 @@ from typing import Any
 
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.metadata.yamldoc import Diagnostic
+from gadgetsmith.toolchain.testing import SUFFIX
 from gadgetsmith.toolchain.testing.gadgets import PreparedGadget, prepare
 from gadgetsmith.toolchain.testing.runner import Planned
-from gadgetsmith.toolchain.testing.spec import SUFFIX, GadgetSource, Spec, SpecError, check_case, load_spec
+from gadgetsmith.toolchain.testing.spec import GadgetSource, Spec, SpecError, check_case, load_spec
 
 TESTS_DIR = "tests"
 

@@ -9,7 +9,8 @@ built once per session. Tests written in Python use the ``gadget_run`` fixture::
             subprocess.run(["cat", str(tmp_path / "missing")])
             run.expect(match={"fname": str(tmp_path / "missing"), "error": "ENOENT"})
 
-Importing this module is cheap: the runtime loads only when a case runs.
+Every pytest run of the environment imports this module, so it imports only pytest: the
+session (runtime, libbpf, jsonschema) loads when a spec is collected or the fixture used.
 """
 
 from __future__ import annotations
@@ -18,7 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gadgetsmith.toolchain.testing.spec import SUFFIX
+from gadgetsmith.toolchain.testing import SUFFIX
+
+_SESSION = pytest.StashKey[Any]()
+
+
+def _session(config: pytest.Config) -> Any:
+    """The run's :class:`~gadgetsmith.toolchain.testing.session.Session`."""
+    if _SESSION not in config.stash:
+        from gadgetsmith.toolchain.testing.session import Session  # heavy: on first use only
+
+        config.stash[_SESSION] = Session()
+    return config.stash[_SESSION]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -27,54 +39,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-class CaseFailed(Exception):
-    def __init__(self, result: Any) -> None:
-        super().__init__(result.message)
-        self.result = result
-
-
-def _prepared(config: pytest.Config, source: Any) -> Any:
-    """The session's PreparedGadget for ``source`` (built once), or the GadgetError."""
-    from gadgetsmith.toolchain.errors import GadgetError
-    from gadgetsmith.toolchain.testing.gadgets import prepare
-
-    cache = config.stash.setdefault(_CACHE, {})
-    if source not in cache:
-        try:
-            cache[source] = prepare(source)
-        except GadgetError as e:
-            cache[source] = e
-    got = cache[source]
-    if isinstance(got, GadgetError):
-        raise got
-    return got
-
-
-_CACHE = pytest.StashKey[dict]()
-
-
-def _repr_error(excinfo: pytest.ExceptionInfo[BaseException]) -> str | None:
-    from gadgetsmith.toolchain.errors import GadgetError
-    from gadgetsmith.toolchain.testing.report import format_result
-
-    e = excinfo.value
-    if isinstance(e, CaseFailed):
-        return format_result(e.result)
-    if isinstance(e, GadgetError):
-        return (f"{e.detail}\n" if e.detail else "") + f"error: {e.message}"
-    return None
-
-
 class SpecFile(pytest.File):
     def collect(self):
-        from gadgetsmith.toolchain.testing.spec import load_spec
-
-        spec = load_spec(self.path)
+        spec = _session(self.config).load(self.path)
         for case in spec.cases:
             yield CaseItem.from_parent(self, name=case.name, case=case)
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001 - pytest's signature
-        return _repr_error(excinfo) or super().repr_failure(excinfo)
+        return _session(self.config).describe(excinfo.value) or super().repr_failure(excinfo)
 
 
 class CaseItem(pytest.Item):
@@ -83,29 +55,12 @@ class CaseItem(pytest.Item):
         self.case = case
 
     def runtest(self) -> None:
-        from gadgetsmith.toolchain.errors import GadgetError
-        from gadgetsmith.toolchain.testing.runner import SKIPPED, require_root, run_case
-        from gadgetsmith.toolchain.testing.spec import SpecError, check_case
-
-        case = self.case
-        if case.skip:
-            pytest.skip(case.skip)
-        if case.spec.gadget is None:
-            raise GadgetError(f"{case.spec.label}: no gadget to test: put the spec in the "
-                              "gadget's tests/ directory or set 'gadget:'")
-        gadget = _prepared(self.config, case.spec.gadget)
-        problems = check_case(case, gadget)
-        if problems:
-            raise SpecError(problems)
-        require_root()
-        result = run_case(case, gadget)
-        if result.status == SKIPPED:
-            pytest.skip(result.message)
-        if not result.ok:
-            raise CaseFailed(result)
+        if self.case.skip:
+            pytest.skip(self.case.skip)
+        _session(self.config).run(self.case)
 
     def repr_failure(self, excinfo, style=None):  # noqa: ANN001 - pytest's signature
-        return _repr_error(excinfo) or super().repr_failure(excinfo)
+        return _session(self.config).describe(excinfo.value) or super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         label = self.case.spec.gadget.label if self.case.spec.gadget else "?"
@@ -114,17 +69,14 @@ class CaseItem(pytest.Item):
 
 @pytest.fixture
 def gadget_run(request: pytest.FixtureRequest):
-    """``gadget_run(gadget, params=..., ...)``: a started run of ``gadget`` (a directory,
-    relative to the test file or the current directory, or an image reference) to use as
-    a context manager; ``run.expect(...)`` waits for events. Every run is closed when the
-    test ends."""
-    from gadgetsmith.toolchain.testing.live import LiveRun, source_for
+    """``gadget_run(gadget, params=..., ...)``: a run of ``gadget`` (a directory, relative
+    to the test file or the current directory, or an image reference) to use as a context
+    manager; ``run.expect(...)`` waits for events. Every run is closed when the test ends."""
+    session = _session(request.config)
+    runs: list[Any] = []
 
-    runs: list[LiveRun] = []
-
-    def start(gadget: str, **options: Any) -> LiveRun:
-        src = source_for(gadget, Path(str(request.path)).parent)
-        run = LiveRun(_prepared(request.config, src), **options)
+    def start(gadget: str, **options: Any) -> Any:
+        run = session.live(gadget, Path(str(request.path)).parent, **options)
         runs.append(run)
         return run
 

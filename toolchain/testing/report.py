@@ -13,12 +13,15 @@ for failed expectations, ``<error>`` for cases that could not run, ``<skipped>``
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.toolchain.fsutil import atomic_write
 from gadgetsmith.toolchain.testing.runner import ERROR, FAILED, PASSED, SKIPPED, CaseResult, ExpectationResult
+from junitparser import Attr, Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 _WORD = {PASSED: "PASS", FAILED: "FAIL", ERROR: "ERROR", SKIPPED: "SKIP"}
 MAX_EVENT_TEXT = 600
@@ -159,12 +162,14 @@ def as_json(results: list[CaseResult]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- JUnit
-def junit_xml(results: list[CaseResult]) -> bytes:
-    from junitparser import Attr, Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
+class _JUnitCase(TestCase):
+    """A testcase with the file and line attributes GitLab and GitHub annotators read."""
 
-    class Case(TestCase):  # GitLab and GitHub annotators read file and line
-        file = Attr()
-        line = Attr()
+    file = Attr()
+    line = Attr()
+
+
+def junit_xml(results: list[CaseResult]) -> bytes:
 
     xml = JUnitXml("gadget test")
     suites: dict[str, TestSuite] = {}
@@ -174,7 +179,7 @@ def junit_xml(results: list[CaseResult]) -> bytes:
         if suite is None:
             suite = suites[label] = TestSuite(label)
             suite.add_property("gadget", r.gadget)
-        tc = Case(r.case.name, classname=r.gadget, time=round(r.duration, 3))
+        tc = _JUnitCase(r.case.name, classname=r.gadget, time=round(r.duration, 3))
         tc.file = label
         if r.case.line:
             tc.line = str(r.case.line)
@@ -193,8 +198,6 @@ def junit_xml(results: list[CaseResult]) -> bytes:
         suite.time = round(sum(float(tc.time or 0) for tc in suite), 3)
         xml.add_testsuite(suite)
     xml.update_statistics()
-    import io
-
     buf = io.BytesIO()
     xml.write(buf)
     return buf.getvalue()
@@ -202,6 +205,4 @@ def junit_xml(results: list[CaseResult]) -> bytes:
 
 def write_junit(results: list[CaseResult], path: Path | str) -> None:
     """Write the JUnit report atomically (temp file, fsync, rename)."""
-    from gadgetsmith.toolchain.fsutil import atomic_write
-
     atomic_write(Path(path), junit_xml(results))

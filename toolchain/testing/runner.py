@@ -26,9 +26,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gadgetsmith.runtime.containers.collection import (
+    ContainerCollection,
+    ContainerError,
+    ContainerSelector,
+    default_sources,
+)
+from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.toolchain.errors import GadgetError
 from gadgetsmith.toolchain.testing.gadgets import DataSourceFields, PreparedGadget
 from gadgetsmith.toolchain.testing.matchers import FieldMatcher, MatchError
@@ -267,9 +276,6 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
             container.start(variables)
             variables.update(container.variables())
         host, selector, collection = _selection(case, container)
-        from gadgetsmith.runtime.errors import RuntimeGadgetError
-        from gadgetsmith.runtime.gadget import Gadget
-
         params = {k: _render(t, variables, f"params.{k}") for k, t in case.params.items()}
         filter_ = _render(case.filter, variables, "filter") if case.filter is not None else None
 
@@ -333,13 +339,6 @@ def _selection(case: Case, container: CaseContainer | None) -> tuple[bool, Any, 
     """(host, selector, container collection) for the Gadget."""
     if not case.needs_containers:
         return True, None, None
-    from gadgetsmith.runtime.containers.collection import (
-        ContainerCollection,
-        ContainerError,
-        ContainerSelector,
-        default_sources,
-    )
-
     sel = case.selector or {}
     selector = ContainerSelector(sel.get("containerName", ""), sel.get("k8sNamespace", ""),
                                  sel.get("k8sPodName", ""), sel.get("k8sContainerName", ""),
@@ -500,8 +499,6 @@ def run_planned(planned: Iterable[Planned], *, jobs: int = 1, cancel: threading.
         for i, p in enumerate(items):
             one(i, p)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         def group(entries: list[tuple[int, Planned]]) -> None:
             for i, p in entries:
                 one(i, p)

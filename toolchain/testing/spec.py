@@ -14,12 +14,15 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import gadgetsmith.toolchain.testing.templates as tpl
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.metadata.validate import display_path
 from gadgetsmith.toolchain.metadata.yamldoc import Diagnostic, MarkedDoc, YamlSyntaxError, dotted, load_marked
-from gadgetsmith.toolchain.testing import templates as tpl
+from gadgetsmith.toolchain.testing import SUFFIX  # noqa: F401 - re-exported for callers
 from gadgetsmith.toolchain.testing.matchers import (
     OPERATORS,
     Check,
@@ -29,8 +32,8 @@ from gadgetsmith.toolchain.testing.matchers import (
     number,
 )
 from gadgetsmith.toolchain.testing.normalize import GROUPS, Normalizer, resolve
+from jsonschema import Draft202012Validator
 
-SUFFIX = ".test.yaml"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_SETTLE = 1.0
 DEFAULT_STEP_INTERVAL = 0.1
@@ -188,15 +191,11 @@ class Spec:
 
 # ---------------------------------------------------------------------------- schema
 def schema_path() -> Path:
-    from importlib import resources
-
     return Path(str(resources.files("gadgetsmith.schemas").joinpath("gadget-test.schema.json")))
 
 
 @lru_cache(maxsize=1)
-def _validator():
-    from jsonschema import Draft202012Validator
-
+def _validator() -> Draft202012Validator:
     return Draft202012Validator(json.loads(schema_path().read_text()))
 
 
@@ -467,8 +466,6 @@ def _gadget_source(value: str, spec_dir: Path) -> GadgetSource | None:
 
 def load_spec(path: Path | str, data: bytes | None = None) -> Spec:
     """Load and check one spec file; SpecError lists every problem."""
-    from gadgetsmith.toolchain.metadata.validate import display_path
-
     path = Path(path)
     spec = Spec(path=path, label=display_path(path), gadget=None)
     if data is None:

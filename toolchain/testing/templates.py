@@ -11,6 +11,7 @@ trigger commands) sees the :data:`SETUP` names, matchers see :data:`EXPECT` name
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 import re
@@ -100,8 +101,6 @@ def unknown_name(name: str, allowed: Sequence[str]) -> str:
     if name in TRIGGER and name not in allowed:
         return (f"{{{{ {name} }}}} is only known once the trigger ran: use it in expect, not "
                 "in params, filter or trigger commands")
-    import difflib
-
     close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown template name {name!r}{hint}; known: {', '.join(allowed)}, env.NAME"

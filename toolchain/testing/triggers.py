@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gadgetsmith.toolchain.fsutil import locked
 from gadgetsmith.toolchain.testing.spec import ContainerSpec, Step
 from gadgetsmith.toolchain.testing.templates import Template
 
@@ -84,8 +86,6 @@ class Podman:
             raise TriggerError(f"{busybox} is dynamically linked: install busybox-static, or give "
                                "container.image")
         image = f"{BUSYBOX_REPO}:{hashlib.sha256(data).hexdigest()[:16]}"
-        from gadgetsmith.toolchain.fsutil import locked
-
         with locked(Path(tempfile.gettempdir()) / "gadgetsmith-busybox.lock"):
             if self.run("image", "exists", image, check=False).returncode == 0:
                 return image
@@ -111,8 +111,6 @@ class Podman:
 
 def _is_dynamic(elf: bytes) -> bool:
     """Does an ELF64 file have a PT_INTERP program header (a dynamic loader)?"""
-    import struct
-
     if elf[:4] != b"\x7fELF" or elf[4] != 2:
         return False
     phoff, = struct.unpack_from("<Q", elf, 0x20)
