@@ -308,7 +308,9 @@ def _unique_gadget(tmp_path: Path) -> tuple[Path, str]:
 
 @pytest.mark.usefixtures("clang_available", "root")
 def test_a_case_that_times_out_leaves_nothing_attached(tmp_path: Path) -> None:
-    from gadgetsmith.toolchain.testing import check_case, load_spec, prepare, run_case
+    from gadgetsmith.toolchain.testing.gadgets import prepare
+    from gadgetsmith.toolchain.testing.runner import run_case
+    from gadgetsmith.toolchain.testing.spec import check_case, load_spec
 
     bpftool = need_tool("bpftool")
     gdir, name = _unique_gadget(tmp_path)

@@ -63,6 +63,8 @@ class PreparedGadget:
     metadata: dict[str, Any] = field(repr=False)
     datasources: dict[str, DataSourceFields] = field(default_factory=dict)
     obj: Any = field(default=None, repr=False)  # runtime GadgetObject (static model)
+    #: an image's btfgen layer, on a kernel without BTF (None: the kernel's own BTF)
+    btfgen_layer: bytes | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -87,10 +89,12 @@ class PreparedGadget:
 
 
 def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any = None,
-                no_verify: bool = False, remote: Any = None) -> tuple[bytes, dict[str, Any]]:
-    """The eBPF object (this machine's arch) and gadget.yaml of ``source``."""
+                no_verify: bool = False, remote: Any = None
+                ) -> tuple[bytes, dict[str, Any], bytes | None]:
+    """The eBPF object (this machine's arch), gadget.yaml and, for an image on a kernel
+    without BTF, its btfgen layer."""
     if source.kind == "dir":
-        return build_for_host(source.value)
+        return (*build_for_host(source.value), None)
     if policy is None or isinstance(policy, (str, Path)):
         policy = load_policy(policy)
     try:
@@ -106,10 +110,10 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
 
 def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
     """Build or load ``source`` and read its data sources (GadgetError when it cannot)."""
-    data, metadata = load_source(source, **kw)
+    data, metadata, btfgen_layer = load_source(source, **kw)
     try:
         obj = GadgetObject(data, metadata)
-        out = PreparedGadget(source, data, metadata, obj=obj)
+        out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer)
         for name, info in obj.datasources.items():
             sample = info.decoder().decode(b"")
             out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,

@@ -286,7 +286,8 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
 
         try:
             g = Gadget(gadget.data, metadata=gadget.metadata, params=params, filter=filter_,
-                       host=host, selector=selector, containers=collection, on_warning=warn)
+                       host=host, selector=selector, containers=collection, on_warning=warn,
+                       btfgen_layer=gadget.btfgen_layer)
         except RuntimeGadgetError as e:
             raise CaseError(f"the gadget did not load: {e}") from None
         attached = time.monotonic()
