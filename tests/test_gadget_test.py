@@ -219,7 +219,7 @@ FAILING = """\
             proc.pid: "{{{{ trigger.pid }}}}"
             error: ENOENT
       - name: wrong error
-        timeout: 2
+        timeout: 4  # it waits all of it: enough for a cat on a loaded machine
         trigger:
           command: [cat, "/nonexistent-{{{{ case.id }}}}"]
         expect:
