@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -110,8 +111,13 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
         env = dict(os.environ)
 
+        def cpu() -> float:
+            r = resource.getrusage(resource.RUSAGE_CHILDREN)
+            return r.ru_utime + r.ru_stime
+
         def loop() -> float:
             work = tmp / "loop"
+            c0 = cpu()
             t0 = time.perf_counter()
             for e in entries:
                 work.mkdir()
@@ -120,21 +126,27 @@ def main() -> int:
                 subprocess.run([bpftool, "gen", "min_core_btf", str(src), str(work / "min.btf"),
                                 str(objdir / f"{e.arch}.bpf.o")], check=True, stdout=subprocess.DEVNULL)
                 shutil.rmtree(work)
-            return time.perf_counter() - t0
+            wall = time.perf_counter() - t0
+            res["loop_cpu"].append(cpu() - c0)
+            return wall
 
         def build(cache: Path | None, btfgen: bool = True) -> tuple[float, float]:
             argv = [GADGET, "build", str(gdir), "--no-store", "--format", "json"]
             if btfgen:
                 argv += ["--btfgen", "--btfhub-archive", str(arch_dir)]
             e = dict(env, GADGETSMITH_BTFGEN_CACHE=str(cache or tmp / "none"))
+            c0 = cpu()
             t0 = time.perf_counter()
             out = subprocess.run(argv, check=True, env=e, capture_output=True, text=True).stdout
             wall = time.perf_counter() - t0
+            cpu_used[0] = cpu() - c0
             stage = json.loads(out).get("btfgen", {}).get("seconds", 0.0) if btfgen else 0.0
             return wall, stage
 
-        res: dict[str, list[float]] = {k: [] for k in
-                                       ("loop", "build", "stage", "cached", "cached_stage", "plain")}
+        cpu_used = [0.0]
+        res: dict[str, list[float]] = {k: [] for k in (
+            "loop", "build", "stage", "cached", "cached_stage", "plain",
+            "loop_cpu", "build_cpu", "plain_cpu")}
         build(tmp / "warm")  # page cache, PCH
         for i in range(args.runs):
             res["loop"].append(loop())
@@ -142,10 +154,12 @@ def main() -> int:
             w, s = build(cache)
             res["build"].append(w)
             res["stage"].append(s)
+            res["build_cpu"].append(cpu_used[0])
             w, s = build(cache)
             res["cached"].append(w)
             res["cached_stage"].append(s)
             res["plain"].append(build(None, btfgen=False)[0])
+            res["plain_cpu"].append(cpu_used[0])
             print(f"run {i + 1}: " + "  ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in res.items()),
                   file=sys.stderr)
     med = {k: statistics.median(v) for k, v in res.items()}
@@ -159,6 +173,9 @@ def main() -> int:
     print(f"gadget build (no btfgen):             {med['plain'] * 1000:7.0f} ms")
     print(f"stage / loop:         {med['stage'] / med['loop']:.2f}  (target <= 0.6)")
     print(f"cached stage / loop:  {med['cached_stage'] / med['loop']:.3f}  (target <= 0.05)")
+    btfgen_cpu = med["build_cpu"] - med["plain_cpu"]
+    print(f"CPU (user+sys of all processes): loop {med['loop_cpu'] * 1000:.0f} ms, build --btfgen "
+          f"minus plain build {btfgen_cpu * 1000:.0f} ms ({btfgen_cpu / med['loop_cpu']:.2f})")
     extra = med['build'] - med['plain']
     print(f"(build - plain) / loop: {extra / med['loop']:.2f};  "
           f"(cached - plain) / loop: {(med['cached'] - med['plain']) / med['loop']:.3f}")

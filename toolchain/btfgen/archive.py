@@ -142,8 +142,20 @@ def read_btf(entry: KernelEntry | Path) -> bytes:
 
 
 def _read_tar_xz(path: Path) -> bytes:
+    # one decompression call for the whole file: it runs without the GIL, so several
+    # kernels decompress in parallel (tarfile's streaming reads would take the GIL back
+    # every few KB and, on a busy machine, make the threads wait for each other)
     try:
-        with tarfile.open(path, mode="r:xz") as tf:
+        dec = lzma.LZMADecompressor()
+        raw = dec.decompress(path.read_bytes(), MAX_BTF + (1 << 20))
+        if not dec.eof:
+            raise UsageError(f"{path}: the .tar.xz is truncated or holds more than a kernel BTF: "
+                             "delete it or fetch it again")
+    except (lzma.LZMAError, EOFError) as e:
+        raise UsageError(f"{path}: not a readable .tar.xz ({e}): delete it or fetch it again") \
+            from None
+    try:
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tf:
             for m in tf:
                 if m.isfile() and m.name.endswith(PLAIN):
                     if m.size > MAX_BTF:

@@ -385,7 +385,9 @@ def import_file(src: Path | str, dest: Path | str, os_id: tuple[str, str] | None
                 release: str | None = None, compress: bool = True) -> Imported:
     """Put the kernel BTF of ``src`` (a kernel package, raw BTF or vmlinux) into ``dest``."""
     src = Path(src)
-    if not src.is_file() and not (src.exists() and not src.is_dir()):
+    if src.is_dir():
+        raise UsageError(f"{src}: a directory: give kernel packages or BTF files")
+    if not src.exists():
         raise UsageError(f"{src}: no such file")
     with open(src, "rb") as f:
         head = f.read(8)

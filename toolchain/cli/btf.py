@@ -27,7 +27,7 @@ btf_app = typer.Typer(
 @btf_app.command("import")
 def btf_import(
     files: Annotated[list[Path], typer.Argument(
-        help="linux-image-*.deb packages (Debian, Ubuntu), or a raw BTF / vmlinux file "
+        help="linux-image-*.deb packages (Debian's), or a raw BTF / vmlinux file "
              "such as /sys/kernel/btf/vmlinux.")],
     archive: Annotated[Path, typer.Option("--archive", "-a",
                                           help="The archive folder to write into (created).")],
