@@ -113,11 +113,12 @@ def scan_archive(root: Path | str, arches: set[str] | None = None) -> list[Kerne
     return [found[k] for k in sorted(found)]
 
 
-def read_btf(entry: KernelEntry | Path) -> bytes:
-    """The kernel BTF of an archive entry, checked (header, architecture)."""
+def read_btf(entry: KernelEntry | Path, raw: bytes | None = None) -> bytes:
+    """The kernel BTF of an archive entry, checked (header, architecture). ``raw``: the
+    file's bytes when the caller has read them already."""
     path = entry.path if isinstance(entry, KernelEntry) else Path(entry)
     try:
-        size = path.stat().st_size
+        size = path.stat().st_size if raw is None else len(raw)
     except OSError as e:
         raise UsageError(f"{path}: cannot read it ({e.strerror})") from None
     if size == 0:
@@ -125,11 +126,11 @@ def read_btf(entry: KernelEntry | Path) -> bytes:
             f"{path}: empty file (btfhub has shipped some empty archives): "
             "delete it or fetch it again")
     if path.name.endswith(TAR_XZ):
-        data = _read_tar_xz(path)
+        data = _read_tar_xz(path, raw)
     else:
         if size > MAX_BTF:
             raise UsageError(f"{path}: {size} bytes is too big for a kernel BTF")
-        data = path.read_bytes()
+        data = path.read_bytes() if raw is None else raw
     check_btf(data, path)
     if isinstance(entry, KernelEntry) and entry.arch is not None:
         found = btf_arch(data)
@@ -141,13 +142,13 @@ def read_btf(entry: KernelEntry | Path) -> bytes:
     return data
 
 
-def _read_tar_xz(path: Path) -> bytes:
+def _read_tar_xz(path: Path, raw_file: bytes | None = None) -> bytes:
     # one decompression call for the whole file: it runs without the GIL, so several
     # kernels decompress in parallel (tarfile's streaming reads would take the GIL back
     # every few KB and, on a busy machine, make the threads wait for each other)
     try:
         dec = lzma.LZMADecompressor()
-        raw = dec.decompress(path.read_bytes(), MAX_BTF + (1 << 20))
+        raw = dec.decompress(path.read_bytes() if raw_file is None else raw_file, MAX_BTF + (1 << 20))
         if not dec.eof:
             raise UsageError(f"{path}: the .tar.xz is truncated or holds more than a kernel BTF: "
                              "delete it or fetch it again")

@@ -3,12 +3,14 @@
 Layout under ``$GADGETSMITH_BTFGEN_CACHE`` (default ``$XDG_CACHE_HOME/gadgetsmith/btfgen``,
 ``~/.cache/gadgetsmith/btfgen``)::
 
-    v1/min/ab/<sha256(kernel BTF digest, object digest, bpftool version)>.btf
-    v1/inputs/cd/<sha256(path, device, inode, size, mtime, ctime)>   -> kernel BTF digest
+    v2/min/ab/<sha256(kernel digest, object key, bpftool version)>.btf
+    v2/inputs/cd/<sha256(path, device, inode, size, mtime, ctime)>   -> kernel digest
 
-The second map lets a rebuild find the kernel BTF's digest from a ``stat`` of the archive
-file instead of decompressing it again; any change to the file (size, times, inode)
-misses it. Every file is written atomically, so concurrent builds share the cache.
+The kernel digest is the sha256 of the kernel's BTF file as the archive holds it (the
+``.btf``, or the ``.btf.tar.xz``): a hit costs a read and a hash of ~1 MB, never a
+decompression. The second map skips even that when a ``stat`` of the file says it has not
+changed (any change to size, times or inode misses it). Every file is written
+atomically, so concurrent builds share the cache.
 Nothing is ever evicted: an entry is a few KB (``rm -rf`` the folder to reclaim it).
 """
 
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from gadgetsmith.toolchain.fsutil import atomic_write
 
-VERSION = "v1"
+VERSION = "v2"
 
 
 def default_root() -> Path:

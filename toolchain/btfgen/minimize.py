@@ -142,13 +142,18 @@ def minimize(
                 hit = cache.get(kdig, odig, tool.version)
                 if hit is not None:
                     return Minimized(entry, arch, hit, True)
-            btf = archive.read_btf(entry)
-            kdig = digest(btf)
+            try:
+                raw = entry.path.read_bytes()
+            except OSError as e:
+                raise UsageError(f"{entry.path}: cannot read it ({e.strerror})") from None
+            kdig = digest(raw)  # the kernel's file as the archive has it (.btf or .btf.tar.xz)
             if cache is not None:
                 cache.remember_input(entry.path, kdig)
                 hit = cache.get(kdig, odig, tool.version)
                 if hit is not None:
                     return Minimized(entry, arch, hit, True)
+            btf = archive.read_btf(entry, raw)
+            del raw
             src = Path(tmp) / f"k{i}.btf"
             out = Path(tmp) / f"m{i}.btf"
             src.write_bytes(btf)
