@@ -12,6 +12,7 @@ older ``except ValueError`` / ``except OSError`` / ``except LookupError`` caller
     │   └── BtfError                   no usable .BTF section
     ├── ObjectError                    the eBPF object cannot be read (wraps a FormatError)
     ├── LibbpfError (OSError)          a libbpf call failed: errno, message, libbpf's log
+    ├── BtfgenError                    no BTF for this kernel: none of its own, none in the image
     ├── NotInRoot                      a probe's file is not in that (container's) filesystem
     ├── ContainerError                 a container runtime could not be queried
     │   └── SelectorError              a container selection that can never match what was meant
@@ -72,6 +73,10 @@ class LibbpfError(RuntimeGadgetError, OSError):
         super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
 
 
+class BtfgenError(RuntimeGadgetError):
+    """The kernel has no BTF and the image's btfgen layer has no entry for it (or none)."""
+
+
 class NotInRoot(RuntimeGadgetError):
     """The target does not exist in that filesystem (no file, or no such library)."""
 
@@ -101,6 +106,6 @@ class InvalidReference(ImageError, ValueError):
     """An image reference that cannot be parsed."""
 
 
-__all__ = ["BtfError", "ContainerError", "ElfError", "FilterError", "FormatError", "ImageError",
-           "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
+__all__ = ["BtfError", "BtfgenError", "ContainerError", "ElfError", "FilterError", "FormatError",
+           "ImageError", "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
            "ParamError", "RuntimeGadgetError", "SelectorError", "UnknownReference"]

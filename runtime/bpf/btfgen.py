@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.errors import BtfgenError
 
 KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 #: set to "none" to act as if the kernel had no BTF (the image's bundle is used), or to a
@@ -30,10 +30,6 @@ KERNEL_BTF = "/sys/kernel/btf/vmlinux"
 OVERRIDE_ENV = "GADGETSMITH_KERNEL_BTF"
 _MACHINE_ALIASES = {"aarch64": ("aarch64", "arm64"), "arm64": ("arm64", "aarch64")}
 MAX_ENTRY = 64 << 20
-
-
-class BtfgenError(RuntimeGadgetError):
-    """The image has no usable BTF for this kernel."""
 
 
 @dataclass(frozen=True)
