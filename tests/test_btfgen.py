@@ -437,6 +437,8 @@ def test_check_of_an_image_uses_its_btfgen_layer_by_default(kernels, tmp_path):
     res = run_gadget("check", "trace_open:k", "--format", "json", store=store)
     got = sorted((k["kernel"], k["arch"], k["loads"]) for k in res.json()["kernels"])
     assert got == sorted((e.key, e.arch, True) for e in archive.scan_archive(kernels))
+    assert all(k["notes"] == ["a minimised BTF: only CO-RE relocations were checked"]
+               for k in res.json()["kernels"])
     res = run_gadget("check", "nosuch:image", "--kernels", str(kernels), store=store, check=False)
     assert res.returncode == 1
     assert "nosuch:image: no such gadget directory, object file or image" in res.stderr

@@ -125,6 +125,7 @@ class Verdict:
     problems: list[Problem] = field(default_factory=list)
     #: unresolved relocations the verifier cannot reach (guarded), for information
     guarded: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     error: str | None = None  # the kernel's BTF could not be read
     #: helper ids / map types this kernel lacks, named by finish() once every kernel is read
     missing_helpers: dict[int, list[str]] = field(default_factory=dict)
@@ -150,7 +151,7 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         return {"kernel": self.kernel, "arch": self.arch, "loads": self.loads,
                 "problems": [p.as_dict() for p in self.problems], "guarded": self.guarded,
-                "error": self.error}
+                "notes": self.notes, "error": self.error}
 
 
 # -- the object ------------------------------------------------------------------------
@@ -436,10 +437,14 @@ def check_kernel(facts: ObjectFacts, kb: Any, kernel: str, arch: str) -> Verdict
     _dedupe(verdict)
 
     prog_types = _enum_values(kb, "bpf_prog_type")
+    if not prog_types:
+        # a minimised BTF (an image's btfgen entry) has only what the relocations use
+        verdict.notes.append("a minimised BTF: only CO-RE relocations were checked")
+        return verdict
     type_names = set(prog_types.values())
     for prog in facts.programs:
         ptype = prog_type_of(prog.section)
-        if ptype and prog_types and f"BPF_PROG_TYPE_{ptype}" not in type_names:
+        if ptype and f"BPF_PROG_TYPE_{ptype}" not in type_names:
             verdict.problems.append(Problem(
                 "program type", f"this kernel has no BPF_PROG_TYPE_{ptype} programs",
                 prog.name, prog.section))

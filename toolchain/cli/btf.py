@@ -107,7 +107,8 @@ def check_cmd(
     kernels: Annotated[list[str] | None, typer.Option(
         "--kernels", "-k",
         help="Kernel BTF archive (btfhub layout) or a BTF file such as /sys/kernel/btf/vmlinux; "
-             "repeatable. Default: the kernels of the image's btfgen layer.")] = None,
+             "repeatable. Default: the kernels of the image's btfgen layer (minimised BTF: "
+             "only CO-RE relocations are checked).")] = None,
     arch: Annotated[list[str] | None, typer.Option(
         "--arch", help="Only this architecture (amd64, arm64); repeatable.")] = None,
     verbose: Annotated[bool, typer.Option(
@@ -164,12 +165,12 @@ def check_cmd(
     for v in verdicts:
         if v.error:
             typer.echo(f"\n{v.kernel}: {v.error}")
-        elif v.problems or (verbose and v.guarded):
+        elif v.problems or (verbose and (v.guarded or v.notes)):
             typer.echo(f"\n{v.kernel}:")
             for p in v.problems:
                 typer.echo(f"  {p}")
             if verbose:
-                for g in v.guarded:
+                for g in v.guarded + v.notes:
                     typer.echo(f"  note: {g}")
     n = len(verdicts)
     typer.echo(f"\n{tgt.label}: loads on {n - len(failing)} of {n} kernel{'s' if n != 1 else ''}")
