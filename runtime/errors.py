@@ -16,10 +16,14 @@ older ``except ValueError`` / ``except OSError`` / ``except LookupError`` caller
     ├── NotInRoot                      a probe's file is not in that (container's) filesystem
     ├── ContainerError                 a container runtime could not be queried
     │   └── SelectorError              a container selection that can never match what was meant
-    └── ImageError                     the local store cannot give the image
-        ├── LayoutError                the store is not an OCI layout, a blob is missing or corrupt
-        ├── UnknownReference (LookupError)  no image of that name (str() is the name)
-        └── InvalidReference (ValueError)   a reference that does not parse
+    ├── ImageError                     the local store cannot give the image
+    │   ├── LayoutError                the store is not an OCI layout, a blob is missing or corrupt
+    │   ├── UnknownReference (LookupError)  no image of that name (str() is the name)
+    │   └── InvalidReference (ValueError)   a reference that does not parse
+    └── WasmError                      the WASM host cannot run modules (wasmtime missing or unusable)
+        └── WasmModuleError            a module failed: not a module, an import or export the
+                                       API lacks, wrong API version, a trap, memory over the
+                                       cap, a lifecycle call returning an error
 """
 
 from __future__ import annotations
@@ -106,6 +110,26 @@ class InvalidReference(ImageError, ValueError):
     """An image reference that cannot be parsed."""
 
 
+class WasmError(RuntimeGadgetError):
+    """The WASM host cannot run modules; ``str()`` is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+
+class WasmModuleError(WasmError):
+    """A gadget's WASM module failed. ``module`` is its name, ``call`` the export or step
+    (``load``, ``gadgetInit``, ``dataSourceCallback for 'exec'``), ``detail`` what happened:
+    ``wasm module program.wasm: gadgetStart: returned 1 (an error)``."""
+
+    def __init__(self, module: str, call: str, detail: str) -> None:
+        self.module = module
+        self.call = call
+        self.detail = " ".join(detail.split())
+        super().__init__(f"wasm module {module}: {call + ': ' if call else ''}{self.detail}")
+
+
 __all__ = ["BtfError", "BtfgenError", "ContainerError", "ElfError", "FilterError", "FormatError",
            "ImageError", "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
-           "ParamError", "RuntimeGadgetError", "SelectorError", "UnknownReference"]
+           "ParamError", "RuntimeGadgetError", "SelectorError", "UnknownReference", "WasmError",
+           "WasmModuleError"]

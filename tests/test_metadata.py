@@ -160,7 +160,7 @@ def test_strict_turns_warnings_into_failure(tmp_path: Path) -> None:
 
 def test_build_yaml_schema(tmp_path: Path) -> None:
     f = tmp_path / "build.yaml"
-    f.write_text("ebpfsource: program.bpf.c\nwasm: module.go\nebpfsrc: x\n")
+    f.write_text("ebpfsource: program.bpf.c\nwasm: module.py\nebpfsrc: x\n")
     res = run_gadget("validate", str(f), "--format", "json", check=False)
     assert res.returncode == 1
     d = {(x["line"], x["severity"]) for x in diags(res)}

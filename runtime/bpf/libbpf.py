@@ -152,6 +152,8 @@ def _declare() -> None:
     _sig("bpf_map_delete_elem", c_int, [c_int, c_void_p])
     _sig("bpf_map_get_next_key", c_int, [c_int, c_void_p, c_void_p])
     _sig("bpf_obj_get_info_by_fd", c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)])
+    _sig("bpf_map_create", c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32, c_void_p])
+    _sig("bpf_map_get_fd_by_id", c_int, [c_uint32])
     if hasattr(_lib, "bpf_program__attach_usdt"):  # libbpf 0.8 or later
         _sig("bpf_program__attach_usdt", c_void_p,
              [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p])
@@ -233,6 +235,67 @@ def obj_id(fd: int) -> int:
     size = c_uint32(256)
     check_int(lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)), "reading object info")
     return int.from_bytes(info.raw[4:8], "little")
+
+
+class MapCreateOpts(ctypes.Structure):
+    """struct bpf_map_create_opts as of libbpf 1.1 (sz tells newer libbpfs what we know)."""
+
+    _fields_ = [
+        ("sz", c_size_t),
+        ("btf_fd", c_uint32),
+        ("btf_key_type_id", c_uint32),
+        ("btf_value_type_id", c_uint32),
+        ("btf_vmlinux_value_type_id", c_uint32),
+        ("inner_map_fd", c_uint32),
+        ("map_flags", c_uint32),
+        ("map_extra", ctypes.c_uint64),
+        ("numa_node", c_uint32),
+        ("map_ifindex", c_uint32),
+    ]
+
+
+def map_create(map_type: int, name: str, key_size: int, value_size: int, max_entries: int,
+               inner_map_fd: int = 0) -> int:
+    """A new map (its fd; the caller closes it). ``inner_map_fd``: the template of a map
+    of maps."""
+    opts = MapCreateOpts(sz=ctypes.sizeof(MapCreateOpts), inner_map_fd=inner_map_fd)
+    fd = lib().bpf_map_create(map_type, name.encode()[:15] or None, key_size, value_size,
+                              max_entries, ctypes.byref(opts))
+    return check_int(fd, f"creating map {name!r}")
+
+
+def map_fd_by_id(map_id: int) -> int:
+    """An fd of the map with kernel id ``map_id`` (the caller closes it)."""
+    return check_int(lib().bpf_map_get_fd_by_id(map_id), f"opening map id {map_id}")
+
+
+def map_info(fd: int) -> tuple[int, int, int, int, int, str]:
+    """(type, id, key size, value size, max entries, name) of the map behind ``fd``
+    (struct bpf_map_info's first fields)."""
+    info = ctypes.create_string_buffer(88)
+    size = c_uint32(88)
+    check_int(lib().bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)), "reading map info")
+    typ, mid, ks, vs, me = (int.from_bytes(info.raw[i:i + 4], "little") for i in range(0, 20, 4))
+    return typ, mid, ks, vs, me, info.raw[24:40].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """The value of ``key`` (``value_size`` bytes), or None when there is none."""
+    v = ctypes.create_string_buffer(value_size)
+    if lib().bpf_map_lookup_elem(fd, key, v) < 0:
+        err = errno_now()
+        if err == _errno.ENOENT:
+            return None
+        raise LibbpfError("looking up a map entry", err)
+    return v.raw
+
+
+def map_update(fd: int, key: bytes, value: bytes, flags: int = 0) -> None:
+    check_int(lib().bpf_map_update_elem(fd, key, value, flags), "updating a map entry")
+
+
+def map_delete(fd: int, key: bytes) -> None:
+    check_int(lib().bpf_map_delete_elem(fd, key), "deleting a map entry")
 
 
 def attach_uprobe(prog: int, binary: str, symbol: str, offset: int, retprobe: bool,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -474,8 +475,6 @@ class LoadedGadget:
 
 
 def host_arch() -> str:
-    import platform
-
     m = platform.machine().lower()
     return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(m, m)
 

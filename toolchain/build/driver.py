@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
+from gadgetsmith.runtime.wasm.probe import Additions
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
-from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm
+from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import update_file
 from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, analyze
-from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
+from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes, wasm_additions
 from gadgetsmith.toolchain.metadata.yamldoc import MarkedDoc, YamlSyntaxError, load_marked
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
 from gadgetsmith.toolchain.oci.store import open_store
@@ -40,6 +43,8 @@ class BuildResult:
     metadata_update: list[str] = field(default_factory=list)
     #: --btfgen summary (kernels, sizes, time), see btfgen.buildstep
     btfgen: dict[str, Any] | None = None
+    #: the WASM module: language, size, build seconds (None without one)
+    wasm: WasmBuild | None = None
 
     @property
     def digest(self) -> str:
@@ -55,6 +60,7 @@ class BuildResult:
             "metadataWarnings": self.metadata_warnings,
             "metadataUpdate": self.metadata_update,
             **({"btfgen": self.btfgen} if self.btfgen is not None else {}),
+            **({"wasm": self.wasm.summary()} if self.wasm is not None else {}),
         }
 
 
@@ -151,10 +157,8 @@ def build(
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
     with _objects_dir(output_dir) as outdir:
-        objects: dict[str, Path] = {}
-        if spec.ebpf_source is not None:
-            objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
-                                     cflags, cwd=spec.gadget_dir)
+        objects, wasm_build = _compile(spec, arches, outdir, toolchain, cflags)
+        wasm = wasm_build.data if wasm_build else None
         obj_info = None
         if objects and (update_metadata or (validate_metadata and md.raw is not None)):
             first = "amd64" if "amd64" in objects else next(iter(objects))
@@ -164,8 +168,7 @@ def build(
             md, update_log = _update_metadata(spec, obj_info, md)
         warnings: list[str] = []
         if validate_metadata and md.raw is not None:
-            warnings = _check_metadata(spec, md, obj_info)
-        wasm = spec.wasm.read_bytes() if spec.wasm else None
+            warnings = _check_metadata(spec, md, obj_info, wasm)
         content = {a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
                    for a in arches}
         btfgen_summary = None
@@ -176,7 +179,20 @@ def build(
         moved = store.add_image(image.blobs, image.index_descriptor, reference) if store else None
         kept = objects if output_dir is not None else {}
     return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,
-                       btfgen_summary)
+                       btfgen_summary, wasm_build)
+
+
+def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
+             toolchain: Toolchain | None, cflags: list[str]) -> tuple[dict[str, Path], WasmBuild | None]:
+    """The eBPF objects per arch and the WASM module, built at the same time."""
+    origin = str(spec.build_file or spec.gadget_dir)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        wasm_job = pool.submit(build_wasm, spec.wasm, outdir, origin) if spec.wasm else None
+        objects: dict[str, Path] = {}
+        if spec.ebpf_source is not None:
+            objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
+                                     cflags, cwd=spec.gadget_dir)
+        return objects, wasm_job.result() if wasm_job else None
 
 
 def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[str, bytes]:
@@ -208,6 +224,19 @@ def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
     return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}
 
 
+def wasm_additions_of(spec: buildspec.BuildSpec, obj: ObjectInfo | None) -> Additions:
+    """Build the gadget's WASM module (as `gadget build` does) and learn what it adds to
+    ``obj``'s data sources; a module that does not build is an Additions with the error
+    (validation warns about it), not a failure."""
+    assert spec.wasm is not None
+    with tempfile.TemporaryDirectory(prefix="gadget-validate-wasm-") as tmp:
+        try:
+            built = build_wasm(spec.wasm, Path(tmp), str(spec.build_file or spec.gadget_dir))
+        except GadgetError as e:
+            return Additions(error=f"the WASM module was not built: {e.message}")
+    return wasm_additions(built.data, obj)
+
+
 def _update_metadata(spec: buildspec.BuildSpec, obj_info: ObjectInfo | None,
                      md: Metadata) -> tuple[Metadata, list[str]]:
     """--update-metadata: create or merge gadget.yaml from the object.
@@ -226,13 +255,16 @@ def _update_metadata(spec: buildspec.BuildSpec, obj_info: ObjectInfo | None,
     return md, log
 
 
-def _check_metadata(spec: buildspec.BuildSpec, md: Metadata, obj_info: ObjectInfo | None) -> list[str]:
-    """Validate gadget.yaml (schema + object); errors abort the build, warnings are returned."""
+def _check_metadata(spec: buildspec.BuildSpec, md: Metadata, obj_info: ObjectInfo | None,
+                    wasm: bytes | None) -> list[str]:
+    """Validate gadget.yaml (schema + object, and what the WASM module adds); errors abort
+    the build, warnings are returned."""
     assert md.raw is not None
     label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
     obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
+    additions = wasm_additions(wasm, obj_info) if wasm is not None and obj_info is not None else None
     report = validate_bytes(md.raw, label, obj_info, obj_label, has_wasm=spec.wasm is not None,
-                            doc=md.doc)
+                            doc=md.doc, wasm=additions)
     if report.errors:
         raise UsageError(
             f"{label}: metadata does not match the gadget ({report.summary()}): fix it, run "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.build.driver import compile_and_analyze
+from gadgetsmith.toolchain.build.driver import compile_and_analyze, wasm_additions_of
 from gadgetsmith.toolchain.cli.common import BuildFileOpt, FormatOpt, OutFormat, store_path
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
@@ -60,7 +60,8 @@ def validate(
     Example: gadget validate trace_open:dev --format json
     """
     if os.path.isdir(target):
-        report = validate_dir(target, file, analyze_object=None if no_object else compile_and_analyze)
+        report = validate_dir(target, file, analyze_object=None if no_object else compile_and_analyze,
+                              probe_wasm=None if no_object else wasm_additions_of)
     elif os.path.isfile(target):
         try:
             data = Path(target).read_bytes()

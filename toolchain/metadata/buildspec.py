@@ -12,6 +12,8 @@ from gadgetsmith.toolchain.metadata.yamldoc import load_plain
 DEFAULT_EBPF = "program.bpf.c"
 DEFAULT_METADATA = "gadget.yaml"
 KNOWN_KEYS = ("ebpfsource", "metadata", "wasm", "cflags")
+#: what `wasm:` may name (see toolchain/build/wasm.py)
+WASM_SUFFIXES = (".go", ".c", ".rs", ".wasm")
 
 
 @dataclass
@@ -86,10 +88,10 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
         wasm = _inside(base, data["wasm"], "wasm", origin)
         if not wasm.is_file():
             raise UsageError(f"{origin}: wasm file {data['wasm']!r} does not exist")
-        if wasm.suffix != ".wasm":
+        if wasm.suffix not in WASM_SUFFIXES:
             raise UsageError(
-                f"{origin}: wasm {data['wasm']!r}: building WASM from {wasm.suffix or 'this'} "
-                "sources is not supported yet; give a prebuilt .wasm module"
+                f"{origin}: wasm {data['wasm']!r}: give a Go (.go), C (.c) or Rust (.rs) source "
+                "or a prebuilt .wasm module"
             )
     cflags = data.get("cflags") or []
     if isinstance(cflags, str):

@@ -30,6 +30,7 @@ from gadgetsmith.runtime.errors import ParamError
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
 from gadgetsmith.runtime.oci.reference import InvalidReference
+from gadgetsmith.runtime.wasm.probe import Additions, module_additions
 from gadgetsmith.toolchain.errors import NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
@@ -224,7 +225,8 @@ def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> lis
                 "not starting with a digit; field names may be dotted)", prefer_key=True)
         elif kw == "pattern":
             if schema_name == "build" and path == ("wasm",):
-                add(path, "error", f"wasm: {e.instance!r}: give a prebuilt .wasm module")
+                add(path, "error", f"wasm: {e.instance!r}: give a Go (.go), C (.c) or Rust (.rs) "
+                    "source or a prebuilt .wasm module")
             else:
                 add(path, "error", f"{where}: {e.instance!r} does not match {e.validator_value}")
         elif kw in ("anyOf", "oneOf"):
@@ -332,7 +334,10 @@ def _type_matches(yaml_type: str, ptype: str | None) -> bool:
 
 
 def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str = "object",
-                 has_wasm: bool = False) -> list[Diagnostic]:
+                 has_wasm: bool = False, wasm: Additions | None = None) -> list[Diagnostic]:
+    """``wasm``: what the gadget's module adds (runtime/wasm/probe.py): its fields and data
+    sources are accepted; without it (``has_wasm`` only) a field or data source the object
+    lacks is a warning, as the module may add it."""
     out: list[Diagnostic] = []
     data = doc.data if isinstance(doc.data, dict) else {}
 
@@ -349,12 +354,25 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
     # -- data sources
     yds = _mapping(data.get("datasources"))
     have = set(obj.datasources)
+    known_wasm = wasm is not None and not wasm.error
     for name in yds:
         if name not in obj.datasources:
+            if wasm is not None and known_wasm and name in wasm.datasources:
+                for fname in _mapping(_mapping(yds[name]).get("fields")):
+                    if fname not in wasm.datasources[name]:
+                        add(("datasources", name, "fields", fname), "warning",
+                            f"datasources.{name}.fields.{fname}: the WASM module's data source "
+                            f"{name!r} has no field {fname!r} after gadgetInit; its fields are: "
+                            f"{', '.join(wasm.datasources[name]) or 'none'}")
+                continue
             declared = ", ".join(sorted(have)) or "none"
-            add(("datasources", name), "error",
+            created = (f"; the WASM module creates: {', '.join(wasm.datasources) or 'none'}"
+                       if wasm is not None and known_wasm else "")
+            maybe = has_wasm and not known_wasm
+            add(("datasources", name), "warning" if maybe else "error",
                 f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
-                f"; it declares: {declared}. Rename the entry or remove it")
+                f"; it declares: {declared}{created}"
+                + (" (the WASM module may create it)" if maybe else ". Rename the entry or remove it"))
     for name, ds in obj.datasources.items():
         macro = ds.macro
         ypath: tuple | None = ("datasources", name) if name in yds else None
@@ -373,11 +391,12 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
         yfields = _mapping(_mapping(yds[name]).get("fields"))
         known = ds.field_names + ds.derived
         for fname in yfields:
-            if ds.knows_field(fname):
+            if ds.knows_field(fname) or (wasm is not None and wasm.adds_field(name, fname)):
                 continue
             structs = " and ".join(f"struct {s}" for s in ds.structs) or "the event struct"
             sev = "warning" if has_wasm else "error"
-            extra = " (it may be added by the WASM module)" if has_wasm else ""
+            extra = ((" nor among the fields the WASM module adds at gadgetInit" if known_wasm
+                      else " (it may be added by the WASM module)") if has_wasm else "")
             top = [f for f in ds.field_names if "." not in f]
             add(("datasources", name, "fields", fname), sev,
                 f"datasources.{name}.fields.{fname}: no field {fname!r} in {structs}{extra}"
@@ -472,8 +491,10 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
 # ---------------------------------------------------------------------------- entry points
 def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInfo | None = None,
                    object_label: str = "object", has_wasm: bool = False,
-                   schema_name: str = "gadget", doc: MarkedDoc | None = None) -> Report:
-    """Validate one document (``doc``: ``data`` already parsed with :func:`load_marked`).
+                   schema_name: str = "gadget", doc: MarkedDoc | None = None,
+                   wasm: Additions | None = None) -> Report:
+    """Validate one document (``doc``: ``data`` already parsed with :func:`load_marked`;
+    ``wasm``: what the gadget's WASM module adds, see :func:`wasm_additions`).
     Never raises for bad input: problems become diagnostics."""
     report = Report(label)
     if doc is None:
@@ -488,7 +509,12 @@ def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInf
     report.diagnostics += _todo_warnings(doc, label)
     if obj is not None and isinstance(doc.data, dict):
         report.object_checked = True
-        report.diagnostics += check_object(doc, obj, label, object_label, has_wasm)
+        report.diagnostics += check_object(doc, obj, label, object_label,
+                                           has_wasm or wasm is not None, wasm)
+        if wasm is not None and wasm.error:
+            report.diagnostics.append(Diagnostic(
+                object_label, 0, 0, "warning", f"{wasm.error}: the fields and data sources the "
+                "module adds are not known, so gadget.yaml entries for them are not checked"))
     report.diagnostics.sort(key=lambda d: (d.file != label, d.line, d.col))
     return report
 
@@ -503,10 +529,12 @@ def display_path(p: Path) -> str:
 
 def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
                  analyze_object: Callable[[buildspec.BuildSpec], ObjectInfo] | None = None,
+                 probe_wasm: Callable[[buildspec.BuildSpec, ObjectInfo], Additions] | None = None,
                  ) -> Report:
     """Validate a gadget directory's gadget.yaml (and build.yaml); with ``analyze_object`` (which
     compiles the program: :func:`gadgetsmith.toolchain.build.driver.compile_and_analyze`)
-    also against the object."""
+    also against the object, and with ``probe_wasm`` (which builds the WASM module:
+    :func:`gadgetsmith.toolchain.build.driver.wasm_additions_of`) against what the module adds."""
     base = Path(gadget_dir)
     bf = Path(build_file) if build_file else base / "build.yaml"
     pre: list[Diagnostic] = []
@@ -535,15 +563,23 @@ def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
     obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
     if analyze_object is not None and spec.ebpf_source is not None:
         obj = analyze_object(spec)
-    r = validate_bytes(meta.read_bytes(), label, obj, obj_label, has_wasm=spec.wasm is not None)
+    wasm = probe_wasm(spec, obj) if probe_wasm is not None and obj is not None and spec.wasm else None
+    r = validate_bytes(meta.read_bytes(), label, obj, obj_label, has_wasm=spec.wasm is not None,
+                       wasm=wasm)
     r.diagnostics[:0] = pre
     r.source = str(gadget_dir)
     return r
 
 
+def wasm_additions(data: bytes, obj: ObjectInfo | None) -> Additions:
+    """What the WASM module ``data`` adds to ``obj``'s data sources (runs its gadgetInit;
+    nothing is loaded into the kernel)."""
+    return module_additions(data, obj)
+
+
 def image_contents(ref: str, store_path: Path | str | None,
-                   arch: str = "amd64") -> tuple[bytes | None, bytes | None, bool]:
-    """(gadget.yaml bytes, eBPF object, has wasm) of an image in the local store."""
+                   arch: str = "amd64") -> tuple[bytes | None, bytes | None, bytes | None]:
+    """(gadget.yaml bytes, eBPF object, WASM module) of an image in the local store."""
     layout = Layout(Path(store_path) if store_path else default_store_path())
     try:
         layout.check()
@@ -557,13 +593,12 @@ def image_contents(ref: str, store_path: Path | str | None,
         raise UsageError(f"{ref}: {e}") from None
     cfg = manifest.get("config") or {}
     meta = layout.read_blob(cfg["digest"]) if cfg.get("mediaType") == mt.CONFIG else None
-    ebpf = None
-    wasm = False
+    ebpf = wasm = None
     for layer in manifest.get("layers") or []:
         if layer.get("mediaType") == mt.EBPF and ebpf is None:
             ebpf = layout.read_blob(layer["digest"])
-        elif layer.get("mediaType") == mt.WASM:
-            wasm = True
+        elif layer.get("mediaType") == mt.WASM and wasm is None:
+            wasm = layout.read_blob(layer["digest"])
     return meta, ebpf, wasm
 
 
@@ -576,7 +611,9 @@ def validate_image(ref: str, store_path: Path | str | None = None) -> Report:
                                         f"{ref} has no gadget.yaml (empty config)"))
         return r
     obj = analyze(ebpf, f"{ref} (amd64 eBPF layer)") if ebpf else None
-    r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm)
+    additions = wasm_additions(wasm, obj) if wasm is not None else None
+    r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm is not None,
+                       wasm=additions)
     r.source = ref
     return r
 
