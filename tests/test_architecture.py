@@ -5,6 +5,9 @@ libraries, not to hide cycles)."""
 from __future__ import annotations
 
 import ast
+import importlib
+import re
+import textwrap
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +158,68 @@ def test_function_level_imports_stay_few() -> None:
             f"{len(found)} function-level imports in {half}/ (budget {budget}): import at the top "
             "of the module unless the import is a heavy library only some commands need\n"
             + "\n".join(found))
+
+
+def _toolchain_exceptions() -> dict[str, type[BaseException]]:
+    found: dict[str, type[BaseException]] = {}
+    for name in _modules():
+        if not name.startswith("gadgetsmith.toolchain"):
+            continue
+        module = importlib.import_module(name)
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__ == name:
+                found[obj.__name__] = obj
+    return found
+
+
+def test_every_toolchain_exception_is_in_the_drawn_tree() -> None:
+    from gadgetsmith.toolchain import errors
+
+    classes = _toolchain_exceptions()
+    assert "GadgetError" in classes
+    drawn = textwrap.dedent((errors.__doc__ or "").split("::", 1)[1].split("\n\n")[1])
+    parents: list[str] = []
+    seen = set()
+    for line in drawn.splitlines():
+        m = re.match(r"^(\s*[│├└─ ]*)([A-Z]\w+)\s*(?:exit (\d))?", line)
+        assert m, line
+        depth, name = len(m.group(1)) // 4, m.group(2)
+        assert name in classes, f"errors.py draws {name}, which no toolchain module defines"
+        cls = classes[name]
+        parents[depth:] = [name]
+        if depth:
+            assert issubclass(cls, classes[parents[depth - 1]]), f"{name} is not a {parents[depth - 1]}"
+        if m.group(3):
+            assert cls.exit_code == int(m.group(3)), name  # type: ignore[attr-defined]
+        seen.add(name)
+    missing = sorted(set(classes) - seen)
+    assert missing == [], f"not in toolchain/errors.py's tree: {missing}"
+    for name, cls in classes.items():
+        assert issubclass(cls, errors.GadgetError), f"{name} is not a GadgetError"
+        assert cls.exit_code in (1, 2, 3), name  # type: ignore[attr-defined]
+
+
+def test_no_private_names_across_modules() -> None:
+    """``from m import _x`` and ``m._x`` are private to ``m`` (tests included)."""
+    wrong = []
+    for folder in (*HALVES, "tests", "bench"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            modules = set()
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(
+                        ("gadgetsmith", "tests"))):
+                    for a in node.names:
+                        if a.name.startswith("_") and not a.name.startswith("__"):
+                            wrong.append(f"{path.relative_to(REPO)}:{node.lineno} imports {a.name}")
+                        else:
+                            modules.add(a.asname or a.name)
+                elif isinstance(node, ast.Import):
+                    modules |= {a.asname or a.name.split(".")[0] for a in node.names
+                                if a.name.startswith("gadgetsmith")}
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                        and not node.attr.startswith("__") and isinstance(node.value, ast.Name)
+                        and node.value.id in modules):
+                    wrong.append(f"{path.relative_to(REPO)}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert wrong == []

@@ -151,7 +151,7 @@ def test_import_respects_policy(exported, tmp_path: Path) -> None:
 
 def test_signature_tag_is_exported_and_imported(tmp_path: Path) -> None:
     from gadgetsmith.runtime.oci import mediatypes as mt
-    from gadgetsmith.toolchain.oci.assemble import _descriptor
+    from gadgetsmith.toolchain.oci.assemble import descriptor
     from gadgetsmith.toolchain.registry.api import signature_tag
 
     s = tmp_path / "s"
@@ -160,13 +160,13 @@ def test_signature_tag_is_exported_and_imported(tmp_path: Path) -> None:
     layer_data = b'{"critical":{}}'
     man = json.dumps({"schemaVersion": 2, "mediaType": mt.MANIFEST,
                       "config": {"mediaType": mt.EMPTY, "digest": mt.EMPTY_DIGEST, "size": 2},
-                      "layers": [_descriptor("application/vnd.dev.cosign.simplesigning.v1+json",
+                      "layers": [descriptor("application/vnd.dev.cosign.simplesigning.v1+json",
                                              layer_data)]}).encode()
     st = open_store(s)
     with st.lock():
         for b in (layer_data, man, b"{}"):
             st.put_blob(b)
-        st.set_tag(signature_tag(digest), _descriptor(mt.MANIFEST, man))
+        st.set_tag(signature_tag(digest), descriptor(mt.MANIFEST, man))
     tar = tmp_path / "t.tar"
     run_gadget("export", ref, str(tar), store=s)
     out = run_gadget("import", str(tar), "--format", "json", store=tmp_path / "d").json()

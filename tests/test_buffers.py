@@ -94,7 +94,7 @@ char LICENSE[] SEC("license") = "GPL";
 pytestmark = pytest.mark.usefixtures("root")
 
 
-def _build(tmp: Path, name: str, program: str) -> bytes:
+def build_object(tmp: Path, name: str, program: str) -> bytes:
     from gadgetsmith.runtime.bpf.loader import host_arch
     from gadgetsmith.toolchain.build.driver import build
 
@@ -112,12 +112,12 @@ def _build(tmp: Path, name: str, program: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def perf_obj(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return _build(tmp_path_factory.mktemp("perf"), "perfpid", PERF_PROGRAM)
+    return build_object(tmp_path_factory.mktemp("perf"), "perfpid", PERF_PROGRAM)
 
 
 @pytest.fixture(scope="module")
 def ring_obj(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return _build(tmp_path_factory.mktemp("ring"), "ringpid", RING_PROGRAM)
+    return build_object(tmp_path_factory.mktemp("ring"), "ringpid", RING_PROGRAM)
 
 
 def _burst(n: int) -> None:
@@ -211,7 +211,7 @@ def test_a_slow_reader_takes_bounded_batches(tmp_path: Path) -> None:
     the ring buffer (memory stays bounded; a full ring shows up as lost samples)."""
     from gadgetsmith.runtime import Gadget
 
-    obj = _build(tmp_path, "bigring", RING_PROGRAM.replace("GADGET_TRACER_MAP(events, 4096)",
+    obj = build_object(tmp_path, "bigring", RING_PROGRAM.replace("GADGET_TRACER_MAP(events, 4096)",
                                                            "GADGET_TRACER_MAP(events, 1 << 22)"))
     with Gadget(obj, params={"targ_tid": threading.get_native_id()}) as g:
         _burst(10000)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_gadget
-from .test_buffers import _build
+from .test_buffers import build_object
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
@@ -158,7 +158,7 @@ def test_uprobe_and_uretprobe_on_libc(tmp_path: Path, target: str) -> None:
     if not libc:
         pytest.skip("not a Debian x86_64 libc layout")
     prog = UPROBE_PROGRAM.replace("LIBC", libc if target == "path" else "libc")
-    obj = _build(tmp_path, f"up{target}", prog)
+    obj = build_object(tmp_path, f"up{target}", prog)
     with Gadget(obj, params={"targ_tid": threading.get_native_id()}) as g:
         sections = {sec for _p, sec in g.loaded.programs.values()}
         assert any(s.startswith("uretprobe/libc:") for s in sections)
@@ -186,7 +186,7 @@ def test_uprobe_missing_symbol_is_named(tmp_path: Path) -> None:
 def test_socket_filter_sees_host_packets(tmp_path: Path) -> None:
     from gadgetsmith.runtime import Gadget
 
-    obj = _build(tmp_path, "sockf", SOCKET_PROGRAM)
+    obj = build_object(tmp_path, "sockf", SOCKET_PROGRAM)
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.bind(("127.0.0.1", 0))
     port = rx.getsockname()[1]

@@ -269,7 +269,7 @@ def test_copy_between_registries_and_mount(registry, registry_server, tmp_path: 
 
 
 def test_signature_tag_travels_and_is_hidden_from_list(registry, tmp_path: Path) -> None:
-    from gadgetsmith.toolchain.oci.assemble import _descriptor
+    from gadgetsmith.toolchain.oci.assemble import descriptor
     from gadgetsmith.toolchain.registry.api import signature_tag
 
     s = tmp_path / "s"
@@ -277,13 +277,13 @@ def test_signature_tag_travels_and_is_hidden_from_list(registry, tmp_path: Path)
     digest = make_image(s, ref)
     # a cosign-shaped signature manifest stored under the bare sha256-<hex>.sig tag
     payload = json.dumps({"critical": {"image": {"docker-manifest-digest": digest}}}).encode()
-    layer = _descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload,
+    layer = descriptor("application/vnd.dev.cosign.simplesigning.v1+json", payload,
                         {"dev.cosignproject.cosign/signature": "MEUC"})
     manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.MANIFEST,
                            "config": {"mediaType": mt.EMPTY, "digest": mt.EMPTY_DIGEST, "size": 2},
                            "layers": [layer]}).encode()
     st = open_store(s)
-    mdesc = _descriptor(mt.MANIFEST, manifest)
+    mdesc = descriptor(mt.MANIFEST, manifest)
     with st.lock():
         for b in (payload, manifest, b"{}"):
             st.put_blob(b)

@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import need_tool, run_gadget, skip_or_fail
 from .podman_util import Podman
-from .test_buffers import _build
+from .test_buffers import build_object
 
 MACHINE = os.uname().machine
 LIBDIR = f"/usr/lib/{MACHINE}-linux-gnu"
@@ -218,7 +218,7 @@ def images(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def gadget_obj(tmp_path_factory: pytest.TempPathFactory, clang_available) -> bytes:
-    return _build(tmp_path_factory.mktemp("upcg"), "ctrup", PROGRAM)
+    return build_object(tmp_path_factory.mktemp("upcg"), "ctrup", PROGRAM)
 
 
 def _wait(predicate, timeout: float, what: str) -> None:

@@ -1,4 +1,39 @@
-"""Errors that the CLI turns into one clear line and a non-zero exit code."""
+"""Every error the toolchain raises, and the exit code each one means.
+
+The CLI prints ``error: <message>`` (and ``detail`` above it when there is one, such as
+clang's diagnostics) and exits with the class's ``exit_code``; no traceback unless
+``--debug``. The tree (classes defined next to the code that raises them)::
+
+    GadgetError                      exit 1  a failure: one line that names what and why
+    ├── UsageError                   exit 2  bad arguments or bad input files
+    │   ├── PolicyError                      the policy file is unusable (policy)
+    │   ├── KeyFileError                     a key file cannot be read or used (signing.keys)
+    │   │   └── WrongPassphrase
+    │   ├── AuthFileError                    the registry auth file (registry.auth)
+    │   ├── ArchiveError                     an import tar is not acceptable (oci.archive)
+    │   └── YamlSyntaxError                  a YAML file does not parse: line, column (metadata.yamldoc)
+    ├── NotFoundError                        a reference, file or object does not exist
+    │   └── MissingBlob                      a signature source lacks a blob (also a LookupError)
+    ├── PolicyDenied                 exit 3  the policy refuses the operation (policy)
+    ├── CompileError                         clang rejected the source (build.compile)
+    ├── StoreError                           the local store cannot be read or written (oci.store)
+    ├── RegistryError                        a registry operation failed (registry.client)
+    │   ├── RegistryAuthError
+    │   └── DigestMismatch
+    ├── TransportError                       no HTTP answer at all (registry.transport)
+    │   ├── ConnectError                     refused, reset, timed out, cut short: retried
+    │   └── TLSError                         certificate or protocol: not retried
+    ├── VerificationError                    not signed by a trusted key, or tampered
+    │   └── IntegrityError                   a blob does not match its digest, or is missing
+    └── FormatError                          a document is malformed (also a ValueError)
+        ├── PayloadError                     a simple-signing payload (signing.payload)
+        ├── DuplicateKeyError                a JSON object repeats a key (signing.payload)
+        ├── SignatureManifestError           a signature manifest (signing.sigmanifest)
+        └── CoreError                        CO-RE relocation data (btfgen.core)
+
+The runtime has its own tree under ``gadgetsmith.runtime.errors.RuntimeGadgetError``; the
+toolchain turns those into GadgetError where it calls the runtime.
+"""
 
 from __future__ import annotations
 
@@ -33,5 +68,14 @@ class IntegrityError(VerificationError):
     """A blob of the image graph does not match its digest or is missing."""
 
 
-class MissingBlob(LookupError):
+class MissingBlob(NotFoundError, LookupError):
     """A signature source has no blob of that digest (verification reports it)."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} is missing")
+        self.digest = digest
+
+
+class FormatError(GadgetError, ValueError):
+    """A document the toolchain reads is malformed (``message`` says how); callers that
+    know the document's name usually turn it into a more precise error."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from gadgetsmith.runtime.bpf.btf import MODIFIERS, Btf, BtfError, BtfType
 from gadgetsmith.runtime.bpf.elf import Elf
+from gadgetsmith.toolchain.errors import FormatError
 
 FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED = 0, 1, 2, 3
 FIELD_LSHIFT_U64, FIELD_RSHIFT_U64 = 4, 5
@@ -44,8 +45,8 @@ ENUM_KINDS = {10, 11}
 EXISTS_KINDS = {FIELD_EXISTS, TYPE_EXISTS, ENUMVAL_EXISTS, TYPE_MATCHES}
 
 
-class CoreError(ValueError):
-    pass
+class CoreError(FormatError):
+    """The object's CO-RE relocation data (.BTF.ext core_relo records) cannot be read."""
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,13 @@ class MarkedDoc:
             p = p[:-1]
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(UsageError):
+    """A YAML file that does not parse; ``line`` and ``col`` (1-based) say where."""
+
     def __init__(self, line: int, col: int, message: str) -> None:
         super().__init__(message)
         self.line = line
         self.col = col
-        self.message = message
 
 
 def dotted(path: Path_) -> str:

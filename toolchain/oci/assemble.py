@@ -90,12 +90,13 @@ def _s(v: Any) -> str:
     return str(v)
 
 
-def _descriptor(
+def descriptor(
     media_type: str,
     data: bytes,
     annotations: Mapping[str, str] | None = None,
     platform: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
+    """The OCI descriptor of ``data`` (annotations sorted as Go writes them)."""
     d: dict[str, Any] = {"mediaType": media_type, "digest": sha256_digest(data), "size": len(data)}
     if annotations:
         d["annotations"] = sorted_map(dict(annotations))
@@ -117,7 +118,7 @@ def build_image(
     ann = annotations_from_metadata(metadata, created, ig_builder_version)
     blobs: list[bytes] = []
     if metadata_bytes is not None:
-        config_desc = _descriptor(mt.CONFIG, metadata_bytes, ann)
+        config_desc = descriptor(mt.CONFIG, metadata_bytes, ann)
         blobs.append(metadata_bytes)
     else:
         config_desc = {
@@ -136,7 +137,7 @@ def build_image(
         layers = []
         for media, data in ((mt.EBPF, c.ebpf), (mt.WASM, c.wasm), (mt.BTFGEN, c.btfgen)):
             if data is not None:
-                layers.append(_descriptor(media, data))
+                layers.append(descriptor(media, data))
                 blobs.append(data)
         manifest = {
             "schemaVersion": 2,
@@ -149,7 +150,7 @@ def build_image(
         blobs.append(mbytes)
         manifests[arch] = manifest
         manifest_descs.append(
-            _descriptor(mt.MANIFEST, mbytes, ann, {"architecture": arch, "os": "linux"})
+            descriptor(mt.MANIFEST, mbytes, ann, {"architecture": arch, "os": "linux"})
         )
 
     index = {
@@ -160,5 +161,5 @@ def build_image(
     }
     ibytes = go_json(index)
     blobs.append(ibytes)
-    index_desc = _descriptor(mt.INDEX, ibytes, ann)
+    index_desc = descriptor(mt.INDEX, ibytes, ann)
     return BuiltImage(index, ibytes, index_desc, blobs, manifests)

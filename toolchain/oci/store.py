@@ -43,7 +43,7 @@ _STALE_TMP_SECONDS = 3600
 
 
 class StoreError(GadgetError):
-    pass
+    """The local store cannot be read or written (the message names the file)."""
 
 
 class Store(Layout):
@@ -164,7 +164,7 @@ class Store(Layout):
                 return None
             previous = self.set_tag(reference, index_desc)
             if previous:
-                self._gc_locked()
+                self.gc_locked()
             return previous
 
     def staging_dir(self, kind: str) -> Path:
@@ -208,7 +208,7 @@ class Store(Layout):
                     raise StoreError(f"{reference}: blob {desc['digest']} was not written")
                 gc = bool(self.set_tag(reference, desc)) or gc
             if gc:
-                self._gc_locked()
+                self.gc_locked()
 
     # -- user operations --------------------------------------------------------------
     def lookup(self, text: str) -> tuple[Reference | None, dict[str, Any]]:
@@ -244,7 +244,7 @@ class Store(Layout):
                 clean["annotations"] = ann
             previous = self.set_tag(full, clean)
             if previous:
-                self._gc_locked()
+                self.gc_locked()
             return full, desc["digest"]
 
     def remove(self, text: str) -> tuple[str, bool, list[str]]:
@@ -272,7 +272,7 @@ class Store(Layout):
             if not still_used:
                 kept, dropped = self._drop_cosign_tags(desc, kept)
             self._write_index(kept)
-            deleted = 0 if still_used else self._gc_locked()
+            deleted = 0 if still_used else self.gc_locked()
             return removed, deleted > 0, dropped
 
     def _drop_cosign_tags(
@@ -300,9 +300,9 @@ class Store(Layout):
 
     def gc(self) -> int:
         with self.lock():
-            return self._gc_locked()
+            return self.gc_locked()
 
-    def _gc_locked(self) -> int:
+    def gc_locked(self) -> int:
         """Delete blobs not reachable from index.json. Caller holds the lock."""
         reachable: set[str] = set()
         for d in self.read_index()["manifests"]:

@@ -32,7 +32,7 @@ DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io"
 
 
 class AuthFileError(UsageError):
-    pass
+    """The registry auth file (or a credential helper it names) cannot be used."""
 
 
 @dataclass(frozen=True)

@@ -72,11 +72,11 @@ class RegistryError(GadgetError):
 
 
 class RegistryAuthError(RegistryError):
-    pass
+    """The registry refused the credentials (or asked for some): 401/403."""
 
 
 class DigestMismatch(RegistryError):
-    pass
+    """What the registry sent does not match its digest or size."""
 
 
 #: registry names whose Distribution API is served by another host. References keep the

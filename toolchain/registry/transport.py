@@ -32,13 +32,15 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
+from gadgetsmith.toolchain.errors import GadgetError
+
 CHUNK = 1024 * 1024
 MAX_REDIRECTS = 5
 _DRAIN_LIMIT = 64 * 1024  # an unread body up to this size is read so the connection is kept
 _IDLE_PER_HOST = 8
 
 
-class TransportError(Exception):
+class TransportError(GadgetError):
     """No HTTP answer was had (see the subclasses)."""
 
 

@@ -56,7 +56,7 @@ class KeyFileError(UsageError):
 
 
 class WrongPassphrase(KeyFileError):
-    pass
+    """The passphrase does not decrypt the private key."""
 
 
 # ------------------------------------------------------------------------------ PEM

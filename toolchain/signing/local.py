@@ -215,7 +215,7 @@ def store_signature_layers(
             gc = gc or bool(previous)
             results.append(Signed(digest, tag, len(layers), True, replaced_count, built.digest))
         if gc:
-            store._gc_locked()
+            store.gc_locked()
     return results
 
 

@@ -16,18 +16,22 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from gadgetsmith.toolchain.errors import FormatError
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.gojson import sorted_map
 from gadgetsmith.toolchain.signing import SIGNATURE_TYPE
 
 
-class PayloadError(ValueError):
+class PayloadError(FormatError):
     """A payload that is not a well-formed simple-signing document (message = reason)."""
 
 
-class DuplicateKeyError(ValueError):
+class DuplicateKeyError(FormatError):
+    """A JSON object has the same key twice (``key``): refused, since readers disagree on
+    which value counts."""
+
     def __init__(self, key: str) -> None:
-        super().__init__(key)
+        super().__init__(f"duplicate JSON key {key!r}")
         self.key = key
 
 

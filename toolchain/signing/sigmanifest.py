@@ -14,6 +14,7 @@ from typing import Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
+from gadgetsmith.toolchain.errors import FormatError
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.signing import SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE
 from gadgetsmith.toolchain.signing.payload import DuplicateKeyError, strict_json
@@ -21,7 +22,7 @@ from gadgetsmith.toolchain.signing.payload import DuplicateKeyError, strict_json
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
-class SignatureManifestError(ValueError):
+class SignatureManifestError(FormatError):
     """A signature manifest that cannot be read (message = reason)."""
 
 
