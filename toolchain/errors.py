@@ -11,7 +11,8 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     │   │   └── WrongPassphrase
     │   ├── AuthFileError                    the registry auth file (registry.auth)
     │   ├── ArchiveError                     an import tar is not acceptable (oci.archive)
-    │   └── YamlSyntaxError                  a YAML file does not parse: line, column (metadata.yamldoc)
+    │   ├── YamlSyntaxError                  a YAML file does not parse: line, column (metadata.yamldoc)
+    │   └── SpecError                        gadget test specs, every problem at once (testing.spec)
     ├── NotFoundError                        a reference, file or object does not exist
     │   └── MissingBlob                      a signature source lacks a blob (also a LookupError)
     ├── PolicyDenied                 exit 3  the policy refuses the operation (policy)
@@ -25,11 +26,17 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     │   └── TLSError                         certificate or protocol: not retried
     ├── VerificationError                    not signed by a trusted key, or tampered
     │   └── IntegrityError                   a blob does not match its digest, or is missing
+    ├── CaseError                            a gadget test case cannot run as written (testing.runner)
+    ├── TriggerError                         a test trigger step cannot run (testing.triggers)
+    ├── Interrupted                          a test run was cancelled (testing.runner)
+    ├── CaseFailed                           a test case failed, ``result`` says why (testing.session)
     └── FormatError                          a document is malformed (also a ValueError)
         ├── PayloadError                     a simple-signing payload (signing.payload)
         ├── DuplicateKeyError                a JSON object repeats a key (signing.payload)
         ├── SignatureManifestError           a signature manifest (signing.sigmanifest)
-        └── CoreError                        CO-RE relocation data (btfgen.core)
+        ├── CoreError                        CO-RE relocation data (btfgen.core)
+        ├── TemplateError                    a gadget test template (testing.templates)
+        └── MatchError                       a gadget test matcher (testing.matchers)
 
 The runtime has its own tree under ``gadgetsmith.runtime.errors.RuntimeGadgetError``; the
 toolchain turns those into GadgetError where it calls the runtime.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from gadgetsmith.toolchain.errors import FormatError
 from gadgetsmith.toolchain.testing.templates import Template, Vars
 
 #: the operators of a matcher mapping, in the order they are shown
@@ -32,7 +33,7 @@ _SYMBOL = {"eq": "==", "ne": "!=", "regex": "~", "notRegex": "!~", "gt": ">", "g
 MASKED = "<present>"
 
 
-class MatchError(ValueError):
+class MatchError(FormatError):
     """A matcher that cannot be evaluated (a template that renders no number, a bad
     regular expression after rendering)."""
 

@@ -54,13 +54,16 @@ DEFAULT_SNAPSHOT_INTERVAL = 0.5
 PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
 
 
-class CaseError(Exception):
+class CaseError(GadgetError):
     """A case that could not run as written (the gadget does not load, a trigger cannot
     start, a template has no value): reported as an error, not a failure."""
 
 
-class Interrupted(Exception):
+class Interrupted(GadgetError):
     """The run was cancelled (Ctrl-C, SIGTERM) while this case ran."""
+
+    def __init__(self, message: str = "interrupted") -> None:
+        super().__init__(message)
 
 
 # ---------------------------------------------------------------------------- matching
@@ -317,10 +320,10 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
         result.status, result.message = ERROR, str(e)
     except TriggerError as e:
         result.status, result.message = ERROR, str(e)
-    except GadgetError as e:
-        result.status, result.message = ERROR, e.message
     except Interrupted:
         result.status, result.message = ERROR, "interrupted"
+    except GadgetError as e:
+        result.status, result.message = ERROR, e.message
     finally:
         if trigger is not None:
             trigger.stop()

@@ -17,7 +17,7 @@ from gadgetsmith.toolchain.testing.runner import CaseResult, require_root, run_c
 from gadgetsmith.toolchain.testing.spec import Case, GadgetSource, Spec, SpecError, check_case, load_spec
 
 
-class CaseFailed(Exception):
+class CaseFailed(GadgetError):
     """A case that failed or could not run; ``result`` holds why."""
 
     def __init__(self, result: CaseResult) -> None:

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from gadgetsmith.toolchain.errors import FormatError
+
 _PART = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -31,7 +33,7 @@ EXPECT = SETUP + TRIGGER
 Vars = Mapping[str, Sequence[str]]
 
 
-class TemplateError(ValueError):
+class TemplateError(FormatError):
     """A template that does not parse, or names something unknown in its phase."""
 
 

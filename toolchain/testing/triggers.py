@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from gadgetsmith.toolchain.errors import GadgetError
 from gadgetsmith.toolchain.fsutil import locked
 from gadgetsmith.toolchain.testing.spec import ContainerSpec, Step
 from gadgetsmith.toolchain.testing.templates import Template
@@ -44,7 +45,7 @@ _WRAPPER = 'kill -STOP $$; exec "$@"'
 OUTPUT_TAIL = 2000  # bytes of a step's output kept for the report
 
 
-class TriggerError(Exception):
+class TriggerError(GadgetError):
     """A trigger step could not run (no such program, podman failed, no /bin/sh ...)."""
 
 
