@@ -17,6 +17,7 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     │   └── MissingBlob                      a signature source lacks a blob (also a LookupError)
     ├── PolicyDenied                 exit 3  the policy refuses the operation (policy)
     ├── CompileError                         clang rejected the source (build.compile)
+    ├── WasmBuildError                       a WASM module did not build (build.wasm)
     ├── StoreError                           the local store cannot be read or written (oci.store)
     ├── RegistryError                        a registry operation failed (registry.client)
     │   ├── RegistryAuthError
