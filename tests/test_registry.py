@@ -64,6 +64,9 @@ def test_push_pull_round_trip_plain_http(registry, tmp_path: Path) -> None:
     for f in blob_files(src):
         assert (src / "blobs/sha256" / f).read_bytes() == (dst / "blobs/sha256" / f).read_bytes()
     assert not list(dst.glob(".tmp-*"))
+    # the pulled image's store entry has no annotations: CREATED comes from inside, as in ig
+    (row,) = run_gadget("list", "--format", "json", store=dst).json()
+    assert row["created"] == "2026-11-23T00:00:00Z", row
 
     # unchanged re-push moves no blob; re-pull moves nothing
     again = run_gadget("push", ref, *registry.client_args(), "--format", "json", store=src).json()

@@ -32,6 +32,29 @@ def _ago(created: str | None, now: _dt.datetime | None = None) -> str:
     return f"{secs} second{'s' if secs != 1 else ''} ago"
 
 
+def _created_inside(store, digest: str) -> str | None:
+    """The creation time an image carries inside (as ig reads it): an index entry's or a
+    manifest's ``org.opencontainers.image.created``, this machine's architecture first. A
+    pulled or imported image has no annotations on its store descriptor."""
+    import json
+    import platform
+
+    try:
+        doc = json.loads(store.read_blob(digest, verify=False))
+    except (LayoutError, StoreError, ValueError, OSError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    here = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    entries = [m for m in doc.get("manifests") or [] if isinstance(m, dict)]
+    entries.sort(key=lambda m: (m.get("platform") or {}).get("architecture") != here)
+    for m in [doc, *entries]:
+        created = (m.get("annotations") or {}).get(mt.CREATED)
+        if isinstance(created, str) and created:
+            return created
+    return None
+
+
 def list_images(store_path: Path | None) -> list[dict[str, Any]]:
     store = open_store(store_path)
     rows = []
@@ -43,7 +66,7 @@ def list_images(store_path: Path | None) -> list[dict[str, Any]]:
             repo, tag = ref.short_name(), ref.tag or ""
         except InvalidReference:
             repo, tag = e.reference, ""
-        created = e.annotations.get(mt.CREATED)
+        created = e.annotations.get(mt.CREATED) or _created_inside(store, e.digest)
         rows.append(
             {
                 "reference": e.reference,
