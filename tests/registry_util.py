@@ -48,13 +48,18 @@ def make_ca_and_cert(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "lo
     directory.mkdir(parents=True, exist_ok=True)
     now = _dt.datetime.now(_dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gadgetsmith test CA")])
+    # a name of its own: with two test CAs in one bundle (SSL_CERT_FILE), OpenSSL picks the
+    # issuer by subject (and key identifier), and one shared name made it pick the wrong CA
+    ca_name = x509.Name([x509.NameAttribute(
+        NameOID.COMMON_NAME, f"gadgetsmith test CA {x509.random_serial_number():x}"[:64])])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name).issuer_name(ca_name)
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(now + _dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(ca_ski, critical=False)
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                      content_commitment=False, key_encipherment=False,
                                      data_encipherment=False, key_agreement=False,
@@ -75,6 +80,8 @@ def make_ca_and_cert(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "lo
         .not_valid_before(now - _dt.timedelta(minutes=5)).not_valid_after(now + _dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     ca_file, cert_file, key_file = directory / "ca.pem", directory / "server.pem", directory / "server.key"

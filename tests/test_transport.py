@@ -312,3 +312,22 @@ def test_an_answer_sent_before_the_upload_was_read_is_shown() -> None:
         assert r.status_code == 413 and b"SIZE_INVALID" in r.content
     finally:
         srv.close()
+
+
+def test_two_test_cas_in_one_bundle_each_verify_their_server(tmp_path: Path) -> None:
+    """SSL_CERT_FILE with the CAs of two test registries (the interop tests share one
+    bundle between gadget and the Go tools): each server certificate finds its own CA."""
+    import ssl
+    import subprocess
+
+    from .registry_util import make_ca_and_cert
+
+    made = [make_ca_and_cert(tmp_path / n) for n in ("one", "two")]
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("".join(ca.read_text() for ca, _, _ in made))
+    for _, cert, _ in made:
+        res = subprocess.run(["openssl", "verify", "-CAfile", str(bundle), str(cert)],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+    ctx = ssl.create_default_context(cafile=str(bundle))
+    assert len(ctx.get_ca_certs()) == 2
