@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import platform
 
 import pytest
@@ -349,3 +350,40 @@ def test_go_sdk_every_function(gomod, kernel, count_calls):
     st.post_stop()
     st.close()
     assert sorted(set(IMPORTS) - set(count_calls)) == []
+
+
+def test_perf_ring_modes(kernel):
+    """The perf reader behind newPerfReader on its own: a normal ring gives each record
+    once, oldest first per CPU; an overwritable one only while paused, and after a wrap
+    the newest records (a flight recorder)."""
+    from gadgetsmith.runtime.bpf.perfring import PerfRing
+
+    fd = kernel.fd("events_perf")
+    ring = PerfRing(fd, 4096)
+    kernel.records(1, 2, 3)
+    got = [ring.read() for _ in range(4)]
+    assert sorted(r[:5] for r in got[:3]) == [b"rec-1", b"rec-2", b"rec-3"] and got[3] is None
+    ring.close()
+
+    ring = PerfRing(fd, 4096, overwritable=True)
+    cpus = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(cpus)})             # every record in one CPU's ring
+    try:
+        kernel.records(*[1] * 250)
+        kernel.records(*[2] * 20)
+        assert ring.read() is None                   # not paused: nothing
+        ring.pause()
+        got = []
+        while (r := ring.read()) is not None:
+            got.append(r[:5])
+    finally:
+        os.sched_setaffinity(0, cpus)
+    # 270 records of 24 bytes (header 8, size 4, sample 12) do not fit in 4096 bytes: the
+    # ring holds the newest 170, newest first
+    assert len(got) == 4096 // 24 and got[:20] == [b"rec-2"] * 20 and set(got[20:]) == {b"rec-1"}
+    assert ring.read() is None                       # each record once
+    ring.resume()
+    kernel.records(7)
+    ring.pause()
+    assert ring.read()[:5] == b"rec-7" and ring.read() is None
+    ring.close()

@@ -15,7 +15,7 @@ from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.runtime.wasm.probe import Additions
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
-from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm
+from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm, check_toolchain
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import update_file
@@ -186,6 +186,8 @@ def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
              toolchain: Toolchain | None, cflags: list[str]) -> tuple[dict[str, Path], WasmBuild | None]:
     """The eBPF objects per arch and the WASM module, built at the same time."""
     origin = str(spec.build_file or spec.gadget_dir)
+    if spec.wasm:
+        check_toolchain(spec.wasm)
     with ThreadPoolExecutor(max_workers=1) as pool:
         wasm_job = pool.submit(build_wasm, spec.wasm, outdir, origin) if spec.wasm else None
         objects: dict[str, Path] = {}

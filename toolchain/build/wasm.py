@@ -39,6 +39,7 @@ from gadgetsmith.runtime.errors import WasmError
 from gadgetsmith.runtime.wasm import probe
 from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.fsutil import atomic_write
 
 IG_MODULE = "github.com/inspektor-gadget/inspektor-gadget"
 #: IG's Go SDK version a gadget outside IG's tree is built against
@@ -99,6 +100,16 @@ def build_wasm(source: Path, outdir: Path, origin: str = "build.yaml",
                          "prebuilt .wasm module")
     check_module(result.data, source if suffix == ".wasm" else None, origin)
     return result
+
+
+def check_toolchain(source: Path, env: Mapping[str, str] | None = None) -> None:
+    """Fail now, before anything compiles, when the compiler ``source`` needs is missing."""
+    if source.suffix == ".go":
+        find_go({**os.environ, **(env or {})})
+    elif source.suffix == ".c":
+        _c_toolchain()
+    elif source.suffix == ".rs":
+        _rust_toolchain({**os.environ, **(env or {})})
 
 
 def check_module(data: bytes, path: Path | None, origin: str) -> None:
@@ -259,12 +270,7 @@ def _workspace_for(pkg_dir: Path, gomod: dict) -> Path | None:
     except OSError:
         current = None
     if current != text:
-        tmp = work_dir / f".go.work.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, work)
+        atomic_write(work, text.encode())
         (work_dir / "go.work.sum").unlink(missing_ok=True)
     return work
 
@@ -326,14 +332,19 @@ def c_argv(clang: str, source: Path, out: Path) -> list[str]:
             "-I", str(sdk.INCLUDE_ROOT), "-o", str(out), str(source)]
 
 
-def build_c(source: Path, out: Path) -> WasmBuild:
-    """A C module (a WASI reactor: ``_initialize`` runs the constructors, no ``main``).
-    wasm-ld names the module after the output file, so it is always ``program.wasm``."""
+def _c_toolchain() -> str:
     clang = find_wasm_clang()
     missing = _missing_c_packages(clang)
     if missing:
         raise WasmBuildError(f"{clang} cannot link wasm32-wasi modules here: apt-get install "
                              f"{' '.join(missing)}")
+    return clang
+
+
+def build_c(source: Path, out: Path) -> WasmBuild:
+    """A C module (a WASI reactor: ``_initialize`` runs the constructors, no ``main``).
+    wasm-ld names the module after the output file, so it is always ``program.wasm``."""
+    clang = _c_toolchain()
     out.parent.mkdir(parents=True, exist_ok=True)
     argv = c_argv(clang, source, out)
     t0 = time.monotonic()
@@ -366,6 +377,16 @@ def rust_target(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
+def _rust_toolchain(env: Mapping[str, str]) -> tuple[str, str]:
+    cargo = shutil.which("cargo", path=env.get("PATH"))
+    target = rust_target(env) if cargo else None
+    if cargo is None or target is None:
+        what = "cargo" if cargo is None else "the wasm32-wasip1 Rust target"
+        raise WasmBuildError(f"building a Rust WASM module needs {what}: install Rust with "
+                             "rustup, then: rustup target add wasm32-wasip1")
+    return cargo, target
+
+
 def build_rust(source: Path, outdir: Path, env: Mapping[str, str] | None = None) -> WasmBuild:
     """``source``: a file of the crate's ``src/`` (IG: ``rust/src/lib.rs``); the crate's
     Cargo.toml is in the folder above."""
@@ -374,12 +395,7 @@ def build_rust(source: Path, outdir: Path, env: Mapping[str, str] | None = None)
     if not manifest.is_file():
         raise UsageError(f"{source}: no Cargo.toml in {manifest.parent} (a Rust WASM module is "
                          "the crate whose src/ holds this file)")
-    cargo = shutil.which("cargo", path=run_env.get("PATH"))
-    target = rust_target(run_env)
-    if cargo is None or target is None:
-        what = "cargo" if cargo is None else "the wasm32-wasip1 Rust target"
-        raise WasmBuildError(f"building a Rust WASM module needs {what}: install Rust with "
-                             "rustup, then: rustup target add wasm32-wasip1")
+    cargo, target = _rust_toolchain(run_env)
     try:
         package = tomllib.loads(manifest.read_text())["package"]["name"]
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
@@ -387,8 +403,13 @@ def build_rust(source: Path, outdir: Path, env: Mapping[str, str] | None = None)
     target_dir = outdir / "cargo-target"
     argv = [cargo, "build", "--target", target, "--release", "--manifest-path", str(manifest)]
     t0 = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True,
-                          env={**run_env, "CARGO_TARGET_DIR": str(target_dir)})
+    lock = manifest.with_name("Cargo.lock")
+    before = lock.read_bytes() if lock.is_file() else None
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True,
+                              env={**run_env, "CARGO_TARGET_DIR": str(target_dir)})
+    finally:
+        _restore(lock, before)          # cargo writes Cargo.lock; the gadget's files stay as they were
     if proc.returncode != 0:
         log = proc.stderr.strip()
         first = next((ln for ln in log.splitlines() if ln.startswith("error")), None) or \
@@ -401,3 +422,11 @@ def build_rust(source: Path, outdir: Path, env: Mapping[str, str] | None = None)
         raise WasmBuildError(f"cargo build {manifest}: no {built.name} was built (is the crate "
                              "a cdylib?)") from None
     return WasmBuild(data, "rust", time.monotonic() - t0, argv)
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    """Put ``path`` back as it was (``content`` None: it did not exist)."""
+    if content is None:
+        path.unlink(missing_ok=True)
+    elif not path.is_file() or path.read_bytes() != content:
+        atomic_write(path, content)
