@@ -5,12 +5,13 @@ builds them once per machine into ~/.cache/gadgetsmith/go-bin/<tool>-<version>/<
 (GADGETSMITH_GO_BIN moves it); a missing tool skips, or fails under
 GADGETSMITH_REQUIRE_PRIVILEGES=1 like every other missing capability.
 
-Everything runs against the project's docker-registry fixture `auth_registry` (TLS with a CA
-made for the test + htpasswd user ci/s3cret), so TLS trust (SSL_CERT_FILE for the Go tools,
---ca-file for gadget) and credentials (one DOCKER_CONFIG/config.json for all four tools) are
-exercised by every test. cosign runs key-based, without Rekor/Fulcio: `--tlog-upload=false`
-to sign, `--insecure-ignore-tlog=true` to verify, TUF_ROOT in the test's tmp dir (offline its
-TUF fetch fails fast and only warns).
+Everything runs against one docker-registry per module (and xdist worker) with TLS (a CA
+made for it) and htpasswd user ci/s3cret, each test in repositories of its own, so TLS
+trust (SSL_CERT_FILE for the Go tools, --ca-file for gadget) and credentials (one
+DOCKER_CONFIG/config.json for all four tools, written by `gadget login`) are exercised by
+every test. cosign runs key-based, without Rekor/Fulcio: `--tlog-upload=false` to sign,
+`--insecure-ignore-tlog=true` to verify, TUF_ROOT in a temporary directory (offline its TUF
+fetch fails fast and only warns).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ import os
 import re
 import subprocess
 import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from .conftest import GADGET, need_root, run_gadget, skip_or_fail
-from .registry_util import PASSWORD, USER, auth_registry, registry_server  # noqa: F401 - fixtures
+from .registry_util import PASSWORD, USER, RegistryServer
 from .test_registry import make_image
 
 INSTALLER = Path(__file__).resolve().parent.parent / "scripts" / "install-interop-tools.sh"
@@ -54,16 +57,15 @@ def tool_path(name: str, major: str | None = None) -> str:
 class Tools:
     """The three Go tools and gadget, sharing one DOCKER_CONFIG and trusting the test CA."""
 
-    def __init__(self, reg, tmp: Path) -> None:
-        self.reg = reg
+    def __init__(self, shared: Shared, tmp: Path) -> None:
+        self.reg = shared.reg
         self.tmp = tmp
-        self.docker_config = tmp / "docker"
-        self.docker_config.mkdir()
-        (tmp / "tuf").mkdir()
+        self.docker_config = shared.docker_config
+        self.other_pub = shared.other_pub
         self.env = {
             "DOCKER_CONFIG": str(self.docker_config),
-            "SSL_CERT_FILE": str(reg.ca_file),  # Go's crypto/x509 reads it; one CA per test
-            "TUF_ROOT": str(tmp / "tuf"),
+            "SSL_CERT_FILE": str(self.reg.ca_file),  # Go's crypto/x509 reads it; one CA
+            "TUF_ROOT": str(shared.tuf),
             "COSIGN_PASSWORD": KEY_PASSWORD,
             "GADGET_PASSWORD": KEY_PASSWORD,
             "COSIGN_YES": "true",
@@ -102,23 +104,49 @@ class Tools:
         return json.loads(self.go("crane", *args).stdout)
 
 
-@pytest.fixture
-def tools(auth_registry, tmp_path: Path) -> Tools:  # noqa: F811 - fixture
-    t = Tools(auth_registry, tmp_path)
-    # gadget login writes the config.json the Go tools read (the credentials check itself)
-    proc = subprocess.run(
-        [GADGET, "login", auth_registry.host, "-u", USER,
-         "--password-stdin", *t.ca()],
-        input=PASSWORD, capture_output=True, text=True, env={**os.environ, **t.env}, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return t
+@dataclass
+class Shared:
+    """What the tests of one module (one xdist worker) share: a registry with TLS and a
+    password, the config.json `gadget login` wrote for it, a `gadget keygen` key pair.
+    Each test uses repositories of its own."""
+
+    reg: RegistryServer
+    docker_config: Path
+    tuf: Path
+    keys: tuple[Path, Path]
+    other_pub: Path  # a key that signed nothing
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory) -> Iterator[Shared]:
+    base = tmp_path_factory.mktemp("interop")
+    reg = RegistryServer(base / "registry", tls=True, users={USER: PASSWORD}).start()
+    try:
+        (base / "docker").mkdir()
+        (base / "tuf").mkdir()
+        env = {**os.environ, "DOCKER_CONFIG": str(base / "docker"), "GADGET_PASSWORD": KEY_PASSWORD}
+        # gadget login writes the config.json the Go tools read (the credentials check itself)
+        proc = subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin",
+                               "--ca-file", str(reg.ca_file)],
+                              input=PASSWORD, capture_output=True, text=True, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        run_gadget("keygen", "--output-prefix", str(base / "gs"), env=env)
+        run_gadget("keygen", "--output-prefix", str(base / "other"), env=env)
+        yield Shared(reg, base / "docker", base / "tuf", (base / "gs.key", base / "gs.pub"),
+                     base / "other.pub")
+    finally:
+        reg.stop()
 
 
 @pytest.fixture
-def gs_keys(tools: Tools) -> tuple[Path, Path]:
+def tools(shared: Shared, tmp_path: Path) -> Tools:
+    return Tools(shared, tmp_path)
+
+
+@pytest.fixture
+def gs_keys(shared: Shared) -> tuple[Path, Path]:
     """A key pair made by `gadget keygen`."""
-    tools.gadget("keygen", "--output-prefix", str(tools.tmp / "gs"), store=tools.tmp / "unused")
-    return tools.tmp / "gs.key", tools.tmp / "gs.pub"
+    return shared.keys
 
 
 @pytest.fixture
@@ -252,8 +280,7 @@ def test_cosign_bundle_is_verified(tools: Tools, gs_keys, major: str) -> None:
     tools.gadget("pull", ref, "--policy", str(key_policy(tools, "p.yaml", repo, pub)), *tools.ca(), store=s)
     tools.gadget("verify", ref, "--public-keys", str(pub), "--offline", store=s)
     # another key: refused by both, gadget naming the bundle
-    tools.gadget("keygen", "--output-prefix", str(tools.tmp / "other"), store=tools.tmp / "unused")
-    other = tools.tmp / "other.pub"
+    other = tools.other_pub
     assert tools.cosign_verify(other, f"{repo}@{digest}", "--trusted-root", str(troot),
                                major=major, check=False).returncode != 0
     bad = tools.gadget("verify", ref, "--public-keys", str(other), "--remote", *tools.ca(),
@@ -309,7 +336,9 @@ def test_moved_tag_is_rejected_by_both(tools: Tools, gs_keys) -> None:
 def test_altered_layer_in_registry(tools: Tools, gs_keys) -> None:
     """A layer's bytes changed in the registry's storage behind the signature."""
     key, pub = gs_keys
-    ref, digest, _ = pushed(tools, "obs/layer", "--sign", "--key", str(key), "--recursive")
+    # its own content: the registry dedups blobs, and this test damages one
+    ref, digest, _ = pushed(tools, "obs/layer", "--sign", "--key", str(key), "--recursive",
+                            seed=b"damaged")
     amd64 = tools.crane_json("manifest", "--platform", "linux/amd64", ref)
     layer = amd64["layers"][0]["digest"]
     hexd = layer.split(":", 1)[1]
@@ -355,10 +384,11 @@ def test_identity_is_checked_by_gadget_not_by_cosign(tools: Tools, gs_keys) -> N
         pol = key_policy(tools, name, f"{tools.reg.host}/mirror/*", pub, extra)
         s = tools.tmp / f"p-{name}"
         tools.gadget("pull", mirror, "--policy", str(pol), *tools.ca(), store=s)
-        # and run's check of the local image follows the same policy (verify_local_for_run)
-        tools.gadget("export", mirror, str(tools.tmp / f"{name}.tar"), store=s)
-        tools.gadget("import", str(tools.tmp / f"{name}.tar"), "--policy", str(pol),
-                     store=tools.tmp / f"i-{name}")
+    # import checks the staged images under the same policy
+    tools.gadget("export", mirror, str(tools.tmp / "m.tar"), store=s)
+    tools.gadget("import", str(tools.tmp / "m.tar"), "--policy", str(pol), store=tools.tmp / "i")
+    assert tools.gadget("import", str(tools.tmp / "m.tar"), "--policy", str(strict),
+                        store=tools.tmp / "i2", check=False).returncode == 1
     # identities naming another repository do not help
     wrong = key_policy(tools, "wrong.yaml", f"{tools.reg.host}/mirror/*", pub,
                        f"    identities: [{tools.reg.host}/elsewhere/src]\n")
@@ -408,23 +438,23 @@ def test_oras_pull_to_files_refuses_ig_shaped_images(tools: Tools) -> None:
 
 
 @pytest.mark.usefixtures("clang_available")
-@pytest.mark.parametrize("copier", ["crane", "oras"])
-def test_copy_by_other_tool_pulls_and_runs(tools: Tools, tiny_gadget: Path, copier: str) -> None:
+def test_copy_by_other_tool_pulls_and_runs(tools: Tools, tiny_gadget: Path) -> None:
     need_root("running a gadget needs root")
     s = tools.tmp / "s"
     ref = f"{tools.reg.host}/obs/tiny:v1"
     run_gadget("build", str(tiny_gadget), "-t", ref, "--arch", "amd64", store=s)
     tools.gadget("push", ref, *tools.ca(), store=s)
-    mirror = f"{tools.reg.host}/{copier}-mirror/tiny:v1"
-    tools.go(copier, "copy", ref, mirror)
-    d = tools.tmp / "d"
-    tools.gadget("pull", mirror, *tools.ca(), store=d)
-    trigger = subprocess.Popen(["python3", "-c", "import os,time\nfor _ in range(40):\n"
-                                " os.getpid(); time.sleep(0.1)"])
-    res = tools.gadget("run", mirror, "--host", "--timeout", "3", "-o", "json", store=d)
-    trigger.wait()
-    events = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
-    assert events and "pid" in events[0]
+    for copier in ("crane", "oras"):
+        mirror = f"{tools.reg.host}/{copier}-mirror/tiny:v1"
+        tools.go(copier, "copy", ref, mirror)
+        d = tools.tmp / f"d-{copier}"
+        tools.gadget("pull", mirror, *tools.ca(), store=d)
+        trigger = subprocess.Popen(["python3", "-c", "import os,time\nfor _ in range(30):\n"
+                                    " os.getpid(); time.sleep(0.1)"])
+        res = tools.gadget("run", mirror, "--host", "--timeout", "2", "-o", "json", store=d)
+        trigger.wait()
+        events = [json.loads(x) for x in res.stdout.splitlines() if x.strip()]
+        assert events and "pid" in events[0], copier
 
 
 def test_gadget_reads_an_index_assembled_by_oras(tools: Tools) -> None:
@@ -525,10 +555,12 @@ def test_push_sign_to_two_destinations_gives_one_signature_each(tools: Tools, gs
     for repo in ("staging/two", "prod/two"):
         full = f"{tools.reg.host}/{repo}"
         for d in [digest, *per_arch(tools, f"{full}:v1")]:
-            (layer,) = sig_layers(tools, full, d)
-            payload = json.loads(tools.go("crane", "blob", f"{full}@{layer['digest']}").stdout)
-            assert payload["critical"]["identity"]["docker-reference"] == full
-            tools.cosign_verify(pub, f"{full}@{d}")
+            assert len(sig_layers(tools, full, d)) == 1
+        (layer,) = sig_layers(tools, full, digest)
+        payload = json.loads(tools.go("crane", "blob", f"{full}@{layer['digest']}").stdout)
+        assert payload["critical"]["identity"]["docker-reference"] == full
+        tools.cosign_verify(pub, f"{full}:v1")
+        # per-arch signatures and their identities too (gadget checks docker-reference)
         tools.gadget("verify", f"{full}:v1", "--public-keys", str(pub), "--recursive", "--remote",
                      *tools.ca(), store=tools.tmp / "v")
 
