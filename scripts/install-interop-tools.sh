@@ -20,8 +20,12 @@ for spec in "${TOOLS[@]}"; do
   [ -x "$BIN/$tool-$ver/$tool" ] || missing+=("$spec")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-if ! command -v go >/dev/null; then
-  echo "error: 'go' is not on PATH: the interop tests need Go >= 1.25 to build ${#missing[@]} pinned tool(s) into $BIN (install Go, e.g. put /usr/local/go/bin on PATH)" >&2
+# Go from PATH ($GO overrides); where a login shell would add it (/usr/local/go/bin, as on
+# these machines, where CI's non-interactive shell may not have it on PATH) that one
+GO=${GO:-$(command -v go || true)}
+if [ -z "$GO" ] && [ -x /usr/local/go/bin/go ]; then GO=/usr/local/go/bin/go; fi
+if [ -z "$GO" ] || ! command -v "$GO" >/dev/null; then
+  echo "error: 'go' is not on PATH${GO:+ ($GO is not a program)}: the interop tests need Go >= 1.25 to build ${#missing[@]} pinned tool(s) into $BIN (install Go, e.g. put /usr/local/go/bin on PATH)" >&2
   exit 1
 fi
 mkdir -p "$BIN"
@@ -37,7 +41,7 @@ for spec in "${missing[@]}"; do
     echo "go install $mod@$ver -> $dir (once per machine)" >&2
     # into DIR.tmp, then rename: an interrupted build never looks finished
     GOBIN=$dir.tmp GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS=-buildvcs=false \
-      CGO_ENABLED=0 nice -n 10 go install "$mod@$ver"
+      CGO_ENABLED=0 nice -n 10 "$GO" install "$mod@$ver"
     rm -rf "$dir" && mv "$dir.tmp" "$dir"
     echo "  $tool $ver built in $(( $(date +%s) - start )) s" >&2
   )
