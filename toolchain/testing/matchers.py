@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -98,6 +99,28 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
         raise MatchError(f"bad regular expression {pattern!r}: {e}") from None
 
 
+Predicate = Callable[[Any], bool]
+
+
+def _equal_to(candidates: list[Any]) -> Predicate:
+    """``lambda a: any(equal(a, c) for c in candidates)``, with the texts and numbers
+    worked out once."""
+    if any(isinstance(c, list) for c in candidates):
+        return lambda a: any(equal(a, c) for c in candidates)
+    texts = {text(c) for c in candidates}
+    nums = {n for c in candidates if not isinstance(c, bool) and (n := number(c)) is not None}
+
+    def eq(a: Any) -> bool:
+        t = type(a)
+        if t is str:
+            return a in texts
+        if (t is int or t is float) and a in nums:
+            return True
+        return text(a) in texts
+
+    return eq
+
+
 def _shown(v: Any) -> str:
     """A value as a report shows it: JSON, with numbers from templates ("123") bare."""
     if isinstance(v, str) and number(v) is not None and v.strip().lstrip("-").isdigit():
@@ -123,35 +146,44 @@ class Check:
         return [v]
 
     def holds(self, actual: Any, variables: Vars) -> bool:
+        return self.compile(variables)(actual)
+
+    def compile(self, variables: Vars) -> Predicate:
+        """A predicate on the field's value with the templates rendered now (matching
+        runs once per event and expectation: rendering and parsing happen here, once).
+        KeyError names a template variable without a value, MatchError a value that
+        cannot be compared (a bound that is not a number)."""
         op = self.op
         if op == "present":
-            return is_set(actual) == bool(self.value)
-        if op == "oneOf":
-            return any(equal(actual, c) for item in self.value for c in self._values(item, variables))
+            want = bool(self.value)
+            return lambda a: is_set(a) == want
         if op in ("regex", "notRegex"):
-            found = any(compile_regex(p).search(text(actual))
-                        for p in self._values(self.value, variables, re.escape))
-            return found == (op == "regex")
-        candidates = self._values(self.value, variables)
-        if op == "eq":
-            return any(equal(actual, c) for c in candidates)
-        if op == "ne":
-            return not any(equal(actual, c) for c in candidates)
+            pats = [compile_regex(p) for p in self._values(self.value, variables, re.escape)]
+            want = op == "regex"
+            return lambda a: any(p.search(a if type(a) is str else text(a)) for p in pats) == want
+        items = self.value if op == "oneOf" else [self.value]
+        candidates = [c for item in items for c in self._values(item, variables)]
+        if op in ("eq", "ne", "oneOf"):
+            eq = _equal_to(candidates)
+            return (lambda a: not eq(a)) if op == "ne" else eq
         if op == "contains":
-            if isinstance(actual, list):
-                return any(equal(x, c) for x in actual for c in candidates)
-            return any(text(c) in text(actual) for c in candidates)
-        a = number(actual)
-        if a is None:
-            return False
+            texts = [text(c) for c in candidates]
+            return lambda a: (any(equal(x, c) for x in a for c in candidates) if isinstance(a, list)
+                              else any(t in text(a) for t in texts))
+        bounds = []
         for c in candidates:
             b = number(c)
             if b is None:
                 raise MatchError(f"{op}: {text(c)!r} is not a number")
-            if (op == "gt" and a > b) or (op == "ge" and a >= b) or (op == "lt" and a < b) or (
-                    op == "le" and a <= b):
-                return True
-        return False
+            bounds.append(b)
+        cmp = {"gt": lambda x, b: x > b, "ge": lambda x, b: x >= b, "lt": lambda x, b: x < b,
+               "le": lambda x, b: x <= b}[op]
+
+        def bounded(a: Any) -> bool:
+            x = number(a)
+            return x is not None and any(cmp(x, b) for b in bounds)
+
+        return bounded
 
     def describe(self, variables: Vars | None = None) -> str:
         """``== 'cat'``, ``>= 50``, ``present``; templates rendered when ``variables``
@@ -192,8 +224,16 @@ class FieldMatcher:
         return all(c.op == "present" for c in self.checks)
 
     def holds(self, event: dict[str, Any], variables: Vars) -> bool:
-        actual = event.get(self.field)
-        return all(c.holds(actual, variables) for c in self.checks)
+        return self.compile(variables)(event)
+
+    def compile(self, variables: Vars) -> Callable[[dict[str, Any]], bool]:
+        """A predicate on events (see :meth:`Check.compile`)."""
+        preds = [c.compile(variables) for c in self.checks]
+        name = self.field
+        if len(preds) == 1:
+            p = preds[0]
+            return lambda ev: p(ev.get(name))
+        return lambda ev: all(p(ev.get(name)) for p in preds)
 
     def describe(self, variables: Vars | None = None) -> str:
         return " and ".join(c.describe(variables) for c in self.checks)

@@ -25,6 +25,7 @@ import os
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -46,8 +47,9 @@ from gadgetsmith.toolchain.testing.spec import Case, Expectation
 from gadgetsmith.toolchain.testing.templates import Vars
 from gadgetsmith.toolchain.testing.triggers import CaseContainer, Podman, Trigger, TriggerError
 
-MAX_CANDIDATES = 100_000  # events kept per expectation for re-evaluation
+MAX_CANDIDATES = 20_000  # recent events kept per expectation for re-evaluation
 EXAMPLES = 3  # matching events kept to show why exactly/none failed
+RECENT = 2_000  # events scored again for the closest one when the trigger's values change
 DEFAULT_MAP_INTERVAL = 1.0
 DEFAULT_SNAPSHOT_INTERVAL = 0.5
 
@@ -77,19 +79,35 @@ class FieldOutcome:
 
 @dataclass
 class Tracker:
-    """How far one expectation got: matching count, candidates, closest event."""
+    """How far one expectation got: matching count, candidates, closest event.
+
+    Events that pass the matchers without templates are kept (the last
+    :data:`MAX_CANDIDATES`) so the templated ones can be evaluated again when the
+    trigger's values change; an event pushed out keeps the verdict it had then."""
 
     expectation: Expectation
     count: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
-    candidates: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    overflow: bool = False
+    #: [event, matched] of the recent candidates
+    candidates: deque[list[Any]] = field(default_factory=deque, repr=False)
+    evicted: int = 0  # candidates pushed out of the window while they matched
+    #: the last events of all, scored again for the closest event when the values change
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT), repr=False)
     best: tuple[tuple[int, int], dict[str, Any]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         ms = self.expectation.matchers
         self.static = [m for m in ms if not m.templated]
         self.dynamic = [m for m in ms if m.templated]
+        self._static = [_compiled(m, {}) for m in self.static]
+        self._vars: Vars | None = None
+        self._dynamic: list[Callable[[dict[str, Any]], bool]] = []
+
+    def _dynamic_for(self, variables: Vars) -> list[Callable[[dict[str, Any]], bool]]:
+        if variables is not self._vars:
+            self._dynamic = [_compiled(m, variables) for m in self.dynamic]
+            self._vars = variables
+        return self._dynamic
 
     @property
     def satisfied(self) -> bool:
@@ -101,34 +119,41 @@ class Tracker:
         e = self.expectation
         return e.kind != "atLeast" and self.count > e.count
 
-    def _score(self, matchers: list[FieldMatcher], ev: dict[str, Any], variables: Vars) -> int:
-        return sum(1 for m in matchers if _holds(m, ev, variables))
-
     def add(self, ev: dict[str, Any], variables: Vars, pids: set[int]) -> None:
-        s = self._score(self.static, ev, variables)
-        d = self._score(self.dynamic, ev, variables)
-        if s == len(self.static):
-            if self.dynamic:
-                if len(self.candidates) < MAX_CANDIDATES:
-                    self.candidates.append(ev)
-                else:
-                    self.overflow = True
-            if d == len(self.dynamic):
-                self._matched(ev)
+        s = sum(1 for p in self._static if p(ev))
+        d = sum(1 for p in self._dynamic_for(variables) if p(ev))
+        matched = s == len(self.static) and d == len(self.dynamic)
+        if s == len(self.static) and self.dynamic:
+            self.candidates.append([ev, matched])
+            if len(self.candidates) > MAX_CANDIDATES:
+                if self.candidates.popleft()[1]:
+                    self.evicted += 1
+        if matched:
+            self._matched(ev)
+        if self.dynamic:
+            self.recent.append(ev)
         self._consider(s + d, ev, pids)
 
     def revise(self, variables: Vars, pids: set[int]) -> None:
         """Recount after the templates' values changed (a new trigger pid)."""
         if not self.dynamic:
             return
-        self.count = 0
+        self.count = self.evicted
         self.examples.clear()
-        n_static = len(self.static)
-        for ev in self.candidates:
-            d = self._score(self.dynamic, ev, variables)
-            if d == len(self.dynamic):
-                self._matched(ev)
-            self._consider(n_static + d, ev, pids)
+        n_dynamic = len(self.dynamic)
+        preds = self._dynamic_for(variables)
+        for c in self.candidates:
+            d = sum(1 for p in preds if p(c[0]))
+            c[1] = d == n_dynamic
+            if c[1]:
+                self._matched(c[0])
+        pool = list(self.recent)
+        if self.best is not None:
+            pool.append(self.best[1])  # it may be older than the recent ones
+        self.best = None
+        for ev in pool:
+            score = sum(1 for p in self._static if p(ev)) + sum(1 for p in preds if p(ev))
+            self._consider(score, ev, pids)
 
     def _matched(self, ev: dict[str, Any]) -> None:
         self.count += 1
@@ -136,8 +161,11 @@ class Tracker:
             self.examples.append(ev)
 
     def _consider(self, score: int, ev: dict[str, Any], pids: set[int]) -> None:
-        key = (score, int(_pid_of(ev) in pids))
-        if self.best is None or key > self.best[0]:
+        best = self.best
+        if best is not None and score < best[0][0]:
+            return
+        key = (score, int(_pid_of(ev) in pids))  # ties: the trigger's own event
+        if best is None or key > best[0]:
             self.best = (key, ev)
 
     def closest(self, variables: Vars) -> tuple[dict[str, Any], list[FieldOutcome]] | None:
@@ -153,16 +181,22 @@ def _pid_of(ev: dict[str, Any]) -> int:
     return v if isinstance(v, int) else -1
 
 
-def _holds(m: FieldMatcher, ev: dict[str, Any], variables: Vars) -> bool:
+def _compiled(m: FieldMatcher, variables: Vars) -> Callable[[dict[str, Any]], bool]:
+    """``m`` as a predicate for ``variables``; never holds while a trigger value it
+    names is not known yet."""
     try:
-        return m.holds(ev, variables)
+        return m.compile(variables)
     except KeyError as e:
         name = e.args[0]
         if str(name).startswith("env."):
             raise CaseError(f"{{{{ {name} }}}}: environment variable {name[4:]} is not set") from None
-        return False  # a trigger value not known yet
+        return lambda ev: False
     except MatchError as e:
         raise CaseError(f"match.{m.field}: {e}") from None
+
+
+def _holds(m: FieldMatcher, ev: dict[str, Any], variables: Vars) -> bool:
+    return _compiled(m, variables)(ev)
 
 
 # ---------------------------------------------------------------------------- results
@@ -249,6 +283,8 @@ class _Collector:
     def done(self, now: float) -> bool:
         if self.trigger.error or any(t.exceeded for t in self.trackers):
             return True
+        if self.case.steps and not (self.trigger.runs or self.trigger.finished.is_set()):
+            return False  # not before the trigger ran once: a trigger that cannot start fails
         if not all(t.satisfied for t in self.trackers if t.expectation.kind == "atLeast"):
             return False
         if any(t.expectation.waits_for_end for t in self.trackers):
@@ -287,12 +323,19 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
             if on_warning is not None:
                 on_warning(text)
 
+        lost = [0]
+
+        def on_lost(n: int, _ds: str) -> None:
+            lost[0] += n
+
         try:
             g = Gadget(gadget.data, metadata=gadget.metadata, params=params, filter=filter_,
                        host=host, selector=selector, containers=collection, on_warning=warn,
-                       btfgen_layer=gadget.btfgen_layer)
+                       on_lost=on_lost, btfgen_layer=gadget.btfgen_layer)
         except RuntimeGadgetError as e:
             raise CaseError(f"the gadget did not load: {e}") from None
+        if container is not None:
+            _wait_until_listed(collection, container)
         attached = time.monotonic()
         trackers = [Tracker(e) for e in case.expectations]
         normalizer = case.normalize.resolve(ds.field_names(case.needs_containers))
@@ -312,6 +355,9 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
             raise CaseError(f"reading the gadget failed: {e}") from None
         result.collected_for = time.monotonic() - attached
         result.events = collector.events
+        if lost[0]:
+            warn(f"{lost[0]} records were lost (the reader fell behind the kernel): an event "
+                 "the case looked for may be among them; narrow it with params or filter")
         collector.refresh()
         if trigger.error:
             raise CaseError(trigger.error)
@@ -337,6 +383,21 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
             container.remove()
         result.duration = time.monotonic() - start
     return result
+
+
+def _wait_until_listed(collection: ContainerCollection, container: CaseContainer,
+                       limit: float = 15.0) -> None:
+    """The case's container must be in the collection (so in the gadget's mount namespace
+    filter) before the trigger runs; a listing can miss it, e.g. when another container
+    disappears between podman's ps and inspect."""
+    end = time.monotonic() + limit
+    while not any(c.id == container.id for c in collection.containers()):
+        if time.monotonic() > end:
+            errors = "; ".join(collection.errors[-2:]) or "no error reported"
+            raise CaseError(f"the container runtime did not list container {container.name} "
+                            f"within {limit:g} s ({errors})")
+        time.sleep(0.2)
+        collection.refresh()
 
 
 def _selection(case: Case, container: CaseContainer | None) -> tuple[bool, Any, Any]:
@@ -447,8 +508,6 @@ def _judge(result: CaseResult, trackers: list[Tracker], c: _Collector) -> None:
                                "finished, so the count is not final")
         elif not ok and unfinished:
             note = f"the trigger was still running at the time limit ({c.case.timeout:g} s)"
-        elif t.overflow:
-            note = f"only the first {MAX_CANDIDATES} candidate events were kept"
         er = ExpectationResult(t.expectation, ok, t.count, list(t.examples),
                                t.closest(c.variables), c.variables, note)
         result.expectations.append(er)

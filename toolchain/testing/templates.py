@@ -16,7 +16,8 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from gadgetsmith.toolchain.errors import FormatError
 
@@ -42,6 +43,9 @@ class Template:
     text: str
     #: literal text and names, alternating: text, name, text, name, ..., text
     parts: tuple[str, ...]
+    #: the last rendering, (variables, escape, texts), replaced as a whole (threads may
+    #: share a spec): a matcher renders once per change of the variables, not per event
+    _last: tuple[Any, ...] | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -57,6 +61,9 @@ class Template:
         for regular expressions). KeyError names a variable that has no value (yet)."""
         if self.is_literal:
             return [self.text]
+        last = self._last
+        if last is not None and last[0] is variables and last[1] is escape:
+            return last[2]
         choices: list[Sequence[str]] = []
         for name in self.names:
             values = variables.get(name)
@@ -71,7 +78,10 @@ class Template:
             pieces = list(self.parts)
             pieces[1::2] = combo
             out.append("".join(pieces))
-        return list(dict.fromkeys(out))
+        texts = list(dict.fromkeys(out))
+        if not any(n.startswith("env.") for n in self.names):
+            object.__setattr__(self, "_last", (variables, escape, texts))
+        return texts
 
     def render_one(self, variables: Vars) -> str:
         """The single text of a template whose names have one value each."""
