@@ -43,7 +43,8 @@ def test_layout_drift_breaks_the_build(tmp_path: Path) -> None:
 def test_headers_are_all_present() -> None:
     want = {"macros.h", "types.h", "buffer.h", "mntns.h", "mntns_filter.h", "filter.h",
             "common.h", "core_fixes.bpf.h", "maps.bpf.h", "bits.bpf.h", "filesystem.h",
-            "kernel_stack_map.h", "user_stack_map.h", "usdt_argument.h"}
+            "kernel_stack_map.h", "user_stack_map.h", "usdt_argument.h", "sockets-map.h",
+            "packetfilter.h", "gpu_types.h", "gpu_bridge_maps.h"}
     have = {p.name for p in (sdk.INCLUDE_ROOT / "gadget").glob("*.h")}
     assert want <= have
     for arch in ARCHES:

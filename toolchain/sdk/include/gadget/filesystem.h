@@ -4,7 +4,7 @@
  *
  * get_path_str() walks dentries up to the mount root, crosses mount points, and writes
  * the components backwards into the first half of a per-CPU scratch buffer, so the
- * result ends at the middle of the buffer and needs no copying.
+ * result ends just before the middle of the buffer and needs no copying.
  */
 #ifndef __GADGET_FILESYSTEM_H
 #define __GADGET_FILESYSTEM_H
@@ -60,14 +60,30 @@ static __always_inline struct qstr get_d_name_from_dentry(struct dentry *dentry)
 	return BPF_CORE_READ(dentry, d_name);
 }
 
-/* Absolute path of `path` (a kernel pointer), in a per-CPU buffer; NULL on failure. */
+/*
+ * Absolute path of `path` (a struct path in kernel memory or on the stack), as a string
+ * in this CPU's scratch buffer; NULL if the buffer is unavailable. A file without a
+ * path in any mounted tree (a memfd, a pipe) gives its dentry's own name.
+ *
+ * The walk is written for the verifier. A precise scalar that differs from one path
+ * through the loop to the next stops the verifier from pruning: every mount crossing and
+ * every component would then double the states it explores, and a deep path took it
+ * past its 1M-instruction budget (E2BIG). So the write offset lives in the scratch
+ * buffer itself (`__gadget_path_off`, past the string half), where a load gives the
+ * verifier an unknown value: no comparison on it is decided in advance, nothing makes
+ * it precise, and the states of every path through one iteration compare equal. Every
+ * index is masked into the buffer instead of being proved from the offset's range.
+ * Cost: about 40 instructions per iteration, checked once per iteration.
+ */
+#define __gadget_path_off(out) (*(volatile __u32 *)&(out)->buf[__GADGET_PATH_HALF])
+
 static __always_inline char *get_path_str(struct path *path)
 {
 	buf_t *out = get_buf(0);
 	struct dentry *dentry, *parent, *mnt_root;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt, *mnt_parent;
-	__u32 off = __GADGET_PATH_HALF;
+	__u32 off, len;
 
 	if (!out)
 		return NULL;
@@ -76,13 +92,18 @@ static __always_inline char *get_path_str(struct path *path)
 	mnt = real_mount(vfsmnt);
 	mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
+	/* the string ends at the last byte of the first half; components go before it */
+	out->buf[__GADGET_PATH_HALF - 1] = '\0';
+	__gadget_path_off(out) = __GADGET_PATH_HALF - 1;
+
+#pragma clang loop unroll(disable)
 	for (int i = 0; i < MAX_PATH_COMPONENTS; i++) {
 		mnt_root = get_mnt_root_ptr_from_vfsmnt(vfsmnt);
 		parent = get_d_parent_ptr_from_dentry(dentry);
 		if (dentry == mnt_root || dentry == parent) {
 			if (dentry != mnt_root || mnt == mnt_parent)
-				break; /* reached the global root */
-			/* cross into the parent mount */
+				break; /* the global root, or a dentry outside its mount */
+			/* cross into the parent mount, at the point this one is mounted on */
 			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 			mnt = mnt_parent;
 			mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
@@ -90,20 +111,25 @@ static __always_inline char *get_path_str(struct path *path)
 			continue;
 		}
 		struct qstr name = get_d_name_from_dentry(dentry);
-		__u32 len = name.len & __GADGET_NAME_MASK;
 
-		if (len == 0 || off <= len + 1)
-			break;
+		len = name.len & __GADGET_NAME_MASK;
+		off = __gadget_path_off(out);
+		if (len == 0 || off < len + 1)
+			break; /* an empty name, or no room for "/name" */
 		off -= len + 1;
 		out->buf[off & __GADGET_PATH_MASK] = '/';
 		bpf_probe_read_kernel(&out->buf[(off + 1) & __GADGET_PATH_MASK], len, name.name);
+		__gadget_path_off(out) = off;
 		dentry = parent;
 	}
-	if (off == __GADGET_PATH_HALF) {
-		off -= 1;
-		out->buf[off & __GADGET_PATH_MASK] = '/';
+	off = __gadget_path_off(out);
+	if (off == __GADGET_PATH_HALF - 1) {
+		/* nothing above it: the dentry's own name ("/" for the root itself) */
+		struct qstr name = get_d_name_from_dentry(dentry);
+
+		bpf_probe_read_kernel_str(&out->buf[0], __GADGET_NAME_MASK + 1, name.name);
+		return (char *)&out->buf[0];
 	}
-	out->buf[__GADGET_PATH_HALF] = '\0';
 	return (char *)&out->buf[off & __GADGET_PATH_MASK];
 }
 

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* gadgetsmith SDK: kernel stacks. Store the id in a gadget_kernel_stack field; the
- * runtime reads the addresses from ig_kstack and symbolises them. */
+ * runtime reads the addresses from ig_kstack and symbolises them. Brings BPF_CORE_READ
+ * and BPF_KPROBE along, as IG's header does. */
 #ifndef __GADGET_KERNEL_STACK_MAP_H
 #define __GADGET_KERNEL_STACK_MAP_H
 
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 #define GADGET_KERNEL_MAX_STACK_DEPTH 127
 #define GADGET_KERNEL_STACK_MAP_MAX_ENTRIES 10000

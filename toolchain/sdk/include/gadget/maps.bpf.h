@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* gadgetsmith SDK: map helpers. */
+/* gadgetsmith SDK: map helpers. The errno constants (EEXIST, ENOENT ...) come along. */
 #ifndef __GADGET_MAPS_BPF_H
 #define __GADGET_MAPS_BPF_H
 
 #include <bpf/bpf_helpers.h>
+#include <asm-generic/errno.h>
 
 #ifndef EEXIST
 #define EEXIST 17

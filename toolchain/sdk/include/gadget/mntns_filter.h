@@ -5,12 +5,17 @@
  * The runtime replaces gadget_mntns_filter_map with its own map of the selected
  * containers' mount namespaces and sets gadget_filter_by_mntns before loading, so the
  * map's shape (hash, u64 key, u32 value, 1024 entries) is part of the ABI.
+ *
+ * Like IG's header it also brings <bpf/bpf_core_read.h> and <bpf/bpf_tracing.h>: gadgets
+ * that include only <gadget/filter.h> or this file use BPF_CORE_READ and BPF_KPROBE.
  */
 #ifndef __GADGET_MNTNS_FILTER_H
 #define __GADGET_MNTNS_FILTER_H
 
-#include <bpf/bpf_helpers.h>
 #include <gadget/types.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 const volatile bool gadget_filter_by_mntns = false;
 
