@@ -346,3 +346,17 @@ def test_path_walk_is_cheap_for_the_verifier(objects: dict) -> None:
         for prog, n in verifier_insns(objects[name]["amd64"]).items():
             assert n < budget * calls[prog], (name, prog, n)
 
+
+# -- the clang-19 / advise_seccomp case ------------------------------------------------------------
+def test_bounds_checked_index_passes_the_verifier(objects: dict) -> None:
+    """advise_seccomp's pattern (a checked 32-bit syscall number indexing a map value)
+    loads and records the syscalls a process made; clang 19's v1 code for it did not."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    with Gadget(objects["syscall_bitmap"]["amd64"], params={"only_tgid": os.getpid()}) as g:
+        os.getppid()
+        rows = g.drain()
+    getppid = 110  # x86-64
+    assert rows and all(r["tgid"] == os.getpid() for r in rows)
+    assert any(r["syscalls"][getppid] == 1 for r in rows)

@@ -117,6 +117,7 @@ _CFLAG_RE = re.compile(
     r"|-w"
     r"|-O[0-3s]"
     r"|-std=(?:gnu|c)(?:89|99|11|17|2x|23)"
+    r"|-mcpu=(?:v[1-4]|generic)"
     r"|-I[^\s]+"
     r")$"
 )
@@ -129,8 +130,8 @@ def check_cflags(cflags: Sequence[str], gadget_dir: Path, origin: str = "build.y
     for flag in cflags:
         if not isinstance(flag, str) or not _CFLAG_RE.match(flag):
             raise UsageError(
-                f"{origin}: cflags entry {flag!r} is not allowed: only -D, -U, -W, -O, -std= "
-                "and -I<dir inside the gadget> are accepted"
+                f"{origin}: cflags entry {flag!r} is not allowed: only -D, -U, -W, -O, -std=, "
+                "-mcpu=v1..v4 and -I<dir inside the gadget> are accepted"
             )
         if flag.startswith("-I"):
             inc = (base / flag[2:]).resolve()
@@ -145,11 +146,19 @@ def check_cflags(cflags: Sequence[str], gadget_dir: Path, origin: str = "build.y
 
 SDK_PREFIX = "/gadgetsmith-sdk"
 
+# The BPF instruction set the objects use. v3 (32-bit ALU and jumps; Linux 5.1+, and
+# clang 20's default) instead of clang 19's v1: with v1, clang 19 turns a bounds-checked
+# 32-bit index back into `index64 & mask` of the unchecked 64-bit register, whose range
+# the verifier cannot narrow (IG's advise_seccomp: "invalid access to map value"), while
+# with v3 the checked 32-bit register is the index. A build.yaml `cflags: [-mcpu=v1]`
+# (a later -mcpu wins) gets v1 back for kernels older than 5.1.
+BPF_CPU = "v3"
+
 
 def _base_flags(toolchain: Toolchain, arch: str, cflags: Sequence[str]) -> list[str]:
     if arch not in sdk.ARCHES:
         raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
-    argv = [toolchain.clang, "-target", "bpf", "-O2", "-g", "-Wall"]
+    argv = [toolchain.clang, "-target", "bpf", f"-mcpu={BPF_CPU}", "-O2", "-g", "-Wall"]
     argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
     # keep the install location of the SDK out of the object (BTF line info records file
     # names), so the same sources give the same bytes wherever gadgetsmith is installed
