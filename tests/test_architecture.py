@@ -18,9 +18,6 @@ HALVES = ("toolchain", "runtime")
 
 #: package-level edges that still close a cycle, each with the reason and who removes it
 KNOWN_PACKAGE_EDGES = {
-    # `gadget run`'s image source checks signatures; it moves to a toolchain module above
-    # oci and signing (toolchain/run.py, the runtime half of issue 13)
-    ("gadgetsmith.toolchain.oci.views", "gadgetsmith.toolchain.signing.enforce"),
     # the object model reads fields and decoders (runtime half of issue 13)
     ("gadgetsmith.runtime.bpf.objmodel", "gadgetsmith.runtime.events.fields"),
     ("gadgetsmith.runtime.bpf.objmodel", "gadgetsmith.runtime.events.decode"),
@@ -29,7 +26,7 @@ KNOWN_PACKAGE_EDGES = {
 #: function-level imports allowed per half (the count today: lower it when one goes, never
 #: raise it). Each should be laziness around a heavy library (cryptography, jsonschema,
 #: ruamel, rich, docker, libbpf); together the halves should stay under 20.
-BUDGET = {"toolchain": 32, "runtime": 27}
+BUDGET = {"toolchain": 32, "runtime": 17}
 
 
 def _modules() -> dict[str, Path]:

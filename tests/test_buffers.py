@@ -215,9 +215,9 @@ def test_a_slow_reader_takes_bounded_batches(tmp_path: Path) -> None:
                                                            "GADGET_TRACER_MAP(events, 1 << 22)"))
     with Gadget(obj, params={"targ_tid": threading.get_native_id()}) as g:
         _burst(10000)
-        reader = g._readers["ringpid"]
-        assert reader.poll(1000) == 4096
-        assert len(g._queues["ringpid"]) == 4096
+        readers = g.pipeline["readers"]
+        assert readers.readers["ringpid"].poll(1000) == 4096
+        assert len(readers.queues["ringpid"]) == 4096
         got = list(g.events(timeout=2))
     assert len(got) == 10000 and g.lost_samples == 0
     assert [e["seq"] for e in got] == list(range(10000))

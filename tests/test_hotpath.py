@@ -27,12 +27,11 @@ def objects(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _decoders(data: bytes, meta: dict):
-    from gadgetsmith.runtime.bpf.loader import GadgetObject
-    from gadgetsmith.runtime.gadget import Gadget
+    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
+    from gadgetsmith.runtime.pipeline.model import datasources_of
 
-    g = Gadget.__new__(Gadget)  # data sources only: nothing is loaded into the kernel
-    g.object, g.metadata = GadgetObject(data, meta), meta
-    return [ds.decoder for ds in g._datasources()]
+    # the object stage's data sources only: nothing is loaded into the kernel
+    return [ds.decoder for ds in datasources_of(GadgetObject(data, meta))]
 
 
 @pytest.mark.parametrize("name", ["trace_open", "trace_exec", "trace_signal",

@@ -142,10 +142,12 @@ def _declare() -> None:
     _sig("ring_buffer__new", c_void_p, [c_int, SAMPLE_FN, c_void_p, c_void_p])
     _sig("ring_buffer__poll", c_int, [c_void_p, c_int])
     _sig("ring_buffer__free", None, [c_void_p])
+    _sig("ring_buffer__epoll_fd", c_int, [c_void_p])
     _sig("perf_buffer__new", c_void_p,
          [c_int, c_size_t, PERF_SAMPLE_FN, PERF_LOST_FN, c_void_p, c_void_p])
     _sig("perf_buffer__poll", c_int, [c_void_p, c_int])
     _sig("perf_buffer__free", None, [c_void_p])
+    _sig("perf_buffer__epoll_fd", c_int, [c_void_p])
     _sig("libbpf_num_possible_cpus", c_int, [])
     _sig("bpf_map_lookup_elem", c_int, [c_int, c_void_p, c_void_p])
     _sig("bpf_map_update_elem", c_int, [c_int, c_void_p, c_void_p, ctypes.c_uint64])
@@ -377,6 +379,11 @@ class RingBuffer:
             return self._taken[0]
         return check_int(rc, "polling the ring buffer")
 
+    def epoll_fd(self) -> int:
+        """An fd that polls readable when the ring buffer has records (for one wait on
+        several readers)."""
+        return check_int(lib().ring_buffer__epoll_fd(self._rb), "the ring buffer's epoll fd")
+
     def close(self) -> None:
         if self._rb:
             lib().ring_buffer__free(self._rb)
@@ -412,6 +419,10 @@ class PerfBuffer:
         if rc == -_errno.EINTR:
             return 0
         return check_int(rc, "polling the perf buffer")
+
+    def epoll_fd(self) -> int:
+        """An fd that polls readable when a CPU's buffer has records."""
+        return check_int(lib().perf_buffer__epoll_fd(self._pb), "the perf buffer's epoll fd")
 
     def close(self) -> None:
         if self._pb:

@@ -525,6 +525,7 @@ class ContainerCollection:
         self._by_netns: dict[int, tuple[Container, ...]] = {}
         self.generation = 0  # bumped (after both maps are replaced) when either changes
         self._lock = threading.Lock()
+        self._scan_lock = threading.Lock()  # one refresh() at a time (rescans, events)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.on_add: list[Callable[[Container], None]] = []
@@ -533,6 +534,12 @@ class ContainerCollection:
 
     # snapshot ---------------------------------------------------------------------
     def refresh(self) -> None:
+        """Scan every source and apply what changed (subscribers called). Scans run one at
+        a time: an older scan finishing after a newer one would undo what it saw."""
+        with self._scan_lock:
+            self._refresh()
+
+    def _refresh(self) -> None:
         found: dict[str, Container] = {}
         for src in self.sources:
             try:

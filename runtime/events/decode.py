@@ -312,6 +312,14 @@ class Decoder:
             return self._fast(raw)
         return self.decode_slow(raw)
 
+    def decode_many(self, records: list[bytes]) -> list[dict[str, Any]]:
+        """:meth:`decode` of each record, in order (one call of the generated function per
+        record, nothing else)."""
+        fast = self._fast
+        if fast is not None:
+            return list(map(fast, records))
+        return [self.decode_slow(r) for r in records]
+
     def decode_slow(self, raw: bytes) -> dict[str, Any]:
         if len(raw) < self.size:
             raw = raw + bytes(self.size - len(raw))  # short records are zero-padded

@@ -31,9 +31,10 @@ def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Col
 
 class Printer:
     def __init__(self, mode: str, columns: list[Column], fields: list[str] | None = None,
-                 out: TextIO | None = None, autoflush: bool = True) -> None:
+                 out: TextIO | None = None, autoflush: bool = True, prefix: str = "") -> None:
         """``autoflush=False``: the caller flushes (e.g. whenever the reader goes idle),
-        instead of one write(2) per event."""
+        instead of one write(2) per event. ``prefix``: the start of every columns line
+        (the data source's name, when a gadget prints several)."""
         if mode not in MODES:
             raise ValueError(f"unknown output mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
@@ -41,6 +42,7 @@ class Printer:
         self.cols = visible_columns(columns, fields)
         self.fields = fields
         self.autoflush = autoflush
+        self.prefix = prefix
         self._nesters: dict[tuple[str, ...], Any] = {}
         self._templates: dict[tuple[str, ...], Any] = {}
         self._last_template: tuple[int, Any] | None = None
@@ -61,11 +63,12 @@ class Printer:
             return {c.name: ev.get(c.name) for c in self.cols}
         return ev
 
-    def header(self) -> None:
-        if self.mode == "columns" and not self._header_done:
-            self.out.write(" ".join(self._title(c).ljust(w) for c, w in zip(self.cols, self.widths,
-                                                                             strict=True)).rstrip()
-                           + "\n")
+    def header(self, again: bool = False) -> None:
+        """The columns' titles (once, unless ``again``); nothing in the other modes."""
+        if self.mode == "columns" and (again or not self._header_done):
+            titles = " ".join(self._title(c).ljust(w) for c, w in zip(self.cols, self.widths,
+                                                                       strict=True))
+            self.out.write(self.prefix + titles.rstrip() + "\n")
             self.out.flush()
             self._header_done = True
 
@@ -84,7 +87,7 @@ class Printer:
                 if c.width and len(s) > c.width:
                     s = s[: c.width - 1] + "…"
                 cells.append(s.ljust(w))
-            self.out.write(" ".join(cells).rstrip() + "\n")
+            self.out.write(self.prefix + " ".join(cells).rstrip() + "\n")
         elif self.mode == "json":
             self.out.write(self._json(self._select(ev)))
         elif self.mode == "jsonpretty":
@@ -95,6 +98,16 @@ class Printer:
             self.out.write("---\n" + yaml.safe_dump(nest(self._select(ev)), sort_keys=True))
         if self.autoflush:
             self.out.flush()
+
+    def events(self, events: list[dict[str, Any]], extras: list[Any] | None = None) -> None:
+        """Print a stream of events; ``extras``: each one's enrichment (see :meth:`event`)."""
+        event = self.event
+        if extras is None:
+            for ev in events:
+                event(ev)
+        else:
+            for ev, extra in zip(events, extras, strict=True):
+                event(ev, extra)
 
     def _event_json(self, ev: dict[str, Any], extra: Any = None) -> None:
         if extra is not None:

@@ -1,4 +1,4 @@
-"""Read-side views of the local store for `gadget list`, `gadget inspect` and `gadget run`."""
+"""Read-side views of the local store for `gadget list` and `gadget inspect`."""
 
 from __future__ import annotations
 
@@ -184,34 +184,3 @@ def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
     info["metadata"] = meta if isinstance(meta, dict) else None
     info.update(metadata_summary(info["metadata"]))
     return info
-
-
-def load_for_run(store_path: Path | None, text: str, policy, no_verify: bool = False
-                 ) -> tuple[bytes, dict[str, Any], bytes | None]:
-    """The eBPF object (this host's arch), metadata and, on a kernel without BTF, the
-    btfgen layer `gadget run` loads for a local image.
-
-    The image is looked up once: the descriptor found is the one the allowlist checks and
-    the one whose object is loaded, so a tag moved meanwhile cannot swap in another image.
-    """
-    from gadgetsmith.runtime.bpf.btfgen import needs_bundle
-    from gadgetsmith.runtime.errors import RuntimeGadgetError
-    from gadgetsmith.runtime.gadget import load_btfgen_layer, load_image
-    from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
-    from gadgetsmith.toolchain.policy import check_local_run
-    from gadgetsmith.toolchain.signing.enforce import verify_local_for_run
-
-    store = open_store(store_path)
-    try:
-        ref, desc = store.lookup(text)
-    except NotFoundError:
-        raise NotFoundError(
-            f"unknown reference {text!r}: build or pull it first (see 'gadget list')") from None
-    check_local_run(store, ref, desc, policy)  # allowlist first, then signatures
-    verify_local_for_run(store, text, ref, desc, policy=policy, no_verify=no_verify)
-    try:
-        data, meta = load_image(text, store.root, descriptor=desc)
-        layer = load_btfgen_layer(text, store.root, descriptor=desc) if needs_bundle() else None
-    except RuntimeGadgetError as e:
-        raise GadgetError(str(e)) from None
-    return data, meta, layer

@@ -21,9 +21,9 @@ from gadgetsmith.runtime.events import filter as filt
 from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
 from gadgetsmith.toolchain.build.driver import build_for_host
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
-from gadgetsmith.toolchain.oci.views import load_for_run
 from gadgetsmith.toolchain.policy import load_policy
 from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
+from gadgetsmith.toolchain.run import load_for_run
 from gadgetsmith.toolchain.signing.enforce import pull_check
 from gadgetsmith.toolchain.testing.spec import GadgetSource
 

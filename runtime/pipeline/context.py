@@ -1,0 +1,107 @@
+"""What the stages of one run share: the :class:`RunContext` and its data sources."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gadgetsmith.runtime.containers.collection import ContainerSelector
+from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+if TYPE_CHECKING:
+    from gadgetsmith.runtime.bpf.loader import LoadedGadget
+    from gadgetsmith.runtime.bpf.objmodel import GadgetObject
+    from gadgetsmith.runtime.containers.collection import ContainerCollection
+    from gadgetsmith.runtime.events.decode import Column, Decoder
+
+
+@dataclass(eq=False)
+class DataSource:
+    """One data source of the run: a tracer, an iterator or a map iterator of the object
+    (with its decoder), or one a stage registered (``decoder`` None, events it emits)."""
+
+    name: str
+    kind: str  # tracer | iterator | mapiter
+    decoder: Decoder | None = None
+    map_name: str = ""
+    programs: tuple[str, ...] = ()
+    key_size: int = 0
+    value_size: int = 0
+    #: the columns printers show (the decoder's own list when there is a decoder)
+    columns: list[Column] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.decoder is not None and not self.columns:
+            self.columns = self.decoder.columns
+
+
+@dataclass(eq=False)
+class RunContext:
+    """Shared by the stages of one run. The source, object, load and containers stages
+    fill in what they produce; every stage may warn, say things for --debug, and report
+    lost records through the callbacks."""
+
+    host: bool = True
+    selector: ContainerSelector = field(default_factory=ContainerSelector)
+    #: param flag name or variable -> value text, as given
+    params: dict[str, str] = field(default_factory=dict)
+    on_warning: Callable[[str], None] | None = None
+    on_debug: Callable[[str], None] | None = None
+    on_lost: Callable[[int, str], None] | None = None
+    #: on a kernel without BTF: the image's btfgen layer (see runtime/bpf/btfgen.py)
+    btfgen_layer: bytes | None = None
+    # produced by stages
+    data: bytes = b""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    object: GadgetObject | None = None
+    datasources: dict[str, DataSource] = field(default_factory=dict)
+    containers: ContainerCollection | None = None
+    loaded: LoadedGadget | None = None
+    # counters and messages
+    raw_records: int = 0
+    lost_samples: int = 0
+    warnings: list[str] = field(default_factory=list)
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def warn(self, text: str) -> None:
+        """A one-line warning (kept in :attr:`warnings`)."""
+        self.warnings.append(text)
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def debug(self, text: str) -> None:
+        if self.on_debug is not None:
+            self.on_debug(text)
+
+    def lost(self, count: int, datasource: str) -> None:
+        """``count`` more records of ``datasource`` were lost by the kernel side."""
+        self.lost_samples += count
+        if self.on_lost is not None:
+            self.on_lost(count, datasource)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop_event.is_set()
+
+    def add_datasource(self, ds: DataSource) -> None:
+        """Register a data source a stage emits events of (in its ``pre_start``, so that
+        the consumer knows its columns)."""
+        if ds.name in self.datasources:
+            raise ValueError(f"data source {ds.name!r} exists already")
+        self.datasources[ds.name] = ds
+
+    def of_kind(self, kind: str, name: str | None = None) -> list[DataSource]:
+        """The data sources of ``kind`` (only ``name``'s when given), in declaration order."""
+        return [d for d in self.datasources.values()
+                if d.kind == kind and (name is None or d.name == name)]
+
+    def loaded_gadget(self) -> LoadedGadget:
+        """The loaded object; an error when the run has not loaded it, or is closed."""
+        if self.loaded is None:
+            raise RuntimeGadgetError("the gadget is closed")
+        return self.loaded
+
+
+__all__ = ["DataSource", "RunContext"]

@@ -1,0 +1,83 @@
+"""output: the end of the pipeline in ``gadget run``, a printer per data source."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from gadgetsmith.runtime.events.output import Printer
+from gadgetsmith.runtime.pipeline.context import DataSource
+from gadgetsmith.runtime.pipeline.stage import Batch
+
+
+def fields_by_datasource(text: str | None) -> dict[str, list[str]]:
+    """``--fields``: ``f1,f2`` (key ``""``: every data source) or, as ig takes it, per
+    data source ``ds1:f1,f2;ds2:f3``."""
+    out: dict[str, list[str]] = {}
+    for part in (text.split(";") if text else []):
+        name, sep, rest = part.partition(":")
+        key, names = (name.strip(), rest) if sep else ("", part)
+        out[key] = [f.strip() for f in names.split(",")]
+    return out
+
+
+class Output:
+    """The consumer ``gadget run`` gives ``Gadget.run``: a :class:`Printer` per data
+    source, each batch to its data source's printer.
+
+    ``fields`` (see :func:`fields_by_datasource`) that do not fit a data source are a
+    ValueError with one data source; with several, that data source is not printed and
+    ``on_warning`` says so (as ig does). Columns of a gadget with several data sources
+    start with the data source's name, and each one's header is printed once, before the
+    first event (:meth:`start`, for tracers; with the first snapshot otherwise). JSON
+    lines carry no data source name (as ig's). Snapshots and map-iterator rounds are
+    printed whole (one JSON array each)."""
+
+    def __init__(self, mode: str, datasources: list[DataSource], fields: str | None = None,
+                 out: TextIO | None = None, on_warning: Callable[[str], None] | None = None) -> None:
+        self.mode = mode
+        self.out = out or sys.stdout
+        wanted = fields_by_datasource(fields)
+        names = [ds.name for ds in datasources]
+        for name in wanted:
+            if name and name not in names:
+                raise ValueError(f"--fields: no data source {name!r} (this gadget has "
+                                 f"{', '.join(names)})")
+        width = max(len(n) for n in names) + 2  # "name:" and a space
+        self.printers: dict[str, Printer] = {}
+        errors: list[tuple[str, ValueError]] = []
+        for ds in datasources:
+            prefix = f"{ds.name}:".ljust(width) if len(names) > 1 else ""
+            try:
+                self.printers[ds.name] = Printer(mode, ds.columns, wanted.get(ds.name, wanted.get("")),
+                                                 out=self.out, autoflush=False, prefix=prefix)
+            except ValueError as e:
+                errors.append((ds.name, e))
+        if errors and (len(datasources) == 1 or not self.printers):
+            raise errors[0][1]
+        for name, e in errors:
+            if on_warning is not None:
+                on_warning(f"data source {name} is not printed: {e}")
+        self._streams = [ds.name for ds in datasources if ds.kind == "tracer"
+                         and ds.name in self.printers]
+
+    def start(self) -> None:
+        """Before the first batch: the tracers' column titles."""
+        for name in self._streams:
+            self.printers[name].header()
+
+    def __call__(self, batch: Batch) -> None:
+        printer = self.printers.get(batch.datasource.name)
+        if printer is None:
+            return
+        if batch.is_array:
+            printer.batch(batch.merged())
+        else:
+            printer.events(batch.events, batch.extras)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+__all__ = ["Output", "fields_by_datasource"]

@@ -1,0 +1,110 @@
+"""What `gadget run IMAGE` runs: the gadget source behind IMAGE.
+
+A directory is a gadget's source, built for this host's architecture first; a ``.o``
+file is a compiled object; anything else is an image of the local store, allowed by the
+policy's allowlist and signed as the policy requires. Each is a runtime
+:class:`~gadgetsmith.runtime.pipeline.source.GadgetSource` that ``Gadget`` loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.runtime.bpf.btfgen import needs_bundle
+from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.pipeline.source import GadgetSource, ObjectFile, StoredImage
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+from gadgetsmith.toolchain.oci.store import open_store
+from gadgetsmith.toolchain.policy import Policy, check_local_run, load_policy
+from gadgetsmith.toolchain.signing.enforce import verify_local_for_run
+
+
+class DirectorySource:
+    """A gadget source directory: built (this host's architecture only, nothing stored)
+    when loaded; its gadget.yaml (or build.yaml's ``metadata``) is the metadata."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def load(self) -> tuple[bytes, dict[str, Any]]:
+        # the build driver (clang discovery, the SDK) only when a directory is run
+        from gadgetsmith.toolchain.build.driver import build_for_host
+
+        return build_for_host(self.path)
+
+    def btfgen_layer(self) -> bytes | None:
+        return None  # run from source: the build has no btfgen layer
+
+
+class CheckedImage:
+    """An image of the local store that the policy allows and whose signature it checks.
+
+    The image is looked up once: the descriptor found is the one the allowlist checks and
+    the one whose object is loaded, so a tag moved meanwhile cannot swap in another image.
+    """
+
+    def __init__(self, store: Path | None, text: str, policy: Policy, no_verify: bool = False) -> None:
+        self.store = store
+        self.text = text
+        self.policy = policy
+        self.no_verify = no_verify
+        self._image: StoredImage | None = None  # the checked image, once loaded
+
+    @property
+    def name(self) -> str:
+        return self.text
+
+    def load(self) -> tuple[bytes, dict[str, Any]]:
+        store = open_store(self.store)
+        try:
+            ref, desc = store.lookup(self.text)
+        except NotFoundError:
+            raise NotFoundError(f"unknown reference {self.text!r}: build or pull it first "
+                                "(see 'gadget list')") from None
+        check_local_run(store, ref, desc, self.policy)  # allowlist first, then signatures
+        verify_local_for_run(store, self.text, ref, desc, policy=self.policy,
+                             no_verify=self.no_verify)
+        self._image = StoredImage(self.text, store.root, descriptor=desc)
+        try:
+            return self._image.load()
+        except RuntimeGadgetError as e:
+            raise GadgetError(str(e)) from None
+
+    def btfgen_layer(self) -> bytes | None:
+        """The checked image's btfgen layer (after :meth:`load`)."""
+        if self._image is None:
+            return None
+        try:
+            return self._image.btfgen_layer()
+        except RuntimeGadgetError as e:
+            raise GadgetError(str(e)) from None
+
+
+def load_for_run(store: Path | None, text: str, policy: Policy, no_verify: bool = False
+                 ) -> tuple[bytes, dict[str, Any], bytes | None]:
+    """The object, gadget.yaml and, on a kernel without BTF, the btfgen layer of a local
+    image the policy allows (what `gadget run IMAGE` loads; `gadget test` loads images so)."""
+    image = CheckedImage(store, text, policy, no_verify)
+    data, metadata = image.load()
+    return data, metadata, image.btfgen_layer() if needs_bundle() else None
+
+
+def resolve_source(image: str, store: Path | None = None, policy: Path | str | None = None,
+                   no_verify: bool = False) -> GadgetSource:
+    """The source `gadget run IMAGE` means (nothing is read yet but the policy file, for
+    images). ``policy``: the --policy file (default: the applicable one, see
+    :func:`~gadgetsmith.toolchain.policy.load_policy`)."""
+    local = Path(image)
+    if local.is_dir():
+        return DirectorySource(local)  # no policy applies to local sources yet (issue 15)
+    if image.endswith(".o") and local.is_file():
+        return ObjectFile(local)
+    return CheckedImage(store, image, load_policy(policy), no_verify)
+
+
+__all__ = ["CheckedImage", "DirectorySource", "load_for_run", "resolve_source"]
