@@ -49,8 +49,18 @@ interop-tools:
 test: setup interop-tools
 	GADGETSMITH_REQUIRE_PRIVILEGES=1 $(BIN)/python -m pytest -q -n 2 tests
 
+# mypy reads the package through build/typecheck/gadgetsmith/{toolchain,runtime}: symlinks
+# to the source folders (the editable install maps them with an import hook, which mypy
+# cannot follow). Configuration: [tool.mypy] in pyproject.toml.
+TYPECHECK := build/typecheck/gadgetsmith
+MYPY_PACKAGES := gadgetsmith.toolchain
+
 lint: setup
 	$(BIN)/ruff check toolchain runtime tests bench
+	@mkdir -p $(TYPECHECK)
+	@ln -sfn ../../../toolchain $(TYPECHECK)/toolchain
+	@ln -sfn ../../../runtime $(TYPECHECK)/runtime
+	$(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
 
 clean:
 	rm -rf $(VENV) $(DEMO_STORE) build *.egg-info

@@ -43,7 +43,7 @@ import re
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
@@ -312,7 +312,9 @@ def _load_keys(items: list[str], base: Path, where: str) -> tuple[str, ...]:
 
 
 def _schema() -> dict[str, Any]:
-    return json.loads(files("gadgetsmith.schemas").joinpath("policy.schema.json").read_text())
+    schema: dict[str, Any] = json.loads(
+        files("gadgetsmith.schemas").joinpath("policy.schema.json").read_text())
+    return schema
 
 
 def _entries(doc: dict[str, Any], key: str, base: Path, src: str) -> list[Entry] | None:
@@ -406,7 +408,14 @@ def load_policy(explicit: Path | str | None = None) -> Policy:
     return policy_from_dict(doc, path)
 
 
-def check_local_run(store, ref, desc: dict[str, Any], policy: Policy) -> Entry | None:
+class LocalNames(Protocol):
+    """What run-by-digest needs of the local store: the names of a digest."""
+
+    def names_of(self, digest: str) -> list[str]: ...
+
+
+def check_local_run(store: LocalNames, ref: Reference | None, desc: dict[str, Any],
+                    policy: Policy) -> Entry | None:
     """The allowlist check of `gadget run` for a local image (no network involved).
 
     ``ref, desc`` are what ``store.lookup`` found for the image; the digest is known, so

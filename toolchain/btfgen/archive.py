@@ -18,6 +18,7 @@ import struct
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write
@@ -64,7 +65,7 @@ class KernelEntry:
     def compressed(self) -> bool:
         return self.path.name.endswith(TAR_XZ)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         try:
             size = self.path.stat().st_size
         except OSError:

@@ -28,6 +28,7 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -342,7 +343,7 @@ def reachable(facts: ObjectFacts, prog: _Program, values: Mapping[tuple[str, int
                 if op == 0xB0:  # mov
                     v = operand
                 elif op in _ALU and regs_l[dst] is not None and operand is not None:
-                    v = _ALU[op](regs_l[dst], operand)  # type: ignore[arg-type]
+                    v = _ALU[op](regs_l[dst], operand)
                 else:
                     v = None
                 regs_l[dst] = None if v is None else (v & ((1 << bits) - 1))
@@ -509,6 +510,10 @@ class KernelSource:
     path: str | None = None
 
 
+def _given(data: bytes) -> Callable[[], bytes]:
+    return lambda: data
+
+
 def kernels_from(paths: Iterable[str], arches: set[str]) -> list[KernelSource]:
     """``--kernels`` values: archive folders (btfhub layout) or single BTF files
     (``/sys/kernel/btf/vmlinux``; a raw BTF or a btfhub ``.btf.tar.xz``)."""
@@ -517,7 +522,7 @@ def kernels_from(paths: Iterable[str], arches: set[str]) -> list[KernelSource]:
         path = Path(p)
         if path.is_dir():
             for e in archive.scan_archive(path, arches):
-                out.append(KernelSource(e.key, e.arch or "?", lambda e=e: archive.read_btf(e),
+                out.append(KernelSource(e.key, e.arch or "?", partial(archive.read_btf, e),
                                         str(e.path)))
             continue
         if not path.exists():
@@ -530,7 +535,7 @@ def kernels_from(paths: Iterable[str], arches: set[str]) -> list[KernelSource]:
             continue
         label = (f"this machine ({platform.release()})"
                  if os.path.realpath(path) == "/sys/kernel/btf/vmlinux" else str(path))
-        out.append(KernelSource(label, arch, lambda d=data: d, str(path)))
+        out.append(KernelSource(label, arch, _given(data), str(path)))
     return out
 
 
@@ -539,7 +544,7 @@ def kernels_from_layers(layers: Mapping[str, bytes]) -> list[KernelSource]:
     out: list[KernelSource] = []
     for arch, layer in sorted(layers.items()):
         for name, data in sorted(read_layer(layer).items()):
-            out.append(KernelSource(name.removesuffix(".btf"), arch, lambda d=data: d))
+            out.append(KernelSource(name.removesuffix(".btf"), arch, _given(data)))
     return out
 
 

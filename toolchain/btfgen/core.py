@@ -23,8 +23,9 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from gadgetsmith.runtime.bpf.btf import MODIFIERS, Btf, BtfError, BtfType
+from gadgetsmith.runtime.bpf.btf import MODIFIERS, Btf, BtfType
 from gadgetsmith.runtime.bpf.elf import Elf
+from gadgetsmith.runtime.errors import BtfError
 from gadgetsmith.toolchain.errors import FormatError
 
 FIELD_BYTE_OFFSET, FIELD_BYTE_SIZE, FIELD_EXISTS, FIELD_SIGNED = 0, 1, 2, 3

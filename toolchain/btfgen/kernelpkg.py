@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from gadgetsmith.toolchain.btfgen import archive
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
@@ -103,7 +103,7 @@ def _ar_members(f: BinaryIO, path: Path) -> Iterator[tuple[str, int]]:
 
 def _open_member_tar(f: BinaryIO, name: str, size: int, path: Path):
     """A streaming tarfile over an ar member ``control.tar.*``/``data.tar.*``."""
-    raw = _Limited(f, size)
+    raw = cast(BinaryIO, _Limited(f, size))  # read() and readable() are all tarfile and the decompressors use
     if name.endswith(".tar.xz"):
         return tarfile.open(fileobj=lzma.open(raw), mode="r|"), None
     if name.endswith(".tar.gz"):
@@ -392,6 +392,7 @@ def import_file(src: Path | str, dest: Path | str, os_id: tuple[str, str] | None
     with open(src, "rb") as f:
         head = f.read(8)
     package = package_version = None
+    rel: str | None
     if head == b"!<arch>\n":
         pkg = read_package(src)
         arch = DPKG_ARCH.get(pkg.arch)

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,7 @@ def _which(name: str) -> str | None:
     return None
 
 
-def find_toolchain(env: dict[str, str] | None = None) -> Toolchain:
+def find_toolchain(env: Mapping[str, str] | None = None) -> Toolchain:
     """Find clang (19..15) and a matching llvm-strip; CLANG / LLVM_STRIP override."""
     env = os.environ if env is None else env
     clang = env.get("CLANG")

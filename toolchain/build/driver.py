@@ -162,7 +162,8 @@ def build(
         obj_info = None
         if objects and (update_metadata or (validate_metadata and md.raw is not None)):
             first = "amd64" if "amd64" in objects else next(iter(objects))
-            obj_info = analyze(objects[first].read_bytes(), display_path(spec.ebpf_source))
+            obj_info = analyze(objects[first].read_bytes(),
+                               display_path(spec.ebpf_source) if spec.ebpf_source else "object")
         update_log: list[str] = []
         if update_metadata:
             md, update_log = _update_metadata(spec, obj_info, md)

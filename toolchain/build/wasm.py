@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from gadgetsmith.runtime.errors import WasmError
 from gadgetsmith.runtime.wasm import probe
@@ -220,7 +221,7 @@ def ig_version() -> str:
     return os.environ.get("GADGETSMITH_WASM_IG_VERSION") or IG_VERSION
 
 
-def _go_mod(go: str, pkg_dir: Path, env: dict[str, str]) -> dict:
+def _go_mod(go: str, pkg_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     try:
         proc = subprocess.run([go, "mod", "edit", "-json"], cwd=pkg_dir, capture_output=True,
                               text=True, timeout=60, env=env)
@@ -229,9 +230,12 @@ def _go_mod(go: str, pkg_dir: Path, env: dict[str, str]) -> dict:
     if proc.returncode != 0:
         raise UsageError(f"{pkg_dir}/go.mod: {_first_go_error(proc.stderr)}")
     try:
-        return json.loads(proc.stdout)
+        doc = json.loads(proc.stdout)
     except ValueError:
         raise UsageError(f"{pkg_dir}/go.mod: go mod edit -json printed no JSON") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{pkg_dir}/go.mod: go mod edit -json printed no JSON object")
+    return doc
 
 
 def _is_ig_module(path: Path) -> bool:
@@ -242,7 +246,7 @@ def _is_ig_module(path: Path) -> bool:
     return re.search(rf"^module\s+{re.escape(IG_MODULE)}\s*$", text, re.M) is not None
 
 
-def _workspace_for(pkg_dir: Path, gomod: dict) -> Path | None:
+def _workspace_for(pkg_dir: Path, gomod: dict[str, Any]) -> Path | None:
     """Our go.work for a module whose ``replace`` of IG's module points to a folder
     without it, or that requires IG's module at v0.0.0 with no replace; None when the
     module builds as it is."""

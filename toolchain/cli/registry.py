@@ -32,6 +32,7 @@ from gadgetsmith.toolchain.cli.common import (
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import (
     RemoteOptions,
+    SignatureSelector,
     check_registry,
     copy_image,
     pull_image,
@@ -139,6 +140,7 @@ def push(
     Example: gadget push registry.corp:5000/observability/trace_open:v1 --sign --key cosign.key
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
+    selector: SignatureSelector = signatures_for
     if sign or key:
         if not (sign and key):
             raise UsageError("--sign needs --key cosign.key (and --key is only used with --sign)")
@@ -148,11 +150,7 @@ def push(
         from gadgetsmith.toolchain.signing.cli_helpers import sign_before_push
 
         prepared = sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
-
-        def selector(st, name):
-            return signatures_for(st, name, prepared)
-    else:
-        selector = signatures_for
+        selector = partial(signatures_for, prepared=prepared)
     with _Bar(f"push {dest or image}", fmt is OutFormat.text) as bar:
         stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature, signatures=selector)

@@ -25,8 +25,8 @@ from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.testing import plan as planning
 from gadgetsmith.toolchain.testing import report
-from gadgetsmith.toolchain.testing.runner import require_root, run_planned
-from gadgetsmith.toolchain.testing.spec import schema_path
+from gadgetsmith.toolchain.testing.runner import CaseResult, require_root, run_planned
+from gadgetsmith.toolchain.testing.spec import GadgetSource, schema_path
 
 
 def test(
@@ -91,7 +91,7 @@ def test(
         return
     text = fmt is OutFormat.text
 
-    def building(src) -> None:
+    def building(src: GadgetSource) -> None:
         if text:
             typer.echo(f"preparing {src.label} ...", err=True)
 
@@ -103,7 +103,7 @@ def test(
 
     done = []
 
-    def show(result) -> None:
+    def show(result: CaseResult) -> None:
         done.append(result)
         if text:
             typer.echo(report.format_result(result))

@@ -50,7 +50,7 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
         raise UsageError(f"{base}: not a directory (give the gadget's directory)")
     base = base.resolve()
     explicit = build_file is not None
-    bf = Path(build_file).resolve() if explicit else base / "build.yaml"
+    bf = Path(build_file).resolve() if build_file is not None else base / "build.yaml"
     data: dict[str, Any] = {}
     if bf.exists():
         origin = str(bf)
@@ -73,16 +73,14 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
     origin = str(bf) if bf.exists() else str(base)
 
     ebpf_key_given = "ebpfsource" in data
-    ebpf = _inside(base, data.get("ebpfsource", DEFAULT_EBPF), "ebpfsource", origin)
-    if not ebpf.is_file():
-        if ebpf_key_given:
-            raise UsageError(f"{origin}: ebpfsource {data['ebpfsource']!r} does not exist")
-        ebpf = None
-    meta = _inside(base, data.get("metadata", DEFAULT_METADATA), "metadata", origin)
-    if not meta.is_file():
-        if "metadata" in data:
-            raise UsageError(f"{origin}: metadata file {data['metadata']!r} does not exist")
-        meta = None
+    ebpf_path = _inside(base, data.get("ebpfsource", DEFAULT_EBPF), "ebpfsource", origin)
+    ebpf = ebpf_path if ebpf_path.is_file() else None
+    if ebpf is None and ebpf_key_given:
+        raise UsageError(f"{origin}: ebpfsource {data['ebpfsource']!r} does not exist")
+    meta_path = _inside(base, data.get("metadata", DEFAULT_METADATA), "metadata", origin)
+    meta = meta_path if meta_path.is_file() else None
+    if meta is None and "metadata" in data:
+        raise UsageError(f"{origin}: metadata file {data['metadata']!r} does not exist")
     wasm = None
     if data.get("wasm") is not None:
         wasm = _inside(base, data["wasm"], "wasm", origin)

@@ -17,7 +17,13 @@ from typing import Any
 
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write
-from gadgetsmith.toolchain.metadata.objinfo import TEMPLATES, WELL_KNOWN_KEYS, DataSourceInfo, ObjectInfo
+from gadgetsmith.toolchain.metadata.objinfo import (
+    TEMPLATES,
+    WELL_KNOWN_KEYS,
+    DataSourceInfo,
+    ObjectInfo,
+    ParamInfo,
+)
 from gadgetsmith.toolchain.metadata.yamldoc import YamlSyntaxError, decode_text, syntax_error
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
@@ -57,14 +63,14 @@ def _yaml() -> YAML:
     return y
 
 
-def _cmap(*pairs: tuple[str, Any]):
+def _cmap(*pairs: tuple[str, Any]) -> CommentedMap:
     m = CommentedMap()
     for k, v in pairs:
         m[k] = v
     return m
 
 
-def _field_entry(ds: DataSourceInfo, name: str):
+def _field_entry(ds: DataSourceInfo, name: str) -> CommentedMap:
     f = next(x for x in ds.fields if x.name == name)
     ann = _cmap(("description", FIELD_DESCRIPTION))
     for t in f.type_names:
@@ -78,14 +84,14 @@ def _top_fields(ds: DataSourceInfo) -> list[str]:
     return [f.name for f in ds.fields if "." not in f.name]
 
 
-def _ds_entry(ds: DataSourceInfo):
+def _ds_entry(ds: DataSourceInfo) -> CommentedMap:
     fields = _cmap()
     for n in _top_fields(ds):
         fields[n] = _field_entry(ds, n)
     return _cmap(("fields", fields))
 
 
-def _param_entry(p) -> Any:
+def _param_entry(p: ParamInfo) -> CommentedMap:
     m = _cmap(("key", p.key))
     if p.default is not None:
         m["defaultValue"] = DoubleQuotedScalarString(p.default)
@@ -98,7 +104,7 @@ def _described_params(obj: ObjectInfo) -> list[str]:
     return [v for v in obj.params if v not in WELL_KNOWN_KEYS and obj.params[v].type]
 
 
-def generate_doc(obj: ObjectInfo, name: str):
+def generate_doc(obj: ObjectInfo, name: str) -> CommentedMap:
     doc = _cmap(("name", name))
     for k, v in PLACEHOLDERS.items():
         doc[k] = v
@@ -178,26 +184,12 @@ def _insert_top(doc: Any, key: str, value: Any) -> None:
 
 def merge(existing: bytes | str, obj: ObjectInfo, name: str) -> MergeResult:
     """Merge the object's declarations into the YAML text ``existing``."""
-    try:
-        text = decode_text(existing)
-    except YamlSyntaxError as e:
-        raise UsageError(f"gadget.yaml:{e.line}:{e.col}: {e.message}") from None
-    y = _yaml()
-    try:
-        doc = y.load(text)
-    except Exception as e:  # noqa: BLE001 - any parse problem: report, do not overwrite
-        se = syntax_error(e)
-        raise UsageError(f"gadget.yaml:{se.line}:{se.col}: {se.message}; fix it before "
-                         "updating") from None
+    doc = _load_for_update(existing)
     res = MergeResult("")
     if doc is None:
-        doc = generate_doc(obj, name)
         res.added.append("everything (the file was empty)")
-        res.text = dump(doc)
+        res.text = dump(generate_doc(obj, name))
         return res
-    if not isinstance(doc, CommentedMap):
-        raise UsageError("gadget.yaml must be a mapping of keys (name: ..., ...) to be updated")
-
     if "name" not in doc:
         _insert_top(doc, "name", name)
         res.added.append("name")
@@ -205,85 +197,113 @@ def merge(existing: bytes | str, obj: ObjectInfo, name: str) -> MergeResult:
         if k not in doc:
             _insert_top(doc, k, v)
             res.added.append(k)
-
-    # data sources
-    if obj.datasources:
-        if not isinstance(doc.get("datasources"), CommentedMap):
-            if "datasources" in doc and doc["datasources"] not in (None, {}):
-                raise UsageError("gadget.yaml: 'datasources' must be a mapping to be updated")
-            if "datasources" in doc:
-                doc["datasources"] = _cmap()
-            else:
-                _insert_top(doc, "datasources", _cmap())
-    dss = doc.get("datasources")
-    if isinstance(dss, CommentedMap):
-        for dsname, ds in obj.datasources.items():
-            if dsname not in dss:
-                dss[dsname] = _ds_entry(ds)
-                res.added.append(f"datasources.{dsname}")
-                continue
-            if _unmark(dss, dsname):
-                res.back.append(f"datasources.{dsname}")
-            entry = dss[dsname]
-            if entry is None:
-                dss[dsname] = entry = _cmap()
-            if not isinstance(entry, CommentedMap):
-                continue
-            fields = entry.get("fields")
-            if fields is None:
-                entry["fields"] = fields = _cmap()
-            if not isinstance(fields, CommentedMap):
-                continue
-            for fname in _top_fields(ds):
-                if fname not in fields:
-                    fields[fname] = _field_entry(ds, fname)
-                    res.added.append(f"datasources.{dsname}.fields.{fname}")
-            for fname in list(fields.keys()):
-                if ds.knows_field(str(fname)):
-                    if _unmark(fields, fname):
-                        res.back.append(f"datasources.{dsname}.fields.{fname}")
-                elif _mark_gone(fields, fname):
-                    res.gone.append(f"datasources.{dsname}.fields.{fname}")
-        for dsname in list(dss.keys()):
-            if dsname not in obj.datasources and _mark_gone(dss, dsname):
-                res.gone.append(f"datasources.{dsname}")
-
-    # params (legacy ebpfParams is updated in place when that is what the file uses)
-    wanted = _described_params(obj)
-    if "ebpfParams" in doc and isinstance(doc["ebpfParams"], CommentedMap) and \
-            not isinstance(doc.get("params"), CommentedMap):
-        section, prefix = doc["ebpfParams"], "ebpfParams"
-    else:
-        section, prefix = None, "params.ebpf"
-        if wanted:
-            params = doc.get("params")
-            if params is None:
-                if "params" in doc:
-                    doc["params"] = params = _cmap()
-                else:
-                    params = _cmap()
-                    _insert_top(doc, "params", params)
-            if isinstance(params, CommentedMap):
-                if params.get("ebpf") is None:
-                    params["ebpf"] = _cmap()
-                section = params["ebpf"]
-        else:
-            params = doc.get("params")
-            if isinstance(params, CommentedMap):
-                section = params.get("ebpf")
-    if isinstance(section, CommentedMap):
-        for var in wanted:
-            if var not in section:
-                section[var] = _param_entry(obj.params[var])
-                res.added.append(f"{prefix}.{var}")
-        for var in list(section.keys()):
-            if var in obj.params:
-                if _unmark(section, var):
-                    res.back.append(f"{prefix}.{var}")
-            elif _mark_gone(section, var):
-                res.gone.append(f"{prefix}.{var}")
+    _merge_datasources(doc, obj, res)
+    _merge_params(doc, obj, res)
     res.text = dump(doc)
     return res
+
+
+def _load_for_update(existing: bytes | str) -> CommentedMap | None:
+    """The round-trip document of gadget.yaml (None: empty); bad YAML is refused, so a
+    file that does not parse is never overwritten."""
+    try:
+        text = decode_text(existing)
+    except YamlSyntaxError as e:
+        raise UsageError(f"gadget.yaml:{e.line}:{e.col}: {e.message}") from None
+    try:
+        doc = _yaml().load(text)
+    except Exception as e:  # noqa: BLE001 - any parse problem: report, do not overwrite
+        se = syntax_error(e)
+        raise UsageError(f"gadget.yaml:{se.line}:{se.col}: {se.message}; fix it before "
+                         "updating") from None
+    if doc is not None and not isinstance(doc, CommentedMap):
+        raise UsageError("gadget.yaml must be a mapping of keys (name: ..., ...) to be updated")
+    return doc
+
+
+def _merge_datasources(doc: CommentedMap, obj: ObjectInfo, res: MergeResult) -> None:
+    if obj.datasources and not isinstance(doc.get("datasources"), CommentedMap):
+        if "datasources" in doc and doc["datasources"] not in (None, {}):
+            raise UsageError("gadget.yaml: 'datasources' must be a mapping to be updated")
+        if "datasources" in doc:
+            doc["datasources"] = _cmap()
+        else:
+            _insert_top(doc, "datasources", _cmap())
+    dss = doc.get("datasources")
+    if not isinstance(dss, CommentedMap):
+        return
+    for dsname, ds in obj.datasources.items():
+        if dsname not in dss:
+            dss[dsname] = _ds_entry(ds)
+            res.added.append(f"datasources.{dsname}")
+            continue
+        if _unmark(dss, dsname):
+            res.back.append(f"datasources.{dsname}")
+        entry = dss[dsname]
+        if entry is None:
+            dss[dsname] = entry = _cmap()
+        if isinstance(entry, CommentedMap):
+            _merge_fields(entry, dsname, ds, res)
+    for dsname in list(dss.keys()):
+        if dsname not in obj.datasources and _mark_gone(dss, dsname):
+            res.gone.append(f"datasources.{dsname}")
+
+
+def _merge_fields(entry: CommentedMap, dsname: str, ds: DataSourceInfo, res: MergeResult) -> None:
+    fields = entry.get("fields")
+    if fields is None:
+        entry["fields"] = fields = _cmap()
+    if not isinstance(fields, CommentedMap):
+        return
+    for fname in _top_fields(ds):
+        if fname not in fields:
+            fields[fname] = _field_entry(ds, fname)
+            res.added.append(f"datasources.{dsname}.fields.{fname}")
+    for fname in list(fields.keys()):
+        if ds.knows_field(str(fname)):
+            if _unmark(fields, fname):
+                res.back.append(f"datasources.{dsname}.fields.{fname}")
+        elif _mark_gone(fields, fname):
+            res.gone.append(f"datasources.{dsname}.fields.{fname}")
+
+
+def _params_section(doc: CommentedMap, wanted: list[str]) -> tuple[Any, str]:
+    """The mapping the eBPF params go in (created when there are some), and its path: the
+    legacy ``ebpfParams`` when that is what the file uses."""
+    if "ebpfParams" in doc and isinstance(doc["ebpfParams"], CommentedMap) and \
+            not isinstance(doc.get("params"), CommentedMap):
+        return doc["ebpfParams"], "ebpfParams"
+    params = doc.get("params")
+    if not wanted:
+        return (params.get("ebpf") if isinstance(params, CommentedMap) else None), "params.ebpf"
+    if params is None:
+        if "params" in doc:
+            doc["params"] = params = _cmap()
+        else:
+            params = _cmap()
+            _insert_top(doc, "params", params)
+    if not isinstance(params, CommentedMap):
+        return None, "params.ebpf"
+    if params.get("ebpf") is None:
+        params["ebpf"] = _cmap()
+    return params["ebpf"], "params.ebpf"
+
+
+def _merge_params(doc: CommentedMap, obj: ObjectInfo, res: MergeResult) -> None:
+    wanted = _described_params(obj)
+    section, prefix = _params_section(doc, wanted)
+    if not isinstance(section, CommentedMap):
+        return
+    for var in wanted:
+        if var not in section:
+            section[var] = _param_entry(obj.params[var])
+            res.added.append(f"{prefix}.{var}")
+    for var in list(section.keys()):
+        if var in obj.params:
+            if _unmark(section, var):
+                res.back.append(f"{prefix}.{var}")
+        elif _mark_gone(section, var):
+            res.gone.append(f"{prefix}.{var}")
 
 
 def update_file(path: Path, obj: ObjectInfo, name: str) -> MergeResult:

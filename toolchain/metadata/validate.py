@@ -34,7 +34,7 @@ from gadgetsmith.runtime.wasm.probe import Additions, module_additions
 from gadgetsmith.toolchain.errors import NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
-from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, ParamInfo, analyze
+from gadgetsmith.toolchain.metadata.objinfo import DataSourceInfo, ObjectInfo, ParamInfo, analyze
 from gadgetsmith.toolchain.metadata.yamldoc import (
     Diagnostic,
     MarkedDoc,
@@ -90,7 +90,8 @@ def schema_path(name: str = "gadget") -> Path:
 
 @lru_cache(maxsize=4)
 def load_schema(name: str = "gadget") -> dict[str, Any]:
-    return json.loads(schema_path(name).read_text())
+    schema: dict[str, Any] = json.loads(schema_path(name).read_text())
+    return schema
 
 
 def _strict(schema: Any) -> Any:
@@ -158,14 +159,14 @@ def _suggest(name: str, options: list[str] | set[str]) -> str:
     return f" (did you mean {m[0]!r}?)" if m else ""
 
 
-def _where(path: tuple) -> str:
+def _where(path: tuple[Any, ...]) -> str:
     return dotted(path) if path else "the document"
 
 
 def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
-    def add(path: tuple, severity: str, msg: str, prefer_key: bool = False) -> None:
+    def add(path: tuple[Any, ...], severity: str, msg: str, prefer_key: bool = False) -> None:
         line, col = doc.mark(path, prefer_key)
         out.append(Diagnostic(label, line, col, severity, msg, dotted(path)))
 
@@ -173,77 +174,82 @@ def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> lis
         add(path, "error", f"{_where(path)}: {problem}", prefer_key=True)
     data = doc.data
     if data is None:
-        what = "gadget.yaml" if schema_name == "gadget" else "build.yaml"
         if schema_name == "gadget":
-            add((), "error", f"{what} is empty: it needs at least 'name: <gadget name>'")
+            add((), "error", "gadget.yaml is empty: it needs at least 'name: <gadget name>'")
         return out
     validator = _validator(schema_name)
     errors = sorted(validator.iter_errors(data),
                     key=lambda e: (doc.mark(tuple(e.absolute_path)), str(e.message)))
     for e in errors:
-        path = tuple(e.absolute_path)
-        kw = e.validator
-        if "propertyNames" in e.absolute_schema_path:
-            kw = "propertyNames"
-        where = _where(path)
-        if kw == "additionalProperties":
-            props = set((e.schema.get("properties") or {}).keys())
-            extra = [k for k in (e.instance or {}) if k not in props]
-            for k in extra:
-                kpath = path + (k,)
-                add(kpath, "warning",
-                    f"{dotted(kpath)}: unknown key, ignored by ig{_suggest(k, props)}",
-                    prefer_key=True)
-        elif kw == "type":
-            if not path and not isinstance(data, dict):
-                add(path, "error", f"{'gadget.yaml' if schema_name == 'gadget' else 'build.yaml'}"
-                    f" must be a mapping of keys (name: ..., ...), not {_describe(e.instance)}")
-            else:
-                add(path, "error",
-                    f"{where}: expected {_expected(e.validator_value)}, got {_describe(e.instance)}")
-        elif kw == "required":
-            missing = [r for r in e.validator_value if r not in (e.instance or {})]
-            for r in missing:
-                hint = {
-                    "name": "add 'name: <gadget name>'",
-                    "key": f"add 'key: <flag name>' (the flag is --<key>; e.g. key: "
-                           f"{str(path[-1]).replace('_', '-') if path else 'my-flag'})",
-                }.get(r, f"add '{r}:'")
-                add(path, "error", f"{where}: missing required key '{r}': {hint}",
-                    prefer_key=True)
-        elif kw == "enum":
-            opts = ", ".join(str(x) for x in e.validator_value)
-            add(path, "error", f"{where}: {e.instance!r} is not allowed: use one of {opts}"
-                f"{_suggest(str(e.instance), [str(x) for x in e.validator_value])}")
-        elif kw == "minLength":
-            add(path, "error", f"{where}: must not be empty")
-        elif kw == "propertyNames":
-            key = e.instance
-            kpath = path + (key,) if isinstance(key, str) else path
-            add(kpath, "error",
-                f"{dotted(kpath)}: {key!r} is not a valid name (letters, digits and _, "
-                "not starting with a digit; field names may be dotted)", prefer_key=True)
-        elif kw == "pattern":
-            if schema_name == "build" and path == ("wasm",):
-                add(path, "error", f"wasm: {e.instance!r}: give a Go (.go), C (.c) or Rust (.rs) "
-                    "source or a prebuilt .wasm module")
-            else:
-                add(path, "error", f"{where}: {e.instance!r} does not match {e.validator_value}")
-        elif kw in ("anyOf", "oneOf"):
-            desc = e.schema.get("description") or "a valid value"
-            add(path, "error", f"{where}: expected {desc[0].lower() + desc[1:].rstrip('.')}, got "
-                f"{_describe(e.instance)}")
-        elif kw == "minimum":
-            add(path, "error", f"{where}: must be at least {e.validator_value}, got {e.instance}")
-        else:
-            add(path, "error", f"{where}: {e.message}")
+        for path, severity, msg, prefer_key in _schema_messages(e, schema_name, data):
+            add(path, severity, msg, prefer_key)
     return out
+
+
+#: (YAML path, severity, message, whether the key's position is the better one)
+_Message = tuple[tuple[Any, ...], str, str, bool]
+
+
+def _schema_messages(e: Any, schema_name: str, data: Any) -> list[_Message]:
+    """One jsonschema error in words a gadget author can act on."""
+    path = tuple(e.absolute_path)
+    kw = "propertyNames" if "propertyNames" in e.absolute_schema_path else e.validator
+    where = _where(path)
+    if kw == "additionalProperties":
+        props = set((e.schema.get("properties") or {}).keys())
+        return [(path + (k,), "warning",
+                 f"{dotted(path + (k,))}: unknown key, ignored by ig{_suggest(k, props)}", True)
+                for k in (e.instance or {}) if k not in props]
+    if kw == "required":
+        return [(path, "error", f"{where}: missing required key '{r}': {_required_hint(r, path)}",
+                 True) for r in e.validator_value if r not in (e.instance or {})]
+    if kw == "propertyNames":
+        key = e.instance
+        kpath = path + (key,) if isinstance(key, str) else path
+        return [(kpath, "error", f"{dotted(kpath)}: {key!r} is not a valid name (letters, digits "
+                 "and _, not starting with a digit; field names may be dotted)", True)]
+    return [(path, "error", _value_message(e, kw, path, where, schema_name, data), False)]
+
+
+def _required_hint(key: str, path: tuple[Any, ...]) -> str:
+    if key == "name":
+        return "add 'name: <gadget name>'"
+    if key == "key":
+        flag = str(path[-1]).replace("_", "-") if path else "my-flag"
+        return f"add 'key: <flag name>' (the flag is --<key>; e.g. key: {flag})"
+    return f"add '{key}:'"
+
+
+def _value_message(e: Any, kw: str, path: tuple[Any, ...], where: str, schema_name: str,
+                   data: Any) -> str:
+    if kw == "type":
+        if not path and not isinstance(data, dict):
+            what = "gadget.yaml" if schema_name == "gadget" else "build.yaml"
+            return f"{what} must be a mapping of keys (name: ..., ...), not {_describe(e.instance)}"
+        return f"{where}: expected {_expected(e.validator_value)}, got {_describe(e.instance)}"
+    if kw == "enum":
+        opts = ", ".join(str(x) for x in e.validator_value)
+        return (f"{where}: {e.instance!r} is not allowed: use one of {opts}"
+                f"{_suggest(str(e.instance), [str(x) for x in e.validator_value])}")
+    if kw == "minLength":
+        return f"{where}: must not be empty"
+    if kw == "pattern":
+        if schema_name == "build" and path == ("wasm",):
+            return (f"wasm: {e.instance!r}: give a Go (.go), C (.c) or Rust (.rs) source or a "
+                    "prebuilt .wasm module")
+        return f"{where}: {e.instance!r} does not match {e.validator_value}"
+    if kw in ("anyOf", "oneOf"):
+        desc = e.schema.get("description") or "a valid value"
+        return f"{where}: expected {desc[0].lower() + desc[1:].rstrip('.')}, got {_describe(e.instance)}"
+    if kw == "minimum":
+        return f"{where}: must be at least {e.validator_value}, got {e.instance}"
+    return f"{where}: {e.message}"
 
 
 def _todo_warnings(doc: MarkedDoc, label: str) -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
-    def walk(node: Any, path: tuple) -> None:
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
         if isinstance(node, dict):
             for k, v in node.items():
                 walk(v, path + (k,))
@@ -338,154 +344,185 @@ def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str 
     """``wasm``: what the gadget's module adds (runtime/wasm/probe.py): its fields and data
     sources are accepted; without it (``has_wasm`` only) a field or data source the object
     lacks is a warning, as the module may add it."""
-    out: list[Diagnostic] = []
-    data = doc.data if isinstance(doc.data, dict) else {}
-
-    def add(path: tuple | None, severity: str, msg: str, prefer_key: bool = True) -> None:
-        if path is None:
-            out.append(Diagnostic(object_label, 0, 0, severity, msg))
-            return
-        line, col = doc.mark(path, prefer_key)
-        out.append(Diagnostic(label, line, col, severity, msg, dotted(path)))
-
+    c = _ObjectCheck(doc, obj, label, object_label, has_wasm, wasm)
     for p in obj.problems:
-        add(None, "error", p)
+        c.add(None, "error", p)
+    c.yaml_datasources()
+    c.object_datasources()
+    c.params()
+    return c.out
+
+
+class _ObjectCheck:
+    """gadget.yaml against the compiled object; diagnostics collect in ``out``."""
+
+    def __init__(self, doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str,
+                 has_wasm: bool, wasm: Additions | None) -> None:
+        self.doc, self.obj, self.label, self.object_label = doc, obj, label, object_label
+        self.has_wasm, self.wasm = has_wasm, wasm
+        self.known_wasm = wasm is not None and not wasm.error
+        self.data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
+        self.yds = _mapping(self.data.get("datasources"))
+        self.out: list[Diagnostic] = []
+
+    def add(self, path: tuple[Any, ...] | None, severity: str, msg: str, prefer_key: bool = True) -> None:
+        if path is None:
+            self.out.append(Diagnostic(self.object_label, 0, 0, severity, msg))
+            return
+        line, col = self.doc.mark(path, prefer_key)
+        self.out.append(Diagnostic(self.label, line, col, severity, msg, dotted(path)))
 
     # -- data sources
-    yds = _mapping(data.get("datasources"))
-    have = set(obj.datasources)
-    known_wasm = wasm is not None and not wasm.error
-    for name in yds:
-        if name not in obj.datasources:
-            if wasm is not None and known_wasm and name in wasm.datasources:
-                for fname in _mapping(_mapping(yds[name]).get("fields")):
+    def yaml_datasources(self) -> None:
+        """Every data source gadget.yaml names exists in the object (or the WASM module)."""
+        have = set(self.obj.datasources)
+        wasm = self.wasm
+        for name in self.yds:
+            if name in self.obj.datasources:
+                continue
+            if wasm is not None and self.known_wasm and name in wasm.datasources:
+                for fname in _mapping(_mapping(self.yds[name]).get("fields")):
                     if fname not in wasm.datasources[name]:
-                        add(("datasources", name, "fields", fname), "warning",
-                            f"datasources.{name}.fields.{fname}: the WASM module's data source "
-                            f"{name!r} has no field {fname!r} after gadgetInit; its fields are: "
-                            f"{', '.join(wasm.datasources[name]) or 'none'}")
+                        self.add(("datasources", name, "fields", fname), "warning",
+                                 f"datasources.{name}.fields.{fname}: the WASM module's data source "
+                                 f"{name!r} has no field {fname!r} after gadgetInit; its fields are: "
+                                 f"{', '.join(wasm.datasources[name]) or 'none'}")
                 continue
             declared = ", ".join(sorted(have)) or "none"
             created = (f"; the WASM module creates: {', '.join(wasm.datasources) or 'none'}"
-                       if wasm is not None and known_wasm else "")
-            maybe = has_wasm and not known_wasm
-            add(("datasources", name), "warning" if maybe else "error",
-                f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
-                f"; it declares: {declared}{created}"
-                + (" (the WASM module may create it)" if maybe else ". Rename the entry or remove it"))
-    for name, ds in obj.datasources.items():
-        macro = ds.macro
-        ypath: tuple | None = ("datasources", name) if name in yds else None
-        for prob in ds.problems:
-            add(ypath, "error", f"data source {name!r} ({macro}): {prob}")
-        if name not in yds:
-            if "datasources" in data:
-                add(("datasources",), "error",
-                    f"datasources: data source {name!r} ({macro} in the object) is missing: add "
-                    f"'{name}:' under datasources (gadget metadata generate prints it)")
-            else:
-                add(None if not data else ("name",), "warning",
-                    f"no 'datasources' section: data source {name!r} ({macro}) has no "
-                    "description; run 'gadget build DIR --update-metadata' to add it")
-            continue
-        yfields = _mapping(_mapping(yds[name]).get("fields"))
+                       if wasm is not None and self.known_wasm else "")
+            maybe = self.has_wasm and not self.known_wasm
+            self.add(("datasources", name), "warning" if maybe else "error",
+                     f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
+                     f"; it declares: {declared}{created}"
+                     + (" (the WASM module may create it)" if maybe else ". Rename the entry or remove it"))
+
+    def object_datasources(self) -> None:
+        """Every data source of the object is described, with fields its struct has."""
+        for name, ds in self.obj.datasources.items():
+            macro = ds.macro
+            ypath: tuple[Any, ...] | None = ("datasources", name) if name in self.yds else None
+            for prob in ds.problems:
+                self.add(ypath, "error", f"data source {name!r} ({macro}): {prob}")
+            if name not in self.yds:
+                if "datasources" in self.data:
+                    self.add(("datasources",), "error",
+                             f"datasources: data source {name!r} ({macro} in the object) is missing: add "
+                             f"'{name}:' under datasources (gadget metadata generate prints it)")
+                else:
+                    self.add(None if not self.data else ("name",), "warning",
+                             f"no 'datasources' section: data source {name!r} ({macro}) has no "
+                             "description; run 'gadget build DIR --update-metadata' to add it")
+                continue
+            self.fields(name, ds)
+
+    def fields(self, name: str, ds: DataSourceInfo) -> None:
         known = ds.field_names + ds.derived
-        for fname in yfields:
-            if ds.knows_field(fname) or (wasm is not None and wasm.adds_field(name, fname)):
+        for fname in _mapping(_mapping(self.yds[name]).get("fields")):
+            if ds.knows_field(fname) or (self.wasm is not None and self.wasm.adds_field(name, fname)):
                 continue
             structs = " and ".join(f"struct {s}" for s in ds.structs) or "the event struct"
-            sev = "warning" if has_wasm else "error"
-            extra = ((" nor among the fields the WASM module adds at gadgetInit" if known_wasm
-                      else " (it may be added by the WASM module)") if has_wasm else "")
+            sev = "warning" if self.has_wasm else "error"
+            extra = ((" nor among the fields the WASM module adds at gadgetInit" if self.known_wasm
+                      else " (it may be added by the WASM module)") if self.has_wasm else "")
             top = [f for f in ds.field_names if "." not in f]
-            add(("datasources", name, "fields", fname), sev,
-                f"datasources.{name}.fields.{fname}: no field {fname!r} in {structs}{extra}"
-                f"{_suggest(fname, known)}; fields are: {', '.join(top)}")
+            self.add(("datasources", name, "fields", fname), sev,
+                     f"datasources.{name}.fields.{fname}: no field {fname!r} in {structs}{extra}"
+                     f"{_suggest(fname, known)}; fields are: {', '.join(top)}")
 
     # -- params
-    sections: list[tuple[tuple, dict[str, Any]]] = []
-    params = _mapping(data.get("params"))
-    if "ebpf" in params:
-        sections.append((("params", "ebpf"), _mapping(params.get("ebpf"))))
-    if "ebpfParams" in data:
-        sections.append((("ebpfParams",), _mapping(data.get("ebpfParams"))))
-    described: set[str] = set()
-    keys: dict[str, tuple] = {}
-    for base, section in sections:
-        for var, spec in section.items():
-            path = base + (var,)
-            spec = _mapping(spec)
-            p = obj.params.get(var)
-            if p is None:
-                names = sorted(obj.params)
-                add(path, "error",
-                    f"{dotted(path)}: the object has no GADGET_PARAM({var}){_suggest(var, names)};"
-                    f" its params are: {', '.join(names) or 'none'}. Rename the entry, or add "
-                    f"'const volatile ... {var}; GADGET_PARAM({var});' to the C code")
-                continue
-            described.add(var)
-            if not p.const_volatile or not p.in_rodata:
-                add(path, "error",
-                    f"{dotted(path)}: C variable {var} ({p.c_type}) must be a global "
-                    f"'const volatile' variable so ig can set it in .rodata")
-            if p.type is None:
-                add(path, "error",
-                    f"{dotted(path)}: C type {p.c_type} cannot be a param: use {PARAM_TYPES_HINT}")
-            key = spec.get("key")
-            if var in WELL_KNOWN and isinstance(key, str) and key != WELL_KNOWN[var]:
-                add(path + ("key",), "warning",
-                    f"{dotted(path)}.key: ig always uses the key {WELL_KNOWN[var]!r} for {var}; "
-                    f"{key!r} is ignored")
-                key = WELL_KNOWN[var]
-            elif var in WELL_KNOWN:
-                key = WELL_KNOWN[var]
-            if isinstance(key, str) and key:
-                if key in keys:
-                    add(path + ("key",), "error",
-                        f"{dotted(path)}.key: {key!r} is already the key of {dotted(keys[key])}: "
-                        "keys must be unique")
-                keys[key] = path
-            for tkey in ("type", "typeHint"):
-                yt = spec.get(tkey)
-                if isinstance(yt, str) and not _type_matches(yt, p.type):
-                    add(path + (tkey,), "error",
-                        f"{dotted(path)}.{tkey}: {yt!r} does not match the C type {p.c_type} "
-                        f"({p.type}): set {tkey}: {p.type}, or remove it (ig reads the "
-                        "type from BTF)", prefer_key=False)
-            if "defaultValue" in spec and p.type is not None:
-                dv = spec["defaultValue"]
-                prob = _value_problem(p, dv)
-                if prob:
-                    add(path + ("defaultValue",), "error",
-                        f"{dotted(path)}.defaultValue: {prob}", prefer_key=False)
-                elif not _same_default(p, dv):
-                    add(path + ("defaultValue",), "warning",
-                        f"{dotted(path)}.defaultValue: {dv!r} differs from the C initial value "
-                        f"{p.default} of {var}, and ig shows the C value: set defaultValue: "
-                        f"\"{p.default}\" or change the initialiser", prefer_key=False)
-            pv = spec.get("possibleValues")
-            if isinstance(pv, list) and p.type is not None:
-                for i, v in enumerate(pv):
-                    prob = _value_problem(p, v)
-                    if prob:
-                        add(path + ("possibleValues", i), "error",
-                            f"{dotted(path)}.possibleValues[{i}]: {prob}", prefer_key=False)
-    for var, p in obj.params.items():
-        key = p.key
-        if var not in described and not p.settable:
-            add(None, "error", f"GADGET_PARAM({var}): {p.why_not_settable()}")
-        if var not in described:
-            if key in keys:
-                add(keys[key] + ("key",), "error",
-                    f"{dotted(keys[key])}.key: {key!r} is also the key of GADGET_PARAM({var}): "
-                    "keys must be unique")
-            if var not in WELL_KNOWN:
-                where = ("params",) if "params" in data else None
-                add(where, "warning",
-                    f"GADGET_PARAM({var}) is not described under params.ebpf: its flag is "
-                    f"--{key} with no description; add params.ebpf.{var} with key and description")
-    return out
+    def params(self) -> None:
+        sections: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        params = _mapping(self.data.get("params"))
+        if "ebpf" in params:
+            sections.append((("params", "ebpf"), _mapping(params.get("ebpf"))))
+        if "ebpfParams" in self.data:
+            sections.append((("ebpfParams",), _mapping(self.data.get("ebpfParams"))))
+        described: set[str] = set()
+        keys: dict[str, tuple[Any, ...]] = {}
+        for base, section in sections:
+            for var, spec in section.items():
+                path = base + (var,)
+                p = self.obj.params.get(var)
+                if p is None:
+                    names = sorted(self.obj.params)
+                    self.add(path, "error",
+                             f"{dotted(path)}: the object has no GADGET_PARAM({var}){_suggest(var, names)};"
+                             f" its params are: {', '.join(names) or 'none'}. Rename the entry, or add "
+                             f"'const volatile ... {var}; GADGET_PARAM({var});' to the C code")
+                    continue
+                described.add(var)
+                self.param(path, var, _mapping(spec), p, keys)
+        self.undescribed_params(described, keys)
 
+    def param(self, path: tuple[Any, ...], var: str, spec: dict[str, Any], p: ParamInfo,
+              keys: dict[str, tuple[Any, ...]]) -> None:
+        if not p.const_volatile or not p.in_rodata:
+            self.add(path, "error",
+                     f"{dotted(path)}: C variable {var} ({p.c_type}) must be a global "
+                     f"'const volatile' variable so ig can set it in .rodata")
+        if p.type is None:
+            self.add(path, "error",
+                     f"{dotted(path)}: C type {p.c_type} cannot be a param: use {PARAM_TYPES_HINT}")
+        key = spec.get("key")
+        if var in WELL_KNOWN and isinstance(key, str) and key != WELL_KNOWN[var]:
+            self.add(path + ("key",), "warning",
+                     f"{dotted(path)}.key: ig always uses the key {WELL_KNOWN[var]!r} for {var}; "
+                     f"{key!r} is ignored")
+            key = WELL_KNOWN[var]
+        elif var in WELL_KNOWN:
+            key = WELL_KNOWN[var]
+        if isinstance(key, str) and key:
+            if key in keys:
+                self.add(path + ("key",), "error",
+                         f"{dotted(path)}.key: {key!r} is already the key of {dotted(keys[key])}: "
+                         "keys must be unique")
+            keys[key] = path
+        for tkey in ("type", "typeHint"):
+            yt = spec.get(tkey)
+            if isinstance(yt, str) and not _type_matches(yt, p.type):
+                self.add(path + (tkey,), "error",
+                         f"{dotted(path)}.{tkey}: {yt!r} does not match the C type {p.c_type} "
+                         f"({p.type}): set {tkey}: {p.type}, or remove it (ig reads the "
+                         "type from BTF)", prefer_key=False)
+        if p.type is not None:
+            self.param_values(path, var, spec, p)
+
+    def param_values(self, path: tuple[Any, ...], var: str, spec: dict[str, Any], p: ParamInfo) -> None:
+        if "defaultValue" in spec:
+            dv = spec["defaultValue"]
+            prob = _value_problem(p, dv)
+            if prob:
+                self.add(path + ("defaultValue",), "error",
+                         f"{dotted(path)}.defaultValue: {prob}", prefer_key=False)
+            elif not _same_default(p, dv):
+                self.add(path + ("defaultValue",), "warning",
+                         f"{dotted(path)}.defaultValue: {dv!r} differs from the C initial value "
+                         f"{p.default} of {var}, and ig shows the C value: set defaultValue: "
+                         f"\"{p.default}\" or change the initialiser", prefer_key=False)
+        pv = spec.get("possibleValues")
+        if isinstance(pv, list):
+            for i, v in enumerate(pv):
+                prob = _value_problem(p, v)
+                if prob:
+                    self.add(path + ("possibleValues", i), "error",
+                             f"{dotted(path)}.possibleValues[{i}]: {prob}", prefer_key=False)
+
+    def undescribed_params(self, described: set[str], keys: dict[str, tuple[Any, ...]]) -> None:
+        for var, p in self.obj.params.items():
+            key = p.key
+            if var not in described and not p.settable:
+                self.add(None, "error", f"GADGET_PARAM({var}): {p.why_not_settable()}")
+            if var not in described:
+                if key in keys:
+                    self.add(keys[key] + ("key",), "error",
+                             f"{dotted(keys[key])}.key: {key!r} is also the key of GADGET_PARAM({var}): "
+                             "keys must be unique")
+                if var not in WELL_KNOWN:
+                    where = ("params",) if "params" in self.data else None
+                    self.add(where, "warning",
+                             f"GADGET_PARAM({var}) is not described under params.ebpf: its flag is "
+                             f"--{key} with no description; add params.ebpf.{var} with key and description")
 
 
 # ---------------------------------------------------------------------------- entry points

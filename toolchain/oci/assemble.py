@@ -35,7 +35,7 @@ class BuiltImage:
 
     @property
     def digest(self) -> str:
-        return self.index_descriptor["digest"]
+        return str(self.index_descriptor["digest"])
 
 
 def created_timestamp(env: Mapping[str, str] | None = None) -> str:

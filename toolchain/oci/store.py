@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ class Store(Layout):
             "point --store / GADGETSMITH_STORE at an empty directory or an OCI layout"
         )
 
-    def lock(self):
+    def lock(self) -> AbstractContextManager[None]:
         return locked(self.root / LOCK_FILE)
 
     # -- blobs ------------------------------------------------------------------------
@@ -232,10 +233,10 @@ class Store(Layout):
         with self.lock():
             _, desc = self.lookup(source)
             full = str(tref)
-            for e in self.entries():
-                if e.reference == full and e.digest != desc["digest"] and not force:
+            for entry in self.entries():
+                if entry.reference == full and entry.digest != desc["digest"] and not force:
                     raise StoreError(
-                        f"tag {full} already points at {e.digest[:19]}: "
+                        f"tag {full} already points at {entry.digest[:19]}: "
                         "remove it first or use --force to move it"
                     )
             clean = {k: v for k, v in desc.items() if k != "annotations"}

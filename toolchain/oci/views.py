@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
-from gadgetsmith.toolchain.oci.store import StoreError, open_store
+from gadgetsmith.toolchain.oci.store import Store, StoreError, open_store
 
 
 def _ago(created: str | None, now: _dt.datetime | None = None) -> str:
@@ -32,13 +34,10 @@ def _ago(created: str | None, now: _dt.datetime | None = None) -> str:
     return f"{secs} second{'s' if secs != 1 else ''} ago"
 
 
-def _created_inside(store, digest: str) -> str | None:
+def _created_inside(store: Store, digest: str) -> str | None:
     """The creation time an image carries inside (as ig reads it): an index entry's or a
     manifest's ``org.opencontainers.image.created``, this machine's architecture first. A
     pulled or imported image has no annotations on its store descriptor."""
-    import json
-    import platform
-
     try:
         doc = json.loads(store.read_blob(digest, verify=False))
     except (LayoutError, StoreError, ValueError, OSError):

@@ -99,8 +99,9 @@ class AuthStore:
         helpers = doc.get("credHelpers") or {}
         for k in _host_keys(host):
             if k in helpers:
-                return helpers[k]
-        return doc.get("credsStore") or None
+                return str(helpers[k])
+        store = doc.get("credsStore")
+        return store if isinstance(store, str) and store else None
 
     # -- read -------------------------------------------------------------------------
     def get(self, host: str) -> Credentials | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+from functools import partial
 from typing import Any
 
 from gadgetsmith.runtime.oci import mediatypes as mt
@@ -46,7 +47,7 @@ def probe_media_types(client: RegistryClient, repo: str) -> tuple[bool, str]:
     for data in (config, layer):
         d = sha256_digest(data)
         if not client.blob_head(repo, d):
-            client.blob_upload(repo, d, len(data), lambda data=data: io.BytesIO(data))
+            client.blob_upload(repo, d, len(data), partial(io.BytesIO, data))
     manifest = _enc({"schemaVersion": 2, "artifactType": mt.ARTIFACT_TYPE,
                      "config": _desc(mt.CONFIG, config), "layers": [_desc(mt.EBPF, layer)]})
     mdesc = _desc(mt.MANIFEST, manifest) | {"platform": {"architecture": "amd64", "os": "linux"}}

@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal, Protocol, overload
 from urllib.parse import urljoin, urlsplit
 
 from gadgetsmith.runtime.oci import mediatypes as mt
@@ -99,10 +99,18 @@ class Descriptor:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
 
 
+class Readable(Protocol):
+    """What an upload reads from: a file, BytesIO, or a stream hashed on the way."""
+
+    def read(self, n: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class _CountingReader:
     """File wrapper that reports bytes read (upload progress)."""
 
-    def __init__(self, f: IO[bytes], progress: Callable[[int], None] | None) -> None:
+    def __init__(self, f: Readable, progress: Callable[[int], None] | None) -> None:
         self.f, self.progress = f, progress
 
     def close(self) -> None:
@@ -301,8 +309,9 @@ class RegistryClient:
             except TransportError as e:
                 raise RegistryError(f"{what}: {e}") from None
             finally:
-                if hasattr(data, "close"):
-                    data.close()
+                close = getattr(data, "close", None)
+                if close is not None:
+                    close()
             if r.status_code == 401 and auth_tries < 2:
                 auth_tries += 1
                 challenge = r.headers.get("WWW-Authenticate", "")
@@ -388,6 +397,13 @@ class RegistryClient:
         size = int(r.headers.get("Content-Length", "0") or 0)
         return Descriptor(r.headers.get("Content-Type", "").split(";")[0], digest, size)
 
+    @overload
+    def manifest_get(self, repo: str, ref: str,
+                     missing_ok: Literal[False] = False) -> tuple[bytes, str, str]: ...
+
+    @overload
+    def manifest_get(self, repo: str, ref: str, missing_ok: bool) -> tuple[bytes, str, str] | None: ...
+
     def manifest_get(self, repo: str, ref: str, missing_ok: bool = False) -> tuple[bytes, str, str] | None:
         """Fetch a manifest: (bytes, media type, digest); the digest is checked."""
         sep = "@" if ref.startswith("sha256:") else ":"
@@ -439,7 +455,7 @@ class RegistryClient:
             return True, None
         return False, r.headers.get("Location")
 
-    def blob_upload(self, repo: str, digest: str, size: int, opener: Callable[[], IO[bytes]],
+    def blob_upload(self, repo: str, digest: str, size: int, opener: Callable[[], Readable],
                     progress: Callable[[int], None] | None = None, location: str | None = None) -> None:
         """Monolithic streamed upload (POST, then PUT with the digest)."""
         what = f"push blob {digest[:19]} to {self.host}/{repo}"

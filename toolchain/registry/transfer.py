@@ -23,10 +23,10 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import sha256_digest
@@ -37,11 +37,16 @@ from gadgetsmith.toolchain.oci.store import Store, StoreError
 from gadgetsmith.toolchain.registry.client import (
     MANIFEST_TYPES,
     DigestMismatch,
+    Readable,
     RegistryClient,
     RegistryError,
 )
+from gadgetsmith.toolchain.registry.transport import Response
 
 WORKERS = 4
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: ``read(digest, is_manifest)``: the bytes of a staged (or already stored) blob
 BlobReader = Callable[[str, bool], bytes]
@@ -51,9 +56,11 @@ StagedCheck = Callable[[BlobReader, dict[str, Any], bytes | None, bytes | None],
 #: maps (signature tag, local signature manifest or None) to (manifest to send, new blobs
 #: by digest), or None to send the local one unchanged (nothing when there is none)
 SignatureView = Callable[[str, bytes | None], tuple[bytes, dict[str, bytes]] | None]
+#: ``opener_for(descriptor)`` -> (open the blob's bytes, its size), for an upload
+OpenerFor = Callable[[dict[str, Any]], tuple[Callable[[], Readable], int]]
 
 
-def _parallel(fn, items) -> Iterator:
+def _parallel(fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
     """``map(fn, items)`` on up to WORKERS threads, in order; no pool for a single item
     (concurrent.futures is imported only when there is something to overlap)."""
     items = list(items)
@@ -111,7 +118,8 @@ def _is_manifest(desc: dict[str, Any]) -> bool:
 
 def _children(doc: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(child manifests, blobs) referenced by a manifest/index document (not its subject)."""
-    manifests, blobs = [], []
+    manifests: list[dict[str, Any]] = []
+    blobs: list[dict[str, Any]] = []
     for d in doc.get("manifests") or []:
         (manifests if _is_manifest(d) or "mediaType" not in d else blobs).append(d)
     if isinstance(doc.get("config"), dict):
@@ -167,7 +175,7 @@ def _local_graph(store: Store, root: dict[str, Any]) -> _Graph:
     return g
 
 
-def _blob_opener(store: Store, desc: dict[str, Any]) -> tuple[Callable[[], IO[bytes]], int]:
+def _blob_opener(store: Store, desc: dict[str, Any]) -> tuple[Callable[[], Readable], int]:
     d = desc["digest"]
     if store.has_blob(d):
         path = store.blob_path(d)
@@ -179,7 +187,7 @@ def _blob_opener(store: Store, desc: dict[str, Any]) -> tuple[Callable[[], IO[by
 
 
 def _push_graph(client: RegistryClient, repo: str, tag: str, g: _Graph, stats: Stats,
-                progress: Progress, mount_from: list[str], opener_for) -> None:
+                progress: Progress, mount_from: list[str], opener_for: OpenerFor) -> None:
     def one(desc: dict[str, Any]) -> tuple[str, int]:
         d = desc["digest"]
         if client.blob_head(repo, d):
@@ -241,7 +249,7 @@ def push(store: Store, source: str, dest: Reference, client: RegistryClient, *,
     if dest.digest and dest.digest != root["digest"]:
         raise RegistryError(f"{dest}: the local image has digest {root['digest']}, not {dest.digest}")
 
-    def opener_for(desc: dict[str, Any]):
+    def opener_for(desc: dict[str, Any]) -> tuple[Callable[[], Readable], int]:
         return _blob_opener(store, desc)
 
     _push_graph(client, dest.path, tag, g, stats, progress, mount_from or [], opener_for)
@@ -278,8 +286,8 @@ def _view_graph(manifest: bytes) -> _Graph:
     return g
 
 
-def _view_opener(store: Store, extra: dict[str, bytes]):
-    def opener_for(desc: dict[str, Any]):
+def _view_opener(store: Store, extra: dict[str, bytes]) -> OpenerFor:
+    def opener_for(desc: dict[str, Any]) -> tuple[Callable[[], Readable], int]:
         data = extra.get(desc["digest"])
         if data is None:
             return _blob_opener(store, desc)
@@ -459,7 +467,7 @@ def fetch_signatures(store: Store, client: RegistryClient, repo: str, digests: l
 class _HashingStream:
     """Reads a source blob response; checks size and digest when it reaches the end."""
 
-    def __init__(self, resp, digest: str, size: int) -> None:
+    def __init__(self, resp: Response, digest: str, size: int) -> None:
         self.resp, self.digest, self.size = resp, digest, size
         self.h = hashlib.sha256()
         self.n = 0
@@ -500,7 +508,7 @@ def copy(src: Reference, dst: Reference, src_client: RegistryClient, dst_client:
     same_registry = src_client.host.lower() == dst_client.host.lower() and src.path != dst.path
     mount_from = [src.path] if same_registry else []
 
-    def opener_for(desc: dict[str, Any]):
+    def opener_for(desc: dict[str, Any]) -> tuple[Callable[[], Readable], int]:
         size = int(desc["size"])
         return (lambda: _HashingStream(src_client.blob_stream(src.path, desc["digest"]),
                                        desc["digest"], size)), size

@@ -28,7 +28,7 @@ import socket
 import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
@@ -97,17 +97,18 @@ class _Proxy:
             self.headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
 
 
-def proxy_for(scheme: str, host: str, port: int, env: dict[str, str] | None = None) -> _Proxy | None:
+def proxy_for(scheme: str, host: str, port: int,
+              env: Mapping[str, str] | None = None) -> _Proxy | None:
     """The proxy for ``scheme://host:port`` from the environment, with the rules of Go's
     net/http (which docker, skopeo and ig use): ``HTTPS_PROXY``/``HTTP_PROXY`` (upper case
     first), and ``NO_PROXY`` entries that are ``*``, IP addresses, CIDR prefixes
     (``10.0.0.0/8``), domain names (the name and its subdomains) or ``.domain``/``*.domain``
     (subdomains only), each optionally with ``:port`` (``[v6]:port`` for IPv6). Loopback
     destinations are never proxied."""
-    env = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
 
     def var(name: str) -> str:
-        return env.get(name.upper()) or env.get(name.lower()) or ""
+        return environ.get(name.upper()) or environ.get(name.lower()) or ""
 
     url = var(f"{scheme}_proxy")
     if not url or is_loopback(host):
@@ -153,7 +154,8 @@ def proxy_for(scheme: str, host: str, port: int, env: dict[str, str] | None = No
 class Response:
     """One HTTP answer; see the module docstring for its life cycle."""
 
-    def __init__(self, raw: http.client.HTTPResponse, url: str, release) -> None:
+    def __init__(self, raw: http.client.HTTPResponse, url: str,
+                 release: Callable[[bool], None]) -> None:
         self._raw = raw
         self._release = release  # release(reusable: bool)
         self._content: bytes | None = None
@@ -228,6 +230,10 @@ class Response:
         self.close()
 
 
+#: idle connections are pooled per (scheme, host, port)
+_PoolKey = tuple[str, str, int]
+
+
 class Transport:
     """A keep-alive connection pool; safe to share between threads."""
 
@@ -236,12 +242,12 @@ class Transport:
         self.ca_file = ca_file
         self.timeout = timeout
         self.user_agent = user_agent
-        self._ssl = None
-        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+        self._idle: dict[_PoolKey, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
     # -- connections ------------------------------------------------------------------
-    def _ssl_context(self):
+    def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
             ctx = ssl.create_default_context()  # system CAs (SSL_CERT_FILE/DIR), hostname check
             paths = ssl.get_default_verify_paths()
@@ -264,6 +270,7 @@ class Transport:
 
     def _connect(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         proxy = proxy_for(scheme, host, port)
+        conn: http.client.HTTPConnection
         if proxy and scheme == "https" and ":" in host and sys.version_info < (3, 12):
             raise TransportError(
                 f"cannot tunnel to the IPv6 address [{host}] through proxy {proxy.host}:{proxy.port} "
@@ -286,7 +293,7 @@ class Transport:
         conn._gadget_via = f"{proxy.host}:{proxy.port}" if proxy else ""  # type: ignore[attr-defined]
         return conn
 
-    def _checkout(self, key: tuple) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self, key: _PoolKey) -> tuple[http.client.HTTPConnection, bool]:
         while True:
             with self._lock:
                 idle = self._idle.get(key)
@@ -297,7 +304,7 @@ class Transport:
                 return conn, True
             conn.close()  # the server closed it while it was idle
 
-    def _checkin(self, key: tuple, conn: http.client.HTTPConnection) -> None:
+    def _checkin(self, key: _PoolKey, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if len(idle) < _IDLE_PER_HOST:
@@ -405,7 +412,7 @@ class Transport:
                 conn.close()
                 raise
 
-            def release(reusable: bool, conn=conn) -> None:
+            def release(reusable: bool, conn: http.client.HTTPConnection = conn) -> None:
                 if reusable:
                     self._checkin(key, conn)
                 else:

@@ -138,6 +138,7 @@ def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], 
             (warn or _stderr)(skip_warning("importing", tag, policy, len(keys)))
             continue
         sd = sigs.get(signature_tag(desc["digest"]))
+        sig_raw: bytes | None
         if sd is not None:
             sig_raw = read(sd["digest"], True)
         else:

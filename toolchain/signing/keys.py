@@ -50,6 +50,9 @@ NONCE_SIZE = 24
 
 ENV_PASSWORD = ("GADGET_PASSWORD", "COSIGN_PASSWORD")
 
+#: the public keys verification accepts (as ig's verifier does)
+VerifyingKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+
 
 class KeyFileError(UsageError):
     """A key file that cannot be read or used (names the file and what to do)."""
@@ -183,7 +186,7 @@ def decrypt_secret(envelope: bytes, passphrase: bytes, source: str) -> bytes:
         raise KeyFileError(f"{source}: secretbox nonce is {len(nonce)} bytes, expected {NONCE_SIZE}")
     box = SecretBox(_scrypt(passphrase, salt, n, r, p))
     try:
-        return box.decrypt(sealed, nonce)
+        return bytes(box.decrypt(sealed, nonce))
     except CryptoError:
         raise WrongPassphrase(
             f"{source}: wrong passphrase (decryption failed): check GADGET_PASSWORD / COSIGN_PASSWORD"
@@ -195,17 +198,17 @@ def decrypt_secret(envelope: bytes, passphrase: bytes, source: str) -> bytes:
 class PublicKey:
     """A verification key and where it came from (shown in messages)."""
 
-    key: object
+    key: VerifyingKey
     source: str
 
     def pem(self) -> bytes:
-        return self.key.public_bytes(  # type: ignore[attr-defined]
+        return self.key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
     def fingerprint(self) -> str:
         """sha256 of the DER SubjectPublicKeyInfo (short form in messages)."""
-        der = self.key.public_bytes(  # type: ignore[attr-defined]
+        der = self.key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return "sha256:" + hashlib.sha256(der).hexdigest()
@@ -226,8 +229,8 @@ def encrypted_private_key_pem(key: ec.EllipticCurvePrivateKey, passphrase: bytes
     return pem_encode(kind, encrypt_secret(private_key_to_pkcs8(key), passphrase))
 
 
-def public_key_pem(key: Any) -> bytes:
-    pub = key.public_key() if hasattr(key, "private_bytes") else key
+def public_key_pem(key: ec.EllipticCurvePrivateKey | VerifyingKey) -> bytes:
+    pub = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
     return pub.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -252,7 +255,7 @@ def load_private_key(
     data: bytes,
     source: str,
     passphrase: Callable[[], bytes] | bytes | None = None,
-):
+) -> ec.EllipticCurvePrivateKey:
     """Parse a private key file. ``passphrase`` is bytes or a callable asked only if needed."""
     def ask() -> bytes:
         if callable(passphrase):
@@ -287,7 +290,8 @@ def load_private_key(
     )
 
 
-def read_private_key(path: Path | str, passphrase: Callable[[], bytes] | bytes | None = None):
+def read_private_key(path: Path | str, passphrase: Callable[[], bytes] | bytes | None = None
+                     ) -> ec.EllipticCurvePrivateKey:
     path = Path(path)
     try:
         data = path.read_bytes()

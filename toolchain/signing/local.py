@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import MissingBlob, UsageError, VerificationError
 from gadgetsmith.toolchain.oci.store import Store, open_store
@@ -111,7 +112,7 @@ def digests_to_sign(
 
 
 def make_layers(
-    private_key, identity: str, digests: list[str], annotations: dict[str, str]
+    private_key: ec.EllipticCurvePrivateKey, identity: str, digests: list[str], annotations: dict[str, str]
 ) -> dict[str, sm.SignatureLayer]:
     out = {}
     for d in digests:
@@ -222,13 +223,13 @@ def store_signature_layers(
 def sign_local(
     store_path: Path | None,
     text: str,
-    private_key,
+    private_key: ec.EllipticCurvePrivateKey,
     *,
     recursive: bool = False,
     replace: bool = False,
     annotations: dict[str, str] | None = None,
     identity: str | None = None,
-    resolved: tuple | None = None,
+    resolved: tuple[Reference | None, dict[str, Any]] | None = None,
 ) -> SignResult:
     """Sign a local image. ``identity`` (a repository name) overrides the one derived from
     ``text``, e.g. the destination of a push under another name. ``resolved``: the

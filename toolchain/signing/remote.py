@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -86,7 +87,10 @@ class RegistrySource:
         return buf.getvalue()
 
     def reader(self) -> Callable[[str, bool], bytes]:
-        return lambda d, is_manifest=False: self.manifest(d) if is_manifest else self.blob(d)
+        def read(digest: str, is_manifest: bool = False) -> bytes:
+            return self.manifest(digest) if is_manifest else self.blob(digest)
+
+        return read
 
 
 def _resolve(client: RegistryClient, ref: Reference) -> tuple[dict[str, Any], bytes]:
@@ -107,7 +111,7 @@ def _upload(client: RegistryClient, repo: str, blobs: list[bytes]) -> None:
         d = sha256_digest(b)
         if client.blob_head(repo, d):
             continue
-        client.blob_upload(repo, d, len(b), lambda b=b: io.BytesIO(b))
+        client.blob_upload(repo, d, len(b), partial(io.BytesIO, b))
 
 
 def _referrer_manifest(layer: sm.SignatureLayer, subject: dict[str, Any]) -> bytes:

@@ -117,7 +117,7 @@ def parse(data: bytes, where: str) -> list[dict[str, Any]]:
         ann = d.get("annotations")
         if ann is not None and not isinstance(ann, dict):
             raise SignatureManifestError(f"signature manifest {where}: layer {i} annotations not an object")
-    return layers
+    return list(layers)
 
 
 def ig_compatible(layer_count: int) -> bool:

@@ -39,7 +39,7 @@ class StoreSource:
         """The store's descriptor tagged ``tag`` (a bare signature tag), or None."""
         for d in self.store.read_index()["manifests"]:
             if (d.get("annotations") or {}).get(mt.REF_NAME) == tag:
-                return d
+                return dict(d)
         return None
 
     def signature_descriptor(self, digest: str) -> dict[str, Any] | None:
@@ -85,7 +85,10 @@ class StoreSource:
 
     def reader(self) -> Callable[[str, bool], bytes]:
         """``read(digest, is_manifest)`` for :func:`~.verify.check_graph` (unchecked bytes)."""
-        return lambda d, is_manifest=False: self.blob(d)
+        def read(digest: str, is_manifest: bool = False) -> bytes:
+            return self.blob(digest)
+
+        return read
 
 
 def naming(layers: list[sm.SignatureLayer], name: str) -> list[sm.SignatureLayer]:

@@ -192,6 +192,8 @@ def _check_bundle_layer(source: SignatureSource, layer: Any, digest: str,
     if not isinstance(layer, dict) or not is_bundle_type(layer.get("mediaType")):
         raise ValueError("the bundle manifest's layer is not a Sigstore bundle")
     bdigest = layer.get("digest")
+    if not isinstance(bdigest, str):
+        raise ValueError("the bundle manifest's layer has no digest")
     try:
         data = source.blob(bdigest)
     except MissingBlob:
@@ -224,12 +226,13 @@ def verify_digest(
         if layers == []:
             reasons.append(f"signature manifest {tag} has no signature layers")
         for i, layer in enumerate(layers or [], 1):
+            n = len(layers or [])
             try:
                 key, identity, optional = check_layer(source, layer, digest, keys, identities)
             except ValueError as e:
-                reasons.append(f"signature {i}/{len(layers)}: {e}")
+                reasons.append(f"signature {i}/{n}: {e}")
                 continue
-            return Verified(digest, key, i, len(layers), identity, optional, sha256_digest(raw))
+            return Verified(digest, key, i, n, identity, optional, sha256_digest(raw))
     referrers = referrer_signatures(source, digest)
     if raw is None and not referrers:
         raise VerificationError(
@@ -305,7 +308,7 @@ def check_graph(
     top_raw = fetch(root, "index" if root.get("mediaType") == mt.INDEX else "manifest", manifest=True)
     top = doc(top_raw, "index", root["digest"])
     if isinstance(top.get("manifests"), list):
-        manifests = top["manifests"]
+        manifests = list(top["manifests"])
     else:
         manifests = [root]
     for md in manifests:
@@ -344,7 +347,7 @@ def pull_verifier(
     referrers_index_bytes=None)`` raises VerificationError unless a signature of
     ``root_desc`` verifies with ``keys``. ``identities``: the repository names a signature
     may name (True: ``ref``'s own; None: any, the policy's ``ignoreIdentity``)."""
-    names = {ref.name} if identities is True else identities
+    names: set[str] | None = {ref.name} if identities is True else (identities or None)
 
     def check(raw_read: Callable[[str, bool], bytes], root: dict[str, Any], sig_raw: bytes | None,
               referrers_raw: bytes | None = None) -> None:

@@ -59,8 +59,8 @@ def collect(targets: Sequence[str], specs: Sequence[Path | str]) -> list[tuple[S
         jobs += [(f, None) for f in extra]
     loaded: dict[Path, Spec] = {}
     problems: list[Diagnostic] = []
-    out = []
-    for path, src in jobs:
+    out: list[tuple[Spec, GadgetSource | None]] = []
+    for path, source in jobs:
         key = path.resolve()
         if key not in loaded:
             try:
@@ -69,12 +69,12 @@ def collect(targets: Sequence[str], specs: Sequence[Path | str]) -> list[tuple[S
                 problems += e.diagnostics
                 continue
         spec = loaded[key]
-        if src is None and spec.gadget is None:
+        if source is None and spec.gadget is None:
             problems.append(spec.diagnostic((), "no gadget to test: put the spec in the gadget's "
                                             f"{TESTS_DIR}/ directory, set 'gadget:', or run "
                                             f"gadget test GADGET --spec {spec.label}"))
             continue
-        out.append((spec, src))
+        out.append((spec, source))
     if problems:
         raise SpecError(problems)
     return out

@@ -255,7 +255,7 @@ def _schema_problems(data: Any, add) -> None:
             continue  # one message per place (a type error also fails its $ref's keywords)
         if kw == "type":
             types = e.validator_value if isinstance(e.validator_value, list) else [e.validator_value]
-            words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+            words = " or ".join(str(_TYPE_WORDS.get(t, t)) for t in types)
             if not path:
                 add(path, f"a test spec is a mapping with 'cases:', not {_describe(e.instance)}")
             else:
