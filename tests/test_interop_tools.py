@@ -615,3 +615,23 @@ def test_gadget_made_signature_manifest_is_cosign_shaped(tools: Tools, gs_keys) 
     assert payload.startswith('{"critical":{"identity":{"docker-reference":')
     assert payload.endswith('"type":"cosign container image signature"},"optional":null}')
     base64.b64decode(layer["annotations"][SIG_ANNOTATION], validate=True)
+
+
+def test_gadget_referrer_signature_is_seen_by_oras_and_cosign(tools: Tools, gs_keys) -> None:
+    """`gadget sign --remote --referrers` on a registry without the referrers API lists the
+    referrer in the tag schema's sha256-<hex> index, where oras and cosign look for it."""
+    key, pub = gs_keys
+    ref, digest, _ = pushed(tools, "obs/ref11", "--no-signature")
+    res = tools.gadget("sign", ref, "--key", str(key), "--remote", "--referrers", *tools.ca(),
+                       store=tools.tmp / "none")
+    assert "referrers tag schema" in res.stderr, res
+    found = json.loads(tools.go("oras", "discover", "--format", "json", ref).stdout)
+    kinds = [m.get("artifactType") for m in found.get("referrers") or found.get("manifests") or []]
+    assert COSIGN_OCI11_TYPE in kinds, found
+    tools.go("cosign", "verify", "--key", str(pub), "--insecure-ignore-tlog=true",
+             "--experimental-oci11", f"{repo_of(ref)}@{digest}", env={"COSIGN_EXPERIMENTAL": "1"})
+    # signing again lists it once more only if it is a new manifest (ECDSA: it is)
+    tools.gadget("sign", ref, "--key", str(key), "--remote", "--referrers", "--replace", *tools.ca(),
+                 store=tools.tmp / "none")
+    idx = tools.crane_json("manifest", f"{repo_of(ref)}:sha256-{digest.split(':', 1)[1]}")
+    assert len(idx["manifests"]) == 2 and len({m["digest"] for m in idx["manifests"]}) == 2

@@ -2,7 +2,8 @@
 
 * :func:`sign_remote`: sign the digest a remote reference resolves to and push the
   ``sha256-<hex>.sig`` manifest, keeping the signatures already there (cosign's way);
-  optionally also attach the signature through the OCI 1.1 referrers API.
+  optionally also attach the signature as an OCI 1.1 referrer (listed in the referrers tag
+  schema's ``sha256-<hex>`` index where the registry has no referrers API).
 * :func:`verify_remote`: fetch the image graph and its signature, check both.
 * :func:`fetch_signature_into_store`: bring missing signature tags of a local image into
   the store (what ig does before verifying; through :func:`..registry.transfer.fetch_signatures`),
@@ -129,6 +130,22 @@ def _referrer_manifest(layer: sm.SignatureLayer, subject: dict[str, Any]) -> byt
     )
 
 
+def _list_in_tag_schema(client: RegistryClient, repo: str, subject: str, manifest: bytes) -> None:
+    """Add ``manifest`` (a referrer of ``subject``) to the ``sha256-<hex>`` index of the OCI
+    referrers tag schema, keeping the entries already there (last writer wins, as for the
+    .sig tag)."""
+    tag = referrers_tag(subject)
+    got = client.manifest_get(repo, tag, missing_ok=True)
+    entries = [e for e in (_manifest_list(got[0]) if got else []) if isinstance(e, dict)]
+    digest = sha256_digest(manifest)
+    if any(e.get("digest") == digest for e in entries):
+        return
+    entries.append({"mediaType": mt.MANIFEST, "digest": digest, "size": len(manifest),
+                    "artifactType": COSIGN_ARTIFACT_TYPE})
+    index = go_json({"schemaVersion": 2, "mediaType": mt.INDEX, "manifests": entries})
+    client.manifest_put(repo, tag, index, mt.INDEX)
+
+
 def sign_remote(
     ref: Reference,
     private_key: ec.EllipticCurvePrivateKey,
@@ -154,11 +171,12 @@ def sign_remote(
     for m in manifests:
         subjects.setdefault(m["digest"], {"mediaType": m.get("mediaType", mt.MANIFEST),
                                           "digest": m["digest"], "size": m.get("size", 0)})
-    attach = referrers and supports_referrers(client, repo)
-    if referrers and not attach:
+    api = referrers and supports_referrers(client, repo)
+    if referrers and not api:
         result.warnings.append(
-            f"{client.host} has no OCI 1.1 referrers API: the signature is in the "
-            "sha256-<hex>.sig tag only (which is what ig reads)"
+            f"{client.host} has no OCI 1.1 referrers API: the referrer is listed in the "
+            "referrers tag schema's sha256-<hex> index instead (as cosign and oras do); the "
+            "sha256-<hex>.sig tag, which ig reads first, is written as always"
         )
     for d, layer in layers.items():
         tag = signature_tag(d)
@@ -172,10 +190,12 @@ def sign_remote(
         _upload(client, repo, [*built.payloads, built.config])
         client.manifest_put(repo, tag, built.manifest, mt.MANIFEST)
         result.signed.append(Signed(d, tag, len(merged), True, prev_count, built.digest))
-        if attach:
+        if referrers:
             _upload(client, repo, [b"{}"])
             rm = _referrer_manifest(layer, subjects[d])
             client.manifest_put(repo, sha256_digest(rm), rm, mt.MANIFEST)
+            if not api:
+                _list_in_tag_schema(client, repo, d, rm)
     result.warn_not_ig_compatible(f"{source.where}:")
     return result
 
