@@ -146,6 +146,8 @@ def test_import_respects_policy(exported, tmp_path: Path) -> None:
     d = tmp_path / "d"
     res = run_gadget("import", str(tar), "--policy", str(pol), store=d, check=False)
     assert res.returncode == 3 and "snapshot_process:v1" in res.stderr
+    # the refusal names what was refused: importing (it said "running")
+    assert res.stderr.splitlines()[0].startswith(f"error: {pol}: importing "), res
     assert open_store(d).entries() == []
 
 

@@ -10,6 +10,7 @@ from gadgetsmith.toolchain.policy import (
     PULL,
     PUSH,
     RUN,
+    Policy,
     PolicyDenied,
     PolicyError,
     load_policy,
@@ -128,7 +129,7 @@ def test_run_of_local_image_may_use_its_known_digest(pol) -> None:
 
 
 def test_no_policy_allows_everything_but_empty_list_allows_nothing() -> None:
-    assert policy_from_dict({}).check(PULL, "any.io/x:v1") is None
+    assert Policy().check(PULL, "any.io/x:v1") is None
     with pytest.raises(PolicyDenied):
         policy_from_dict({"allowedGadgets": []}).check(PULL, "any.io/x:v1")
 
@@ -261,3 +262,85 @@ def test_signature_identities_for_mirrors() -> None:
         "mirror.io/obs/trace_open", "src.io/obs/trace_open", "docker.io/library/x"}
     assert p.signature_identities("any.io/obs/trace_open:v1") is None
     assert p.signature_identities("src.io/obs/trace_open:v1") == {"src.io/obs/trace_open"}
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "{}\n", "---\n"])
+def test_empty_policy_file_is_an_error_not_allow_all(tmp_path: Path, text: str) -> None:
+    """An empty policy failed open (everything allowed); now it is a usage error."""
+    from .conftest import run_gadget
+
+    pf = tmp_path / "p.yaml"
+    pf.write_text(text)
+    res = run_gadget("pull", "reg.io/x/y:v1", "--policy", str(pf), store=tmp_path / "s", check=False)
+    assert res.returncode == 2, res
+    assert res.stderr.splitlines()[0].startswith(f"error: {pf}: the policy is empty"), res
+
+
+def _tiny_object(tiny_gadget: Path, tmp_path: Path) -> Path:
+    from gadgetsmith.toolchain.build.driver import build_for_host
+
+    obj = tmp_path / "tiny.o"
+    obj.write_bytes(build_for_host(tiny_gadget)[0])
+    return obj
+
+
+@pytest.mark.usefixtures("clang_available")
+def test_local_sources_follow_the_policy(tmp_path: Path, tiny_gadget: Path) -> None:
+    """`gadget run DIR` and `FILE.o` ignored the policy; under one that restricts what runs
+    (allowedGadgets) they are refused before anything is built, naming the rule."""
+    from .conftest import run_gadget
+
+    obj = _tiny_object(tiny_gadget, tmp_path)
+    pol = tmp_path / "p.yaml"
+    pol.write_text("allowedGadgets: ['reg.io/ok/*']\n")
+    cases = [(str(tiny_gadget), "the gadget source directory"), (str(obj), "the eBPF object file")]
+    for source, what in cases:
+        res = run_gadget("run", source, "--policy", str(pol), "--host", "--timeout", "1",
+                         store=tmp_path / "s", check=False)
+        assert res.returncode == 3, res
+        first = res.stderr.splitlines()[0]
+        assert first.startswith(f"error: {pol}: running {what} {source} is not allowed"), res
+        assert "allowLocalSources: true" in first, res
+    # the system default policy (here through GADGETSMITH_POLICY) applies the same way
+    res = run_gadget("run", str(tiny_gadget), "--host", "--timeout", "1", store=tmp_path / "s",
+                     env={"GADGETSMITH_POLICY": str(pol)}, check=False)
+    assert res.returncode == 3 and "allowLocalSources" in res.stderr, res
+    # allowLocalSources: false refuses even without an allowlist
+    pol.write_text("allowLocalSources: false\n")
+    res = run_gadget("run", str(obj), "--policy", str(pol), "--host", "--timeout", "1",
+                     store=tmp_path / "s", check=False)
+    assert res.returncode == 3 and "(allowLocalSources: false)" in res.stderr, res
+
+
+@pytest.mark.usefixtures("clang_available", "root")
+def test_local_sources_run_when_the_policy_allows_them(tmp_path: Path, tiny_gadget: Path) -> None:
+    from .conftest import run_gadget
+
+    obj = _tiny_object(tiny_gadget, tmp_path)
+    pol = tmp_path / "p.yaml"
+    pol.write_text("allowedGadgets: ['reg.io/ok/*']\nallowLocalSources: true\n")
+    for source in (str(tiny_gadget), str(obj)):
+        res = run_gadget("run", source, "--policy", str(pol), "--host", "--timeout", "1",
+                         store=tmp_path / "s", check=False)
+        assert res.returncode == 0, res
+    # a policy that does not restrict running (no allowedGadgets) leaves them alone
+    pol.write_text("allowedPush: ['reg.io/ok/*']\n")
+    res = run_gadget("run", str(obj), "--policy", str(pol), "--host", "--timeout", "1",
+                     store=tmp_path / "s", check=False)
+    assert res.returncode == 0, res
+
+
+@pytest.mark.usefixtures("clang_available")
+def test_gadget_test_of_a_directory_follows_the_policy(tmp_path: Path, tiny_gadget: Path) -> None:
+    """gadget test chooses its source where gadget run does, so the rule applies there too."""
+    from .conftest import run_gadget
+
+    (tiny_gadget / "tests").mkdir()
+    (tiny_gadget / "tests" / "tiny.test.yaml").write_text(
+        "cases:\n  - name: getpid\n    trigger: {command: ['true']}\n    expect: {match: {pid: 1}}\n")
+    pol = tmp_path / "p.yaml"
+    pol.write_text("allowedGadgets: ['reg.io/ok/*']\n")
+    res = run_gadget("test", str(tiny_gadget), "--policy", str(pol), store=tmp_path / "s",
+                     check=False)
+    assert res.returncode == 3, res
+    assert "running the gadget source directory" in res.stderr, res

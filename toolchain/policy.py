@@ -13,11 +13,18 @@ A policy is a YAML file (schema: schemas/policy.schema.json)::
         # ignoreIdentity: true           # or any name, as cosign and ig accept
     allowedPush:                         # push, and the destination of copy
       - registry.corp:5000/obs/*
-    insecureRegistries: [127.0.0.1:5000]
+    insecureRegistries: [registry.lan:5000]
     disallowPulling: false
+    allowLocalSources: false             # gadget run/test of a source directory or a .o
 
 Where it comes from: ``--policy FILE``, else ``$GADGETSMITH_POLICY``, else
-:data:`SYSTEM_POLICY` if that file exists, else no policy (everything allowed).
+:data:`SYSTEM_POLICY` if that file exists, else no policy (everything allowed). A file
+that says nothing (empty, or only comments) is an error, not "no restriction".
+
+Local sources (a gadget directory, built on the spot, or a compiled ``.o``) carry no
+name or signature the allowlist could check. A policy that restricts what runs
+(``allowedGadgets`` present) refuses them unless it says ``allowLocalSources: true``;
+``allowLocalSources: false`` refuses them under any policy.
 
 Entry forms (matching is on the *normalised* reference, like ig's ``--allowed-gadgets``
 but safer):
@@ -54,8 +61,12 @@ ENV_POLICY = "GADGETSMITH_POLICY"
 PULL = "pull"
 RUN = "run"
 PUSH = "push"
-_ACTION_LIST = {PULL: "allowedGadgets", RUN: "allowedGadgets", PUSH: "allowedPush"}
-_ACTION_VERB = {PULL: "pulling", RUN: "running", PUSH: "pushing to"}
+IMPORT = "import"
+_ACTION_LIST = {PULL: "allowedGadgets", RUN: "allowedGadgets", PUSH: "allowedPush",
+                IMPORT: "allowedGadgets"}
+_ACTION_VERB = {PULL: "pulling", RUN: "running", PUSH: "pushing to", IMPORT: "importing"}
+#: the kinds of local source :meth:`Policy.check_local_source` knows, as messages name them
+LOCAL_KINDS = {"dir": "the gadget source directory", "object": "the eBPF object file"}
 
 _PREFIX_TAIL_RE = re.compile(r"^[a-z0-9._/:@-]*$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?$")
@@ -181,6 +192,8 @@ class Policy:
     allowed_push: list[Entry] | None = None
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     disallow_pulling: bool = False
+    #: ``allowLocalSources`` as written (None: absent)
+    allow_local_sources: bool | None = None
 
     @property
     def source(self) -> str:
@@ -233,6 +246,24 @@ class Policy:
             f"(or a prefix such as '{_name(r).rsplit('/', 1)[0]}/*')"
         )
 
+    def check_local_source(self, kind: str, path: Path | str) -> None:
+        """Allow running a local source (``kind``: a key of :data:`LOCAL_KINDS`) or raise
+        :class:`PolicyDenied` naming the rule that refused it."""
+        what = f"{LOCAL_KINDS[kind]} {path}"
+        if self.allow_local_sources is True:
+            return
+        if self.allow_local_sources is False:
+            raise PolicyDenied(
+                f"{self.source}: running {what} is not allowed (allowLocalSources: false): "
+                "run an image that allowedGadgets admits, or set allowLocalSources: true"
+            )
+        if self.allowed_gadgets is not None:
+            raise PolicyDenied(
+                f"{self.source}: running {what} is not allowed: the policy restricts what runs "
+                "(allowedGadgets) and a local source has no name or signature it could check; "
+                "build and tag an allowed image, or add 'allowLocalSources: true' to the policy"
+            )
+
     def required_keys(self, ref: Reference | str, digest: str | None = None) -> list[str]:
         """PEM public keys that must have signed ``ref`` (union over matching entries)."""
         out: list[str] = []
@@ -260,8 +291,7 @@ class Policy:
     def with_insecure(self, hosts: list[str] | tuple[str, ...] | None) -> Policy:
         """A copy with extra ``--insecure-registries`` hosts."""
         extra = parse_insecure(hosts or [], "--insecure-registries")
-        return Policy(self.path, self.allowed_gadgets, self.allowed_push,
-                      self.insecure_registries | extra, self.disallow_pulling)
+        return replace(self, insecure_registries=self.insecure_registries | extra)
 
     def as_dict(self) -> dict[str, Any]:
         def ents(es: list[Entry] | None) -> Any:
@@ -275,6 +305,7 @@ class Policy:
             "allowedPush": ents(self.allowed_push),
             "insecureRegistries": sorted(self.insecure_registries),
             "disallowPulling": self.disallow_pulling,
+            "allowLocalSources": self.allow_local_sources,
         }
 
 
@@ -357,8 +388,12 @@ def policy_from_dict(doc: Any, path: Path | None = None) -> Policy:
     import jsonschema
 
     src = str(path) if path else "policy"
-    if doc is None:
-        doc = {}
+    if doc is None or doc == {}:
+        # an empty file must not read as "allow everything" (fails open)
+        raise PolicyError(
+            f"{src}: the policy is empty: write at least 'apiVersion: gadgetsmith/v1' and the "
+            "rules (allowedGadgets, allowedPush, ...), or remove the file for no policy"
+        )
     try:
         jsonschema.validate(doc, _schema())
     except jsonschema.ValidationError as e:
@@ -372,6 +407,7 @@ def policy_from_dict(doc: Any, path: Path | None = None) -> Policy:
         insecure_registries=parse_insecure(doc.get("insecureRegistries") or [],
                                            f"{src}: insecureRegistries"),
         disallow_pulling=bool(doc.get("disallowPulling", False)),
+        allow_local_sources=doc.get("allowLocalSources"),
     )
 
 
@@ -446,7 +482,8 @@ def required_keys(ref: str, policy: Policy | None = None) -> list[str]:
 
 
 __all__ = [
-    "Entry", "Policy", "PolicyDenied", "PolicyError", "PULL", "PUSH", "RUN", "SYSTEM_POLICY",
+    "Entry", "IMPORT", "LOCAL_KINDS", "Policy", "PolicyDenied", "PolicyError", "PULL", "PUSH", "RUN",
+    "SYSTEM_POLICY",
     "check_local_run", "load_policy", "parse_entry", "parse_reference", "policy_from_dict", "policy_path",
     "required_keys",
 ]

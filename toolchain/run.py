@@ -4,6 +4,11 @@ A directory is a gadget's source, built for this host's architecture first; a ``
 file is a compiled object; anything else is an image of the local store, allowed by the
 policy's allowlist and signed as the policy requires. Each is a runtime
 :class:`~gadgetsmith.runtime.pipeline.source.GadgetSource` that ``Gadget`` loads.
+
+The policy applies to every kind: a directory or a ``.o`` has no name or signature to
+check, so a policy that restricts what runs refuses them unless it allows local sources
+(:meth:`~gadgetsmith.toolchain.policy.Policy.check_local_source`). `gadget run`,
+`gadget test` and Python callers all choose the kind here, so none of them skips it.
 """
 
 from __future__ import annotations
@@ -94,17 +99,28 @@ def load_for_run(store: Path | None, text: str, policy: Policy, no_verify: bool 
     return data, metadata, image.btfgen_layer() if needs_bundle() else None
 
 
-def resolve_source(image: str, store: Path | None = None, policy: Path | str | None = None,
-                   no_verify: bool = False) -> GadgetSource:
-    """The source `gadget run IMAGE` means (nothing is read yet but the policy file, for
-    images). ``policy``: the --policy file (default: the applicable one, see
-    :func:`~gadgetsmith.toolchain.policy.load_policy`)."""
+def local_kind(image: str) -> str | None:
+    """``"dir"`` or ``"object"`` when ``image`` names a local source, else None (an image)."""
     local = Path(image)
     if local.is_dir():
-        return DirectorySource(local)  # no policy applies to local sources yet (issue 15)
+        return "dir"
     if image.endswith(".o") and local.is_file():
-        return ObjectFile(local)
-    return CheckedImage(store, image, load_policy(policy), no_verify)
+        return "object"
+    return None
 
 
-__all__ = ["CheckedImage", "DirectorySource", "load_for_run", "resolve_source"]
+def resolve_source(image: str, store: Path | None = None, policy: Policy | Path | str | None = None,
+                   no_verify: bool = False) -> GadgetSource:
+    """The source `gadget run IMAGE` means (nothing is read yet but the policy file).
+    ``policy``: a loaded Policy, or the --policy file (default: the applicable one, see
+    :func:`~gadgetsmith.toolchain.policy.load_policy`). A local source the policy refuses
+    raises PolicyDenied here, before anything is built or read."""
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    kind = local_kind(image)
+    if kind is not None:
+        pol.check_local_source(kind, image)
+        return DirectorySource(image) if kind == "dir" else ObjectFile(image)
+    return CheckedImage(store, image, pol, no_verify)
+
+
+__all__ = ["CheckedImage", "DirectorySource", "load_for_run", "local_kind", "resolve_source"]

@@ -34,7 +34,7 @@ from gadgetsmith.toolchain.fsutil import atomic_writer
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tags
 from gadgetsmith.toolchain.oci.store import Store
-from gadgetsmith.toolchain.policy import RUN, Policy
+from gadgetsmith.toolchain.policy import IMPORT, Policy
 
 DEFAULT_MAX_MEMBER = 2 * 1024**3
 MAX_INDEX = 16 * 1024**2
@@ -288,7 +288,7 @@ def _tags(src: Path, manifests: list[Any], blobs: _Staged,
             except InvalidReference as e:
                 raise ArchiveError(f"{src}: index.json reference {ref_name!r}: {e}") from None
             if policy is not None:
-                policy.check(RUN, tag, digest=desc.get("digest"))
+                policy.check(IMPORT, tag, digest=desc.get("digest"))
             images.append(tag)
         blobs.check_graph(desc, ref_name)
         clean = {k: v for k, v in desc.items() if k != "annotations"}

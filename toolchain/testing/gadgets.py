@@ -1,9 +1,10 @@
 """The gadget under test: built from its directory or read from an image, once per run.
 
 A directory is compiled for this machine's architecture without the store, as
-``gadget run DIR`` does; an image reference is loaded from the local store as
-``gadget run REF`` does (allowlist and signature checks of the policy included), and
-pulled first when the store does not have it. The data sources' field names come from
+``gadget run DIR`` does (and refused as it is when the policy does not allow local
+sources); an image reference is loaded from the local store as ``gadget run REF`` does
+(allowlist and signature checks of the policy included), and pulled first when the store
+does not have it. The data sources' field names come from
 the same decoders the runtime uses, so a matcher is checked against exactly the keys the
 events will have.
 """
@@ -19,11 +20,10 @@ from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 from gadgetsmith.runtime.errors import FilterError, ParamError, RuntimeGadgetError
 from gadgetsmith.runtime.events import filter as filt
 from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
-from gadgetsmith.toolchain.build.driver import build_for_host
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
 from gadgetsmith.toolchain.policy import load_policy
 from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
-from gadgetsmith.toolchain.run import load_for_run
+from gadgetsmith.toolchain.run import load_for_run, resolve_source
 from gadgetsmith.toolchain.signing.enforce import pull_check
 from gadgetsmith.toolchain.testing.spec import GadgetSource
 
@@ -93,10 +93,11 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
                 ) -> tuple[bytes, dict[str, Any], bytes | None]:
     """The eBPF object (this machine's arch), gadget.yaml and, for an image on a kernel
     without BTF, its btfgen layer."""
-    if source.kind == "dir":
-        return (*build_for_host(source.value), None)
     if policy is None or isinstance(policy, (str, Path)):
         policy = load_policy(policy)
+    if source.kind == "dir":
+        # the same choice (and policy rule on local sources) as `gadget run DIR`
+        return (*resolve_source(source.value, store, policy).load(), None)
     try:
         return load_for_run(store, source.value, policy, no_verify)
     except NotFoundError as missing:

@@ -15,6 +15,7 @@ from typing import Any
 
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.metadata.yamldoc import Diagnostic
+from gadgetsmith.toolchain.policy import PolicyDenied
 from gadgetsmith.toolchain.testing import SUFFIX
 from gadgetsmith.toolchain.testing.gadgets import PreparedGadget, prepare
 from gadgetsmith.toolchain.testing.runner import Planned
@@ -105,6 +106,8 @@ def prepare_all(planned: list[Planned], *, on_prepare: Callable[[GadgetSource], 
                 on_prepare(src)
             try:
                 cache[src] = prepare(src, **load)
+            except PolicyDenied:
+                raise  # the policy refuses the run as a whole (exit 3), not a case
             except GadgetError as e:
                 cache[src] = e.message + (f"\n{e.detail}" if e.detail else "")
         got = cache[src]
