@@ -22,7 +22,7 @@ from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.toolchain.testing.gadgets import PreparedGadget
 from gadgetsmith.toolchain.testing.report import expectation_lines
 from gadgetsmith.toolchain.testing.runner import ExpectationResult, Tracker
-from gadgetsmith.toolchain.testing.spec import GadgetSource, NormalizeSpec, expectation_from
+from gadgetsmith.toolchain.testing.spec import GadgetSource, NormalizeSpec, SpecError, expectation_from
 
 
 def source_for(gadget: str, base: Path) -> GadgetSource:
@@ -127,7 +127,10 @@ class LiveRun:
             data["exactly"] = exactly
         if none:
             data["none"] = True
-        exp = expectation_from(data)
+        try:
+            exp = expectation_from(data)
+        except SpecError as e:  # the lines, not the one-line summary meant for the CLI
+            raise ValueError("\n".join(d.format() for d in e.diagnostics)) from None
         self.start()
         end = time.monotonic() + timeout
         settle_end = time.monotonic() + settle

@@ -529,7 +529,7 @@ def expectation_from(data: dict[str, Any], label: str = "expect") -> Expectation
     _schema_problems(wrapped, lambda p, m, *_: parser.error(p[3:], m.replace("cases[0].expect", label)))
     if parser.problems:
         raise SpecError(parser.problems)
-    exp = parser.expectation(data, ())
+    exp = parser.expectation(data, (label,))
     if parser.problems:
         raise SpecError(parser.problems)
     return exp
