@@ -51,6 +51,24 @@ def test_discovers_podman_containers_with_namespaces(podman: Podman) -> None:
     assert enr["k8s"]["podLabels"] == "app=cart"  # ig's k=v,k2=v2 string
 
 
+def test_a_container_removed_during_a_listing_does_not_hide_the_others(podman: Podman) -> None:
+    """podman inspect of several ids fails when one is gone; the others stay listed."""
+    survivor = podman.start()
+    victim = podman.start()
+
+    class RemovedBetweenPsAndInspect(PodmanSource):
+        def _run(self, *args: str, timeout: float = 30) -> str:
+            out = super()._run(*args, timeout=timeout)
+            if args[0] == "ps":
+                podman.run("rm", "-f", "-t", "0", victim)
+            return out
+
+    coll = ContainerCollection([RemovedBetweenPsAndInspect(env=podman.env)])
+    coll.refresh()
+    names = {c.name for c in coll.containers()}
+    assert survivor in names and victim not in names, coll.errors
+
+
 def test_follows_containers_started_and_stopped(podman: Podman) -> None:
     src = PodmanSource(env=podman.env)
     added: list[Container] = []

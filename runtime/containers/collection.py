@@ -190,9 +190,24 @@ class PodmanSource:
         ids = [r["Id"] for r in rows if r.get("Id")]
         if not ids:
             return []
-        details = {d["Id"]: d for d in json.loads(self._run("inspect", "--type", "container", *ids))}
+        try:
+            details = {d["Id"]: d for d in json.loads(self._run("inspect", "--type", "container", *ids))}
+            gone: set[str] = set()
+        except ContainerError:
+            # one container removed between ps and inspect fails the whole inspect (and the
+            # refresh would drop every container): ask for each one, skip those gone
+            details = {}
+            for cid in ids:
+                try:
+                    details.update({d["Id"]: d for d in json.loads(
+                        self._run("inspect", "--type", "container", cid))})
+                except ContainerError:
+                    continue
+            gone = set(ids) - set(details)
         result = []
         for r in rows:
+            if r.get("Id") in gone:
+                continue
             d = details.get(r.get("Id"), {})
             state = d.get("State") or {}
             pid = int(state.get("Pid") or r.get("Pid") or 0)
