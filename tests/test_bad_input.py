@@ -21,9 +21,10 @@ def check_error(res, *needles: str, code: int | None = None) -> None:
 
 
 def test_missing_program(tmp_path: Path, store: Path) -> None:
+    # a gadget.yaml alone builds (as ig builds it); a folder with nothing to build does not
     d = tmp_path / "empty"
     d.mkdir()
-    (d / "gadget.yaml").write_text("name: x\n")
+    (d / "notes.txt").write_text("x\n")
     check_error(run_gadget("build", str(d), store=store, check=False), "program.bpf.c", code=2)
 
 

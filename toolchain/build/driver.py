@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.runtime.wasm.probe import Additions
+from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
 from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm, check_toolchain
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
@@ -176,7 +177,8 @@ def build(
         if btfgen_step is not None:
             btfgen_summary = btfgen_step.add_layers(content, btfgen_jobs, btfgen_progress)
             warnings += btfgen_summary.pop("warnings", [])
-        image = build_image(md.raw, md.data, content, created_timestamp(), ig_builder_version)
+        image = build_image(md.raw, md.data, content, created_timestamp(),
+                            ig_builder_version or sdk.IG_VERSION)
         moved = store.add_image(image.blobs, image.index_descriptor, reference) if store else None
         kept = objects if output_dir is not None else {}
     return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.build.driver import ALL_ARCHES
 from gadgetsmith.toolchain.build.driver import build as build_gadget
 from gadgetsmith.toolchain.cli.common import (
@@ -34,7 +35,8 @@ NoStoreOpt = Annotated[
 IgVersionOpt = Annotated[
     str | None,
     typer.Option("--ig-version",
-                 help="Also set io.inspektor-gadget.builder.version (the ig release you target)."),
+                 help="The ig release written to io.inspektor-gadget.builder.version "
+                      f"(default: {sdk.IG_VERSION}, the release the SDK follows)."),
 ]
 UpdateMetadataOpt = Annotated[
     bool,

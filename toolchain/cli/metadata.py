@@ -45,7 +45,9 @@ def validate(
     no_object: Annotated[
         bool, typer.Option("--no-object", help="Schema only: do not compile and cross-check.")
     ] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="What ig accepts (no gadget.yaml, null mappings, fields or data "
+        "sources the object lacks) is an error too, and warnings fail.")] = False,
     store: ImageStoreOpt = None,
 ) -> None:
     """Check gadget.yaml against the schema and against the compiled object.
@@ -53,28 +55,32 @@ def validate(
     A directory is compiled (amd64) and its gadget.yaml cross-checked with the object: data
     sources, fields, params and their C types, tracer and map-iterator maps. An image
     reference is checked with its stored gadget.yaml and amd64 eBPF layer. Problems are
-    printed as FILE:LINE:COL: error|warning: message; any error exits 1.
+    printed as FILE:LINE:COL: error|warning: message; any error exits 1. What ig accepts
+    is only a warning unless --strict.
 
     Example: gadget validate sample-gadgets/trace_open
 
     Example: gadget validate trace_open:dev --format json
+
+    Example: gadget validate my_gadget --strict
     """
     if os.path.isdir(target):
         report = validate_dir(target, file, analyze_object=None if no_object else compile_and_analyze,
-                              probe_wasm=None if no_object else wasm_additions_of)
+                              probe_wasm=None if no_object else wasm_additions_of, strict=strict)
     elif os.path.isfile(target):
         try:
             data = Path(target).read_bytes()
         except OSError as e:
             raise GadgetError(f"{target}: cannot read ({e.strerror})") from None
         schema = "build" if Path(target).name in ("build.yaml", "build.yml") else "gadget"
-        report = validate_bytes(data, display_path(Path(target)), schema_name=schema)
+        report = validate_bytes(data, display_path(Path(target)), schema_name=schema,
+                                strict=strict)
         report.source = target
     else:
         first = target.split("/", 1)[0]
         if target.startswith(("/", "./", "../", "~")) or ("/" in target and os.path.isdir(first)):
             raise NotFoundError(f"{target}: no such gadget directory or file")
-        report = validate_image(target, store_path(store))
+        report = validate_image(target, store_path(store), strict)
     failed = bool(report.errors) or (strict and bool(report.warnings))
     if fmt is OutFormat.json:
         typer.echo(json.dumps(report.as_dict(), indent=2))

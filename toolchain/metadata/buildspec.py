@@ -96,8 +96,11 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
         cflags = cflags.split()
     if not isinstance(cflags, list) or not all(isinstance(c, str) for c in cflags):
         raise UsageError(f"{origin}: 'cflags' must be a list of strings")
-    if ebpf is None and wasm is None:
+    if ebpf is None and wasm is None and meta is None:
+        # ig builds a gadget from any one of them: a gadget.yaml alone is an image whose
+        # behaviour comes from ig's operators (bpfstats, top_process, top_cpu_throttle)
         raise UsageError(
-            f"{base}: no eBPF source: create {DEFAULT_EBPF} or set 'ebpfsource' in build.yaml"
+            f"{base}: nothing to build: create {DEFAULT_EBPF} (or set 'ebpfsource' in "
+            f"build.yaml), a {DEFAULT_METADATA}, or a 'wasm' module"
         )
     return BuildSpec(base, bf if bf.exists() else None, ebpf, meta, wasm, list(cflags))

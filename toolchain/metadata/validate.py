@@ -10,6 +10,17 @@ The cross-check compares the YAML with what the compiled object declares
 runtime derives such as ``error`` from ``error_raw``), ``params.ebpf`` against
 ``gadget_param_`` markers and their C types, and the maps behind tracers and map
 iterators. Every message says what to change.
+
+By default validation is as strict as ig and no stricter: what ig builds and runs is never
+an error here, only a warning (ig itself checks only ``params.ebpf`` when it builds, and
+at run time applies ``datasources.<ds>.fields.<name>`` to whatever field of that name
+exists, ignoring the others). That covers a missing gadget.yaml, a mapping left empty
+(``fields:`` is null in YAML), fields the object lacks (ig's formatters derive ``kstack``
+from a kernel-stack id, ``addr``/``proto``/``endpoint`` from endpoints, the ustack
+operator ``addresses``/``symbols``/``buildid``; those are known and not reported at all),
+and data sources only one of gadget.yaml and the object has. ``strict=True`` (``gadget
+validate --strict``) makes those errors again. Keys are matched case-insensitively where
+ig's reader (viper) does: ``dataSources`` is ``datasources``.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import copy
 import difflib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,7 +43,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
 from gadgetsmith.runtime.oci.reference import InvalidReference
 from gadgetsmith.runtime.wasm.probe import Additions, module_additions
-from gadgetsmith.toolchain.errors import NotFoundError, UsageError
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
 from gadgetsmith.toolchain.metadata.objinfo import DataSourceInfo, ObjectInfo, ParamInfo, analyze
@@ -163,7 +175,8 @@ def _where(path: tuple[Any, ...]) -> str:
     return dotted(path) if path else "the document"
 
 
-def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> list[Diagnostic]:
+def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget",
+                 strict: bool = False) -> list[Diagnostic]:
     out: list[Diagnostic] = []
 
     def add(path: tuple[Any, ...], severity: str, msg: str, prefer_key: bool = False) -> None:
@@ -181,7 +194,7 @@ def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> lis
     errors = sorted(validator.iter_errors(data),
                     key=lambda e: (doc.mark(tuple(e.absolute_path)), str(e.message)))
     for e in errors:
-        for path, severity, msg, prefer_key in _schema_messages(e, schema_name, data):
+        for path, severity, msg, prefer_key in _schema_messages(e, schema_name, data, strict):
             add(path, severity, msg, prefer_key)
     return out
 
@@ -190,16 +203,23 @@ def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget") -> lis
 _Message = tuple[tuple[Any, ...], str, str, bool]
 
 
-def _schema_messages(e: Any, schema_name: str, data: Any) -> list[_Message]:
-    """One jsonschema error in words a gadget author can act on."""
+def _schema_messages(e: Any, schema_name: str, data: Any, strict: bool = False) -> list[_Message]:
+    """One jsonschema error in words a gadget author can act on. ``strict``: what ig
+    accepts is an error too (see the module docstring)."""
     path = tuple(e.absolute_path)
     kw = "propertyNames" if "propertyNames" in e.absolute_schema_path else e.validator
     where = _where(path)
     if kw == "additionalProperties":
         props = set((e.schema.get("properties") or {}).keys())
+        folded = {str(k).lower() for k in props}
         return [(path + (k,), "warning",
                  f"{dotted(path + (k,))}: unknown key, ignored by ig{_suggest(k, props)}", True)
-                for k in (e.instance or {}) if k not in props]
+                for k in (e.instance or {})
+                if k not in props and (strict or str(k).lower() not in folded)]  # viper: any case
+    if kw == "type" and e.instance is None and _expects_object(e.validator_value):
+        return [(path, "error" if strict else "warning",
+                 f"{where}: empty (null): ig reads it as no entries; give entries or remove the key",
+                 False)]
     if kw == "required":
         return [(path, "error", f"{where}: missing required key '{r}': {_required_hint(r, path)}",
                  True) for r in e.validator_value if r not in (e.instance or {})]
@@ -209,6 +229,10 @@ def _schema_messages(e: Any, schema_name: str, data: Any) -> list[_Message]:
         return [(kpath, "error", f"{dotted(kpath)}: {key!r} is not a valid name (letters, digits "
                  "and _, not starting with a digit; field names may be dotted)", True)]
     return [(path, "error", _value_message(e, kw, path, where, schema_name, data), False)]
+
+
+def _expects_object(types: Any) -> bool:
+    return bool(types == "object" or (isinstance(types, list) and "object" in types))
 
 
 def _required_hint(key: str, path: tuple[Any, ...]) -> str:
@@ -267,6 +291,54 @@ def _todo_warnings(doc: MarkedDoc, label: str) -> list[Diagnostic]:
 
 
 # ---------------------------------------------------------------------------- object
+def _get(m: dict[str, Any], key: str) -> Any:
+    """``m[key]``, the key matched case-insensitively (as ig's viper reader does)."""
+    if key in m:
+        return m[key]
+    return next((v for k, v in m.items() if isinstance(k, str) and k.lower() == key.lower()), None)
+
+
+def _key(m: dict[str, Any], key: str) -> str:
+    """The spelling of ``key`` that ``m`` uses (for line marks), else ``key``."""
+    if key in m:
+        return key
+    return next((k for k in m if isinstance(k, str) and k.lower() == key.lower()), key)
+
+
+#: params the SDK's headers declare for every gadget including them (user_stack_map.h's
+#: map size), as IG's do: the author does not describe them
+SDK_PARAMS = {"ig_build_id_max_entries"}
+
+
+def ig_derived_fields(ds: DataSourceInfo, entry: dict[str, Any]) -> set[str]:
+    """Field names ig's formatters and operators add to ``ds`` that its struct lacks (``entry``:
+    the data source's gadget.yaml mapping): the kernel-stack formatter's string
+    (``ebpf.formatter.kstack``, else the id's name without ``_raw``), the ustack operator's
+    ``addresses``/``symbols``/``buildid`` under a ``gadget_user_stack``, the endpoint
+    formatters' ``addr``/``proto``/``endpoint``, and ``ebpf.rest.name``'s trailing bytes."""
+    out: set[str] = set()
+    fields_ann = _mapping(_get(entry, "fields"))
+    for f in ds.fields:
+        parent = f.name.rsplit(".", 1)[0] + "." if "." in f.name else ""
+        if f.has_type("gadget_kernel_stack"):
+            target = _mapping(_mapping(fields_ann.get(f.name)).get("annotations")).get(
+                "ebpf.formatter.kstack")
+            if isinstance(target, str) and target:
+                out.add(parent + target)
+            elif f.name.endswith("_raw"):
+                out.add(f.name[:-4])
+        if f.has_type("gadget_user_stack"):
+            out |= {f"{f.name}.{sub}" for sub in ("addresses", "symbols", "buildid")}
+        if f.has_type("gadget_l3endpoint_t") or f.has_type("gadget_l4endpoint_t"):
+            out.add(f"{f.name}.addr")
+            if f.has_type("gadget_l4endpoint_t"):
+                out |= {f"{f.name}.proto", f"{f.name}.endpoint"}
+    rest = _mapping(_get(entry, "annotations")).get("ebpf.rest.name")
+    if isinstance(rest, str) and rest:
+        out.add(rest)
+    return out
+
+
 def _mapping(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
@@ -340,11 +412,13 @@ def _type_matches(yaml_type: str, ptype: str | None) -> bool:
 
 
 def check_object(doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str = "object",
-                 has_wasm: bool = False, wasm: Additions | None = None) -> list[Diagnostic]:
+                 has_wasm: bool = False, wasm: Additions | None = None,
+                 strict: bool = False) -> list[Diagnostic]:
     """``wasm``: what the gadget's module adds (runtime/wasm/probe.py): its fields and data
     sources are accepted; without it (``has_wasm`` only) a field or data source the object
-    lacks is a warning, as the module may add it."""
-    c = _ObjectCheck(doc, obj, label, object_label, has_wasm, wasm)
+    lacks is a warning, as the module may add it. ``strict``: what ig accepts (see the
+    module docstring) is an error too."""
+    c = _ObjectCheck(doc, obj, label, object_label, has_wasm, wasm, strict)
     for p in obj.problems:
         c.add(None, "error", p)
     c.yaml_datasources()
@@ -357,12 +431,15 @@ class _ObjectCheck:
     """gadget.yaml against the compiled object; diagnostics collect in ``out``."""
 
     def __init__(self, doc: MarkedDoc, obj: ObjectInfo, label: str, object_label: str,
-                 has_wasm: bool, wasm: Additions | None) -> None:
+                 has_wasm: bool, wasm: Additions | None, strict: bool = False) -> None:
         self.doc, self.obj, self.label, self.object_label = doc, obj, label, object_label
-        self.has_wasm, self.wasm = has_wasm, wasm
+        self.has_wasm, self.wasm, self.strict = has_wasm, wasm, strict
+        #: the severity of what ig builds and runs anyway
+        self.lenient = "error" if strict else "warning"
         self.known_wasm = wasm is not None and not wasm.error
         self.data: dict[str, Any] = doc.data if isinstance(doc.data, dict) else {}
-        self.yds = _mapping(self.data.get("datasources"))
+        self.ds_key = _key(self.data, "datasources")
+        self.yds = _mapping(_get(self.data, "datasources"))
         self.out: list[Diagnostic] = []
 
     def add(self, path: tuple[Any, ...] | None, severity: str, msg: str, prefer_key: bool = True) -> None:
@@ -381,9 +458,10 @@ class _ObjectCheck:
             if name in self.obj.datasources:
                 continue
             if wasm is not None and self.known_wasm and name in wasm.datasources:
-                for fname in _mapping(_mapping(self.yds[name]).get("fields")):
+                entry = _mapping(self.yds[name])
+                for fname in _mapping(_get(entry, "fields")):
                     if fname not in wasm.datasources[name]:
-                        self.add(("datasources", name, "fields", fname), "warning",
+                        self.add((self.ds_key, name, _key(entry, "fields"), fname), "warning",
                                  f"datasources.{name}.fields.{fname}: the WASM module's data source "
                                  f"{name!r} has no field {fname!r} after gadgetInit; its fields are: "
                                  f"{', '.join(wasm.datasources[name]) or 'none'}")
@@ -392,21 +470,22 @@ class _ObjectCheck:
             created = (f"; the WASM module creates: {', '.join(wasm.datasources) or 'none'}"
                        if wasm is not None and self.known_wasm else "")
             maybe = self.has_wasm and not self.known_wasm
-            self.add(("datasources", name), "warning" if maybe else "error",
+            self.add((self.ds_key, name), "warning" if maybe else self.lenient,
                      f"datasources.{name}: the object has no data source {name!r}{_suggest(name, have)}"
                      f"; it declares: {declared}{created}"
-                     + (" (the WASM module may create it)" if maybe else ". Rename the entry or remove it"))
+                     + (" (the WASM module may create it)" if maybe else
+                        ". Rename the entry or remove it (ig ignores it)"))
 
     def object_datasources(self) -> None:
         """Every data source of the object is described, with fields its struct has."""
         for name, ds in self.obj.datasources.items():
             macro = ds.macro
-            ypath: tuple[Any, ...] | None = ("datasources", name) if name in self.yds else None
+            ypath: tuple[Any, ...] | None = (self.ds_key, name) if name in self.yds else None
             for prob in ds.problems:
                 self.add(ypath, "error", f"data source {name!r} ({macro}): {prob}")
             if name not in self.yds:
-                if "datasources" in self.data:
-                    self.add(("datasources",), "error",
+                if _get(self.data, "datasources") is not None:
+                    self.add((self.ds_key,), self.lenient,
                              f"datasources: data source {name!r} ({macro} in the object) is missing: add "
                              f"'{name}:' under datasources (gadget metadata generate prints it)")
                 else:
@@ -418,24 +497,34 @@ class _ObjectCheck:
 
     def fields(self, name: str, ds: DataSourceInfo) -> None:
         known = ds.field_names + ds.derived
-        for fname in _mapping(_mapping(self.yds[name]).get("fields")):
+        entry = _mapping(self.yds[name])
+        fields_key = _key(entry, "fields")
+        ig_derived = ig_derived_fields(ds, entry)
+        for fname in _mapping(_get(entry, "fields")):
             if ds.knows_field(fname) or (self.wasm is not None and self.wasm.adds_field(name, fname)):
                 continue
+            if fname in ig_derived:
+                if self.strict:
+                    self.add((self.ds_key, name, fields_key, fname), "error",
+                             f"datasources.{name}.fields.{fname}: ig's formatters add {fname!r} at "
+                             "run time, gadgetsmith's decoder does not print it")
+                continue
             structs = " and ".join(f"struct {s}" for s in ds.structs) or "the event struct"
-            sev = "warning" if self.has_wasm else "error"
+            sev = "warning" if self.has_wasm else self.lenient
             extra = ((" nor among the fields the WASM module adds at gadgetInit" if self.known_wasm
                       else " (it may be added by the WASM module)") if self.has_wasm else "")
             top = [f for f in ds.field_names if "." not in f]
-            self.add(("datasources", name, "fields", fname), sev,
+            self.add((self.ds_key, name, fields_key, fname), sev,
                      f"datasources.{name}.fields.{fname}: no field {fname!r} in {structs}{extra}"
                      f"{_suggest(fname, known)}; fields are: {', '.join(top)}")
 
     # -- params
     def params(self) -> None:
         sections: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        params = _mapping(self.data.get("params"))
-        if "ebpf" in params:
-            sections.append((("params", "ebpf"), _mapping(params.get("ebpf"))))
+        params = _mapping(_get(self.data, "params"))
+        if _get(params, "ebpf") is not None:
+            sections.append(((_key(self.data, "params"), _key(params, "ebpf")),
+                             _mapping(_get(params, "ebpf"))))
         if "ebpfParams" in self.data:
             sections.append((("ebpfParams",), _mapping(self.data.get("ebpfParams"))))
         described: set[str] = set()
@@ -518,8 +607,9 @@ class _ObjectCheck:
                     self.add(keys[key] + ("key",), "error",
                              f"{dotted(keys[key])}.key: {key!r} is also the key of GADGET_PARAM({var}): "
                              "keys must be unique")
-                if var not in WELL_KNOWN:
-                    where = ("params",) if "params" in self.data else None
+                if var not in WELL_KNOWN and var not in SDK_PARAMS:
+                    where = ((_key(self.data, "params"),) if _get(self.data, "params") is not None
+                             else None)
                     self.add(where, "warning",
                              f"GADGET_PARAM({var}) is not described under params.ebpf: its flag is "
                              f"--{key} with no description; add params.ebpf.{var} with key and description")
@@ -529,7 +619,7 @@ class _ObjectCheck:
 def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInfo | None = None,
                    object_label: str = "object", has_wasm: bool = False,
                    schema_name: str = "gadget", doc: MarkedDoc | None = None,
-                   wasm: Additions | None = None) -> Report:
+                   wasm: Additions | None = None, strict: bool = False) -> Report:
     """Validate one document (``doc``: ``data`` already parsed with :func:`load_marked`;
     ``wasm``: what the gadget's WASM module adds, see :func:`wasm_additions`).
     Never raises for bad input: problems become diagnostics."""
@@ -540,14 +630,14 @@ def validate_bytes(data: bytes | str, label: str = "gadget.yaml", obj: ObjectInf
         except YamlSyntaxError as e:
             report.diagnostics.append(Diagnostic(label, e.line, e.col, "error", e.message))
             return report
-    report.diagnostics += check_schema(doc, label, schema_name)
+    report.diagnostics += check_schema(doc, label, schema_name, strict)
     if schema_name != "gadget":
         return report
     report.diagnostics += _todo_warnings(doc, label)
     if obj is not None and isinstance(doc.data, dict):
         report.object_checked = True
         report.diagnostics += check_object(doc, obj, label, object_label,
-                                           has_wasm or wasm is not None, wasm)
+                                           has_wasm or wasm is not None, wasm, strict)
         if wasm is not None and wasm.error:
             report.diagnostics.append(Diagnostic(
                 object_label, 0, 0, "warning", f"{wasm.error}: the fields and data sources the "
@@ -567,11 +657,12 @@ def display_path(p: Path) -> str:
 def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
                  analyze_object: Callable[[buildspec.BuildSpec], ObjectInfo] | None = None,
                  probe_wasm: Callable[[buildspec.BuildSpec, ObjectInfo], Additions] | None = None,
-                 ) -> Report:
+                 strict: bool = False) -> Report:
     """Validate a gadget directory's gadget.yaml (and build.yaml); with ``analyze_object`` (which
     compiles the program: :func:`gadgetsmith.toolchain.build.driver.compile_and_analyze`)
     also against the object, and with ``probe_wasm`` (which builds the WASM module:
-    :func:`gadgetsmith.toolchain.build.driver.wasm_additions_of`) against what the module adds."""
+    :func:`gadgetsmith.toolchain.build.driver.wasm_additions_of`) against what the module adds.
+    A program that does not compile is one error diagnostic (clang's first), not a raise."""
     base = Path(gadget_dir)
     bf = Path(build_file) if build_file else base / "build.yaml"
     pre: list[Diagnostic] = []
@@ -588,24 +679,50 @@ def validate_dir(gadget_dir: Path | str, build_file: Path | str | None = None,
             return r
     spec = buildspec.load(gadget_dir, build_file, content)
     meta = spec.metadata
+    obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
+    obj, compiled = _analyze(spec, analyze_object, obj_label)
     if meta is None:
         label = display_path(spec.gadget_dir / buildspec.DEFAULT_METADATA)
-        r = Report(label, pre, source=str(gadget_dir))
+        r = Report(label, pre + compiled, source=str(gadget_dir), object_checked=obj is not None)
         r.diagnostics.append(Diagnostic(
-            label, 0, 0, "error",
-            f"no metadata file: create it with 'gadget metadata generate {gadget_dir} > {label}'"))
+            label, 0, 0, "error" if strict else "warning",
+            "no metadata file: ig builds and runs the gadget with an empty config; create it "
+            f"with 'gadget metadata generate {gadget_dir} > {label}'"))
         return r
     label = display_path(meta)
-    obj = None
-    obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
-    if analyze_object is not None and spec.ebpf_source is not None:
-        obj = analyze_object(spec)
     wasm = probe_wasm(spec, obj) if probe_wasm is not None and obj is not None and spec.wasm else None
     r = validate_bytes(meta.read_bytes(), label, obj, obj_label, has_wasm=spec.wasm is not None,
-                       wasm=wasm)
-    r.diagnostics[:0] = pre
+                       wasm=wasm, strict=strict)
+    r.diagnostics[:0] = pre + compiled
     r.source = str(gadget_dir)
     return r
+
+
+def _analyze(spec: buildspec.BuildSpec,
+             analyze_object: Callable[[buildspec.BuildSpec], ObjectInfo] | None,
+             obj_label: str) -> tuple[ObjectInfo | None, list[Diagnostic]]:
+    """The object, or no object and the compiler's first error as a diagnostic."""
+    if analyze_object is None or spec.ebpf_source is None:
+        return None, []
+    try:
+        return analyze_object(spec), []
+    except GadgetError as e:  # clang refused the source: the report goes on without it
+        return None, [_compile_diagnostic(e, obj_label)]
+
+
+_CLANG_ERROR_RE = re.compile(r"^(?P<file>[^:\s][^:]*):(?P<line>\d+):(?P<col>\d+): "
+                             r"(?:fatal )?error: (?P<msg>.*)$")
+
+
+def _compile_diagnostic(e: GadgetError, obj_label: str) -> Diagnostic:
+    """The first error clang printed, as a diagnostic at its file:line:col."""
+    for text in (e.detail or "", e.message):
+        for line in text.splitlines():
+            m = _CLANG_ERROR_RE.match(line.strip())
+            if m:
+                return Diagnostic(m["file"], int(m["line"]), int(m["col"]), "error",
+                                  f"the program does not compile: {m['msg']}")
+    return Diagnostic(obj_label, 0, 0, "error", f"the program does not compile: {e.message}")
 
 
 def wasm_additions(data: bytes, obj: ObjectInfo | None) -> Additions:
@@ -639,18 +756,18 @@ def image_contents(ref: str, store_path: Path | str | None,
     return meta, ebpf, wasm
 
 
-def validate_image(ref: str, store_path: Path | str | None = None) -> Report:
+def validate_image(ref: str, store_path: Path | str | None = None, strict: bool = False) -> Report:
     meta, ebpf, wasm = image_contents(ref, store_path)
     label = "gadget.yaml"
     if meta is None:
         r = Report(label, source=ref)
-        r.diagnostics.append(Diagnostic(label, 0, 0, "error",
-                                        f"{ref} has no gadget.yaml (empty config)"))
+        r.diagnostics.append(Diagnostic(label, 0, 0, "error" if strict else "warning",
+                                        f"{ref} has no gadget.yaml (empty config, as ig runs it)"))
         return r
     obj = analyze(ebpf, f"{ref} (amd64 eBPF layer)") if ebpf else None
     additions = wasm_additions(wasm, obj) if wasm is not None else None
     r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm is not None,
-                       wasm=additions)
+                       wasm=additions, strict=strict)
     r.source = ref
     return r
 

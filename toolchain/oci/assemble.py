@@ -63,7 +63,10 @@ def annotations_from_metadata(
 ) -> dict[str, str]:
     """The annotation map ig puts on config, manifests, index and the store entry."""
     if metadata is None:
-        return {mt.CREATED: created}
+        bare = {mt.CREATED: created}
+        if ig_builder_version:
+            bare[mt.IG_BUILDER_VERSION] = ig_builder_version
+        return bare
     ann: dict[str, str] = {
         mt.TITLE: _s(metadata.get("name")),
         mt.DESCRIPTION: _s(metadata.get("description")),

@@ -15,6 +15,12 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
+#: The Inspektor Gadget release whose gadget API these headers follow (and whose own
+#: gadgets all build with them). Images say so in io.inspektor-gadget.builder.version,
+#: the annotation ig checks before it runs a gadget ("Builder version not found in the
+#: gadget image" otherwise); `gadget build --ig-version` names another release.
+IG_VERSION = "v0.55.1"
+
 SDK_ROOT = Path(__file__).resolve().parent
 INCLUDE_ROOT = SDK_ROOT / "include"
 COMPAT_DIR = SDK_ROOT / "compat"
