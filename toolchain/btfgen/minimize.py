@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from gadgetsmith.toolchain.btfgen.archive import KernelEntry
 from gadgetsmith.toolchain.btfgen.cache import BtfgenCache
 from gadgetsmith.toolchain.btfgen.core import try_core_digest
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.fsutil import owned_tempdir
 
 Progress = Callable[[int, int, KernelEntry], None]
 
@@ -129,7 +129,7 @@ def minimize(
         return result
     obj_digests = {a: object_key(objects[a]) for a in kernels}
     slots: dict[tuple[str, int], Minimized] = {}
-    with tempfile.TemporaryDirectory(prefix="gadget-btfgen-") as tmp:
+    with owned_tempdir("gadget-btfgen-") as tmp:
         obj_paths: dict[str, Path] = {}
         for a in kernels:
             obj_paths[a] = Path(tmp) / f"{a}.bpf.o"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,13 +16,14 @@ from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
 from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm, check_toolchain
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.fsutil import owned_tempdir
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import update_file
 from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, analyze
 from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes, wasm_additions
 from gadgetsmith.toolchain.metadata.yamldoc import MarkedDoc, YamlSyntaxError, load_marked
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
-from gadgetsmith.toolchain.oci.store import open_store
+from gadgetsmith.toolchain.oci.store import Store, open_store
 
 if TYPE_CHECKING:
     from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep
@@ -117,19 +116,23 @@ def _checked_arches(arches: Sequence[str]) -> list[str]:
 
 
 @contextmanager
-def _objects_dir(output_dir: Path | str | None) -> Iterator[Path]:
-    """``-o DIR`` (kept), else a temporary directory removed afterwards."""
+def _objects_dir(output_dir: Path | str | None, store: Store | None) -> Iterator[Path]:
+    """``-o DIR`` (kept), else a temporary directory removed afterwards: inside
+    the store when the image is stored (a killed build's objects are found and removed
+    there by the next writer or ``gadget prune``), else in the system's temp directory,
+    named after this process so the next build removes it if this one is killed."""
     if output_dir is not None:
         outdir = Path(output_dir)
         if not outdir.is_dir():
             raise UsageError(f"-o {outdir}: output directory does not exist")
         yield outdir
         return
-    tmpdir = tempfile.mkdtemp(prefix="gadget-build-")
-    try:
-        yield Path(tmpdir)
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    if store is not None:
+        with store.staging("build") as tmp:
+            yield tmp
+        return
+    with owned_tempdir("gadget-build-") as tmp:
+        yield tmp
 
 
 def build(
@@ -157,7 +160,7 @@ def build(
     btfgen_step = _btfgen_step(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
-    with _objects_dir(output_dir) as outdir:
+    with _objects_dir(output_dir, store) as outdir:
         objects, wasm_build = _compile(spec, arches, outdir, toolchain, cflags)
         wasm = wasm_build.data if wasm_build else None
         obj_info = None
@@ -206,8 +209,8 @@ def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[st
     if spec.ebpf_source is None:
         raise UsageError(f"{spec.gadget_dir}: the gadget has no eBPF program")
     cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
-    with tempfile.TemporaryDirectory(prefix="gadget-compile-") as tmp:
-        objs = compile_arches(spec.ebpf_source, list(arches), Path(tmp), find_toolchain(), cflags,
+    with owned_tempdir("gadget-compile-") as tmp:
+        objs = compile_arches(spec.ebpf_source, list(arches), tmp, find_toolchain(), cflags,
                               cwd=spec.gadget_dir)
         return {a: p.read_bytes() for a, p in objs.items()}
 
@@ -223,7 +226,7 @@ def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
     gadget directory, built without the store: what `gadget run DIR` and `gadget test`
     load. Build errors (compiler, gadget.yaml that does not match) raise as in build()."""
     arch = host_arch()
-    with tempfile.TemporaryDirectory(prefix="gadget-run-") as tmp:
+    with owned_tempdir("gadget-run-") as tmp:
         res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True)
         data = res.objects[arch].read_bytes()
     return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}
@@ -234,9 +237,9 @@ def wasm_additions_of(spec: buildspec.BuildSpec, obj: ObjectInfo | None) -> Addi
     ``obj``'s data sources; a module that does not build is an Additions with the error
     (validation warns about it), not a failure."""
     assert spec.wasm is not None
-    with tempfile.TemporaryDirectory(prefix="gadget-validate-wasm-") as tmp:
+    with owned_tempdir("gadget-validate-wasm-") as tmp:
         try:
-            built = build_wasm(spec.wasm, Path(tmp), str(spec.build_file or spec.gadget_dir))
+            built = build_wasm(spec.wasm, tmp, str(spec.build_file or spec.gadget_dir))
         except GadgetError as e:
             return Additions(error=f"the WASM module was not built: {e.message}")
     return wasm_additions(built.data, obj)

@@ -37,6 +37,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("tag", "images:tag", "Give an image another name."),
     Command("rm", "images:rm", _RM_HELP),
     Command("remove", "images:rm", _RM_HELP, hidden=True),
+    Command("prune", "images:prune",
+            "Remove blobs no image uses and temporary data that killed commands left behind."),
     Command("validate", "metadata:validate",
             "Check gadget.yaml against the schema and against the compiled object."),
     Command("run", "run:run", "Run a gadget here: load, attach, decode and print its events."),

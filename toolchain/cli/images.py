@@ -13,7 +13,7 @@ from gadgetsmith.toolchain.cli.common import (
     print_json,
     store_path,
 )
-from gadgetsmith.toolchain.cli.output import print_inspect, print_table
+from gadgetsmith.toolchain.cli.output import human_size, print_inspect, print_table
 from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.oci.views import inspect_image, list_images
 
@@ -91,3 +91,30 @@ def rm(
         typer.echo(f"{'Deleted' if deleted else 'Untagged'}: {removed}")
         for sig in cosign_tags:
             typer.echo(f"Deleted: {sig} (signature of a removed image)")
+
+
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
+    fmt: FormatOpt = OutFormat.text,
+    store: StoreOpt = None,
+) -> None:
+    """Remove blobs no image uses and temporary data that killed commands left behind.
+
+    Temporary data is a pull's, import's or build's staging directory in the store, a
+    half-written blob, or a build directory in the system's temp directory, whose command
+    is no longer running (writers remove them too, when they take the store lock).
+    Untagged images stay: remove them with 'gadget rm DIGEST'.
+
+    Example: gadget prune --dry-run
+    """
+    report = open_store(store_path(store)).prune(dry_run=dry_run)
+    if fmt is OutFormat.json:
+        print_json(report.as_dict())
+        return
+    verb = "Would delete" if dry_run else "Deleted"
+    for digest, size in report.blobs:
+        typer.echo(f"{verb} blob {digest} ({human_size(size)})")
+    for path, size in report.temporaries:
+        typer.echo(f"{verb} temporary data {path} ({human_size(size)})")
+    total = human_size(report.freed)
+    typer.echo(f"Would reclaim: {total}" if dry_run else f"Total reclaimed space: {total}")

@@ -19,6 +19,11 @@ def print_table(headers: list[str], rows: list[list[str]]) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
+def human_size(n: Any) -> str:
+    """``512 B``, ``1.2 kB``, ``34.0 MB`` (decimal units, as docker prints sizes)."""
+    return _size(n)
+
+
 def _size(n: Any) -> str:
     try:
         n = int(n)

@@ -4,20 +4,23 @@
     <store>/index.json          tagged images (ref.name = full normalised reference)
     <store>/index.json.lock     flock(2) held by writers
     <store>/blobs/sha256/<hex>
+    <store>/.tmp-<kind>-<pid>.<start>-*   staging of a running pull/import/build
+    <store>/blobs/sha256/.tmp-<pid>.<start>-*   a blob being written
 
 Every change is made under the lock, and every file is written atomically, so a killed
-command leaves the store as it was before or after the change, never in between.
+command leaves the store as it was before or after the change, never in between. What a
+killed command leaves is temporary data named after its process (see
+:mod:`gadgetsmith.toolchain.fsutil`): the next writer, once it holds the lock, removes
+the entries whose process is gone, and ``gadget prune`` does too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
-import tempfile
-import time
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +38,22 @@ from gadgetsmith.runtime.oci.layout import (
 )
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
-from gadgetsmith.toolchain.fsutil import atomic_write, fsync_dir, locked
+from gadgetsmith.toolchain.fsutil import (
+    atomic_write,
+    entry_size,
+    fsync_dir,
+    locked,
+    owned_mkdtemp,
+    remove_entry,
+    stale_entries,
+    stale_system_temporaries,
+)
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
 
 LOCK_FILE = "index.json.lock"
-_STALE_TMP_SECONDS = 3600
+#: how every temporary entry of the store is named (a prefix of it)
+TMP_PREFIX = ".tmp-"
 
 
 class StoreError(GadgetError):
@@ -84,7 +97,8 @@ class Store(Layout):
 
     def _foreign_entries(self) -> list[str]:
         ours = {LOCK_FILE, INDEX_FILE, "blobs"}
-        return [p.name for p in self.root.iterdir() if p.name not in ours and not p.name.startswith(".tmp-")]
+        return [p.name for p in self.root.iterdir()
+                if p.name not in ours and not p.name.startswith(TMP_PREFIX)]
 
     def _not_a_layout(self) -> StoreError:
         return StoreError(
@@ -92,8 +106,25 @@ class Store(Layout):
             "point --store / GADGETSMITH_STORE at an empty directory or an OCI layout"
         )
 
-    def lock(self) -> AbstractContextManager[None]:
-        return locked(self.root / LOCK_FILE)
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store lock; temporary data of killed commands is removed first."""
+        with locked(self.root / LOCK_FILE):
+            self.remove_stale()
+            yield
+
+    def stale_temporaries(self) -> list[Path]:
+        """Temporary entries (staging directories, half-written blobs) whose command is gone."""
+        return (stale_entries(self.root, [TMP_PREFIX])
+                + stale_entries(self.blobs_dir, [TMP_PREFIX]))
+
+    def remove_stale(self) -> int:
+        """Remove :meth:`stale_temporaries` (caller holds the lock). Returns bytes freed."""
+        freed = 0
+        for p in self.stale_temporaries():
+            freed += entry_size(p)
+            remove_entry(p)
+        return freed
 
     # -- blobs ------------------------------------------------------------------------
     def put_blob(self, data: bytes, digest: str | None = None) -> str:
@@ -169,20 +200,23 @@ class Store(Layout):
             return previous
 
     def staging_dir(self, kind: str) -> Path:
-        """A new ``.tmp-<kind>-*`` directory in the store for files to :meth:`ingest`.
+        """A new ``.tmp-<kind>-<pid>.<start>-*`` directory in the store, for files to
+        :meth:`ingest` (or a build's objects).
 
-        The caller removes it when done; ones left by killed commands are removed here
-        once they are stale.
+        The caller removes it when done; one left by a killed command is removed by the
+        next writer (:meth:`lock`) or ``gadget prune``.
         """
         self.init()
-        now = time.time()
-        for p in self.root.glob(f".tmp-{kind}-*"):
-            try:
-                if p.is_dir() and now - p.stat().st_mtime > _STALE_TMP_SECONDS:
-                    shutil.rmtree(p, ignore_errors=True)
-            except OSError:
-                pass
-        return Path(tempfile.mkdtemp(prefix=f".tmp-{kind}-", dir=self.root))
+        return owned_mkdtemp(f"{TMP_PREFIX}{kind}-", self.root)
+
+    @contextlib.contextmanager
+    def staging(self, kind: str) -> Iterator[Path]:
+        """:meth:`staging_dir`, removed when the block ends."""
+        path = self.staging_dir(kind)
+        try:
+            yield path
+        finally:
+            remove_entry(path)
 
     def ingest(self, staged: dict[str, Path], tags: list[tuple[str, dict[str, Any]]]) -> None:
         """Move verified blob files into the store, then set ``tags``; all under the lock.
@@ -305,33 +339,49 @@ class Store(Layout):
 
     def gc_locked(self) -> int:
         """Delete blobs not reachable from index.json. Caller holds the lock."""
+        deleted = 0
+        for p in self.unreferenced_blobs():
+            try:
+                p.unlink()
+                deleted += 1
+            except OSError:
+                pass
+        if deleted:
+            fsync_dir(self.blobs_dir)
+        return deleted
+
+    def unreferenced_blobs(self) -> list[Path]:
+        """Blob files no entry of index.json reaches (temporary files are not blobs)."""
         reachable: set[str] = set()
         for d in self.read_index()["manifests"]:
             for x in self.walk(d):
                 reachable.add(x["digest"])
-        deleted = 0
-        now = time.time()
         bdir = self.blobs_dir
         if not bdir.is_dir():
-            return 0
-        for p in bdir.iterdir():
-            if p.name.startswith(".tmp-"):
-                # leftovers of a killed writer; only remove when clearly stale
-                try:
-                    if now - p.stat().st_mtime > _STALE_TMP_SECONDS:
-                        p.unlink()
-                except OSError:
-                    pass
-                continue
-            if f"sha256:{p.name}" not in reachable:
-                try:
-                    p.unlink()
-                    deleted += 1
-                except OSError:
-                    pass
-        if deleted:
-            fsync_dir(bdir)
-        return deleted
+            return []
+        return [p for p in sorted(bdir.iterdir())
+                if not p.name.startswith(TMP_PREFIX) and f"sha256:{p.name}" not in reachable]
+
+    def prune(self, dry_run: bool = False, system_temp: bool = True) -> PruneReport:
+        """Remove unreferenced blobs and temporary data of killed commands (``gadget
+        prune``): the store's, and with ``system_temp`` the toolchain's directories in the
+        system's temp directory; with ``dry_run``, only say what would go."""
+        report = PruneReport(dry_run=dry_run)
+        if system_temp:
+            for p in stale_system_temporaries():
+                report.temporaries.append((str(p), entry_size(p)))
+                if not dry_run:
+                    remove_entry(p)
+        with locked(self.root / LOCK_FILE):  # not lock(): it would remove them unreported
+            for p in self.stale_temporaries():
+                report.temporaries.append((str(p), entry_size(p)))
+                if not dry_run:
+                    remove_entry(p)
+            for p in self.unreferenced_blobs():
+                report.blobs.append((f"sha256:{p.name}", entry_size(p)))
+            if not dry_run and report.blobs:
+                self.gc_locked()
+        return report
 
     def images(self) -> list[ImageEntry]:
         return self.entries()
@@ -340,6 +390,25 @@ class Store(Layout):
         """The local names (tags, not cosign ``sha256-<hex>.*`` tags) of ``digest``."""
         return [e.reference for e in self.entries()
                 if e.digest == digest and not is_signature_tag(e.reference)]
+
+
+@dataclass
+class PruneReport:
+    """What :meth:`Store.prune` removed (or would remove): ``(name, bytes)`` pairs."""
+
+    dry_run: bool = False
+    blobs: list[tuple[str, int]] = field(default_factory=list)
+    temporaries: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def freed(self) -> int:
+        return sum(n for _, n in self.blobs) + sum(n for _, n in self.temporaries)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dryRun": self.dry_run,
+                "blobs": [{"digest": d, "size": n} for d, n in self.blobs],
+                "temporaries": [{"path": p, "size": n} for p, n in self.temporaries],
+                "freed": self.freed}
 
 
 def _full(text: str) -> str:
@@ -364,4 +433,4 @@ def open_store(path: Path | str | None = None, create: bool = True) -> Store:
     return store
 
 
-__all__ = ["Store", "StoreError", "open_store"]
+__all__ = ["PruneReport", "Store", "StoreError", "TMP_PREFIX", "open_store"]
