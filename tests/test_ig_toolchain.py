@@ -142,3 +142,32 @@ def test_validate_json_when_the_source_does_not_compile(tmp_path: Path) -> None:
     assert "use of undeclared identifier 'nonsense'" in e["message"]
     # the yaml checks that need no object still ran
     assert any("empty (null)" in x["message"] for x in out["diagnostics"])
+
+
+def test_ig_compat_tool_reports_a_folder(tmp_path: Path, tiny_gadget: Path) -> None:
+    """bench/ig_compat.py over a folder of gadgets (a user's fork of IG's gadgets/): one
+    row per gadget, the totals, and a cause for what fails."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "gadgets"
+    root.mkdir()
+    shutil.copytree(tiny_gadget, root / "tiny")
+    (root / "opstats").mkdir()
+    (root / "opstats" / "gadget.yaml").write_text(METADATA_ONLY)
+    broken = root / "ci" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "program.bpf.c").write_text("#include <gadget/not_a_header.h>\n")
+    out = tmp_path / "r.json"
+    res = subprocess.run([sys.executable, str(HERE.parent / "bench" / "ig_compat.py"), str(root),
+                          "--run", "none", "--json", str(out), "--markdown"],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    rows = {ln.split("|")[1].strip(): ln for ln in res.stdout.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| gadget")}
+    assert set(rows) == {"tiny", "opstats", "ci/broken"}, res.stdout
+    assert "| ok | ok | 0/0 |" in rows["tiny"] and "| ok | ok | 0/0 | n/a |" in rows["opstats"]
+    assert "FAIL | FAIL" in rows["ci/broken"]
+    assert "missing header <gadget/not_a_header.h>" in rows["ci/broken"]
+    totals = json.loads(out.read_text())["totals"]
+    assert (totals["gadgets"], totals["build_amd64_ok"], totals["build_arm64_fail"]) == (3, 2, 1)
