@@ -12,6 +12,7 @@ older ``except ValueError`` / ``except OSError`` / ``except LookupError`` caller
     │   └── BtfError                   no usable .BTF section
     ├── ObjectError                    the eBPF object cannot be read (wraps a FormatError)
     ├── LibbpfError (OSError)          a libbpf call failed: errno, message, libbpf's log
+    ├── ProgramError                   a program cannot be loaded or attached: which, why
     ├── BtfgenError                    no BTF for this kernel: none of its own, none in the image
     ├── NotInRoot                      a probe's file is not in that (container's) filesystem
     ├── ContainerError                 a container runtime could not be queried
@@ -77,6 +78,20 @@ class LibbpfError(RuntimeGadgetError, OSError):
         super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
 
 
+class ProgramError(RuntimeGadgetError):
+    """A program of the gadget cannot be loaded or attached. ``program`` and ``section``
+    name it ("" when libbpf did not say which one failed), ``err`` is the errno, and
+    ``verifier_log`` the verifier's whole log for a rejected program ("" otherwise)."""
+
+    def __init__(self, program: str, section: str, err: int, message: str,
+                 verifier_log: str = "") -> None:
+        super().__init__(message)
+        self.program = program
+        self.section = section
+        self.err = err
+        self.verifier_log = verifier_log
+
+
 class BtfgenError(RuntimeGadgetError):
     """The kernel has no BTF and the image's btfgen layer has no entry for it (or none)."""
 
@@ -131,5 +146,5 @@ class WasmModuleError(WasmError):
 
 __all__ = ["BtfError", "BtfgenError", "ContainerError", "ElfError", "FilterError", "FormatError",
            "ImageError", "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
-           "ParamError", "RuntimeGadgetError", "SelectorError", "UnknownReference", "WasmError",
-           "WasmModuleError"]
+           "ParamError", "ProgramError", "RuntimeGadgetError", "SelectorError", "UnknownReference",
+           "WasmError", "WasmModuleError"]

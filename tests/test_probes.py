@@ -177,9 +177,10 @@ def test_uprobe_missing_symbol_is_named(tmp_path: Path) -> None:
     d.mkdir()
     (d / "program.bpf.c").write_text(prog)
     res = run_gadget("run", str(d), "--host", "--timeout", "1", check=False)
-    assert res.returncode == 1, res
-    line = res.stderr.strip().splitlines()[-1]
-    assert "getpid_entry" in line and "uprobe/libc:no_such_function_xyz" in line
+    # as in ig: a warning naming the program, and the gadget runs without that probe
+    assert res.returncode == 0, res
+    line = next(x for x in res.stderr.splitlines() if "getpid_entry" in x)
+    assert line.startswith("warning: ") and "uprobe/libc:no_such_function_xyz" in line
     assert "no symbol no_such_function_xyz" in line and "Traceback" not in res.stderr
 
 

@@ -347,12 +347,20 @@ def test_usdt_attach_errors_are_one_line(probe_bin: Path, tmp_path: Path, case: 
     }[case]
     d = _gadget_dir(tmp_path, "usdtbad", target, source)
     res = run_gadget("run", str(d), "--host", "--timeout", "1", check=False)
-    assert res.returncode == 1, res
     assert "Traceback" not in res.stderr
-    lines = res.stderr.strip().splitlines()
+    # (containers that other tests run here have their own copies, warned about apart)
+    lines = [x for x in res.stderr.strip().splitlines() if not x.startswith("warning: container ")]
     assert len(lines) == 1, lines
-    assert lines[0].startswith(f"error: program on_tick (usdt/{target}) cannot attach: "), lines
-    why = lines[0].split("cannot attach: ", 1)[1]
+    if case.startswith("no-such-") or case == "no-notes":
+        # a probe this host's file does not have is a warning, as in ig; the gadget runs
+        assert res.returncode == 0, res
+        assert lines[0].startswith(f"warning: program on_tick (usdt/{target}) is not attached "
+                                   "on this host: "), lines
+        why = lines[0].split("on this host: ", 1)[1]
+    else:
+        assert res.returncode == 1, res
+        assert lines[0].startswith(f"error: program on_tick (usdt/{target}) cannot attach: "), lines
+        why = lines[0].split("cannot attach: ", 1)[1]
     true = os.path.realpath("/bin/true")
     if case == "not-elf":  # libbpf's own words after the file's name
         assert why.startswith(f"{os.path.realpath('/etc/os-release')}: ") and "ELF" in why, why

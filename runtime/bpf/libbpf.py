@@ -33,7 +33,7 @@ class UprobeOpts(ctypes.Structure):
 
 
 class ObjectOpenOpts(ctypes.Structure):
-    """struct bpf_object_open_opts up to btf_custom_path (libbpf 0.6+; sz says so)."""
+    """struct bpf_object_open_opts up to kernel_log_level (libbpf 1.0+; sz says so)."""
 
     _fields_ = [
         ("sz", c_size_t),
@@ -43,6 +43,9 @@ class ObjectOpenOpts(ctypes.Structure):
         ("_attach_prog_fd", c_uint32),  # removed field, kept as padding
         ("kconfig", c_char_p),
         ("btf_custom_path", c_char_p),
+        ("kernel_log_buf", c_void_p),
+        ("kernel_log_size", c_size_t),
+        ("kernel_log_level", c_uint32),
     ]
 
 
@@ -179,15 +182,19 @@ def check_int(rc: int, what: str) -> int:
 
 
 # -- thin typed wrappers ---------------------------------------------------------------
-def open_mem(data: bytes, btf_custom_path: str | None = None) -> tuple[int, ctypes.Array]:
+def open_mem(data: bytes, btf_custom_path: str | None = None,
+             log_buf: tuple[int, int] | None = None) -> tuple[int, ctypes.Array]:
     """Open an object from memory. ``btf_custom_path``: a BTF file libbpf uses instead of
-    the kernel's for CO-RE relocations (a btfgen bundle's entry for kernels without BTF)."""
+    the kernel's for CO-RE relocations (a btfgen bundle's entry for kernels without BTF).
+    ``log_buf``: (address, size) of a buffer that gets the verifier's log of a program
+    the kernel rejects (libbpf loads it again with the log on; see runtime/bpf/verifier.py)."""
     buf = ctypes.create_string_buffer(data, len(data))
-    opts = None
+    opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts))
     if btf_custom_path:
-        opts = ObjectOpenOpts(sz=ctypes.sizeof(ObjectOpenOpts),
-                              btf_custom_path=btf_custom_path.encode())
-    obj = lib().bpf_object__open_mem(buf, len(data), ctypes.byref(opts) if opts else None)
+        opts.btf_custom_path = btf_custom_path.encode()
+    if log_buf is not None:
+        opts.kernel_log_buf, opts.kernel_log_size = log_buf
+    obj = lib().bpf_object__open_mem(buf, len(data), ctypes.byref(opts))
     return check_ptr(obj, "opening the eBPF object"), buf
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
+from gadgetsmith.runtime.bpf.verifier import VerifierLog, explain
 from gadgetsmith.runtime.errors import LibbpfError, RuntimeGadgetError
 from gadgetsmith.runtime.probes.uprobes import (
     FILE_PROBE_KINDS,
@@ -131,7 +132,15 @@ class LoadedGadget:
             self.attach_all()
 
     def _open(self, values: dict[str, str]) -> None:
-        obj, self._buf = L.open_mem(self.gobj.data, self.btf_custom_path)
+        vlog = VerifierLog()
+        try:
+            self._open_logged(values, vlog)
+        finally:
+            vlog.close()
+
+    def _open_logged(self, values: dict[str, str], vlog: VerifierLog) -> None:
+        obj, self._buf = L.open_mem(self.gobj.data, self.btf_custom_path,
+                                    (vlog.address, vlog.size))
         self.obj = obj
         try:
             for m in L.iter_maps(obj):
@@ -148,26 +157,15 @@ class LoadedGadget:
             L.take_log()
             rc = L.lib().bpf_object__load(obj)
             if rc < 0:
-                log = L.take_log()
-                raise RuntimeGadgetError(self._load_error(-rc, log))
+                err = explain(-rc, L.take_log(), vlog.text(),
+                              {n: sec for n, (_p, sec) in self.programs.items()})
+                if err.verifier_log:
+                    self._debug(f"verifier log of program {err.program} ({err.section}):\n"
+                                + err.verifier_log.rstrip())
+                raise err
         except BaseException:
             self.close()
             raise
-
-    def _load_error(self, err: int, log: str) -> str:
-        import errno as _e
-
-        lines = [line for line in log.splitlines() if line.strip()]
-        failing = next((line for line in lines if "failed to load" in line
-                        or "prog '" in line and "error" in line.lower()), "")
-        for name, (_p, sec) in self.programs.items():
-            if name in failing or (sec.split("/")[0] in ("fentry", "fexit", "lsm") and err == 1):
-                hint = ("this kernel does not allow fentry/fexit/lsm programs"
-                        if sec.split("/")[0] in ("fentry", "fexit", "lsm") else "see --debug")
-                return (f"program {name} ({sec}) cannot be loaded: "
-                        f"{_e.errorcode.get(err, err)}: {hint}")
-        tail = lines[-1] if lines else ""
-        return f"loading the eBPF object failed: {_e.errorcode.get(err, err)} {tail}".strip()
 
     def _set_rodata(self, rodata_map: int, values: dict[str, str]) -> None:
         current = L.initial_value(rodata_map)
@@ -254,10 +252,10 @@ class LoadedGadget:
         return t
 
     def _attach_uprobe(self, prog: int, name: str, section: str) -> int:
-        """The host's attachment of a uprobe or USDT program. When only containers are
-        traced (``filter_by_mntns``), a host without the file, the symbol or the USDT
-        probe is a warning (0 is returned): the containers' own copies are probed by
-        :meth:`attach_container_uprobes`."""
+        """The host's attachment of a uprobe or USDT program. A host without the file,
+        the symbol or the USDT probe is a warning (0 is returned) and the other programs
+        still run, as in ig (a library that is not installed: nothing calls it here);
+        containers' own copies are probed by :meth:`attach_container_uprobes`."""
         t = self._file_probe_target(name, section)
         path = ""
         try:
@@ -277,7 +275,7 @@ class LoadedGadget:
                 hint = _file_probe_hint(section, t, path, e)
             else:
                 hint = e.strerror if isinstance(e, OSError) else str(e)
-            if self.filter_by_mntns and missing:
+            if missing:
                 self._warn(f"program {name} ({section}) is not attached on this host: {hint}")
                 return 0
             raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {hint}") from None
