@@ -10,7 +10,7 @@ and gids, and the raw field is marked hidden for columns.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,8 @@ class Decoder:
         # (kind, field, extra...) per op, for the compiled decoder
         self._steps: list[tuple] = []
         self._short_strings = _StringCache()
+        #: char arrays decoded as their bytes (see keep_raw)
+        self._raw: frozenset[str] = frozenset()
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
@@ -143,7 +145,8 @@ class Decoder:
         if f.kind == "string":
 
             def string(raw: bytes, out: dict[str, Any], off=off, n=f.size, name=name) -> None:
-                out[name] = raw[off:off + n].split(b"\0", 1)[0].decode("utf-8", "replace")
+                v = raw[off:off + n]
+                out[name] = v if name in self._raw else v.split(b"\0", 1)[0].decode("utf-8", "replace")
 
             self._ops.append(string)
             self._steps.append(("string", f, f"{f.size}s"))
@@ -268,6 +271,8 @@ class Decoder:
             at, count = index.get(f.name, (0, 0))
             if kind == "read":
                 items.append(f"{key}: v[{at}]")
+            elif kind == "string" and f.name in self._raw:
+                items.append(f"{key}: v[{at}]")
             elif kind == "string" and f.size <= 64:
                 # short strings (comm, names) repeat: decode each distinct value once
                 env["_strs"] = self._short_strings
@@ -306,6 +311,15 @@ class Decoder:
         src.append("    return {" + ", ".join(items) + "}")
         exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
         return env["decode"]
+
+    def keep_raw(self, names: Iterable[str]) -> None:
+        """Decode the char arrays ``names`` as their bytes: the whole array, NULs and what
+        follows them included, instead of the text up to the first NUL. That is what IG
+        gives a WASM module that reads such a field (IG's modules split arguments at
+        NULs); the WASM stage turns what the module left as bytes into that text again."""
+        strings = {f.name for f in self.fields if f.kind == "string"}
+        self._raw = frozenset(n for n in names if n in strings)
+        self._fast = self._compile()
 
     def decode(self, raw: bytes) -> dict[str, Any]:
         if self._fast is not None:
