@@ -9,7 +9,7 @@ Events are flat dicts keyed by IG's dotted field names (``nest()`` turns one int
 JSON). ``processors`` run on every event in order; a processor returns the event,
 possibly changed, or None to drop it. The stages (:mod:`gadgetsmith.runtime.pipeline`)
 are source -> containers -> object -> params -> load -> readers -> attach -> decode ->
-enrich -> processors -> filter -> (WASM) -> sort; ``stages=`` adds or replaces some.
+enrich -> processors -> wasm -> filter -> sort; ``stages=`` adds or replaces some.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from gadgetsmith.runtime.pipeline.source import (
     open_source,
 )
 from gadgetsmith.runtime.pipeline.stage import Batch, Event, Stage
+from gadgetsmith.runtime.wasm.stage import WasmStage
 
 
 class Gadget:
@@ -73,7 +74,12 @@ class Gadget:
 
     On a kernel without BTF, CO-RE relocations use this machine's entry of the image's
     btfgen layer (read from the store for an image; ``btfgen_layer`` for an object given
-    as bytes or a file), see :mod:`gadgetsmith.runtime.bpf.btfgen`."""
+    as bytes or a file), see :mod:`gadgetsmith.runtime.bpf.btfgen`.
+
+    A gadget with a WASM module (an image's WASM layer; ``wasm``: a module's bytes for an
+    object given as bytes or a file) runs it in the pipeline's wasm stage
+    (:mod:`gadgetsmith.runtime.wasm.stage`): the module's fields are in the events, its
+    data sources' events come out of :meth:`run` and :meth:`events` like the others."""
 
     def __init__(
         self,
@@ -93,17 +99,18 @@ class Gadget:
         sort: str | None = None,
         stages: list[Stage] | None = None,
         btfgen_layer: bytes | None = None,
+        wasm: bytes | None = None,
     ) -> None:
         self.ctx = RunContext(host=host, selector=selector or ContainerSelector(),
                               on_lost=on_lost, on_warning=on_warning, on_debug=on_debug,
-                              btfgen_layer=btfgen_layer)
+                              btfgen_layer=btfgen_layer, wasm=wasm)
         #: the caller's per-event hooks (this list: it may be changed between reads)
         self.processors: list[Processor] = list(processors or [])
         self.pipeline = Pipeline([
             SourceStage(open_source(image, store, metadata)), ContainersStage(containers),
             ObjectStage(), ParamsStage(params), LoadStage(), ReadersStage(perf_buffer_pages),
             AttachStage(), DecodeStage(), EnrichStage(), ProcessorStage(self.processors),
-            FilterStage(filter), SortStage(sort), *(stages or [])])
+            WasmStage(), FilterStage(filter), SortStage(sort), *(stages or [])])
         self.pipeline.start(self.ctx)
         self.ctx.debug(f"pipeline: {self.pipeline.describe()}")
         self._runner = Runner(self.pipeline, self.ctx)

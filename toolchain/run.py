@@ -31,6 +31,7 @@ class DirectorySource:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._wasm: bytes | None = None
 
     @property
     def name(self) -> str:
@@ -38,12 +39,17 @@ class DirectorySource:
 
     def load(self) -> tuple[bytes, dict[str, Any]]:
         # the build driver (clang discovery, the SDK) only when a directory is run
-        from gadgetsmith.toolchain.build.driver import build_for_host
+        from gadgetsmith.toolchain.build.driver import build_for_host_with_wasm
 
-        return build_for_host(self.path)
+        data, metadata, self._wasm = build_for_host_with_wasm(self.path)
+        return data, metadata
 
     def btfgen_layer(self) -> bytes | None:
         return None  # run from source: the build has no btfgen layer
+
+    def wasm_layer(self) -> bytes | None:
+        """The module the build made (after :meth:`load`)."""
+        return self._wasm
 
 
 class CheckedImage:
@@ -89,14 +95,24 @@ class CheckedImage:
         except RuntimeGadgetError as e:
             raise GadgetError(str(e)) from None
 
+    def wasm_layer(self) -> bytes | None:
+        """The checked image's WASM module (after :meth:`load`)."""
+        if self._image is None:
+            return None
+        try:
+            return self._image.wasm_layer()
+        except RuntimeGadgetError as e:
+            raise GadgetError(str(e)) from None
+
 
 def load_for_run(store: Path | None, text: str, policy: Policy, no_verify: bool = False
-                 ) -> tuple[bytes, dict[str, Any], bytes | None]:
-    """The object, gadget.yaml and, on a kernel without BTF, the btfgen layer of a local
-    image the policy allows (what `gadget run IMAGE` loads; `gadget test` loads images so)."""
+                 ) -> tuple[bytes, dict[str, Any], bytes | None, bytes | None]:
+    """The object, gadget.yaml, on a kernel without BTF the btfgen layer, and the WASM
+    module of a local image the policy allows (what `gadget run IMAGE` loads; `gadget
+    test` loads images so)."""
     image = CheckedImage(store, text, policy, no_verify)
     data, metadata = image.load()
-    return data, metadata, image.btfgen_layer() if needs_bundle() else None
+    return data, metadata, image.btfgen_layer() if needs_bundle() else None, image.wasm_layer()
 
 
 def local_kind(image: str) -> str | None:

@@ -135,6 +135,9 @@ def _declare() -> None:
     _sig("bpf_program__section_name", c_char_p, [c_void_p])
     _sig("bpf_program__fd", c_int, [c_void_p])
     _sig("bpf_program__attach", c_void_p, [c_void_p])
+    _sig("bpf_program__attach_kprobe", c_void_p, [c_void_p, ctypes.c_bool, c_char_p])
+    _sig("bpf_program__attach_tracepoint", c_void_p, [c_void_p, c_char_p, c_char_p])
+    _sig("bpf_program__attach_raw_tracepoint", c_void_p, [c_void_p, c_char_p])
     _sig("bpf_program__type", c_int, [c_void_p])
     _sig("bpf_program__set_type", c_int, [c_void_p, c_int])
     _sig("bpf_program__attach_uprobe_opts", c_void_p,

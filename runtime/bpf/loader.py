@@ -50,6 +50,30 @@ def ensure_fs() -> None:
             subprocess.run(["mount", "-t", fstype, fstype, path], capture_output=True, check=False)
 
 
+PROGRAM_DISABLED = "gadget_program_disabled"  # IG's attach_to value for "do not attach"
+
+
+def _attach_to(prog: int, name: str, section: str) -> int:
+    """A kprobe, kretprobe, tracepoint or raw tracepoint attached to another target than
+    its section's (``section`` is the section it would have)."""
+    kind, _, target = section.partition("/")
+    lib = L.lib()
+    if kind in ("kprobe", "kretprobe"):
+        link = lib.bpf_program__attach_kprobe(prog, kind == "kretprobe", target.encode())
+    elif kind in ("tracepoint", "tp") and "/" in target:
+        cat, _, tp = target.partition("/")
+        link = lib.bpf_program__attach_tracepoint(prog, cat.encode(), tp.encode())
+    elif kind in ("raw_tracepoint", "raw_tp"):
+        link = lib.bpf_program__attach_raw_tracepoint(prog, target.encode())
+    else:
+        raise RuntimeGadgetError(f"program {name}: attach_to {target!r} is not supported for "
+                                 f"{kind} programs (kprobes, tracepoints, raw tracepoints)")
+    if not link:
+        err = LibbpfError(f"attaching {name}", L.errno_now(), L.take_log())
+        raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
+    return link
+
+
 def _attach_hint(section: str, err: LibbpfError) -> str:
     kind = section.split("/", 1)[0]
     if kind in ("kprobe", "kretprobe") and not os.path.exists("/sys/kernel/tracing/kprobe_events"):
@@ -196,20 +220,34 @@ class LoadedGadget:
                             f"sizing map {name[:-len('_max_entries')]}")
         L.set_initial_value(rodata_map, bytes(data))
 
-    def attach_all(self, skip: set[str] | None = None) -> None:
+    def attach_all(self, skip: set[str] | None = None,
+                   targets: dict[str, str] | None = None) -> None:
+        """Every program but ``skip``'s. ``targets``: program -> what to attach it to
+        instead of its section's target (IG's ``programs.<name>.attach_to``, from
+        gadget.yaml or a WASM module); ``gadget_program_disabled`` leaves it unattached."""
+        targets = targets or {}
         for name in list(self.programs):
             if skip and name in skip:
                 continue
-            self.attach(name)
+            if targets.get(name) == PROGRAM_DISABLED:
+                self._debug(f"program {name} ({self.programs[name][1]}): not attached "
+                            f"(attach_to: {PROGRAM_DISABLED})")
+                continue
+            self.attach(name, targets.get(name))
 
-    def attach(self, name: str) -> int:
-        """Attach one program by its section; returns its link (0 for socket filters,
-        whose attachment is a raw socket held in :attr:`sockets`)."""
+    def attach(self, name: str, target: str | None = None) -> int:
+        """Attach one program by its section (or to ``target``, see :meth:`attach_all`);
+        returns its link (0 for socket filters, whose attachment is a raw socket held in
+        :attr:`sockets`)."""
         prog, section = self.programs[name]
         L.take_log()
         kind = section.split("/", 1)[0]
+        if target:
+            section = f"{kind}/{target}"
         try:
-            if kind in FILE_PROBE_KINDS:
+            if target and kind not in FILE_PROBE_KINDS:
+                link = _attach_to(prog, name, section)
+            elif kind in FILE_PROBE_KINDS:
                 link = self._attach_uprobe(prog, name, section)
                 if not link:
                     return 0

@@ -361,6 +361,21 @@ class DataSourceInfo:
         return self.enriched and name.startswith(ENRICHMENT_PREFIXES)
 
 
+def wasm_param_defaults(metadata: dict[str, Any] | None) -> dict[str, str]:
+    """gadget.yaml's ``params.wasm`` (the WASM module's params): each param's key -> its
+    default value, as text."""
+    params = (metadata or {}).get("params")
+    section = params.get("wasm") if isinstance(params, dict) else None
+    out = {}
+    for name, spec in (section.items() if isinstance(section, dict) else ()):
+        spec = spec if isinstance(spec, dict) else {}
+        key = str(spec.get("key") or name)
+        default = spec.get("defaultValue", spec.get("defaultvalue"))
+        out[key] = "" if default is None else (str(default).lower() if isinstance(default, bool)
+                                              else str(default))
+    return out
+
+
 def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
     """gadget.yaml's ``datasources.<ds>.fields.<name>.annotations``, as text."""
     def mapping(v: Any) -> dict:

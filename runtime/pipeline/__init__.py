@@ -10,8 +10,9 @@
     decode      records -> flat events                                     decode.py
     enrich      runtime.* / k8s.* fields, merged only when read            enrich.py
     processors  the caller's per-event hooks                               processors.py
+    wasm        the gadget's WASM module: changes and adds fields, emits   ../wasm/stage.py
+                events of other data sources (before the filter, as in IG)
     filter      --filter                                                   filter.py
-    (wasm)      the slot of a WASM module: may change fields, add events
     sort        --sort, for snapshots and map-iterator rounds              sort.py
 
 Then the consumer (``Gadget.run(on_batch=...)``: ``gadget run`` gives a

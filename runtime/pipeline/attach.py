@@ -8,8 +8,19 @@ from gadgetsmith.runtime.pipeline.context import RunContext
 from gadgetsmith.runtime.pipeline.stage import ATTACH, Stage
 
 
+def attach_targets(metadata: dict) -> dict[str, str]:
+    """gadget.yaml's ``programs.<name>.attach_to`` (a WASM module's ``setConfig`` of the
+    same keys lands there too), by program."""
+    progs = metadata.get("programs")
+    if not isinstance(progs, dict):
+        return {}
+    return {str(n): str(p["attach_to"]) for n, p in progs.items()
+            if isinstance(p, dict) and p.get("attach_to")}
+
+
 class AttachStage(Stage):
-    """Attaches all programs but the iterators' (the readers stage runs those). With a
+    """Attaches all programs but the iterators' (the readers stage runs those), each to
+    its section's target or to gadget.yaml's ``programs.<name>.attach_to``. With a
     container collection, each selected container's own copy of a probed file gets the
     probe too (one probe per distinct file), from the collection's thread as containers
     start, and it goes when the last container using it stops."""
@@ -25,7 +36,7 @@ class AttachStage(Stage):
         self._ctx = ctx
         loaded = ctx.loaded_gadget()
         iterators = {p for ds in ctx.datasources.values() for p in ds.programs}
-        loaded.attach_all(skip=iterators)
+        loaded.attach_all(skip=iterators, targets=attach_targets(ctx.metadata))
         coll = ctx.containers
         if coll is None or not loaded.uprobe_programs():
             return

@@ -31,6 +31,9 @@ class DataSource:
     value_size: int = 0
     #: the columns printers show (the decoder's own list when there is a decoder)
     columns: list[Column] = field(default_factory=list)
+    #: fields a stage adds to every event (a WASM module's), with their zero value: what a
+    #: --filter may name besides the decoder's fields
+    added: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.decoder is not None and not self.columns:
@@ -52,6 +55,10 @@ class RunContext:
     on_lost: Callable[[int, str], None] | None = None
     #: on a kernel without BTF: the image's btfgen layer (see runtime/bpf/btfgen.py)
     btfgen_layer: bytes | None = None
+    #: the gadget's WASM module (the image's WASM layer), run by the wasm stage
+    wasm: bytes | None = None
+    #: values of the module's params (gadget.yaml params.wasm), by key
+    wasm_params: dict[str, str] = field(default_factory=dict)
     # produced by stages
     data: bytes = b""
     metadata: dict[str, Any] = field(default_factory=dict)

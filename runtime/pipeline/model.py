@@ -13,14 +13,15 @@ from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
 from gadgetsmith.runtime.pipeline.stage import OBJECT, Stage
 
 
-def datasources_of(obj: GadgetObject) -> list[DataSource]:
+def datasources_of(obj: GadgetObject, wasm: bool = False) -> list[DataSource]:
     """The object's data sources, each with a new decoder (a data source the object
-    model finds broken is an error naming its first problem)."""
+    model finds broken is an error naming its first problem). None is an error, unless
+    the gadget has a WASM module (``wasm``), whose data sources may be all there is."""
     out = [DataSource(info.name, info.kind, info.decoder(), map_name=info.map_name,
                       programs=tuple(info.programs), key_size=info.key_size,
                       value_size=info.value_size)
            for info in obj.datasources.values()]
-    if not out:
+    if not out and not wasm:
         raise RuntimeGadgetError("the gadget declares no data source (GADGET_TRACER, "
                                  "GADGET_ITER or GADGET_MAPITER)")
     return out
@@ -35,7 +36,7 @@ class ObjectStage(Stage):
 
     def pre_start(self, ctx: RunContext) -> None:
         ctx.object = GadgetObject(ctx.data, ctx.metadata)
-        for ds in datasources_of(ctx.object):
+        for ds in datasources_of(ctx.object, wasm=ctx.wasm is not None):
             ctx.add_datasource(ds)
 
 

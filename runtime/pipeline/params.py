@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from gadgetsmith.runtime.bpf.objmodel import Param, wasm_param_defaults
+from gadgetsmith.runtime.errors import ParamError
 from gadgetsmith.runtime.pipeline.context import RunContext
 from gadgetsmith.runtime.pipeline.stage import PARAMS, Stage
 
 
 class ParamsStage(Stage):
     """Every value must name a settable ``GADGET_PARAM`` (by flag name or variable) and
-    encode as its type: a ``ParamError`` otherwise. The load stage writes them into
-    ``.rodata`` (``ctx.params``)."""
+    encode as its type, or be a param of the gadget's WASM module (gadget.yaml's
+    ``params.wasm``, into ``ctx.wasm_params``): a ``ParamError`` otherwise. The load stage
+    writes the others into ``.rodata`` (``ctx.params``)."""
 
     name = "params"
     priority = PARAMS
@@ -21,9 +24,24 @@ class ParamsStage(Stage):
 
     def pre_start(self, ctx: RunContext) -> None:
         assert ctx.object is not None, "the object stage runs first"
+        # a gadget with a WASM module: its params (gadget.yaml params.wasm) are the module's
+        wasm_keys = set(wasm_param_defaults(ctx.metadata)) if ctx.wasm is not None else set()
         for key, text in self.values.items():
-            ctx.object.param(key).encode(text)
-        ctx.params = dict(self.values)
+            if key in wasm_keys:
+                ctx.wasm_params[key] = text
+            else:
+                self._ebpf_param(ctx, key, wasm_keys).encode(text)
+        ctx.params = {k: v for k, v in self.values.items() if k not in wasm_keys}
+
+    @staticmethod
+    def _ebpf_param(ctx: RunContext, key: str, wasm_keys: set[str]) -> Param:
+        assert ctx.object is not None
+        try:
+            return ctx.object.param(key)
+        except ParamError as e:
+            if not wasm_keys or not str(e).startswith("unknown param"):
+                raise
+            raise ParamError(f"{e}, and its WASM module's are {', '.join(sorted(wasm_keys))}") from None
 
     def describe(self) -> str:
         return f"params({', '.join(self.values)})" if self.values else "params"

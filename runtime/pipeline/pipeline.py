@@ -95,8 +95,13 @@ class Pipeline:
 
     def flow(self, batch: Batch) -> list[Batch]:
         """``batch`` (decoded) through the event stages."""
-        batches = [batch]
-        for stage in self._events:
+        return self._flow([batch], 0)
+
+    def _flow(self, batches: list[Batch], first: int) -> list[Batch]:
+        """``batches`` through the event stages from the ``first``-th on."""
+        for stage in self._events[first:]:
+            if not batches:
+                break
             if len(batches) == 1:
                 batches = stage.process(batches[0])
             else:
@@ -104,9 +109,23 @@ class Pipeline:
                 for b in batches:
                     out += stage.process(b)
                 batches = out
-            if not batches:
-                break
         return batches
+
+    def poll(self) -> list[Batch]:
+        """What event stages emitted on their own since the last call (see
+        ``EventStage.poll``), each through the stages after it."""
+        out: list[Batch] = []
+        for i, stage in enumerate(self._events):
+            batches = stage.poll()
+            if batches:
+                out += self._flow(batches, i + 1)
+        return out
+
+    def finish(self) -> list[Batch]:
+        """The end of a run: every stage's ``stop``, then what the event stages emitted
+        while stopping (a WASM module's ``gadgetStop``), through the later stages."""
+        self.stop()
+        return self.poll()
 
 
 __all__ = ["Pipeline"]

@@ -10,6 +10,7 @@ counted per data source.
 from __future__ import annotations
 
 import select
+import time
 from collections import deque
 
 from gadgetsmith.runtime.bpf import libbpf as L
@@ -44,7 +45,8 @@ class ReadersStage(Stage):
         self._ctx = ctx
         loaded = ctx.loaded_gadget()
         for ds in ctx.of_kind("tracer"):
-            self.readers[ds.name] = self._reader(loaded, ds)
+            if ds.map_name:  # not a data source of a WASM module
+                self.readers[ds.name] = self._reader(loaded, ds)
         if len(self.readers) > 1:  # one wait for all of them
             self._epoll = select.epoll()
             for r in self.readers.values():
@@ -75,10 +77,13 @@ class ReadersStage(Stage):
 
     def queued(self, names: set[str]) -> bool:
         """Whether one of the tracers ``names`` has records read and not taken yet."""
-        return any(self.queues[n] for n in names)
+        return any(self.queues.get(n) for n in names)
 
     def poll(self, timeout_ms: int) -> None:
         """Wait up to ``timeout_ms`` for records of any tracer and read what is there."""
+        if not self.readers:  # a gadget whose events all come from its WASM module
+            time.sleep(timeout_ms / 1000)
+            return
         if self._epoll is None:
             for r in self.readers.values():
                 r.poll(timeout_ms)

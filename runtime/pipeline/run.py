@@ -33,12 +33,15 @@ class Runner:
     def run(self, on_batch: Callable[[Batch], None], timeout: float | None = None,
             count: int | None = None, interval: float = 1.0,
             on_idle: Callable[[], None] | None = None) -> None:
-        """What ``gadget run`` does, by the kind of the gadget's first data source: follow
+        """What ``gadget run`` does, by the kind of the object's first data source: follow
         every tracer (``count`` events), or run every iterator once, or drain every map
-        iterator each ``interval`` seconds (``count`` rounds). ``on_batch`` gets each
-        batch; ``on_idle`` runs whenever everything read so far was handed over."""
-        first = next(iter(self.ctx.datasources.values()))
-        if first.kind == "tracer":
+        iterator each ``interval`` seconds (``count`` rounds); a gadget whose data sources
+        all come from its WASM module is followed like tracers. Then the stages stop, and
+        what they emit meanwhile (a module's ``gadgetStop``) is handed over too.
+        ``on_batch`` gets each batch; ``on_idle`` runs whenever everything read so far
+        was handed over."""
+        first = next((d for d in self.ctx.datasources.values() if d.decoder is not None), None)
+        if first is None or first.kind == "tracer":
             for batch in self.follow(None, timeout, count, on_idle):
                 on_batch(batch)
         elif first.kind == "iterator":
@@ -46,6 +49,9 @@ class Runner:
                 on_batch(batch)
         else:
             self.rounds(on_batch, timeout, count, interval)
+        for batch in self.pipeline.finish():
+            if batch.events:
+                on_batch(batch)
         if on_idle is not None:
             on_idle()
 
@@ -59,7 +65,7 @@ class Runner:
         tracers = self.ctx.of_kind("tracer", datasource)
         if not tracers:
             raise RuntimeGadgetError("this gadget has no tracer data source: use snapshot()")
-        if any(ds.name not in self.readers.readers for ds in tracers):
+        if any(ds.name not in self.readers.readers for ds in tracers if ds.decoder is not None):
             raise RuntimeGadgetError("the gadget is closed")
         self.pipeline.plan(merged)
         return self._follow(tracers, datasource, timeout, count, on_idle)
@@ -68,6 +74,12 @@ class Runner:
                 count: int | None, on_idle: Callable[[], None] | None,
                 ) -> Generator[Batch, None, None]:
         wanted = {ds.name for ds in tracers}
+        # a WASM module's data source: its events come from the object's tracers, all read
+        # for it (their own batches are not kept: nobody asked for them)
+        sources, keep = tracers, None
+        if any(ds.decoder is None for ds in tracers):
+            sources = [d for d in self.ctx.of_kind("tracer") if d.decoder is not None]
+            keep = wanted
         deadline = None if timeout is None else time.monotonic() + timeout
         next_lost_check = time.monotonic() + LOST_CHECK_INTERVAL
         left = count
@@ -75,7 +87,7 @@ class Runner:
             return
         try:
             while True:
-                self._read(tracers)
+                self._read(sources, keep)
                 while (batch := self._take(wanted)) is not None:
                     if left is not None:
                         if len(batch) > left:
@@ -84,7 +96,7 @@ class Runner:
                     yield batch
                     if left == 0:
                         return
-                if self.readers.queued(wanted):
+                if self.readers.queued({d.name for d in sources}):
                     continue  # more records read already: no wait, no idle
                 if on_idle is not None:
                     on_idle()
@@ -103,11 +115,19 @@ class Runner:
         finally:
             self._check_lost(datasource)
 
-    def _read(self, tracers: list[DataSource]) -> None:
+    def _read(self, tracers: list[DataSource], keep: set[str] | None = None) -> None:
+        """Records of ``tracers`` through the pipeline, and what stages emitted on their
+        own; the batches (only those of ``keep``'s data sources, when given) wait in
+        :attr:`pending`."""
+        out: list[Batch] = []
         for ds in tracers:
+            if ds.decoder is None:
+                continue  # a WASM module's: its events come out of the pipeline
             records = self.readers.take(ds.name)
             if records:
-                self.pending.extend(b for b in self.pipeline.feed(ds, records) if b.events)
+                out += self.pipeline.feed(ds, records)
+        out += self.pipeline.poll()
+        self.pending.extend(b for b in out if b.events and (keep is None or b.datasource.name in keep))
 
     def _take(self, wanted: set[str]) -> Batch | None:
         """The first pending batch of a data source in ``wanted``, taken out."""
@@ -126,12 +146,14 @@ class Runner:
         """One batch per data source: its iterator run once, or its map drained."""
         out = []
         for ds in datasources:
+            if ds.decoder is None:
+                continue  # a WASM module's: its packets come out of the pipeline
             if ds.kind == "iterator":
                 records = self.readers.iterator_records(ds)
             else:
                 records = self.readers.map_records(ds)
             out += self.pipeline.feed(ds, records)
-        return out
+        return out + self.pipeline.poll()
 
     def rounds(self, on_batch: Callable[[Batch], None], timeout: float | None,
                count: int | None, interval: float) -> None:

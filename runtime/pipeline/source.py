@@ -1,8 +1,9 @@
 """source: where the gadget comes from, as eBPF object bytes and its metadata.
 
 A :class:`GadgetSource` is anything with a ``name`` (for messages), a ``load()``
-giving ``(object bytes for this host's architecture, gadget.yaml as a dict)`` and a
-``btfgen_layer()`` (the image's BTF for kernels without it, or None). The
+giving ``(object bytes for this host's architecture, gadget.yaml as a dict)``, a
+``btfgen_layer()`` (the image's BTF for kernels without it, or None) and a
+``wasm_layer()`` (the gadget's WASM module, or None; called after ``load()``). The
 runtime has sources for an object in memory, a ``.o`` file and an image in the local
 store; the toolchain adds a source directory (built first) and images checked against a
 policy (``gadgetsmith.toolchain.run``).
@@ -38,15 +39,18 @@ class GadgetSource(Protocol):
 
     def btfgen_layer(self) -> bytes | None: ...
 
+    def wasm_layer(self) -> bytes | None: ...
+
 
 class ObjectBytes:
-    """An eBPF object already in memory."""
+    """An eBPF object already in memory (``wasm``: its gadget's WASM module)."""
 
     def __init__(self, data: bytes, metadata: dict[str, Any] | None = None,
-                 name: str = "eBPF object") -> None:
+                 name: str = "eBPF object", wasm: bytes | None = None) -> None:
         self.data = data
         self.metadata = metadata or {}
         self._name = name
+        self.wasm = wasm
 
     @property
     def name(self) -> str:
@@ -58,13 +62,19 @@ class ObjectBytes:
     def btfgen_layer(self) -> bytes | None:
         return None
 
+    def wasm_layer(self) -> bytes | None:
+        return self.wasm
+
 
 class ObjectFile:
-    """A compiled ``.o`` file (no gadget.yaml unless ``metadata`` is given)."""
+    """A compiled ``.o`` file (no gadget.yaml unless ``metadata`` is given; ``wasm``: its
+    gadget's WASM module)."""
 
-    def __init__(self, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str | Path, metadata: dict[str, Any] | None = None,
+                 wasm: bytes | None = None) -> None:
         self.path = Path(path)
         self.metadata = metadata or {}
+        self.wasm = wasm
 
     @property
     def name(self) -> str:
@@ -78,6 +88,9 @@ class ObjectFile:
 
     def btfgen_layer(self) -> bytes | None:
         return None
+
+    def wasm_layer(self) -> bytes | None:
+        return self.wasm
 
 
 class StoredImage:
@@ -105,6 +118,9 @@ class StoredImage:
 
     def btfgen_layer(self) -> bytes | None:
         return load_btfgen_layer(self.ref, self.store, self.descriptor)
+
+    def wasm_layer(self) -> bytes | None:
+        return load_layer(self.ref, mt.WASM, self.store, self.descriptor)
 
 
 def _manifest(layout: Layout, ref: str, descriptor: dict[str, Any] | None) -> dict[str, Any]:
@@ -142,9 +158,15 @@ def load_image(ref: str, store: str | Path | None = None,
 def load_btfgen_layer(ref: str, store: str | Path | None = None,
                       descriptor: dict[str, Any] | None = None) -> bytes | None:
     """The btfgen layer of an image for this host's arch, or None when it has none."""
+    return load_layer(ref, mt.BTFGEN, store, descriptor)
+
+
+def load_layer(ref: str, media_type: str, store: str | Path | None = None,
+               descriptor: dict[str, Any] | None = None) -> bytes | None:
+    """The layer of ``media_type`` of an image for this host's arch, or None."""
     layout = Layout(Path(store) if store else default_store_path())
     for layer in _manifest(layout, ref, descriptor).get("layers") or []:
-        if layer.get("mediaType") == mt.BTFGEN:
+        if layer.get("mediaType") == media_type:
             try:
                 return layout.read_blob(layer["digest"])
             except LayoutError as e:
@@ -167,8 +189,9 @@ def open_source(image: str | Path | bytes | GadgetSource, store: str | Path | No
 
 
 class SourceStage(Stage):
-    """Loads the source: ``ctx.data`` and ``ctx.metadata``; on a kernel without BTF, the
-    source's btfgen layer too (``ctx.btfgen_layer``, unless the caller gave one)."""
+    """Loads the source: ``ctx.data`` and ``ctx.metadata``, its WASM module
+    (``ctx.wasm``); on a kernel without BTF, the source's btfgen layer too
+    (``ctx.btfgen_layer``, unless the caller gave one)."""
 
     name = "source"
     priority = SOURCE
@@ -178,6 +201,9 @@ class SourceStage(Stage):
 
     def pre_start(self, ctx: RunContext) -> None:
         ctx.data, ctx.metadata = self.source.load()
+        wasm_layer = getattr(self.source, "wasm_layer", None)  # older sources may lack it
+        if ctx.wasm is None and wasm_layer is not None:
+            ctx.wasm = wasm_layer()
         if ctx.btfgen_layer is None and btfgen.needs_bundle():
             ctx.btfgen_layer = self.source.btfgen_layer()
 
@@ -186,4 +212,4 @@ class SourceStage(Stage):
 
 
 __all__ = ["GadgetSource", "ObjectBytes", "ObjectFile", "SourceStage", "StoredImage",
-           "load_btfgen_layer", "load_image", "open_source"]
+           "load_btfgen_layer", "load_image", "load_layer", "open_source"]

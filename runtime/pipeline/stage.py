@@ -35,7 +35,10 @@ DECODE = 700
 ENRICH = 800
 PROCESSORS = 850
 FILTER = 900
-WASM = 1000  # the slot of a WASM module (a stage that may change fields and emit events)
+# the slot of a WASM module (a stage that may change fields and emit events): before the
+# filter, as in IG, where a module's callbacks (priority 0 by default) run before the
+# filter's (9000): --filter, --sort and the columns see the fields a module adds
+WASM = 870
 SORT = 1100
 
 
@@ -156,6 +159,12 @@ class EventStage(Stage):
         """The batches that go on to the next stage: usually ``[batch]``, changed or not;
         ``[]`` drops it; more than one adds events (of any data source)."""
         return [batch]
+
+    def poll(self) -> list[Batch]:
+        """Batches the stage emits on its own, not in answer to a batch (a WASM module's
+        lifecycle calls, events another thread queued); the runner asks between reads
+        and once more when the run ends (``Pipeline.finish``)."""
+        return []
 
 
 __all__ = ["ATTACH", "CONTAINERS", "DECODE", "ENRICH", "FILTER", "LOAD",

@@ -84,8 +84,10 @@ class WasmHost:
         self.new_datasources.append(ds)
 
     def _lifecycle(self, name: str, state: str) -> None:
-        if self._inst is None:
+        if self._inst is None and self.state == "new":
             self.init()
+        if self._inst is None:
+            raise WasmModuleError(self.name, name, f"the module cannot be called any more ({self.state})")
         assert self._inst is not None
         try:
             self._inst.outputs = self.lifecycle_outputs
@@ -198,6 +200,35 @@ class WasmHost:
             inst.emit(d, arr)
         except HostTrap as e:
             raise WasmModuleError(self.name, abi.CALLBACK, str(e)) from None
+        return out
+
+    def push_many(self, ds: str, events: Iterable[dict[str, Any]]) -> list[Output]:
+        """Every event of ``events`` (a batch of single data source ``ds``) as :meth:`push`;
+        what came out of all of them, in order."""
+        inst = self._inst
+        if inst is None:
+            raise WasmModuleError(self.name, abi.CALLBACK, f"not running ({self.state})")
+        d = self.datasources[ds]
+        fill, emit, tk = d.fill, inst.emit, ticker
+        out: list[Output] = []
+        inst.outputs = out
+        try:
+            for ev in events:
+                if fill:
+                    for k, v in fill:
+                        if k not in ev:
+                            ev[k] = v
+                if inst.deadline_at != tk.ticks:
+                    inst.refresh_callback_deadline()
+                emit(d, ev)
+        except HostTrap as e:
+            raise WasmModuleError(self.name, abi.CALLBACK, str(e)) from None
+        return out
+
+    def take_lifecycle_outputs(self) -> list[Output]:
+        """What the lifecycle calls emitted since the last call (emptied)."""
+        out = list(self.lifecycle_outputs)
+        self.lifecycle_outputs.clear()
         return out
 
     def emit(self, ds: str, event: dict[str, Any] | None = None) -> list[Output]:

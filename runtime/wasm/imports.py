@@ -160,6 +160,8 @@ class HostFunctions:
         except GuestFault as e:
             self._warn(f"dataSourceGetField: {e}")
             return 0
+        if f is not None:
+            f.requested = True
         return self._add(f)
 
     def _ig_dataSourceAddField(self, dsh: int, name: int, kind: int) -> int:

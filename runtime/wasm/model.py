@@ -74,7 +74,7 @@ class DataSourceSpec:
 
 class Field:
     __slots__ = ("name", "kind", "size", "tags", "annotations", "flags", "raw", "default",
-                 "datasource")
+                 "datasource", "requested")
 
     def __init__(self, datasource: DataSource, name: str, kind: Kind, size: int = 0,
                  tags: Iterable[str] = (), annotations: dict[str, str] | None = None,
@@ -88,6 +88,8 @@ class Field:
         self.flags = flags | (FieldFlag.STATIC if size else FieldFlag.NONE)
         self.raw = raw
         self.default: Any = default_value(kind)
+        #: the module asked for a handle to it (dataSourceGetField)
+        self.requested = False
 
     @property
     def hidden(self) -> bool:
@@ -196,10 +198,19 @@ class DataSource:
 
     def _add(self, f: Field) -> Field:
         self.fields[f.name] = f
+        self._refresh()
+        return f
+
+    def mark_raw(self, names: Iterable[str]) -> None:
+        """Text fields whose events carry the raw bytes (turned into text on the way out)."""
+        for n in names:
+            self.fields[n].raw = True
+        self._refresh()
+
+    def _refresh(self) -> None:
         self.fill = tuple((x.name, x.default) for x in self.fields.values() if x.added)
         self.raw_text = tuple(x.name for x in self.fields.values() if x.raw and x.kind.is_text)
         self.defaults = {x.name: x.default for x in self.fields.values()}
-        return f
 
     def subscribe(self, kind: SubscriptionKind, priority: int, target: Any, guest: bool,
                   ds_handle: int = 0) -> Subscription:

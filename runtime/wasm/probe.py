@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from gadgetsmith.runtime.bpf.objmodel import wasm_param_defaults
 from gadgetsmith.runtime.errors import WasmError
 from gadgetsmith.runtime.wasm.lazy import load_host
 from gadgetsmith.runtime.wasm.providers import Providers
-from gadgetsmith.runtime.wasm.specs import object_specs, param_defaults
+from gadgetsmith.runtime.wasm.specs import object_specs
 
 _quiet = logging.getLogger("gadgetsmith.wasm.probe")  # a module's own logs: not shown here
 _quiet.propagate = False
@@ -25,11 +26,13 @@ _quiet.addHandler(logging.NullHandler())
 @dataclass
 class Additions:
     """``fields``: data source of the object -> fields the module adds to it;
-    ``datasources``: data source the module creates -> its fields; ``error``: why the
-    module could not be run (then the rest is empty)."""
+    ``datasources``: data source the module creates -> its fields; ``zero``: data source
+    -> field -> the zero value of each of those fields (its type: for filters);
+    ``error``: why the module could not be run (then the rest is empty)."""
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     datasources: dict[str, list[str]] = field(default_factory=dict)
+    zero: dict[str, dict[str, Any]] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -50,7 +53,7 @@ def module_additions(wasm: bytes, obj: Any, name: str = "program.wasm") -> Addit
     eBPF), with gadget.yaml's wasm param defaults."""
     specs = object_specs(obj) if obj is not None else []
     before = {s.name for s in specs}
-    prov = Providers(params=param_defaults(obj.metadata if obj is not None else {}), logger=_quiet)
+    prov = Providers(params=wasm_param_defaults(obj.metadata if obj is not None else {}), logger=_quiet)
     try:
         host = load_host().WasmHost(wasm, specs, prov, name=name)
         try:
@@ -58,6 +61,7 @@ def module_additions(wasm: bytes, obj: Any, name: str = "program.wasm") -> Addit
             out = Additions(imports=host.imports)
             for ds in host.datasources.values():
                 added = [f.name for f in ds.fields.values() if f.added]
+                out.zero[ds.name] = {f.name: f.default for f in ds.fields.values() if f.added}
                 if ds.name in before:
                     if added:
                         out.fields[ds.name] = added

@@ -69,19 +69,6 @@ def metadata_annotations(metadata: Mapping[str, Any] | None) -> dict[str, dict[s
     return out
 
 
-def param_defaults(metadata: Mapping[str, Any] | None) -> dict[str, str]:
-    """gadget.yaml's ``params.wasm``: each param's key -> its default value (text)."""
-    params = (metadata or {}).get("params")
-    section = params.get("wasm") if isinstance(params, dict) else None
-    out = {}
-    for name, spec in (section.items() if isinstance(section, dict) else ()):
-        spec = spec if isinstance(spec, dict) else {}
-        key = str(spec.get("key") or name)
-        default = spec.get("defaultValue", spec.get("defaultvalue"))
-        out[key] = "" if default is None else _text(default)
-    return out
-
-
 def containers_enabled(metadata: Mapping[str, Any] | None) -> bool:
     """gadget.yaml's ``annotations: {enable-containers-datasource: "true"}`` (IG's switch
     for the ``containers`` data source)."""

@@ -225,11 +225,18 @@ def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
     """The eBPF object for this machine's architecture and the parsed gadget.yaml of a
     gadget directory, built without the store: what `gadget run DIR` and `gadget test`
     load. Build errors (compiler, gadget.yaml that does not match) raise as in build()."""
+    data, metadata, _wasm = build_for_host_with_wasm(gadget_dir)
+    return data, metadata
+
+
+def build_for_host_with_wasm(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any], bytes | None]:
+    """:func:`build_for_host`, and the gadget's WASM module (None without one)."""
     arch = host_arch()
     with owned_tempdir("gadget-run-") as tmp:
         res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True)
         data = res.objects[arch].read_bytes()
-    return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}
+    wasm = res.wasm.data if res.wasm is not None else None
+    return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}, wasm
 
 
 def wasm_additions_of(spec: buildspec.BuildSpec, obj: ObjectInfo | None) -> Additions:

@@ -20,6 +20,7 @@ from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 from gadgetsmith.runtime.errors import FilterError, ParamError, RuntimeGadgetError
 from gadgetsmith.runtime.events import filter as filt
 from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
+from gadgetsmith.runtime.wasm.probe import module_additions
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
 from gadgetsmith.toolchain.policy import load_policy
 from gadgetsmith.toolchain.registry.api import RemoteOptions, pull_image
@@ -65,6 +66,8 @@ class PreparedGadget:
     obj: Any = field(default=None, repr=False)  # runtime GadgetObject (static model)
     #: an image's btfgen layer, on a kernel without BTF (None: the kernel's own BTF)
     btfgen_layer: bytes | None = field(default=None, repr=False)
+    #: the gadget's WASM module (None: it has none)
+    wasm: bytes | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -90,14 +93,16 @@ class PreparedGadget:
 
 def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any = None,
                 no_verify: bool = False, remote: Any = None
-                ) -> tuple[bytes, dict[str, Any], bytes | None]:
-    """The eBPF object (this machine's arch), gadget.yaml and, for an image on a kernel
-    without BTF, its btfgen layer."""
+                ) -> tuple[bytes, dict[str, Any], bytes | None, bytes | None]:
+    """The eBPF object (this machine's arch), gadget.yaml, for an image on a kernel
+    without BTF its btfgen layer, and the gadget's WASM module (or None)."""
     if policy is None or isinstance(policy, (str, Path)):
         policy = load_policy(policy)
     if source.kind == "dir":
         # the same choice (and policy rule on local sources) as `gadget run DIR`
-        return (*resolve_source(source.value, store, policy).load(), None)
+        local = resolve_source(source.value, store, policy)
+        data, metadata = local.load()
+        return data, metadata, None, local.wasm_layer()
     try:
         return load_for_run(store, source.value, policy, no_verify)
     except NotFoundError as missing:
@@ -111,17 +116,36 @@ def load_source(source: GadgetSource, *, store: Path | None = None, policy: Any 
 
 def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
     """Build or load ``source`` and read its data sources (GadgetError when it cannot)."""
-    data, metadata, btfgen_layer = load_source(source, **kw)
+    data, metadata, btfgen_layer, wasm = load_source(source, **kw)
     try:
         obj = GadgetObject(data, metadata)
-        out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer)
+        out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer, wasm=wasm)
         for name, info in obj.datasources.items():
             sample = info.decoder().decode(b"")
             out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,
                                                      info.enriched)
+        if wasm is not None:
+            _add_module_fields(out, wasm, obj)
     except RuntimeGadgetError as e:
         raise GadgetError(f"{source.label}: {e}") from None
     if not out.datasources:
         raise GadgetError(f"{source.label}: the gadget declares no data source (GADGET_TRACER, "
                           "GADGET_ITER or GADGET_MAPITER)")
     return out
+
+
+def _add_module_fields(gadget: PreparedGadget, wasm: bytes, obj: GadgetObject) -> None:
+    """The fields the gadget's WASM module adds (its gadgetInit, run over the object's
+    data sources) and the data sources it creates: what specs may match on too. A module
+    that fails to initialise is the gadget's error."""
+    additions = module_additions(wasm, obj)
+    if additions.error:
+        raise GadgetError(f"{gadget.source.label}: {additions.error}")
+    for name, added in additions.fields.items():
+        ds = gadget.datasources.get(name)
+        if ds is not None:
+            ds.names += [n for n in added if n not in ds.names]
+            ds.sample.update(additions.zero.get(name, {}))
+    for name, fields in additions.datasources.items():
+        gadget.datasources[name] = DataSourceFields(name, "tracer", list(fields),
+                                                    dict(additions.zero.get(name, {})), False)

@@ -63,7 +63,7 @@ class LiveRun:
             return self
         self.g = Gadget(self.gadget.data, metadata=self.gadget.metadata, params=self.params,
                         filter=self.filter, host=self.host, selector=self.selector,
-                        btfgen_layer=self.gadget.btfgen_layer)
+                        btfgen_layer=self.gadget.btfgen_layer, wasm=self.gadget.wasm)
         self._started_at = time.monotonic()
         if self.ds.kind != "iterator":
             self._thread = threading.Thread(target=self._read, name="gadget-run-reader", daemon=True)

@@ -331,7 +331,7 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
         try:
             g = Gadget(gadget.data, metadata=gadget.metadata, params=params, filter=filter_,
                        host=host, selector=selector, containers=collection, on_warning=warn,
-                       on_lost=on_lost, btfgen_layer=gadget.btfgen_layer)
+                       on_lost=on_lost, btfgen_layer=gadget.btfgen_layer, wasm=gadget.wasm)
         except RuntimeGadgetError as e:
             raise CaseError(f"the gadget did not load: {e}") from None
         if container is not None:

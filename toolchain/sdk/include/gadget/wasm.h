@@ -284,14 +284,20 @@ static inline int32_t gadget_field_bytes(gadget_field_t f, gadget_data_t d, void
 {
 	return ig_fieldGetBuffer(f, d, GADGET_KIND_BYTES, gadget_buf(dst, cap));
 }
-/* a string field into dst, NUL-terminated (at most cap-1 bytes): its length, or -1 */
+/* a string field into dst as a C string (at most cap-1 bytes): its length, or -1 when the
+ * field's bytes do not fit in cap. A char array field gives its whole array, as in IG (a
+ * char comm[16] is 16 bytes: a 16-byte dst holds it, its last byte is dropped for the NUL) */
 static inline int32_t gadget_field_string(gadget_field_t f, gadget_data_t d, char *dst, uint32_t cap)
 {
 	if (!cap)
 		return -1;
-	int32_t n = ig_fieldGetBuffer(f, d, GADGET_KIND_STRING, gadget_buf(dst, cap - 1));
-	dst[n < 0 ? 0 : n] = 0;
-	return n;
+	int32_t n = ig_fieldGetBuffer(f, d, GADGET_KIND_STRING, gadget_buf(dst, cap));
+	if (n < 0) {
+		dst[0] = 0;
+		return -1;
+	}
+	dst[(uint32_t)n < cap ? (uint32_t)n : cap - 1] = 0;
+	return (int32_t)__builtin_strlen(dst);
 }
 static inline int gadget_field_set_string(gadget_field_t f, gadget_data_t d, const char *s)
 {

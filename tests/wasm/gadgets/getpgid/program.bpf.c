@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/* For tests/test_wasm_run.py: a tracer of getpgid(2) calls (their argument), and a
+ * perf event array "recorder" that gets a record per getpgid(4242) call, which the WASM
+ * module reads back at gadgetStop. */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+
+#include <gadget/buffer.h>
+#include <gadget/common.h>
+#include <gadget/filter.h>
+#include <gadget/macros.h>
+#include <gadget/types.h>
+
+struct event {
+	struct gadget_process proc;
+	__u32 arg;
+};
+
+struct record {
+	__u32 pid;
+	__u32 arg;
+};
+
+GADGET_TRACER_MAP(events, 1024 * 64);
+GADGET_TRACER(calls, events, event);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, 4);
+	__uint(value_size, 4);
+} recorder SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_getpgid")
+int on_getpgid(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 arg = ctx->args[0];
+	struct event *e;
+
+	if (gadget_should_discard_data_current())
+		return 0;
+	if (arg == 4242) {
+		struct record r = {bpf_get_current_pid_tgid() >> 32, arg};
+		bpf_perf_event_output(ctx, &recorder, BPF_F_CURRENT_CPU, &r, sizeof(r));
+	}
+	e = gadget_reserve_buf(&events, sizeof(*e));
+	if (!e)
+		return 0;
+	gadget_process_populate(&e->proc);
+	e->arg = arg;
+	gadget_submit_buf(ctx, &events, e, sizeof(*e));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
