@@ -92,9 +92,12 @@ class Layout:
         try:
             data = json.loads(path.read_bytes())
         except ValueError as e:
-            raise LayoutError(f"{path}: not valid JSON ({e})") from None
+            raise LayoutError(f"{path}: the store's index is not valid JSON ({e}): it was changed "
+                              "or damaged outside gadget; restore it, or move the store away and "
+                              "build or pull the images again") from None
         if not isinstance(data, dict) or not isinstance(data.get("manifests", []), list):
-            raise LayoutError(f"{path}: not an OCI image index")
+            raise LayoutError(f"{path}: the store's index is not an OCI image index: restore it, "
+                              "or move the store away and build or pull the images again")
         data.setdefault("manifests", [])
         return data
 
@@ -164,7 +167,9 @@ class Layout:
         except FileNotFoundError:
             raise LayoutError(f"blob {digest} is missing from {self.root}") from None
         if verify and sha256_digest(data) != digest:
-            raise LayoutError(f"blob {digest} in {self.root} is corrupt (digest mismatch)")
+            raise LayoutError(f"blob {digest} in {self.root} is corrupt: its content does not match "
+                              "its digest (changed on disk): remove the image ('gadget rm REF') "
+                              "and build or pull it again")
         return data
 
     def read_json(self, digest: str) -> dict[str, Any]:

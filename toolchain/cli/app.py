@@ -119,6 +119,8 @@ def _debug_requested(argv: list[str]) -> bool:
 
 #: what a command may end with; anything else is a bug, shown with its traceback under --debug
 _EXPECTED = (ClickException, typer.Abort, GadgetError, KeyboardInterrupt, BrokenPipeError)
+# (runtime errors and OSErrors are printed as one line too, but show their traceback
+# under --debug: where they come from is what --debug is for)
 
 
 def _exit_code(e: BaseException) -> int:
@@ -147,6 +149,15 @@ def _exit_code(e: BaseException) -> int:
         typer.echo("error: interrupted", err=True)
         return 130
     if isinstance(e, BrokenPipeError):
+        return 1
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    if isinstance(e, RuntimeGadgetError):  # the runtime's errors are written for users too
+        typer.echo(f"error: {e}", err=True)
+        return 1
+    if isinstance(e, OSError) and e.strerror:  # the system said no: name the file and why
+        where = f"{e.filename}: " if e.filename else ""
+        typer.echo(f"error: {where}{e.strerror}", err=True)
         return 1
     typer.echo(f"error: unexpected {type(e).__name__}: {e} (run with --debug for a traceback)",
                err=True)

@@ -1,6 +1,7 @@
 """`gadget export` / `gadget import`: an OCI layout in a plain tar, like `ig image export`.
 
-Export writes ``blobs/sha256/<hex>`` (lexical order), ``index.json`` (manifests sorted by
+Export writes ``blobs/sha256/<hex>`` (lexical order, each hashed as it is copied: a blob
+changed on disk fails the export and no tar is left), ``index.json`` (manifests sorted by
 digest, each image tagged with its full normalised reference, signature tags bare) and
 ``oci-layout``; regular files only, mtime 0, uid/gid 0, mode 0644, so the same images
 always give the same bytes. Each image's ``sha256-<hex>.sig`` tag comes along.
@@ -29,7 +30,7 @@ from typing import IO, Any
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LAYOUT_VERSION
 from gadgetsmith.runtime.oci.reference import InvalidReference, is_digest, parse
-from gadgetsmith.toolchain.errors import GadgetError, MissingBlob, UsageError
+from gadgetsmith.toolchain.errors import GadgetError, IntegrityError, MissingBlob, UsageError
 from gadgetsmith.toolchain.fsutil import atomic_writer
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tags
@@ -98,7 +99,13 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
                     _add_bytes(tar, name, b"{}")  # inline empty config
                     continue
                 with open(path, "rb") as f:
-                    tar.addfile(_info(name, os.fstat(f.fileno()).st_size), f)
+                    reader = _DigestReader(f)
+                    tar.addfile(_info(name, os.fstat(f.fileno()).st_size), reader)
+                    if reader.digest() != b:
+                        raise IntegrityError(
+                            f"cannot export: blob {b} of the local store does not match its "
+                            f"digest (it is {reader.digest()}: changed on disk): remove the image "
+                            "and build or pull it again (nothing was written)")
             _add_bytes(tar, "index.json", index_bytes)
             _add_bytes(tar, "oci-layout", layout_bytes)
     except OSError as e:
@@ -107,6 +114,22 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
                           "(nothing was written)") from None
     return {"file": str(dest), "images": refs_out, "blobs": len(blobs),
             "size": dest.stat().st_size}
+
+
+class _DigestReader:
+    """A file read once, for the tar, and hashed on the way (no second read)."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self.f = f
+        self.h = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.h.update(data)
+        return data
+
+    def digest(self) -> str:
+        return f"sha256:{self.h.hexdigest()}"
 
 
 def _info(name: str, size: int) -> tarfile.TarInfo:
@@ -312,16 +335,25 @@ def import_images(store: Store, src: Path, *, policy: Policy | None = None,
     src = Path(src)
     if max_member is None:
         max_member = int(os.environ.get("GADGETSMITH_IMPORT_MAX_BYTES", DEFAULT_MAX_MEMBER))
+    if src.is_dir():
+        raise ArchiveError(f"{src} is a directory: give the tar file that 'gadget export' or "
+                           "'ig image export' wrote")
     try:
         tar = tarfile.open(src, mode="r:")
     except FileNotFoundError:
         raise ArchiveError(f"{src}: no such file") from None
+    except PermissionError:
+        raise ArchiveError(f"{src}: permission denied: cannot read the file") from None
     except tarfile.ReadError as e:
         raise ArchiveError(f"{src}: not a plain (uncompressed) tar archive ({e})") from None
     stage = store.staging_dir("import")
     try:
         with tar:
-            staged, index_bytes, layout_bytes = _stage_members(tar, src, stage, max_member)
+            try:
+                staged, index_bytes, layout_bytes = _stage_members(tar, src, stage, max_member)
+            except (tarfile.ReadError, EOFError) as e:  # the end of a cut file, mid-member
+                raise ArchiveError(f"{src}: the tar archive is truncated or damaged ({e}): copy "
+                                   "or export it again (nothing was imported)") from None
         blobs = _Staged(src, staged, store)
         tags, images = _tags(src, _index_manifests(src, index_bytes, layout_bytes), blobs, policy)
         if check is not None:

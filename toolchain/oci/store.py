@@ -17,6 +17,7 @@ the entries whose process is gone, and ``gadget prune`` does too.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -52,6 +53,10 @@ from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
 
 LOCK_FILE = "index.json.lock"
+_WRITE_ERRORS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+                 errno.EROFS: "it is on a read-only file system",
+                 errno.ENOSPC: "no space left on its device", errno.EDQUOT: "disk quota exceeded"}
+_WRITE_FIX = "use a store you can write (--store DIR or GADGETSMITH_STORE), or fix that first"
 #: how every temporary entry of the store is named (a prefix of it)
 TMP_PREFIX = ".tmp-"
 
@@ -80,7 +85,8 @@ class Store(Layout):
             return
         if root.is_dir() and self._foreign_entries():
             raise self._not_a_layout()
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self.writing():
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self.lock():
             if self.exists():
                 return
@@ -108,10 +114,24 @@ class Store(Layout):
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the store lock; temporary data of killed commands is removed first."""
-        with locked(self.root / LOCK_FILE):
+        """Hold the store lock; temporary data of killed commands is removed first. A store
+        that cannot be written (permissions, read-only or full file system) is a StoreError
+        naming it, raised here or from the block."""
+        with self.writing(), locked(self.root / LOCK_FILE):
             self.remove_stale()
             yield
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Turn the OSErrors of writing into the store into one StoreError that says why."""
+        try:
+            yield
+        except OSError as e:
+            why = _WRITE_ERRORS.get(e.errno or 0)
+            if why is None:
+                raise
+            where = f" ({e.filename})" if e.filename else ""
+            raise StoreError(f"cannot write to the store {self.root}: {why}{where}: {_WRITE_FIX}") from None
 
     def stale_temporaries(self) -> list[Path]:
         """Temporary entries (staging directories, half-written blobs) whose command is gone."""
@@ -207,7 +227,8 @@ class Store(Layout):
         next writer (:meth:`lock`) or ``gadget prune``.
         """
         self.init()
-        return owned_mkdtemp(f"{TMP_PREFIX}{kind}-", self.root)
+        with self.writing():
+            return owned_mkdtemp(f"{TMP_PREFIX}{kind}-", self.root)
 
     @contextlib.contextmanager
     def staging(self, kind: str) -> Iterator[Path]:
