@@ -4,13 +4,14 @@
 IG gadgets name their targets either by path (``uprobe//usr/bin/bash:readline``,
 ``usdt//usr/bin/python3:python:gc__start``) or by a short library or program name
 (``uprobe/libc:malloc``, ``usdt/libpython3.11:python:function__entry``). On this host a
-short name is resolved through the dynamic linker's cache (``ldconfig -p``) first, then
-the usual library directories, then ``PATH`` for executables.
+short name is resolved through the dynamic linker's cache (``/etc/ld.so.cache``, glibc's
+format, parsed here: :func:`parse_ld_cache`) first, then the usual library directories,
+then ``PATH`` for executables.
 
 Inside a container the same name is resolved in the container's own filesystem, seen
 through ``/proc/<pid>/root`` of one of its processes (:func:`resolve_in_root`): its
-``/etc/ld.so.cache`` (glibc's format, parsed here), then the same library directories,
-then the usual bin directories. Symbolic links are followed relative to that root, never
+``/etc/ld.so.cache`` (the same parser), then the same library directories, then the
+usual bin directories. Symbolic links are followed relative to that root, never
 out of it. A probe is attached for every process that maps the file (pid -1), so one
 probe per distinct file is enough: :func:`file_identity` names the file the kernel will
 probe (for a file on an overlay mount, the layer's file underneath, which every container
@@ -24,10 +25,8 @@ import re
 import shutil
 import stat
 import struct
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from gadgetsmith.runtime.errors import NotInRoot, RuntimeGadgetError
 
@@ -94,26 +93,6 @@ def parse_section(section: str) -> UprobeTarget | UsdtTarget:
                         int(m["off"], 0) if m["off"] else 0)
 
 
-@lru_cache(maxsize=1)
-def _ldconfig_cache() -> tuple[tuple[str, str], ...]:
-    """(soname, path) pairs of this machine's dynamic linker cache, for this machine's ABI."""
-    exe = shutil.which("ldconfig") or ("/sbin/ldconfig" if os.path.exists("/sbin/ldconfig")
-                                       else None)
-    if exe is None:
-        return ()
-    try:
-        out = subprocess.run([exe, "-p"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return ()
-    want = {"x86_64": "x86-64", "aarch64": "AArch64"}.get(os.uname().machine, "")
-    pairs = []
-    for line in out.splitlines():
-        m = re.match(r"^\s+(\S+) \(([^)]*)\) => (\S+)$", line)
-        if m and (not want or want in m[2] or "64" not in m[2]):
-            pairs.append((m[1], m[3]))
-    return tuple(pairs)
-
-
 def _lib_names(name: str) -> list[str]:
     base = name if name.startswith("lib") else f"lib{name}"
     return [name, base] if name != base else [name]
@@ -132,7 +111,7 @@ def resolve_binary(target: str) -> str:
             raise RuntimeGadgetError(f"target {target}: no such file")
         return path
     names = _lib_names(target)
-    for soname, path in _ldconfig_cache():
+    for soname, path in ld_cache(""):
         if _matches(soname, names) and os.path.isfile(path):
             return os.path.realpath(path)
     for d in _LIB_DIRS:
@@ -148,7 +127,7 @@ def resolve_binary(target: str) -> str:
         return os.path.realpath(exe)
     raise RuntimeGadgetError(
         f"target {target!r}: no library or executable of that name on this host "
-        "(searched the ldconfig cache, the library directories and PATH)")
+        "(searched /etc/ld.so.cache, the library directories and PATH)")
 
 
 # ----------------------------------------------------------------- inside a container
@@ -265,6 +244,20 @@ def _cstr(data: bytes, off: int) -> str:
     return data[off:end if end >= 0 else len(data)].decode("utf-8", "replace")
 
 
+def ld_cache(root: str) -> list[tuple[str, str]]:
+    """(soname, path) pairs of the ``/etc/ld.so.cache`` of a root filesystem (``""``: this
+    host's; a container's as ``/proc/<pid>/root``), paths as seen inside it; empty when
+    there is none or it cannot be read."""
+    cache = _is_file_in_root(root, "/etc/ld.so.cache")
+    if cache is None:
+        return []
+    try:
+        with open(root + cache, "rb") as f:
+            return parse_ld_cache(f.read(64 << 20))
+    except OSError:
+        return []
+
+
 def resolve_in_root(root: str, target: str) -> str:
     """The file a uprobe target names inside another root filesystem (a container's, as
     ``/proc/<pid>/root``), as a path inside that root with its links resolved there:
@@ -277,18 +270,11 @@ def resolve_in_root(root: str, target: str) -> str:
             raise NotInRoot(f"target {target}: no such file")
         return found
     names = _lib_names(target)
-    cache = _is_file_in_root(root, "/etc/ld.so.cache")
-    if cache is not None:
-        try:
-            with open(root + cache, "rb") as f:
-                data = f.read(64 << 20)
-        except OSError:
-            data = b""
-        for soname, path in parse_ld_cache(data):
-            if _matches(soname, names):
-                found = _is_file_in_root(root, path)
-                if found is not None:
-                    return found
+    for soname, path in ld_cache(root):
+        if _matches(soname, names):
+            found = _is_file_in_root(root, path)
+            if found is not None:
+                return found
     for d in _LIB_DIRS:
         resolved = _is_dir_in_root(root, d)
         if resolved is None:
@@ -387,5 +373,5 @@ def file_identity(pid: int | str, inner: str) -> tuple[int, int]:
 
 
 __all__ = ["FILE_PROBE_KINDS", "UPROBE_KINDS", "USDT_KIND", "NotInRoot", "UprobeTarget",
-           "UsdtTarget", "file_identity", "parse_ld_cache", "parse_section", "resolve_binary",
+           "UsdtTarget", "file_identity", "ld_cache", "parse_ld_cache", "parse_section", "resolve_binary",
            "resolve_in_root"]
