@@ -17,16 +17,12 @@ from .conftest import REPO
 HALVES = ("toolchain", "runtime")
 
 #: package-level edges that still close a cycle, each with the reason and who removes it
-KNOWN_PACKAGE_EDGES = {
-    # the object model reads fields and decoders (runtime half of issue 13)
-    ("gadgetsmith.runtime.bpf.objmodel", "gadgetsmith.runtime.events.fields"),
-    ("gadgetsmith.runtime.bpf.objmodel", "gadgetsmith.runtime.events.decode"),
-}
+KNOWN_PACKAGE_EDGES: set[tuple[str, str]] = set()
 
 #: function-level imports allowed per half (the count today: lower it when one goes, never
 #: raise it). Each should be laziness around a heavy library (cryptography, jsonschema,
 #: ruamel, rich, docker, libbpf); together the halves should stay under 20.
-BUDGET = {"toolchain": 17, "runtime": 17}
+BUDGET = {"toolchain": 17, "runtime": 5}
 
 
 def _modules() -> dict[str, Path]:

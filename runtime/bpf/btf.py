@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gadgetsmith.runtime.bpf.elf import Elf
 from gadgetsmith.runtime.errors import BtfError
 
 KINDS = {
@@ -103,8 +104,6 @@ class Btf:
 
     @classmethod
     def from_elf(cls, obj: bytes | str | Path) -> Btf:
-        from gadgetsmith.runtime.bpf.elf import Elf
-
         data = obj if isinstance(obj, bytes) else Path(obj).read_bytes()
         elf = Elf(data)
         sec = elf.section(".BTF")
@@ -238,58 +237,22 @@ def _decode(data: bytes, pos: int, tid: int, name_at) -> tuple[BtfType, int]:
     vlen = info & 0xFFFF
     kflag = info >> 31
     t = BtfType(tid, kind, name_at(name_off))
-    if kind in ("int",):
+    if kind in _LISTS:
+        return t, _decode_list(t, data, pos, size_or_type, vlen, kflag, name_at)
+    if kind == "int":
         (enc,) = struct.unpack_from("<I", data, pos)
         pos += 4
         t.size = size_or_type
         t.int_encoding = (enc >> 24) & 0xF
         t.int_offset = (enc >> 16) & 0xFF
         t.int_bits = enc & 0xFF
-    elif kind in ("struct", "union"):
-        t.size = size_or_type
-        for _ in range(vlen):
-            mname, mtype, moff = struct.unpack_from("<III", data, pos)
-            pos += 12
-            if kflag:
-                t.members.append(Member(name_at(mname), mtype, moff & 0xFFFFFF, moff >> 24))
-            else:
-                t.members.append(Member(name_at(mname), mtype, moff))
-    elif kind == "enum":
-        t.size = size_or_type
-        t.signed = bool(kflag)
-        for _ in range(vlen):
-            vname, val = struct.unpack_from("<Ii", data, pos)
-            pos += 8
-            t.values.append((name_at(vname), val if kflag else val & 0xFFFFFFFF))
-    elif kind == "enum64":
-        t.size = size_or_type
-        t.signed = bool(kflag)
-        for _ in range(vlen):
-            vname, lo, hi = struct.unpack_from("<III", data, pos)
-            pos += 12
-            val = (hi << 32) | lo
-            if kflag and val >= 1 << 63:
-                val -= 1 << 64
-            t.values.append((name_at(vname), val))
     elif kind == "array":
         t.elem_type, t.index_type, t.nelems = struct.unpack_from("<III", data, pos)
         pos += 12
-    elif kind == "func_proto":
-        t.type = size_or_type
-        for _ in range(vlen):
-            pname, ptype = struct.unpack_from("<II", data, pos)
-            pos += 8
-            t.params.append((name_at(pname), ptype))
     elif kind == "var":
         t.type = size_or_type
         (t.linkage,) = struct.unpack_from("<I", data, pos)
         pos += 4
-    elif kind == "datasec":
-        t.size = size_or_type
-        for _ in range(vlen):
-            vt, vo, vs = struct.unpack_from("<III", data, pos)
-            pos += 12
-            t.vars.append(VarSecinfo(vt, vo, vs))
     elif kind == "decl_tag":
         t.type = size_or_type
         pos += 4
@@ -300,6 +263,50 @@ def _decode(data: bytes, pos: int, tid: int, name_at) -> tuple[BtfType, int]:
         if kind in ("fwd", "func"):
             t.linkage = kflag if kind == "fwd" else vlen  # fwd: 1 = union; func: linkage
     return t, pos
+
+
+#: kinds followed by ``vlen`` entries (members, values, params, variables)
+_LISTS = ("struct", "union", "enum", "enum64", "func_proto", "datasec")
+
+
+def _decode_list(t: BtfType, data: bytes, pos: int, size_or_type: int, vlen: int, kflag: int,
+                 name_at) -> int:
+    """The entries of a struct, union, enum, function prototype or data section."""
+    kind = t.kind
+    if kind == "func_proto":
+        t.type = size_or_type
+    else:
+        t.size = size_or_type
+    if kind in ("enum", "enum64"):
+        t.signed = bool(kflag)
+    for _ in range(vlen):
+        if kind in ("struct", "union"):
+            mname, mtype, moff = struct.unpack_from("<III", data, pos)
+            pos += 12
+            if kflag:
+                t.members.append(Member(name_at(mname), mtype, moff & 0xFFFFFF, moff >> 24))
+            else:
+                t.members.append(Member(name_at(mname), mtype, moff))
+        elif kind == "enum":
+            vname, val = struct.unpack_from("<Ii", data, pos)
+            pos += 8
+            t.values.append((name_at(vname), val if kflag else val & 0xFFFFFFFF))
+        elif kind == "enum64":
+            vname, lo, hi = struct.unpack_from("<III", data, pos)
+            pos += 12
+            val = (hi << 32) | lo
+            if kflag and val >= 1 << 63:
+                val -= 1 << 64
+            t.values.append((name_at(vname), val))
+        elif kind == "func_proto":
+            pname, ptype = struct.unpack_from("<II", data, pos)
+            pos += 8
+            t.params.append((name_at(pname), ptype))
+        else:  # datasec
+            vt, vo, vs = struct.unpack_from("<III", data, pos)
+            pos += 12
+            t.vars.append(VarSecinfo(vt, vo, vs))
+    return pos
 
 
 class LazyBtf:

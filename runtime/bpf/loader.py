@@ -12,8 +12,11 @@ probe per distinct file).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import platform
+import socket
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,8 +48,6 @@ def ensure_fs() -> None:
         if fstype == "tracefs" and os.path.exists("/sys/kernel/debug/tracing/events"):
             continue
         with contextlib.suppress(OSError):
-            import subprocess
-
             subprocess.run(["mount", "-t", fstype, fstype, path], capture_output=True, check=False)
 
 
@@ -401,8 +402,6 @@ class LoadedGadget:
     def _attach_socket(prog: int, name: str, section: str):
         """A socket filter sees every packet of the host network namespace (all interfaces,
         both directions) through an AF_PACKET raw socket it is attached to."""
-        import socket
-
         fd = L.lib().bpf_program__fd(prog)
         try:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
@@ -419,8 +418,6 @@ class LoadedGadget:
 
     def set_mntns(self, mntns_ids: set[int] | list[int], present: bool = True) -> None:
         """Add (or remove) mount namespaces in the in-kernel container filter map."""
-        import ctypes
-
         fd = self.map_fd(MNTNS_MAP)
         one = ctypes.c_uint32(1)
         for ns in mntns_ids:
@@ -460,8 +457,6 @@ class LoadedGadget:
         return b"".join(chunks)
 
     def drain_hash(self, map_name: str, key_size: int, value_size: int) -> list[tuple[bytes, bytes]]:
-        import ctypes
-
         fd = self.map_fd(map_name)
         lib = L.lib()
         key = ctypes.create_string_buffer(key_size)

@@ -20,18 +20,16 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from gadgetsmith.runtime.bpf import markers as mk
 from gadgetsmith.runtime.bpf.btf import Btf
 from gadgetsmith.runtime.bpf.elf import Elf
+from gadgetsmith.runtime.bpf.fields import Field, derived_name, fields_for_struct
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_PERF_EVENT_ARRAY as PERF_EVENT_ARRAY
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_RINGBUF as RINGBUF
 from gadgetsmith.runtime.bpf.markers import Markers, find_markers
-from gadgetsmith.runtime.errors import FormatError, ObjectError, ParamError, RuntimeGadgetError
-from gadgetsmith.runtime.events.fields import Field, fields_for_struct
-
-if TYPE_CHECKING:
-    from gadgetsmith.runtime.events.decode import Decoder
+from gadgetsmith.runtime.errors import FormatError, ObjectError, ParamError
 
 #: GADGET_PARAMs whose flag name ig fixes, whatever gadget.yaml says
 WELL_KNOWN_KEYS = {
@@ -332,28 +330,13 @@ class DataSourceInfo:
     def enriched(self) -> bool:
         return any(f.has_type("gadget_mntns_id") or f.has_type("gadget_netns_id") for f in self.fields)
 
-    def decoder(self) -> Decoder:
-        """A new decoder of this data source's records (its columns are the caller's to
-        change). ``RuntimeGadgetError`` naming the first problem when there is one."""
-        from gadgetsmith.runtime.events.decode import Decoder
-
-        if self.problems:
-            raise RuntimeGadgetError(f"data source {self.name!r} ({self.macro}): "
-                                     f"{self.problems[0]}")
-        return Decoder(self.fields, self.size, self.annotations)
-
     @cached_property
     def derived(self) -> list[str]:
-        """Names a decoded record has besides :attr:`fields` (error, timestamp, user ...),
-        from the decoder's own plan."""
-        from gadgetsmith.runtime.events.decode import Decoder
-
-        try:
-            dec = Decoder(self.fields, self.size)
-        except Exception:  # noqa: BLE001 - a field the decoder cannot plan: no derived names
-            return []
+        """Names a decoded record has besides :attr:`fields` (error, timestamp, user ...):
+        the decoder names its derived fields with the same rule
+        (:func:`~gadgetsmith.runtime.bpf.fields.derived_name`)."""
         have = set(self.field_names)
-        return [c.name for c in dec.columns if c.name not in have]
+        return [n for n in map(derived_name, self.fields) if n is not None and n not in have]
 
     def knows_field(self, name: str) -> bool:
         if name in self.field_names or name in self.derived:
@@ -461,81 +444,81 @@ class GadgetObject:
     @cached_property
     def datasources(self) -> dict[str, DataSourceInfo]:
         """Data sources the markers declare, with their fields and what is wrong with them."""
-        btf, maps, out = self.btf, self.maps, {}
-        meta = self.metadata
-
-        def struct_fields(ds: DataSourceInfo, name: str, base: int = 0) -> int:
-            st = btf.find(name, "struct") or btf.find(name, "union")
-            if st is None:
-                ds.problems.append(f"struct {name} is not in the object's BTF")
-                return 0
-            for f in fields_for_struct(btf, name):
-                f.offset += base
-                ds.fields.append(f)
-            return st.size
-
-        for t in self.markers.tracers:
-            ds = DataSourceInfo(t.name, "tracer", [t.struct_name], map_name=t.map_name,
-                                annotations=_field_annotations(meta, t.name))
-            size = struct_fields(ds, t.struct_name)
-            m = maps.get(t.map_name)
-            if m is None:
-                ds.problems.append(f"tracer map {t.map_name!r} does not exist: declare it with "
-                                   f"GADGET_TRACER_MAP({t.map_name}, size)")
-            elif m.type not in (RINGBUF, PERF_EVENT_ARRAY):
-                ds.problems.append(
-                    f"tracer map {t.map_name!r} is a {m.type_name} map: tracers need a ring "
-                    f"buffer or perf event array (GADGET_TRACER_MAP({t.map_name}, size))")
-            ds.size = size
-            out.setdefault(t.name, ds)
-        for it in self.markers.iterators:
-            ds = DataSourceInfo(it.name, "iterator", [it.struct_name], programs=list(it.programs),
-                                annotations=_field_annotations(meta, it.name))
-            size = struct_fields(ds, it.struct_name)
-            for p in it.programs:
-                sec = self.programs.get(p)
-                if sec is None:
-                    ds.problems.append(f"iterator program {p!r} does not exist")
-                elif not sec.startswith("iter/"):
-                    ds.problems.append(f"iterator program {p!r} is in section {sec!r}: "
-                                       "iterators need SEC(\"iter/...\") programs")
-            ds.size = size
-            out.setdefault(it.name, ds)
-        for mi in self.markers.mapiters:
-            ds = DataSourceInfo(mi.name, "mapiter", [], map_name=mi.map_name,
-                                annotations=_field_annotations(meta, mi.name))
-            m = maps.get(mi.map_name)
-            if m is None:
-                ds.problems.append(f"map {mi.map_name!r} of GADGET_MAPITER({mi.name}, "
-                                   f"{mi.map_name}) does not exist")
-                out.setdefault(mi.name, ds)
-                continue
-            if m.type != HASH:
-                ds.problems.append(
-                    f"map {mi.map_name!r} is a {m.type_name} map: map iterators need "
-                    "BPF_MAP_TYPE_HASH (not LRU, not per-CPU)")
-            size = 0
-            for role, tid, want in (("key", m.key_type, m.key_size),
-                                    ("value", m.value_type, m.value_size)):
-                st = btf.resolve(tid) if tid else None
-                if st is None or st.kind != "struct":
-                    ds.problems.append(f"map {mi.map_name!r} {role} must be a struct: declare "
-                                       f"__type({role}, struct ...)")
-                    continue
-                if want and st.size != want:
-                    ds.problems.append(f"map {mi.map_name!r}: {role}_size {want} differs from "
-                                       f"sizeof(struct {st.name}) = {st.size}")
-                ds.structs.append(st.name)
-                n = struct_fields(ds, st.name, size)
-                size += n
-                if role == "key":
-                    ds.key_size = n
-                else:
-                    ds.value_size = n
-            ds.size = size
-            out.setdefault(mi.name, ds)
+        out: dict[str, DataSourceInfo] = {}
+        for ds in (*map(self._tracer, self.markers.tracers),
+                   *map(self._iterator, self.markers.iterators),
+                   *map(self._mapiter, self.markers.mapiters)):
+            out.setdefault(ds.name, ds)
         return out
 
+    def _struct_fields(self, ds: DataSourceInfo, name: str, base: int = 0) -> int:
+        """Add struct ``name``'s fields (at ``base``) to ``ds``; the struct's size."""
+        st = self.btf.find(name, "struct") or self.btf.find(name, "union")
+        if st is None:
+            ds.problems.append(f"struct {name} is not in the object's BTF")
+            return 0
+        for f in fields_for_struct(self.btf, name):
+            f.offset += base
+            ds.fields.append(f)
+        return st.size
+
+    def _tracer(self, t: mk.Tracer) -> DataSourceInfo:
+        ds = DataSourceInfo(t.name, "tracer", [t.struct_name], map_name=t.map_name,
+                            annotations=_field_annotations(self.metadata, t.name))
+        ds.size = self._struct_fields(ds, t.struct_name)
+        m = self.maps.get(t.map_name)
+        if m is None:
+            ds.problems.append(f"tracer map {t.map_name!r} does not exist: declare it with "
+                               f"GADGET_TRACER_MAP({t.map_name}, size)")
+        elif m.type not in (RINGBUF, PERF_EVENT_ARRAY):
+            ds.problems.append(
+                f"tracer map {t.map_name!r} is a {m.type_name} map: tracers need a ring "
+                f"buffer or perf event array (GADGET_TRACER_MAP({t.map_name}, size))")
+        return ds
+
+    def _iterator(self, it: mk.Iterator) -> DataSourceInfo:
+        ds = DataSourceInfo(it.name, "iterator", [it.struct_name], programs=list(it.programs),
+                            annotations=_field_annotations(self.metadata, it.name))
+        ds.size = self._struct_fields(ds, it.struct_name)
+        for p in it.programs:
+            sec = self.programs.get(p)
+            if sec is None:
+                ds.problems.append(f"iterator program {p!r} does not exist")
+            elif not sec.startswith("iter/"):
+                ds.problems.append(f"iterator program {p!r} is in section {sec!r}: "
+                                   "iterators need SEC(\"iter/...\") programs")
+        return ds
+
+    def _mapiter(self, mi: mk.MapIter) -> DataSourceInfo:
+        ds = DataSourceInfo(mi.name, "mapiter", [], map_name=mi.map_name,
+                            annotations=_field_annotations(self.metadata, mi.name))
+        m = self.maps.get(mi.map_name)
+        if m is None:
+            ds.problems.append(f"map {mi.map_name!r} of GADGET_MAPITER({mi.name}, "
+                               f"{mi.map_name}) does not exist")
+            return ds
+        if m.type != HASH:
+            ds.problems.append(
+                f"map {mi.map_name!r} is a {m.type_name} map: map iterators need "
+                "BPF_MAP_TYPE_HASH (not LRU, not per-CPU)")
+        for role, tid, want in (("key", m.key_type, m.key_size),
+                                ("value", m.value_type, m.value_size)):
+            st = self.btf.resolve(tid) if tid else None
+            if st is None or st.kind != "struct":
+                ds.problems.append(f"map {mi.map_name!r} {role} must be a struct: declare "
+                                   f"__type({role}, struct ...)")
+                continue
+            if want and st.size != want:
+                ds.problems.append(f"map {mi.map_name!r}: {role}_size {want} differs from "
+                                   f"sizeof(struct {st.name}) = {st.size}")
+            ds.structs.append(st.name)
+            n = self._struct_fields(ds, st.name, ds.size)
+            ds.size += n
+            if role == "key":
+                ds.key_size = n
+            else:
+                ds.value_size = n
+        return ds
 
 __all__ = ["MACROS", "WELL_KNOWN_KEYS", "DataSourceInfo", "GadgetObject", "MapInfo", "ObjectError",
            "Param", "map_definitions", "parse_int", "program_sections"]

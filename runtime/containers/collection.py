@@ -12,10 +12,12 @@ namespace filter (``gadget_mntns_filter_map``) in the runtime.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import threading
 import time
@@ -108,8 +110,6 @@ def started_at_ns(text: str | int | None) -> int:
     """A runtime's start/creation time as ns since the epoch, as ig prints it: RFC 3339
     text (docker, podman; any fraction and offset), or an integer (CRI: ns, or s); 0 when
     unknown or unreadable."""
-    import datetime as dt
-
     if isinstance(text, int):
         return text if text > 10**12 else text * 10**9
     t = (text or "").strip()
@@ -330,8 +330,6 @@ def _run_json(argv: list[str], what: str, timeout: float = 30) -> Any:
 
 
 def _is_socket(path: str) -> bool:
-    import stat
-
     try:
         return stat.S_ISSOCK(os.stat(path).st_mode)
     except OSError:

@@ -12,18 +12,38 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gadgetsmith.runtime.bpf.fields import (
+    SCALAR_CODES,
+    Field,
+    derived_name,
+    scalar_fits,
+    special_of,
+)
+from gadgetsmith.runtime.errors import RuntimeGadgetError
 from gadgetsmith.runtime.events import formatters as fmt
-from gadgetsmith.runtime.events.fields import Field
 
-_SCALAR = {
-    "bool": "?", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i",
-    "uint32": "I", "int64": "q", "uint64": "Q", "float32": "f", "float64": "d",
+if TYPE_CHECKING:
+    from gadgetsmith.runtime.bpf.objmodel import DataSourceInfo
+
+#: special type -> the formatter of its derived field
+_FORMATTERS: dict[str, Callable[[Any], Any]] = {
+    "gadget_errno": fmt.errno_name, "gadget_signal": fmt.signal_name,
+    "gadget_syscall": fmt.syscall_name, "gadget_file_flags": fmt.file_flags,
+    "gadget_file_mode": fmt.file_mode, "gadget_bytes": fmt.human_bytes,
+    "gadget_duration": fmt.human_duration, "gadget_uid": fmt.user_name,
+    "gadget_gid": fmt.group_name,
 }
+#: derived fields hidden from the default columns
+_HIDDEN_DERIVED = ("gadget_uid", "gadget_gid")
+#: steps that read bytes of the record (the others compute from what was read)
+_READS = ("read", "string", "array", "blob")
+
+Step = tuple[Any, ...]  # (kind, field, extra...)
 
 
-class _StringCache(dict):
+class _StringCache(dict[bytes, str]):
     """Raw fixed-size char array -> decoded text, filled on first use (a hit, empty
     strings included, is one dict lookup); bounded so hostile data cannot grow it."""
 
@@ -44,28 +64,28 @@ class Column:
     derived: bool = False
 
 
-def _derived_name(f: Field, fallback: str | None = None) -> str | None:
-    if f.short_name.endswith("_raw"):
-        base = f.short_name[: -len("_raw")]
-    elif fallback:
-        base = fallback
-    else:
-        return None
-    return f"{f.parent}.{base}" if f.parent else base
+def decoder_for(info: DataSourceInfo) -> Decoder:
+    """A new decoder of a data source of the object model (its columns are the caller's
+    to change). ``RuntimeGadgetError`` naming the first problem when there is one."""
+    if info.problems:
+        raise RuntimeGadgetError(f"data source {info.name!r} ({info.macro}): {info.problems[0]}")
+    return Decoder(info.fields, info.size, info.annotations)
 
 
 class Decoder:
+    """Planned once per data source: a list of steps (read a field, derive a name ...)
+    and the columns to show; :meth:`decode` runs a function generated from the steps,
+    :meth:`decode_slow` interprets them (for records whose fields overlap)."""
+
     def __init__(self, fields: list[Field], record_size: int,
                  annotations: dict[str, dict[str, str]] | None = None) -> None:
         self.fields = fields
         self.size = record_size
         self.boot_offset = fmt.boot_to_realtime_offset_ns()
-        self._ops: list[Callable[[bytes, dict[str, Any]], None]] = []
         self.columns: list[Column] = []
         self._mntns_field: str | None = None
         self._netns_field: str | None = None
-        # (kind, field, extra...) per op, for the compiled decoder
-        self._steps: list[tuple] = []
+        self._steps: list[Step] = []
         self._short_strings = _StringCache()
         #: char arrays decoded as their bytes (see keep_raw)
         self._raw: frozenset[str] = frozenset()
@@ -85,6 +105,7 @@ class Decoder:
         without a mount namespace id)."""
         return self._netns_field
 
+    # -- planning ------------------------------------------------------------------------
     def _col(self, name: str, ann: dict[str, str], hidden: bool = False, derived: bool = False,
              alias: str = "") -> None:
         if "columns.hidden" in ann:
@@ -96,80 +117,12 @@ class Decoder:
             width = 0
         self.columns.append(Column(name, hidden, ann.get("columns.alias", alias), width, derived))
 
-    def _plan(self, f: Field, ann: dict[str, str]) -> None:
-        name, off = f.name, f.offset
-        in_process = f.parent.split(".")[0] if f.parent else ""
-        # gadget_process children show as COMM / PID / TID; the rest of proc is hidden
-        proc_child = bool(f.parent) and any(
-            t in ("gadget_process",) for t in self._parent_types(f))
-        alias = f.short_name if proc_child else ""
-        hide_proc = bool(in_process) and (f.parent.count(".") >= 1 or f.short_name in
-                                          ("mntns_id",)) and proc_child
-        if f.kind == "struct":
-            self._col(name, ann, hidden=True)
-            return
-        if f.kind in _SCALAR:
-            code = "<" + _SCALAR[f.kind]
-            size = struct.calcsize(code)
-            if f.size != size:
-                self._col(name, ann, hidden=True)
-                return
-
-            def scalar(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
-                out[name] = struct.unpack_from(code, raw, off)[0]
-
-            self._ops.append(scalar)
-            self._steps.append(("read", f, code[1:]))
-            self._plan_special(f, ann, alias, hide_proc)
-            return
-        if f.kind == "enum":
-            code = "<" + _SCALAR.get(f.elem_kind, "I")
-            values = {v: n for n, v in f.enum_values}
-            target = _derived_name(f, f.short_name + "_str") or name
-            bitfield = f.enum_name.endswith("_set")
-
-            def enum(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
-                v = struct.unpack_from(code, raw, off)[0]
-                out[name] = v
-                if bitfield:
-                    out[target] = "|".join(n for n, bit in f.enum_values if bit and v & bit == bit)
-                else:
-                    out[target] = values.get(v, "UNKNOWN")
-
-            self._ops.append(enum)
-            self._steps.append(("read", f, code[1:]))
-            self._steps.append(("enum", f, target, values if not bitfield else None))
-            self._col(name, ann, hidden=True)
-            self._col(target, {}, derived=True)
-            return
-        if f.kind == "string":
-
-            def string(raw: bytes, out: dict[str, Any], off=off, n=f.size, name=name) -> None:
-                v = raw[off:off + n]
-                out[name] = v if name in self._raw else v.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-            self._ops.append(string)
-            self._steps.append(("string", f, f"{f.size}s"))
-            hidden = hide_proc or f.has_type("gadget_pcomm")
-            self._col(name, ann, hidden=hidden, alias=alias)
-            return
-        if f.kind == "array":
-            code = "<" + _SCALAR.get(f.elem_kind, "B") * f.nelems
-
-            def array(raw: bytes, out: dict[str, Any], code=code, off=off, name=name) -> None:
-                out[name] = list(struct.unpack_from(code, raw, off))
-
-            self._ops.append(array)
-            self._steps.append(("array", f, code[1:]))
-            self._col(name, ann, hidden=True)
-            return
-
-        def blob(raw: bytes, out: dict[str, Any], off=off, n=f.size, name=name) -> None:
-            out[name] = raw[off:off + n].hex()
-
-        self._ops.append(blob)
-        self._steps.append(("blob", f, f"{f.size}s"))
-        self._col(name, ann, hidden=True)
+    def _process_child(self, f: Field) -> tuple[str, bool]:
+        """(alias, hidden) for a member of ``struct gadget_process``: shown as COMM / PID /
+        TID; its nested members and mntns_id hidden."""
+        if not f.parent or "gadget_process" not in self._parent_types(f):
+            return "", False
+        return f.short_name, f.parent.count(".") >= 1 or f.short_name == "mntns_id"
 
     def _parent_types(self, f: Field) -> list[str]:
         """Type names of the struct directly containing ``f``."""
@@ -178,139 +131,127 @@ class Decoder:
                 return g.type_names
         return []
 
+    def _plan(self, f: Field, ann: dict[str, str]) -> None:
+        alias, hide_proc = self._process_child(f)
+        if f.kind in SCALAR_CODES and scalar_fits(f):
+            self._steps.append(("read", f, SCALAR_CODES[f.kind]))
+            self._plan_special(f, ann, alias, hide_proc)
+        elif f.kind == "enum":
+            target = derived_name(f) or f.name
+            values = None if f.enum_name.endswith("_set") else {v: n for n, v in f.enum_values}
+            self._steps.append(("read", f, SCALAR_CODES.get(f.elem_kind, "I")))
+            self._steps.append(("enum", f, target, values))
+            self._col(f.name, ann, hidden=True)
+            self._col(target, {}, derived=True)
+        elif f.kind == "string":
+            self._steps.append(("string", f, f"{f.size}s"))
+            self._col(f.name, ann, hidden=hide_proc or f.has_type("gadget_pcomm"), alias=alias)
+        elif f.kind == "array":
+            self._steps.append(("array", f, SCALAR_CODES.get(f.elem_kind, "B") * f.nelems))
+            self._col(f.name, ann, hidden=True)
+        elif f.kind in SCALAR_CODES or f.kind == "struct":
+            self._col(f.name, ann, hidden=True)  # a scalar of another size, a struct
+        else:
+            self._steps.append(("blob", f, f"{f.size}s"))
+            self._col(f.name, ann, hidden=True)
+
     def _plan_special(self, f: Field, ann: dict[str, str], alias: str, hide_proc: bool) -> None:
-        name = f.name
-        t = f.type_names
-
-        def derive(target: str | None, func: Callable[[Any], Any], hidden_derived=False) -> None:
-            if not target:
-                self._col(name, ann, hidden=hide_proc, alias=alias)
-                return
-
-            def op(raw: bytes, out: dict[str, Any], target=target) -> None:
-                out[target] = func(out[name])
-
-            self._ops.append(op)
-            self._steps.append(("derive", f, target, func))
-            self._col(name, ann, hidden=True)
-            self._col(target, {}, hidden=hidden_derived or hide_proc, derived=True)
-
-        if "gadget_timestamp" in t:
-            boot = self
-
-            def ts(raw: bytes, out: dict[str, Any]) -> None:
-                v = out[name]
-                wall = v + boot.boot_offset if v else fmt.time.clock_gettime_ns(
-                    fmt.time.CLOCK_REALTIME)
-                out[name] = wall
-                target = _derived_name(f)
-                if target:
-                    out[target] = fmt.timestamp_string(wall)
-
-            self._ops.append(ts)
-            self._steps.append(("ts", f, _derived_name(f)))
-            self._col(name, ann, hidden=True)
-            target = _derived_name(f)
+        special, target = special_of(f), derived_name(f)
+        if special == "gadget_timestamp":
+            self._steps.append(("ts", f, target))
+            self._col(f.name, ann, hidden=True)
             if target:
                 self._col(target, {}, hidden=True, derived=True)
-        elif "gadget_errno" in t:
-            derive(_derived_name(f), fmt.errno_name)
-        elif "gadget_signal" in t:
-            derive(_derived_name(f), fmt.signal_name)
-        elif "gadget_syscall" in t:
-            derive(_derived_name(f), fmt.syscall_name)
-        elif "gadget_file_flags" in t:
-            derive(_derived_name(f), fmt.file_flags)
-        elif "gadget_file_mode" in t:
-            derive(_derived_name(f), fmt.file_mode)
-        elif "gadget_bytes" in t:
-            derive(_derived_name(f), fmt.human_bytes)
-        elif "gadget_duration" in t:
-            derive(_derived_name(f), fmt.human_duration)
-        elif "gadget_uid" in t:
-            derive(_derived_name(f, "user"), fmt.user_name, hidden_derived=True)
-        elif "gadget_gid" in t:
-            derive(_derived_name(f, "group"), fmt.group_name, hidden_derived=True)
-        elif "gadget_mntns_id" in t:
-            if self._mntns_field is None:
-                self._mntns_field = name
-            self._col(name, ann, hidden=True)
+        elif special in _FORMATTERS and target:
+            self._steps.append(("derive", f, target, _FORMATTERS[special]))
+            self._col(f.name, ann, hidden=True)
+            self._col(target, {}, hidden=special in _HIDDEN_DERIVED or hide_proc, derived=True)
+        elif special in _FORMATTERS:
+            self._col(f.name, ann, hidden=hide_proc, alias=alias)
+        elif special == "gadget_mntns_id":
+            self._mntns_field = self._mntns_field or f.name
+            self._col(f.name, ann, hidden=True)
         else:
-            if "gadget_netns_id" in t and self._netns_field is None:
-                self._netns_field = name
-            self._col(name, ann, hidden=hide_proc or "gadget_ppid" in t or "gadget_ptid" in t,
-                      alias=alias)
+            if f.has_type("gadget_netns_id") and self._netns_field is None:
+                self._netns_field = f.name
+            hidden = hide_proc or f.has_type("gadget_ppid") or f.has_type("gadget_ptid")
+            self._col(f.name, ann, hidden=hidden, alias=alias)
+
+    # -- the generated decoder -----------------------------------------------------------
+    def _layout(self) -> tuple[str, dict[str, tuple[int, int]]] | None:
+        """One struct format reading every field in offset order, and where each field's
+        values are in its result: None when fields overlap (unions) or overrun."""
+        reads = sorted((st[1].offset, i) for i, st in enumerate(self._steps) if st[0] in _READS)
+        parts, pos, index, n = ["<"], 0, {}, 0
+        for off, i in reads:
+            f, code = self._steps[i][1], self._steps[i][2]
+            if off < pos:
+                return None
+            if off > pos:
+                parts.append(f"{off - pos}x")
+            parts.append(code)
+            size = struct.calcsize("<" + code)
+            pos = off + size
+            count = len(struct.unpack("<" + code, bytes(size)))
+            index[f.name] = (n, count)
+            n += count
+        return None if pos > self.size else ("".join(parts), index)
+
+    def _item(self, k: int, st: Step, at: int, count: int, env: dict[str, Any]) -> list[str]:
+        """The dict display items of step ``k`` (``v`` is the unpacked record)."""
+        kind, f = st[0], st[1]
+        key = repr(f.name)
+        if kind == "read" or (kind == "string" and f.name in self._raw):
+            return [f"{key}: v[{at}]"]
+        if kind == "string" and f.size <= 64:
+            env["_strs"] = self._short_strings  # short strings (comm, names) repeat
+            return [f"{key}: _strs[v[{at}]]"]
+        if kind == "string":
+            return [f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')"]
+        if kind == "array":
+            return [f"{key}: list(v[{at}:{at + count}])"]
+        if kind == "blob":
+            return [f"{key}: v[{at}].hex()"]
+        if kind == "enum" and st[3] is None:
+            env[f"_bits{k}"] = [(nm, bit) for nm, bit in f.enum_values if bit]
+            return [f"{st[2]!r}: '|'.join(nm for nm, bit in _bits{k} if v[{at}] & bit == bit)"]
+        if kind == "enum":
+            env[f"_vals{k}"] = st[3]
+            return [f"{st[2]!r}: _vals{k}.get(v[{at}], 'UNKNOWN')"]
+        if kind == "derive":
+            env[f"_f{k}"] = st[3]
+            return [f"{st[2]!r}: _f{k}(v[{at}])"]
+        # ts: the raw field becomes the wall clock (w{k}, computed first)
+        return [f"{key}: w{k}"] + ([f"{st[2]!r}: _fmt.timestamp_string(w{k})"] if st[2] else [])
 
     def _compile(self) -> Callable[[bytes], dict[str, Any]] | None:
         """One generated function per data source: a single precompiled struct unpack of
         every field, then one dict display with the derived values. None when fields
-        overlap (unions): :meth:`decode_slow` then runs the per-field operations."""
-        reads = sorted(((st[1].offset, i) for i, st in enumerate(self._steps)
-                        if st[0] in ("read", "string", "array", "blob")))
-        fmt_parts, pos, index, n = ["<"], 0, {}, 0
-        for off, i in reads:
-            kind, f, code = self._steps[i][:3]
-            if off < pos:
-                return None
-            if off > pos:
-                fmt_parts.append(f"{off - pos}x")
-            fmt_parts.append(code)
-            pos = off + struct.calcsize("<" + code)
-            count = len(struct.unpack("<" + code, bytes(struct.calcsize("<" + code))))
-            index[f.name] = (n, count)
-            n += count
-        if pos > self.size:
+        overlap (unions): :meth:`decode_slow` then interprets the steps."""
+        layout = self._layout()
+        if layout is None:
             return None
-        env: dict[str, Any] = {"_unpack": struct.Struct("".join(fmt_parts)).unpack_from,
-                               "_self": self, "_fmt": fmt}
+        form, index = layout
+        env: dict[str, Any] = {"_unpack": struct.Struct(form).unpack_from, "_self": self, "_fmt": fmt}
         pre: list[str] = []
         items: list[str] = []
         for k, st in enumerate(self._steps):
-            kind, f = st[0], st[1]
-            key = repr(f.name)
-            at, count = index.get(f.name, (0, 0))
-            if kind == "read":
-                items.append(f"{key}: v[{at}]")
-            elif kind == "string" and f.name in self._raw:
-                items.append(f"{key}: v[{at}]")
-            elif kind == "string" and f.size <= 64:
-                # short strings (comm, names) repeat: decode each distinct value once
-                env["_strs"] = self._short_strings
-                items.append(f"{key}: _strs[v[{at}]]")
-            elif kind == "string":
-                items.append(f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')")
-            elif kind == "array":
-                items.append(f"{key}: list(v[{at}:{at + count}])")
-            elif kind == "blob":
-                items.append(f"{key}: v[{at}].hex()")
-            elif kind == "enum":
-                target, values = st[2], st[3]
-                if values is None:
-                    env[f"_bits{k}"] = [(nm, bit) for nm, bit in f.enum_values if bit]
-                    items.append(f"{target!r}: '|'.join(nm for nm, bit in _bits{k} "
-                                 f"if v[{at}] & bit == bit)")
-                else:
-                    env[f"_vals{k}"] = values
-                    items.append(f"{target!r}: _vals{k}.get(v[{at}], 'UNKNOWN')")
-            elif kind == "derive":
-                env[f"_f{k}"] = st[3]
-                items.append(f"{st[2]!r}: _f{k}(v[{at}])")
-            elif kind == "ts":
+            at, count = index.get(st[1].name, (0, 0))
+            if st[0] == "ts":
                 pre.append(f"w{k} = v[{at}] + _self.boot_offset if v[{at}] else "
                            "_fmt.time.clock_gettime_ns(_fmt.time.CLOCK_REALTIME)")
-                # the raw field becomes the wall clock: replace its earlier read
-                items = [it for it in items if not it.startswith(f"{key}: ")]
-                items.append(f"{key}: w{k}")
-                if st[2]:
-                    items.append(f"{st[2]!r}: _fmt.timestamp_string(w{k})")
+                key = repr(st[1].name)
+                items = [it for it in items if not it.startswith(f"{key}: ")]  # its earlier read
+            items += self._item(k, st, at, count, env)
         src = ["def decode(raw):",
                f"    if len(raw) < {self.size}:",
                f"        raw = raw + bytes({self.size} - len(raw))",
-               "    v = _unpack(raw)"]
-        src += [f"    {line}" for line in pre]
-        src.append("    return {" + ", ".join(items) + "}")
+               "    v = _unpack(raw)",
+               *(f"    {line}" for line in pre),
+               "    return {" + ", ".join(items) + "}"]
         exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
-        return env["decode"]
+        fast: Callable[[bytes], dict[str, Any]] = env["decode"]
+        return fast
 
     def keep_raw(self, names: Iterable[str]) -> None:
         """Decode the char arrays ``names`` as their bytes: the whole array, NULs and what
@@ -321,6 +262,7 @@ class Decoder:
         self._raw = frozenset(n for n in names if n in strings)
         self._fast = self._compile()
 
+    # -- decoding ------------------------------------------------------------------------
     def decode(self, raw: bytes) -> dict[str, Any]:
         if self._fast is not None:
             return self._fast(raw)
@@ -335,11 +277,34 @@ class Decoder:
         return [self.decode_slow(r) for r in records]
 
     def decode_slow(self, raw: bytes) -> dict[str, Any]:
+        """The steps interpreted one by one (what the generated function does at once)."""
         if len(raw) < self.size:
             raw = raw + bytes(self.size - len(raw))  # short records are zero-padded
         out: dict[str, Any] = {}
-        for op in self._ops:
-            op(raw, out)
+        for st in self._steps:
+            kind, f = st[0], st[1]
+            name, off = f.name, f.offset
+            if kind == "read":
+                out[name] = struct.unpack_from("<" + st[2], raw, off)[0]
+            elif kind == "string":
+                v = raw[off:off + f.size]
+                out[name] = v if name in self._raw else v.split(b"\0", 1)[0].decode("utf-8", "replace")
+            elif kind == "array":
+                out[name] = list(struct.unpack_from("<" + st[2], raw, off))
+            elif kind == "blob":
+                out[name] = raw[off:off + f.size].hex()
+            elif kind == "enum":
+                v = out[name]
+                out[st[2]] = ("|".join(n for n, bit in f.enum_values if bit and v & bit == bit)
+                              if st[3] is None else st[3].get(v, "UNKNOWN"))
+            elif kind == "derive":
+                out[st[2]] = st[3](out[name])
+            else:  # ts
+                v = out[name]
+                out[name] = wall = v + self.boot_offset if v else fmt.time.clock_gettime_ns(
+                    fmt.time.CLOCK_REALTIME)
+                if st[2]:
+                    out[st[2]] = fmt.timestamp_string(wall)
         return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno as _errno
 import grp
+import platform
 import pwd
 import re
 import signal as _signal
@@ -88,8 +89,6 @@ def group_name(gid: int) -> str:
 
 @lru_cache(maxsize=1)
 def _syscall_table() -> dict[int, str]:
-    import platform
-
     header = {
         "x86_64": "/usr/include/x86_64-linux-gnu/asm/unistd_64.h",
         "aarch64": "/usr/include/asm-generic/unistd.h",

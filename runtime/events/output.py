@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
 from gadgetsmith.runtime.events.decode import Column, nest
@@ -265,8 +266,6 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[
     With ``spliced`` names, the function is ``to_json(ev, texts)`` and writes
     ``texts[name]`` (ready JSON) as the value of each of those top-level names; False
     when a key of the event lives under one of them."""
-    from json.encoder import encode_basestring_ascii
-
     tree = _key_tree(keys, {name: _Spliced(name) for name in spliced})
     if tree is None:
         return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 from gadgetsmith.runtime.errors import RuntimeGadgetError
+from gadgetsmith.runtime.events.decode import decoder_for
 from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
 from gadgetsmith.runtime.pipeline.stage import OBJECT, Stage
 
@@ -17,7 +18,7 @@ def datasources_of(obj: GadgetObject, wasm: bool = False) -> list[DataSource]:
     """The object's data sources, each with a new decoder (a data source the object
     model finds broken is an error naming its first problem). None is an error, unless
     the gadget has a WASM module (``wasm``), whose data sources may be all there is."""
-    out = [DataSource(info.name, info.kind, info.decoder(), map_name=info.map_name,
+    out = [DataSource(info.name, info.kind, decoder_for(info), map_name=info.map_name,
                       programs=tuple(info.programs), key_size=info.key_size,
                       value_size=info.value_size)
            for info in obj.datasources.values()]

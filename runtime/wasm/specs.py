@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gadgetsmith.runtime.events.decode import decoder_for
 from gadgetsmith.runtime.wasm.kinds import Kind
 from gadgetsmith.runtime.wasm.model import DataSourceSpec, DataSourceType, FieldSpec, containers_datasource
 
@@ -85,7 +86,7 @@ def object_specs(obj: Any) -> list[DataSourceSpec]:
     for info in obj.datasources.values():
         if info.problems:
             continue
-        out.append(datasource_spec(info.name, info.kind, info.decoder(), ann.get(info.name)))
+        out.append(datasource_spec(info.name, info.kind, decoder_for(info), ann.get(info.name)))
     if containers_enabled(obj.metadata):
         out.append(containers_datasource())
     return out

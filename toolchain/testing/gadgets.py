@@ -19,6 +19,7 @@ from typing import Any
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject
 from gadgetsmith.runtime.errors import FilterError, ParamError, RuntimeGadgetError
 from gadgetsmith.runtime.events import filter as filt
+from gadgetsmith.runtime.events.decode import decoder_for
 from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
 from gadgetsmith.runtime.wasm.probe import module_additions
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
@@ -121,7 +122,7 @@ def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
         obj = GadgetObject(data, metadata)
         out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer, wasm=wasm)
         for name, info in obj.datasources.items():
-            sample = info.decoder().decode(b"")
+            sample = decoder_for(info).decode(b"")
             out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,
                                                      info.enriched)
         if wasm is not None:

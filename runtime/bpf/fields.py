@@ -3,10 +3,16 @@
 Nested structs/unions become dotted names (``proc.comm``), members starting with ``__``
 are private and skipped, char arrays are strings, and every field remembers the type
 names met on the way (``gadget_comm``, ``gadget_errno`` ...) so formatters can find it.
+
+The names of the fields derived from special types (``error`` from ``error_raw``,
+``user`` next to a uid, enum names) are decided here too (:func:`derived_name`): the
+decoder names its derived fields with it, and the object model reports them to
+``gadget validate`` and ``gadget metadata``, so both always agree.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from gadgetsmith.runtime.bpf.btf import Btf
@@ -88,3 +94,57 @@ def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> N
             _walk(btf, m.type, off, name + ".", out)
             continue
         out.append(f)
+
+
+#: the struct module code of each scalar kind
+SCALAR_CODES = {
+    "bool": "?", "int8": "b", "uint8": "B", "int16": "h", "uint16": "H", "int32": "i",
+    "uint32": "I", "int64": "q", "uint64": "Q", "float32": "f", "float64": "d",
+}
+
+#: IG's special types that change how a scalar is shown, in the order they are looked for
+SPECIAL_TYPES = ("gadget_timestamp", "gadget_errno", "gadget_signal", "gadget_syscall",
+                 "gadget_file_flags", "gadget_file_mode", "gadget_bytes", "gadget_duration",
+                 "gadget_uid", "gadget_gid", "gadget_mntns_id")
+#: the derived field's name for those without a ``_raw`` suffix to drop
+_FALLBACK = {"gadget_uid": "user", "gadget_gid": "group"}
+
+
+def scalar_fits(f: Field) -> bool:
+    """A scalar field whose size is its kind's (other sizes are shown as raw bytes)."""
+    code = SCALAR_CODES.get(f.kind)
+    return code is not None and struct.calcsize("<" + code) == f.size
+
+
+def special_of(f: Field) -> str | None:
+    """The first of :data:`SPECIAL_TYPES` among the field's type names."""
+    return next((s for s in SPECIAL_TYPES if s in f.type_names), None)
+
+
+def _named(f: Field, fallback: str | None) -> str | None:
+    if f.short_name.endswith("_raw"):
+        base = f.short_name[: -len("_raw")]
+    elif fallback:
+        base = fallback
+    else:
+        return None
+    return f"{f.parent}.{base}" if f.parent else base
+
+
+def derived_name(f: Field) -> str | None:
+    """The field the decoder derives from ``f``, as IG names it, or None: ``error`` from
+    ``error_raw`` (errno, signal, syscall, file flags and mode, bytes, duration, the
+    wall-clock ``timestamp``), ``user``/``group`` next to a uid/gid without ``_raw``, an
+    enum's name (``x`` from ``x_raw``, else ``x_str``)."""
+    if f.kind == "enum":
+        return _named(f, f.short_name + "_str")
+    if not scalar_fits(f):
+        return None
+    special = special_of(f)
+    if special is None or special == "gadget_mntns_id":
+        return None
+    return _named(f, _FALLBACK.get(special))
+
+
+__all__ = ["SCALAR_CODES", "SPECIAL_TYPES", "Field", "derived_name", "fields_for_struct",
+           "scalar_fits", "special_of"]
