@@ -796,7 +796,7 @@ CAUSE_PATTERNS: list[tuple[str, str, str]] = [
      "runtime: missing uprobe target is an error"),
     ("run", r"declares no data source", "runtime: gadget without data source refused"),
     ("run", r"has no eBPF program for", "runtime: metadata-only image (an ig operator)"),
-    ("run", r"cannot be loaded: EINVAL", "load: EINVAL (see the run's error)"),
+    ("run", r"no such tracepoint on this kernel", "kernel: tracepoint missing here"),
 ]
 
 
@@ -842,8 +842,6 @@ def classify(r: Result) -> list[str]:
     if "gadget_sockets" in r.maps and re.search(r"cannot be loaded: EINVAL",
                                                  r.run_detail.get("error", "")):
         out.append("runtime: no socket enricher (gadget_sockets, CO-RE on gadget_socket_value)")
-    if r.run_detail.get("datasources_declared") and len(r.run_detail["datasources_declared"]) > 1:
-        out.append("runtime: only the first data source is printed")
     return out
 
 
