@@ -9,7 +9,8 @@ Events are flat dicts keyed by IG's dotted field names (``nest()`` turns one int
 JSON). ``processors`` run on every event in order; a processor returns the event,
 possibly changed, or None to drop it. The stages (:mod:`gadgetsmith.runtime.pipeline`)
 are source -> containers -> object -> params -> load -> readers -> attach -> decode ->
-enrich -> processors -> wasm -> filter -> sort; ``stages=`` adds or replaces some.
+formatters -> enrich -> processors -> wasm -> filter -> sort; ``stages=`` adds or replaces
+some.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
 from gadgetsmith.runtime.pipeline.decode import DecodeStage
 from gadgetsmith.runtime.pipeline.enrich import EnrichStage
 from gadgetsmith.runtime.pipeline.filter import FilterStage
+from gadgetsmith.runtime.pipeline.formatters import FormattersStage
 from gadgetsmith.runtime.pipeline.load import LoadStage
 from gadgetsmith.runtime.pipeline.model import ObjectStage
 from gadgetsmith.runtime.pipeline.params import ParamsStage
@@ -109,8 +111,9 @@ class Gadget:
         self.pipeline = Pipeline([
             SourceStage(open_source(image, store, metadata)), ContainersStage(containers),
             ObjectStage(), ParamsStage(params), LoadStage(), ReadersStage(perf_buffer_pages),
-            AttachStage(), DecodeStage(), EnrichStage(), ProcessorStage(self.processors),
-            WasmStage(), FilterStage(filter), SortStage(sort), *(stages or [])])
+            AttachStage(), DecodeStage(), FormattersStage(), EnrichStage(),
+            ProcessorStage(self.processors), WasmStage(), FilterStage(filter), SortStage(sort),
+            *(stages or [])])
         self.pipeline.start(self.ctx)
         self.ctx.debug(f"pipeline: {self.pipeline.describe()}")
         self._runner = Runner(self.pipeline, self.ctx)

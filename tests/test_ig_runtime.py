@@ -8,17 +8,22 @@ loaded and run on this kernel as root; the assertions are on what a user sees.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import json
 import os
 import re
+import socket
+import subprocess
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from gadgetsmith.toolchain.build.compile import compile_arches
 
-from .conftest import load_yaml, need_root, run_gadget
+from .conftest import GADGET, load_yaml, need_root, run_gadget
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "c" / "igrt"
@@ -117,3 +122,94 @@ def test_uprobe_on_a_missing_library_is_a_warning(objects: dict) -> None:
                             "'libgadgetsmith_not_installed': no library or executable") for w in warnings)
     assert any("on_absent_symbol" in w and "no symbol gadgetsmith_no_such_symbol in" in w
                for w in warnings)
+
+
+# -- point 5: what ig's formatters derive ----------------------------------------------------------
+def _connect_while(proc, *addrs: tuple[str, int]) -> threading.Thread:
+    """Connect to each of ``addrs`` every 0.3 s until ``proc`` ends (a trigger for a
+    gadget run in another process, whatever time it takes to start)."""
+    def loop() -> None:
+        while proc.poll() is None:
+            for host, port in addrs:
+                with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+                    pass
+            time.sleep(0.3)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    return t
+
+
+def _gadget_cli(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([GADGET, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+@pytest.fixture
+def listeners():
+    """A TCP listener on 127.0.0.1 and one on ::1: their ports."""
+    v4 = socket.create_server(("127.0.0.1", 0))
+    v6 = socket.create_server(("::1", 0), family=socket.AF_INET6)
+    try:
+        yield v4.getsockname()[1], v6.getsockname()[1]
+    finally:
+        v4.close()
+        v6.close()
+
+
+def test_endpoints_are_addresses_ports_and_protocols(objects: dict, listeners) -> None:
+    """l4 endpoints: addr, port, proto (proto_raw, version kept) and no addr_raw, as ig's
+    JSON; an l3 endpoint: addr and version. IPv4 and IPv6."""
+    need_root()
+    port4, port6 = listeners
+    obj = str(objects["endpoints"]["amd64"])
+    proc = _gadget_cli("run", obj, "--host", "-o", "json", "--timeout", "8",
+                       "-F", "newstate==1")
+    _connect_while(proc, ("127.0.0.1", port4), ("::1", port6))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    v4 = next(e for e in events if e["dst"]["port"] == port4)
+    v6 = next(e for e in events if e["dst"]["port"] == port6)
+    assert v4["dst"] == {"addr": "127.0.0.1", "port": port4, "proto": "TCP", "proto_raw": 6,
+                         "version": 4}
+    assert v4["src"]["addr"] == "127.0.0.1" and v4["src"]["port"] > 0
+    assert v4["peer"] == {"addr": "127.0.0.1", "version": 4}
+    assert v6["dst"] == {"addr": "::1", "port": port6, "proto": "TCP", "proto_raw": 6, "version": 6}
+    assert v6["peer"] == {"addr": "::1", "version": 6}
+    assert all("addr_raw" not in e["src"] and "endpoint" not in e["src"] for e in events)
+
+
+def test_endpoint_column_is_addr_port(objects: dict, listeners) -> None:
+    """In columns, an l4 endpoint is one column 'addr:port' (ig's P.endpoint), an l3
+    endpoint its address; --fields takes the endpoint's name."""
+    need_root()
+    port4, _ = listeners
+    proc = _gadget_cli("run", str(objects["endpoints"]["amd64"]), "--host", "--timeout", "8",
+                       "-F", f"dst.port=={port4},newstate==1", "--fields", "src,dst,peer")
+    _connect_while(proc, ("127.0.0.1", port4))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    header, *rows = out.splitlines()
+    assert header.split() == ["SRC", "DST", "PEER"]
+    assert rows and all(re.fullmatch(rf"127\.0\.0\.1:\d+ +127\.0\.0\.1:{port4} +127\.0\.0\.1", r)
+                        for r in rows), rows
+
+
+def test_kernel_stack_is_symbolized(objects: dict, listeners) -> None:
+    """gadget_kernel_stack kstack_raw -> kstack: the functions of the kernel stack from
+    /proc/kallsyms, each followed by '; ', innermost first."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    port4, _ = listeners
+    with Gadget(objects["endpoints"]["amd64"], params={"tid": threading.get_native_id()},
+                filter=f"dst.port=={port4}") as g:
+        socket.create_connection(("127.0.0.1", port4)).close()
+        evs = list(g.events(timeout=5))
+    syn = next(e for e in evs if e["newstate"] == 2)  # TCP_SYN_SENT, in connect()
+    frames = syn["kstack"].split("; ")
+    assert syn["kstack"].endswith("; ") and frames[-1] == ""
+    assert "tcp_v4_connect" in frames and "__sys_connect" in frames, frames
+    assert frames.index("tcp_v4_connect") < frames.index("__sys_connect")
+    assert isinstance(syn["kstack_raw"], int)

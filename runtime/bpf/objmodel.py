@@ -26,6 +26,7 @@ from gadgetsmith.runtime.bpf import markers as mk
 from gadgetsmith.runtime.bpf.btf import Btf
 from gadgetsmith.runtime.bpf.elf import Elf
 from gadgetsmith.runtime.bpf.fields import Field, derived_name, fields_for_struct
+from gadgetsmith.runtime.bpf.formatted import Formatted, formatted
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_PERF_EVENT_ARRAY as PERF_EVENT_ARRAY
 from gadgetsmith.runtime.bpf.libbpf import MAP_TYPE_RINGBUF as RINGBUF
 from gadgetsmith.runtime.bpf.markers import Markers, find_markers
@@ -336,7 +337,19 @@ class DataSourceInfo:
         the decoder names its derived fields with the same rule
         (:func:`~gadgetsmith.runtime.bpf.fields.derived_name`)."""
         have = set(self.field_names)
-        return [n for n in map(derived_name, self.fields) if n is not None and n not in have]
+        return [n for n in map(derived_name, self.fields) if n is not None and n not in have] + \
+            self.formatted.added
+
+    @cached_property
+    def formatted(self) -> Formatted:
+        """What ig's formatters and ustack operator add (:attr:`derived` lists the names)
+        and remove (:attr:`removed`: an endpoint's ``addr_raw``)."""
+        return formatted(self.fields, self.annotations)
+
+    @property
+    def removed(self) -> set[str]:
+        """Fields of the struct that the events do not have (ig's formatters drop them)."""
+        return self.formatted.removed
 
     def knows_field(self, name: str) -> bool:
         if name in self.field_names or name in self.derived:

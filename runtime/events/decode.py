@@ -62,6 +62,9 @@ class Column:
     alias: str = ""
     width: int = 0
     derived: bool = False
+    #: the cell's value when it is not a field of the event (ig's columns.replace: an
+    #: endpoint's "addr:port" column, which JSON does not print)
+    value: Callable[[dict[str, Any]], Any] | None = None
 
 
 def decoder_for(info: DataSourceInfo) -> Decoder:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from json.encoder import encode_basestring_ascii
 from typing import Any, TextIO
 
@@ -25,7 +26,7 @@ def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Col
             if c is None:
                 known = ", ".join(c.name for c in columns if not c.hidden)
                 raise ValueError(f"--fields: unknown field {f!r} (visible fields: {known})")
-            out.append(Column(c.name, False, c.alias, c.width, c.derived))
+            out.append(replace(c, hidden=False))
         return out
     return [c for c in columns if not c.hidden]
 
@@ -61,7 +62,7 @@ class Printer:
 
     def _select(self, ev: dict[str, Any]) -> dict[str, Any]:
         if self.fields:
-            return {c.name: ev.get(c.name) for c in self.cols}
+            return {c.name: ev.get(c.name) if c.value is None else c.value(ev) for c in self.cols}
         return ev
 
     def header(self, again: bool = False) -> None:
@@ -83,7 +84,7 @@ class Printer:
             self.header()
             cells = []
             for c, w in zip(self.cols, self.widths, strict=True):
-                v = ev.get(c.name, "")
+                v = ev.get(c.name, "") if c.value is None else c.value(ev)
                 s = "" if v is None else str(v)
                 if c.width and len(s) > c.width:
                     s = s[: c.width - 1] + "…"

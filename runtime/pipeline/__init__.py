@@ -8,6 +8,7 @@
     readers     ring/perf buffers, iterator runs, map drains; lost records  readers.py
     attach      every program; uprobes in containers as they appear        attach.py
     decode      records -> flat events                                     decode.py
+    formatters  ig's formatted fields: endpoints, kernel stacks            formatters.py
     enrich      runtime.* / k8s.* fields, merged only when read            enrich.py
     processors  the caller's per-event hooks                               processors.py
     wasm        the gadget's WASM module: changes and adds fields, emits   ../wasm/stage.py

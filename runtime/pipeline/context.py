@@ -31,13 +31,24 @@ class DataSource:
     value_size: int = 0
     #: the columns printers show (the decoder's own list when there is a decoder)
     columns: list[Column] = field(default_factory=list)
-    #: fields a stage adds to every event (a WASM module's), with their zero value: what a
-    #: --filter may name besides the decoder's fields
+    #: fields stages add to every event (name -> a value of its type: a WASM module's,
+    #: ig's formatters'), and the decoded fields they remove (an endpoint's addr_raw):
+    #: what a --filter may name besides the decoder's fields
     added: dict[str, Any] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         if self.decoder is not None and not self.columns:
             self.columns = self.decoder.columns
+
+    def sample(self) -> dict[str, Any]:
+        """An event of this data source as the stages leave it (zero values): its field
+        names and their types, for ``--filter``."""
+        out = self.decoder.decode(b"") if self.decoder is not None else {}
+        for name in self.removed:
+            out.pop(name, None)
+        out.update(self.added)
+        return out
 
 
 @dataclass(eq=False)

@@ -35,8 +35,7 @@ class FilterStage(EventStage):
         if len(ctx.datasources) != 1:
             raise RuntimeGadgetError("--filter needs a gadget with one data source")
         ds = self._ds = next(iter(ctx.datasources.values()))
-        sample = ds.decoder.decode(b"") if ds.decoder is not None else {}
-        sample.update(ds.added)
+        sample = ds.sample()
         if ctx.containers is not None:
             sample.update(EMPTY_FIELDS)  # the names and types a --filter may use
         self._pred = filt.build(self.expr, filt.kinds_from_sample(sample.keys(), sample))

@@ -32,6 +32,8 @@ LOAD = 400
 READERS = 500
 ATTACH = 600
 DECODE = 700
+FORMATTERS = 750
+USTACK = 760
 ENRICH = 800
 PROCESSORS = 850
 FILTER = 900
@@ -167,6 +169,6 @@ class EventStage(Stage):
         return []
 
 
-__all__ = ["ATTACH", "CONTAINERS", "DECODE", "ENRICH", "FILTER", "LOAD",
+__all__ = ["ATTACH", "CONTAINERS", "DECODE", "ENRICH", "FILTER", "FORMATTERS", "LOAD", "USTACK",
            "NOTHING", "OBJECT", "PARAMS", "PROCESSORS", "READERS", "SORT", "SOURCE", "WASM",
            "Batch", "Event", "EventStage", "Needs", "Stage"]

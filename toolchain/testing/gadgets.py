@@ -123,6 +123,9 @@ def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
         out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer, wasm=wasm)
         for name, info in obj.datasources.items():
             sample = decoder_for(info).decode(b"")
+            for gone in info.removed:  # ig's formatters: an endpoint's addr replaces addr_raw
+                sample.pop(gone, None)
+            sample.update({added: "" for added in info.formatted.added})
             out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,
                                                      info.enriched)
         if wasm is not None:
