@@ -82,16 +82,23 @@ def test_module_fields_params_and_what_it_emits_at_stop(images: Path) -> None:
     assert [(e["pid"], e["arg"], e["label"]) for e in recorded] == [(os.getpid(), 4242, "xyz")] * 2
     # the last lines: what the module emitted at gadgetStop
     assert events[-2:] == recorded[-2:]
+    # the map iterator, drained while the tracer is followed (JSON arrays)
+    rounds = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("[")]
+    counts = [(t["arg"], t["count"]) for rnd in rounds for t in rnd]
+    assert {a for a, _ in counts} == {4242} and sum(c for _, c in counts) == 2
 
 
 def test_a_gadget_whose_data_sources_are_its_modules(images: Path) -> None:
     """No data source in the object (as IG's traceloop): the run waits for its timeout,
-    then prints what the module emits at gadgetStop, under the module's columns."""
+    then prints what the module emits at gadgetStop, under the module's columns: the
+    records of the gadget's perf array, and of the one the module made and put into the
+    gadget's map of perf arrays (whose inner map has no size, as traceloop's)."""
     r = run_with(images, "flight:test", "--host", "--timeout", "3",
-                 trigger=lambda: getpgid_calls(4242, 4242, 4242).join())
+                 trigger=lambda: getpgid_calls(4242, 4343, 4242, 4343, 4242).join())
     lines = r.stdout.splitlines()
     assert lines[0].split() == ["PID", "ARG"]
-    assert [ln.split() for ln in lines[1:]] == [[str(os.getpid()), "4242"]] * 3
+    pid = str(os.getpid())
+    assert [ln.split() for ln in lines[1:]] == [[pid, "4242"]] * 3 + [[pid, "4343"]] * 2
 
 
 def test_a_module_data_source_is_printed_with_its_own_columns(images: Path) -> None:

@@ -61,6 +61,8 @@ PERF_LOST_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ctypes.c_uint64)
 
 PROG_TYPE_SOCKET_FILTER = 1
 MAP_TYPE_PERCPU_ARRAY = 6
+MAP_TYPE_ARRAY_OF_MAPS = 12
+MAP_TYPE_HASH_OF_MAPS = 13
 MAP_TYPE_PERF_EVENT_ARRAY = 4
 MAP_TYPE_RINGBUF = 27
 
@@ -128,6 +130,8 @@ def _declare() -> None:
     _sig("bpf_map__value_size", c_uint32, [c_void_p])
     _sig("bpf_map__max_entries", c_uint32, [c_void_p])
     _sig("bpf_map__set_max_entries", c_int, [c_void_p, c_uint32])
+    _sig("bpf_map__inner_map", c_void_p, [c_void_p])
+    _sig("bpf_map__set_inner_map_fd", c_int, [c_void_p, c_int])
     _sig("bpf_map__initial_value", c_void_p, [c_void_p, ctypes.POINTER(c_size_t)])
     _sig("bpf_map__set_initial_value", c_int, [c_void_p, c_void_p, c_size_t])
     _sig("bpf_map__reuse_fd", c_int, [c_void_p, c_int])

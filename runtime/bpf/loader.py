@@ -179,8 +179,13 @@ class LoadedGadget:
             rodata_map = next((m for n, m in self.maps.items() if n.endswith(".rodata")), None)
             if rodata_map is not None:
                 self._set_rodata(rodata_map, values)
+            templates = self._size_inner_perf_arrays()
             L.take_log()
-            rc = L.lib().bpf_object__load(obj)
+            try:
+                rc = L.lib().bpf_object__load(obj)
+            finally:
+                for fd in templates:
+                    os.close(fd)
             if rc < 0:
                 err = explain(-rc, L.take_log(), vlog.text(),
                               {n: sec for n, (_p, sec) in self.programs.items()})
@@ -191,6 +196,27 @@ class LoadedGadget:
         except BaseException:
             self.close()
             raise
+
+    def _size_inner_perf_arrays(self) -> list[int]:
+        """A map of perf event arrays (IG's traceloop) declares its inner map without
+        max_entries, which cilium/ebpf sets to the number of CPUs and libbpf 1.1 passes on
+        as 0 (EINVAL): the template is made here with that size instead (libbpf 1.1 cannot
+        resize an inner map). Returns the templates' fds, closed once the object loaded."""
+        fds = []
+        for m in self.maps.values():
+            if L.map_type(m) not in (L.MAP_TYPE_ARRAY_OF_MAPS, L.MAP_TYPE_HASH_OF_MAPS):
+                continue
+            inner = L.lib().bpf_map__inner_map(m)
+            if not inner or L.map_type(inner) != L.MAP_TYPE_PERF_EVENT_ARRAY or \
+                    L.lib().bpf_map__max_entries(inner) != 0:
+                continue
+            fd = L.map_create(L.MAP_TYPE_PERF_EVENT_ARRAY, f"{L.map_name(m)}.inner",
+                              L.lib().bpf_map__key_size(inner), L.lib().bpf_map__value_size(inner),
+                              L.num_possible_cpus())
+            fds.append(fd)
+            L.check_int(L.lib().bpf_map__set_inner_map_fd(m, fd),
+                        f"setting the inner map of {L.map_name(m)}")
+        return fds
 
     def _set_rodata(self, rodata_map: int, values: dict[str, str]) -> None:
         current = L.initial_value(rodata_map)

@@ -318,6 +318,9 @@ class DataSourceInfo:
     value_size: int = 0
     #: gadget.yaml's annotations of each field (columns.hidden, columns.width ...)
     annotations: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the data source's ``ebpf.rest.name`` / ``ebpf.rest.len`` annotations (IG): the field
+    #: that holds a record's bytes after the struct, and the field saying how many
+    rest: tuple[str, str | None] | None = None
 
     @property
     def macro(self) -> str:
@@ -370,6 +373,17 @@ def wasm_param_defaults(metadata: dict[str, Any] | None) -> dict[str, str]:
         out[key] = "" if default is None else (str(default).lower() if isinstance(default, bool)
                                               else str(default))
     return out
+
+
+def _rest_field(metadata: dict[str, Any], ds: str) -> tuple[str, str | None] | None:
+    """``datasources.<ds>.annotations``' ``ebpf.rest.name`` and ``ebpf.rest.len``."""
+    dss = metadata.get("datasources")
+    spec = dss.get(ds) if isinstance(dss, dict) else None
+    ann = spec.get("annotations") if isinstance(spec, dict) else None
+    if not isinstance(ann, dict) or not ann.get("ebpf.rest.name"):
+        return None
+    length = ann.get("ebpf.rest.len")
+    return str(ann["ebpf.rest.name"]), str(length) if length else None
 
 
 def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
@@ -477,7 +491,8 @@ class GadgetObject:
 
     def _tracer(self, t: mk.Tracer) -> DataSourceInfo:
         ds = DataSourceInfo(t.name, "tracer", [t.struct_name], map_name=t.map_name,
-                            annotations=_field_annotations(self.metadata, t.name))
+                            annotations=_field_annotations(self.metadata, t.name),
+                            rest=_rest_field(self.metadata, t.name))
         ds.size = self._struct_fields(ds, t.struct_name)
         m = self.maps.get(t.map_name)
         if m is None:

@@ -72,7 +72,7 @@ def decoder_for(info: DataSourceInfo) -> Decoder:
     to change). ``RuntimeGadgetError`` naming the first problem when there is one."""
     if info.problems:
         raise RuntimeGadgetError(f"data source {info.name!r} ({info.macro}): {info.problems[0]}")
-    return Decoder(info.fields, info.size, info.annotations)
+    return Decoder(info.fields, info.size, info.annotations, info.rest)
 
 
 class Decoder:
@@ -81,7 +81,12 @@ class Decoder:
     :meth:`decode_slow` interprets them (for records whose fields overlap)."""
 
     def __init__(self, fields: list[Field], record_size: int,
-                 annotations: dict[str, dict[str, str]] | None = None) -> None:
+                 annotations: dict[str, dict[str, str]] | None = None,
+                 rest: tuple[str, str | None] | None = None) -> None:
+        """``rest``: IG's ``ebpf.rest.name``/``ebpf.rest.len`` data source annotations:
+        the bytes a record has after the struct (a packet a perf event carries) are the
+        field of that name, as many as the length field says (all of them without one);
+        shown as hex text, like other bytes."""
         self.fields = fields
         self.size = record_size
         self.boot_offset = fmt.boot_to_realtime_offset_ns()
@@ -92,9 +97,12 @@ class Decoder:
         self._short_strings = _StringCache()
         #: char arrays decoded as their bytes (see keep_raw)
         self._raw: frozenset[str] = frozenset()
+        self.rest = rest
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
+        if rest is not None:
+            self._col(rest[0], ann.get(rest[0], {}), hidden=True)
         self._fast = self._compile()
 
     @property
@@ -213,6 +221,8 @@ class Decoder:
             return [f"{key}: v[{at}].split(b'\\0', 1)[0].decode('utf-8', 'replace')"]
         if kind == "array":
             return [f"{key}: list(v[{at}:{at + count}])"]
+        if kind == "blob" and f.name in self._raw:
+            return [f"{key}: v[{at}]"]
         if kind == "blob":
             return [f"{key}: v[{at}].hex()"]
         if kind == "enum" and st[3] is None:
@@ -247,23 +257,47 @@ class Decoder:
                 items = [it for it in items if not it.startswith(f"{key}: ")]  # its earlier read
             items += self._item(k, st, at, count, env)
         src = ["def decode(raw):",
-               f"    if len(raw) < {self.size}:",
-               f"        raw = raw + bytes({self.size} - len(raw))",
+               "    n = len(raw)",
+               f"    if n < {self.size}:",
+               f"        raw = raw + bytes({self.size} - n)",
                "    v = _unpack(raw)",
-               *(f"    {line}" for line in pre),
-               "    return {" + ", ".join(items) + "}"]
+               *(f"    {line}" for line in pre)]
+        if self.rest is None:
+            src.append("    return {" + ", ".join(items) + "}")
+        else:  # the record's rest, after the struct (ebpf.rest.name)
+            env["_rest"] = self._rest_value
+            src += ["    d = {" + ", ".join(items) + "}", f"    d[{self.rest[0]!r}] = _rest(raw, n, d)",
+                    "    return d"]
         exec(compile("\n".join(src), f"<decoder {len(self.fields)} fields>", "exec"), env)
         fast: Callable[[bytes], dict[str, Any]] = env["decode"]
         return fast
 
     def keep_raw(self, names: Iterable[str]) -> None:
         """Decode the char arrays ``names`` as their bytes: the whole array, NULs and what
-        follows them included, instead of the text up to the first NUL. That is what IG
-        gives a WASM module that reads such a field (IG's modules split arguments at
-        NULs); the WASM stage turns what the module left as bytes into that text again."""
-        strings = {f.name for f in self.fields if f.kind == "string"}
-        self._raw = frozenset(n for n in names if n in strings)
+        follows them included, instead of the text up to the first NUL (and other bytes
+        fields, the rest included, as bytes instead of hex text). That is what IG gives a
+        WASM module that reads such a field (IG's modules split arguments at NULs); the
+        WASM stage turns what the module left as bytes into text again."""
+        raw_kinds = {f.name for f in self.fields if f.kind in ("string", "bytes")}
+        if self.rest is not None:
+            raw_kinds.add(self.rest[0])
+        self._raw = frozenset(n for n in names if n in raw_kinds)
         self._fast = self._compile()
+
+    @property
+    def raw_fields(self) -> frozenset[str]:
+        """The fields :meth:`keep_raw` set (decoded as bytes)."""
+        return self._raw
+
+    def _rest_value(self, raw: bytes, n: int, ev: dict[str, Any]) -> bytes | str:
+        """The trailing bytes of a record of ``n`` bytes (``raw``: padded to the size)."""
+        assert self.rest is not None
+        name, length = self.rest
+        extra = max(0, n - self.size)
+        if length is not None and isinstance(ev.get(length), int):
+            extra = min(extra, ev[length])
+        data = raw[self.size:self.size + extra]
+        return data if name in self._raw else data.hex()
 
     # -- decoding ------------------------------------------------------------------------
     def decode(self, raw: bytes) -> dict[str, Any]:
@@ -281,8 +315,9 @@ class Decoder:
 
     def decode_slow(self, raw: bytes) -> dict[str, Any]:
         """The steps interpreted one by one (what the generated function does at once)."""
-        if len(raw) < self.size:
-            raw = raw + bytes(self.size - len(raw))  # short records are zero-padded
+        n = len(raw)
+        if n < self.size:
+            raw = raw + bytes(self.size - n)  # short records are zero-padded
         out: dict[str, Any] = {}
         for st in self._steps:
             kind, f = st[0], st[1]
@@ -295,7 +330,8 @@ class Decoder:
             elif kind == "array":
                 out[name] = list(struct.unpack_from("<" + st[2], raw, off))
             elif kind == "blob":
-                out[name] = raw[off:off + f.size].hex()
+                v = raw[off:off + f.size]
+                out[name] = v if name in self._raw else v.hex()
             elif kind == "enum":
                 v = out[name]
                 out[st[2]] = ("|".join(n for n, bit in f.enum_values if bit and v & bit == bit)
@@ -308,6 +344,8 @@ class Decoder:
                     fmt.time.CLOCK_REALTIME)
                 if st[2]:
                     out[st[2]] = fmt.timestamp_string(wall)
+        if self.rest is not None:
+            out[self.rest[0]] = self._rest_value(raw, n, out)
         return out
 
 

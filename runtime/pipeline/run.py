@@ -42,7 +42,8 @@ class Runner:
         was handed over."""
         first = next((d for d in self.ctx.datasources.values() if d.decoder is not None), None)
         if first is None or first.kind == "tracer":
-            for batch in self.follow(None, timeout, count, on_idle):
+            # tracers, and the map iterators of a gadget that has both (IG's deadlock)
+            for batch in self.follow(None, timeout, count, on_idle, drain_every=interval):
                 on_batch(batch)
         elif first.kind == "iterator":
             for batch in self.arrays(self.ctx.of_kind("iterator")):
@@ -58,22 +59,27 @@ class Runner:
     # -- tracers ----------------------------------------------------------------------
     def follow(self, datasource: str | None = None, timeout: float | None = None,
                count: int | None = None, on_idle: Callable[[], None] | None = None,
-               merged: bool = False) -> Generator[Batch, None, None]:
+               merged: bool = False, drain_every: float | None = None,
+               ) -> Generator[Batch, None, None]:
         """Batches of the tracers (every one, or ``datasource``) until ``timeout``
         seconds, ``count`` events or ``ctx.stop_event``. ``merged``: the consumer reads
-        the container fields (so they are merged into every event)."""
+        the container fields (so they are merged into every event). ``drain_every``: the
+        gadget's map iterators are drained at that interval too, their batches handed
+        over with the tracers' (all data sources only)."""
         tracers = self.ctx.of_kind("tracer", datasource)
         if not tracers:
             raise RuntimeGadgetError("this gadget has no tracer data source: use snapshot()")
         if any(ds.name not in self.readers.readers for ds in tracers if ds.decoder is not None):
             raise RuntimeGadgetError("the gadget is closed")
         self.pipeline.plan(merged)
-        return self._follow(tracers, datasource, timeout, count, on_idle)
+        mapiters = self.ctx.of_kind("mapiter") if drain_every and datasource is None else []
+        return self._follow(tracers, datasource, timeout, count, on_idle, mapiters, drain_every or 0)
 
     def _follow(self, tracers: list[DataSource], datasource: str | None, timeout: float | None,
                 count: int | None, on_idle: Callable[[], None] | None,
+                mapiters: list[DataSource], interval: float,
                 ) -> Generator[Batch, None, None]:
-        wanted = {ds.name for ds in tracers}
+        wanted = {ds.name for ds in tracers} | {ds.name for ds in mapiters}
         # a WASM module's data source: its events come from the object's tracers, all read
         # for it (their own batches are not kept: nobody asked for them)
         sources, keep = tracers, None
@@ -82,6 +88,7 @@ class Runner:
             keep = wanted
         deadline = None if timeout is None else time.monotonic() + timeout
         next_lost_check = time.monotonic() + LOST_CHECK_INTERVAL
+        next_drain = time.monotonic() + interval
         left = count
         if left is not None and left <= 0:
             return
@@ -106,6 +113,10 @@ class Runner:
                 if now >= next_lost_check:
                     self._check_lost(datasource)
                     next_lost_check = now + LOST_CHECK_INTERVAL
+                if mapiters and now >= next_drain:
+                    self.pending.extend(b for b in self.arrays(mapiters) if b.events)
+                    next_drain = now + interval
+                    continue
                 wait = POLL_MS
                 if deadline is not None:
                     if now >= deadline:

@@ -447,6 +447,11 @@ class Instance(HostFunctions):
                 v = pkt.get(name)
                 if type(v) is bytes:
                     pkt[name] = cstring(v)
+        if ds.raw_hex:
+            for name in ds.raw_hex:
+                v = pkt.get(name)
+                if type(v) is bytes:
+                    pkt[name] = v.hex()
         if ds.referenced:
             self.outputs.append((ds.name, pkt))
         return True
@@ -470,12 +475,16 @@ class Instance(HostFunctions):
                 arr = s.target(arr)
                 if arr is None:
                     return False
-        if ds.raw_text:
+        if ds.raw_text or ds.raw_hex:
             for el in arr:
                 for name in ds.raw_text:
                     v = el.get(name)
                     if type(v) is bytes:
                         el[name] = cstring(v)
+                for name in ds.raw_hex:
+                    v = el.get(name)
+                    if type(v) is bytes:
+                        el[name] = v.hex()
         if ds.referenced:
             self.outputs.append((ds.name, arr))
         return True

@@ -158,6 +158,7 @@ class DataSource:
         # hot-path caches, rebuilt when fields change
         self.fill: tuple[tuple[str, Any], ...] = ()      # module-added fields' defaults
         self.raw_text: tuple[str, ...] = ()              # raw text fields to turn into str
+        self.raw_hex: tuple[str, ...] = ()               # bytes fields to turn into hex text
         self.defaults: dict[str, Any] = {}               # every field's default
         # gadget.yaml annotations of fields the module will add (IG applies the
         # metadata when a field is added); columns.hidden: "true" hides it
@@ -210,6 +211,9 @@ class DataSource:
     def _refresh(self) -> None:
         self.fill = tuple((x.name, x.default) for x in self.fields.values() if x.added)
         self.raw_text = tuple(x.name for x in self.fields.values() if x.raw and x.kind.is_text)
+        # the runtime shows bytes as hex text (JSON has no bytes): raw ones and added ones
+        self.raw_hex = tuple(x.name for x in self.fields.values()
+                             if x.kind == Kind.BYTES and (x.raw or x.added))
         self.defaults = {x.name: x.default for x in self.fields.values()}
 
     def subscribe(self, kind: SubscriptionKind, priority: int, target: Any, guest: bool,

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from gadgetsmith.runtime.bpf.objmodel import wasm_param_defaults
+from gadgetsmith.runtime.bpf.objmodel import GadgetObject, wasm_param_defaults
 from gadgetsmith.runtime.errors import WasmError
 from gadgetsmith.runtime.wasm.lazy import load_host
 from gadgetsmith.runtime.wasm.providers import Providers
@@ -47,10 +47,14 @@ def check_module(wasm: bytes, name: str = "program.wasm") -> None:
     load_host().Module(wasm, name).check()
 
 
-def module_additions(wasm: bytes, obj: Any, name: str = "program.wasm") -> Additions:
+def module_additions(wasm: bytes, obj: Any, name: str = "program.wasm",
+                     metadata: dict[str, Any] | None = None) -> Additions:
     """Run ``wasm``'s gadgetInit over the data sources of ``obj`` (a
     :class:`~gadgetsmith.runtime.bpf.objmodel.GadgetObject`, or None for a gadget without
-    eBPF), with gadget.yaml's wasm param defaults."""
+    eBPF), with gadget.yaml's wasm param defaults. ``metadata``: gadget.yaml, when ``obj``
+    was read without it (its data source annotations shape the fields: ``ebpf.rest.name``)."""
+    if obj is not None and metadata is not None and obj.metadata is not metadata:
+        obj = GadgetObject(obj.data, metadata)
     specs = object_specs(obj) if obj is not None else []
     before = {s.name for s in specs}
     prov = Providers(params=wasm_param_defaults(obj.metadata if obj is not None else {}), logger=_quiet)

@@ -5,7 +5,8 @@ names, ``proc.comm``), with IG's kinds: a tracer is a single data source, an ite
 a map iterator an array one (one packet per snapshot or drain, as IG's). Derived fields
 (``error`` next to ``error_raw``, ``user``, timestamps as text) are strings; a char array
 is a string of fixed size (a module may set at most that many bytes, as in IG); an
-integer array is bytes; nested structs are left out (their members are fields).
+integer array and other bytes fields (a record's rest, ``ebpf.rest.name``) are bytes; nested
+structs are left out (their members are fields).
 """
 
 from __future__ import annotations
@@ -29,9 +30,13 @@ def field_specs(decoder: Any) -> list[FieldSpec]:
     """The fields of events ``decoder`` (a :class:`~gadgetsmith.runtime.events.decode.Decoder`)
     makes, in column order; hidden columns stay hidden."""
     by_name = {f.name: f for f in decoder.fields}
+    rest = decoder.rest[0] if getattr(decoder, "rest", None) else None
     out = []
     for col in decoder.columns:
         f = by_name.get(col.name)
+        if col.name == rest:                # a record's bytes after the struct (ebpf.rest)
+            out.append(FieldSpec(col.name, Kind.BYTES, hidden=col.hidden))
+            continue
         if f is None:                       # derived: text made from another field
             out.append(FieldSpec(col.name, Kind.STRING, hidden=col.hidden))
             continue
@@ -40,7 +45,7 @@ def field_specs(decoder: Any) -> list[FieldSpec]:
         if f.kind == "enum":
             kind = _KINDS.get(f.elem_kind, Kind.UINT32)
         elif f.kind == "bytes":
-            kind = Kind.STRING              # the decoder shows other bytes as hex text
+            kind = Kind.BYTES               # hex text, or bytes when the module reads them
         else:
             kind = _KINDS.get(f.kind, Kind.STRING)
         size = f.size if f.kind == "string" else 0

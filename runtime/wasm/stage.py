@@ -105,6 +105,7 @@ class WasmStage(EventStage):
         self._outputs: dict[str, DataSource] = {}
         self._pending: list[Batch] = []
         self._containers: collections.deque[tuple[str, Container]] = collections.deque()
+        self._announced: set[str] = set()  # containers the module got a CREATED event for
         self._state = "new"
         self._logger: logging.Logger | None = None
 
@@ -131,14 +132,15 @@ class WasmStage(EventStage):
         self.host = load_host().WasmHost(wasm, self._specs(ctx), providers, name=self.module_name,
                                          annotations=metadata_annotations(ctx.metadata))
         self.host.init()
-        self._register(ctx)
         self._lifecycle("pre_start")
+        self._register(ctx)  # after gadgetPreStart: modules (advise_seccomp) subscribe there
         self._apply_config(ctx, providers.config)
 
     def start(self, ctx: RunContext) -> None:
         if self.host is None:
             return
         self._lifecycle("start")
+        self._subscriptions(ctx)  # and gadgetStart (before any event)
         coll = ctx.containers
         if coll is not None and "containers" in self.host.datasources:
             coll.on_add.append(self._added)
@@ -213,14 +215,10 @@ class WasmStage(EventStage):
         return specs
 
     def _register(self, ctx: RunContext) -> None:
-        """Columns for the fields the module added, its data sources for the consumer, raw
-        char arrays for the decoders, and the stage's needs."""
+        """Columns for the fields the module added, its data sources for the consumer, and
+        what it reads (:meth:`_subscriptions`)."""
         ann = metadata_annotations(ctx.metadata)
-        read: set[str] = set()
         for mds in self.host.datasources.values():
-            if any(s.guest for s in mds.subscriptions):
-                self._subscribed.add(mds.name)
-            read |= {f.name for f in mds.fields.values() if f.requested and not f.added}
             pds = ctx.datasources.get(mds.name)
             if pds is None:
                 if mds.name == "containers" or not mds.created_by_module:
@@ -232,12 +230,23 @@ class WasmStage(EventStage):
                 if f.added and f.name not in cols:
                     pds.columns.append(_column(f, ann.get(mds.name, {}).get(f.name, {})))
                     pds.added[f.name] = f.default
-            raw = [f.name for f in mds.fields.values()
-                   if f.requested and f.kind.is_text and f.size and not f.added]
-            if raw and pds.decoder is not None:
-                pds.decoder.keep_raw(raw)
-                mds.mark_raw(raw)
             self._outputs[mds.name] = pds
+        self._subscriptions(ctx)
+
+    def _subscriptions(self, ctx: RunContext) -> None:
+        """The data sources the module subscribes to, the stage's needs (the fields it
+        reads), and the char arrays and bytes it reads, decoded raw for it."""
+        read: set[str] = set()
+        for mds in self.host.datasources.values():
+            if any(s.guest for s in mds.subscriptions):
+                self._subscribed.add(mds.name)
+            read |= {f.name for f in mds.fields.values() if f.requested and not f.added}
+            pds = ctx.datasources.get(mds.name)
+            raw = [f.name for f in mds.fields.values() if f.requested and not f.added and not f.raw
+                   and ((f.kind.is_text and f.size) or f.kind == Kind.BYTES)]
+            if raw and pds is not None and pds.decoder is not None:
+                pds.decoder.keep_raw([*pds.decoder.raw_fields, *raw])
+                mds.mark_raw(raw)
         self._needs = Needs.reading(read, changes=True)
 
     @staticmethod
@@ -263,7 +272,7 @@ class WasmStage(EventStage):
             self._containers.append(("CREATED", c))
 
     def _removed(self, c: Container) -> None:
-        self._containers.append(("DELETED", c))
+        self._containers.append(("DELETED", c))  # only the ones announced go out
 
     def _unsubscribe(self) -> None:
         coll = self._ctx.containers if self._ctx is not None else None
@@ -276,6 +285,12 @@ class WasmStage(EventStage):
         out: list[Any] = []
         while self._containers:
             kind, c = self._containers.popleft()
+            if kind == "CREATED":
+                self._announced.add(c.id)
+            elif c.id in self._announced:
+                self._announced.discard(c.id)
+            else:
+                continue  # a container the selection never had
             out += self.host.emit("containers", {
                 "event_type": kind, "container_id": c.id, "cgroup_id": getattr(c, "cgroup_id", 0) or 0,
                 "mntns_id": c.mntns or 0, "name": c.name, "container_config": ""})

@@ -249,7 +249,7 @@ def wasm_additions_of(spec: buildspec.BuildSpec, obj: ObjectInfo | None) -> Addi
             built = build_wasm(spec.wasm, tmp, str(spec.build_file or spec.gadget_dir))
         except GadgetError as e:
             return Additions(error=f"the WASM module was not built: {e.message}")
-    return wasm_additions(built.data, obj)
+    return wasm_additions(built.data, obj, Metadata.read(spec.metadata).data)
 
 
 def _update_metadata(spec: buildspec.BuildSpec, obj_info: ObjectInfo | None,
@@ -277,7 +277,8 @@ def _check_metadata(spec: buildspec.BuildSpec, md: Metadata, obj_info: ObjectInf
     assert md.raw is not None
     label = display_path(spec.metadata) if spec.metadata else "gadget.yaml"
     obj_label = display_path(spec.ebpf_source) if spec.ebpf_source else "object"
-    additions = wasm_additions(wasm, obj_info) if wasm is not None and obj_info is not None else None
+    additions = (wasm_additions(wasm, obj_info, md.data)
+                 if wasm is not None and obj_info is not None else None)
     report = validate_bytes(md.raw, label, obj_info, obj_label, has_wasm=spec.wasm is not None,
                             doc=md.doc, wasm=additions)
     if report.errors:

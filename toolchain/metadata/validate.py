@@ -725,10 +725,18 @@ def _compile_diagnostic(e: GadgetError, obj_label: str) -> Diagnostic:
     return Diagnostic(obj_label, 0, 0, "error", f"the program does not compile: {e.message}")
 
 
-def wasm_additions(data: bytes, obj: ObjectInfo | None) -> Additions:
+def _data_of(raw: bytes) -> Any:
+    """gadget.yaml's data, None when it does not parse (validation says why)."""
+    try:
+        return load_marked(raw).data
+    except YamlSyntaxError:
+        return None
+
+
+def wasm_additions(data: bytes, obj: ObjectInfo | None, metadata: Any = None) -> Additions:
     """What the WASM module ``data`` adds to ``obj``'s data sources (runs its gadgetInit;
     nothing is loaded into the kernel)."""
-    return module_additions(data, obj)
+    return module_additions(data, obj, metadata=metadata if isinstance(metadata, dict) else None)
 
 
 def image_contents(ref: str, store_path: Path | str | None,
@@ -765,7 +773,7 @@ def validate_image(ref: str, store_path: Path | str | None = None, strict: bool 
                                         f"{ref} has no gadget.yaml (empty config, as ig runs it)"))
         return r
     obj = analyze(ebpf, f"{ref} (amd64 eBPF layer)") if ebpf else None
-    additions = wasm_additions(wasm, obj) if wasm is not None else None
+    additions = wasm_additions(wasm, obj, _data_of(meta)) if wasm is not None else None
     r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm is not None,
                        wasm=additions, strict=strict)
     r.source = ref

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* For tests/test_wasm_run.py: a tracer of getpgid(2) calls (their argument), and a
+/* For tests/test_wasm_run.py: a tracer of getpgid(2) calls (their argument), a map
+ * iterator counting the calls per argument (drained while the tracer is followed), and a
  * perf event array "recorder" that gets a record per getpgid(4242) call, which the WASM
  * module reads back at gadgetStop. */
 #include <vmlinux.h>
@@ -24,6 +25,23 @@ struct record {
 GADGET_TRACER_MAP(events, 1024 * 64);
 GADGET_TRACER(calls, events, event);
 
+struct total_key {
+	__u32 arg;
+};
+
+struct total_value {
+	__u64 count;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct total_key);
+	__type(value, struct total_value);
+} totals_map SEC(".maps");
+
+GADGET_MAPITER(totals, totals_map);
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
 	__uint(key_size, 4);
@@ -38,6 +56,14 @@ int on_getpgid(struct trace_event_raw_sys_enter *ctx)
 
 	if (gadget_should_discard_data_current())
 		return 0;
+	if (arg >= 4000 && arg < 5000) {
+		struct total_key k = {arg};
+		struct total_value one = {1}, *v = bpf_map_lookup_elem(&totals_map, &k);
+		if (v)
+			__sync_fetch_and_add(&v->count, 1);
+		else
+			bpf_map_update_elem(&totals_map, &k, &one, BPF_NOEXIST);
+	}
 	if (arg == 4242) {
 		struct record r = {bpf_get_current_pid_tgid() >> 32, arg};
 		bpf_perf_event_output(ctx, &recorder, BPF_F_CURRENT_CPU, &r, sizeof(r));
