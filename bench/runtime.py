@@ -11,8 +11,12 @@
      container enrichment (+ in-kernel selection) vs without, same load. Target >= 0.8.
      Also shown: "merged per event" (Gadget.events(), the 11 fields added to every event
      dict before printing; what `gadget run` did before event_pairs()).
+  e. WASM (issue #22): the same JSON path as a., with a pass-through WASM module
+     (bench/runtime/passthrough.c: subscribed, does nothing) in the gadget's wasm stage
+     vs without a module, same gadget, same load. Target >= 0.5.
 
 Usage: sudo .venv/bin/python bench/runtime.py [--runs N] [--seconds S] [--skip-containers]
+       [--only a|b|c|d|e]
 """
 
 from __future__ import annotations
@@ -81,16 +85,18 @@ def c_consumer(consumer: Path, obj: Path, gen_argv: list[str], seconds: float) -
 
 
 def py_consumer(obj: Path, gen_argv: list[str], seconds: float, containers=None, selector=None,
-                wrap: list[str] | None = None, pairs_path: bool = True) -> dict:
+                wrap: list[str] | None = None, pairs_path: bool = True,
+                wasm: bytes | None = None) -> dict:
     """The same path as `gadget run -o json > /dev/null`: Gadget.event_pairs() + Printer.
     ``pairs_path=False``: Gadget.events() (enrichment merged into every event dict, the
-    path before the JSON printer spliced pre-rendered enrichment)."""
+    path before the JSON printer spliced pre-rendered enrichment). ``wasm``: a module in
+    the gadget's wasm stage."""
     from gadgetsmith.runtime import Gadget
     from gadgetsmith.runtime.events.output import Printer
 
-    kw = {}
+    kw: dict = {"wasm": wasm}
     if containers is not None:
-        kw = {"containers": containers, "host": False, "selector": selector}
+        kw |= {"containers": containers, "host": False, "selector": selector}
     with open(os.devnull, "w") as devnull, Gadget(obj.read_bytes(), **kw) as g:
         printer = Printer("json", g.datasources[0].decoder.columns, out=devnull,
                           autoflush=False)
@@ -226,16 +232,36 @@ def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def wasm_passthrough(gen: Path, obj: Path, runs: int, seconds: float) -> dict:
+    """Events/s through the JSON path with the pass-through module vs without, runs
+    interleaved; also per CPU-second of the reading thread (steadier on a busy machine)."""
+    from gadgetsmith.toolchain.build.wasm import build_c
+
+    with tempfile.TemporaryDirectory(prefix="gsbench-wasm-") as tmp:
+        module = build_c(SRC / "passthrough.c", Path(tmp) / "program.wasm").data
+    without, with_m = [], []
+    for i in range(runs):
+        without.append(py_consumer(obj, gen_cmd(gen, seconds), seconds))
+        with_m.append(py_consumer(obj, gen_cmd(gen, seconds), seconds, wasm=module))
+        print(f"  run {i + 1}: without {without[-1]['rate']:,.0f}/s  with the module "
+              f"{with_m[-1]['rate']:,.0f}/s; per CPU-second {without[-1]['per_cpu_s']:,.0f} / "
+              f"{with_m[-1]['per_cpu_s']:,.0f}", flush=True)
+    a, ac = medians(with_m)
+    b, bc = medians(without)
+    return {"with": a, "without": b, "ratio": a / b, "ratio_cpu": ac / bc, "with_cpu": ac,
+            "without_cpu": bc}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--skip-containers", action="store_true")
-    ap.add_argument("--only", choices=["a", "b", "c", "d"], action="append")
+    ap.add_argument("--only", choices=["a", "b", "c", "d", "e"], action="append")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/runtime.py loads eBPF programs: run it as root")
-    only = set(args.only or "abcd")
+    only = set(args.only or "abcde")
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory(prefix="gsbench-") as tmp:
         gen, consumer, obj, store = prepare(Path(tmp))
@@ -262,6 +288,13 @@ def main() -> int:
                       f"{r['merged']:,.0f}/s ratio {r['ratio_merged']:.2f}")
                 print(f"   per CPU-second of the reader: ratio {r['ratio_cpu']:.2f}, merged per "
                       f"event {r['ratio_merged_cpu']:.2f}")
+        if "e" in only:
+            print("e. a pass-through WASM module in the JSON path:")
+            r = wasm_passthrough(gen, obj, args.runs, args.seconds)
+            print(f"   without {r['without']:,.0f}/s  with {r['with']:,.0f}/s  ratio "
+                  f"{r['ratio']:.2f} (target >= 0.5)")
+            print(f"   per CPU-second of the reader: {r['without_cpu']:,.0f} / {r['with_cpu']:,.0f} "
+                  f"ratio {r['ratio_cpu']:.2f}")
     return 0
 
 
