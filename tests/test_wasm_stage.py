@@ -12,8 +12,8 @@ from .wasm_util import cmod, module_dir  # noqa: F401
 def events_datasource():
     """A data source ``events`` (proc.comm char[16], proc.pid u32) as the object stage
     makes one."""
-    from gadgetsmith.runtime.events.decode import Decoder
     from gadgetsmith.runtime.bpf.fields import Field
+    from gadgetsmith.runtime.events.decode import Decoder
     from gadgetsmith.runtime.pipeline.context import DataSource
 
     fields = [Field("proc", 0, 20, "struct"), Field("proc.comm", 0, 16, "string", parent="proc"),
@@ -72,8 +72,8 @@ def test_without_a_module_the_stage_passes_batches_on():
 def test_a_records_rest():
     """ebpf.rest.name/ebpf.rest.len: the bytes after the struct, as many as the length
     field says, hex text (bytes when kept raw)."""
-    from gadgetsmith.runtime.events.decode import Decoder
     from gadgetsmith.runtime.bpf.fields import Field
+    from gadgetsmith.runtime.events.decode import Decoder
 
     dec = Decoder([Field("data_len", 0, 4, "uint32")], 4, rest=("data", "data_len"))
     assert dec.columns[-1].name == "data" and dec.columns[-1].hidden
@@ -88,8 +88,8 @@ def test_a_records_rest():
 
 
 def test_char_arrays_and_bytes_kept_raw():
-    from gadgetsmith.runtime.events.decode import Decoder
     from gadgetsmith.runtime.bpf.fields import Field
+    from gadgetsmith.runtime.events.decode import Decoder
 
     fields = [Field("comm", 0, 16, "string"), Field("args", 16, 32, "string"),
               Field("blob", 48, 4, "bytes"), Field("n", 52, 4, "uint32")]
