@@ -7,6 +7,7 @@ older ``except ValueError`` / ``except OSError`` / ``except LookupError`` caller
     RuntimeGadgetError                 a gadget could not be loaded, attached or run
     ├── ParamError                     a --param value does not fit the gadget's param
     ├── FilterError                    a --filter expression is malformed or names an unknown field
+    ├── SortError                      --sort names an unknown field, or only tracers are there
     ├── FormatError (ValueError)       bytes that do not parse as what they should be
     │   ├── ElfError                   not an ELF64 little-endian object
     │   └── BtfError                   no usable .BTF section
@@ -43,6 +44,11 @@ class ParamError(RuntimeGadgetError):
 
 class FilterError(RuntimeGadgetError):
     """A --filter expression is malformed or names an unknown field."""
+
+
+class SortError(RuntimeGadgetError):
+    """A --sort spec names a field no array data source has, or the gadget has only tracers
+    (whose events are printed as they come, never sorted)."""
 
 
 class FormatError(RuntimeGadgetError, ValueError):

@@ -94,7 +94,8 @@ def test_bad_params_and_filters_fail_before_loading(rt_store: Path) -> None:
     with pytest.raises(FilterError, match="unknown field 'fnam'"):
         gadget("trace_open", rt_store, filter="fnam==x")
     res = run_gadget("run", "trace_open:test", "-p", "pid=abc", store=rt_store, check=False)
-    assert res.returncode == 1 and "expected an integer" in res.stderr
+    # a param value that does not fit is bad input: exit 2 (it was 1, like a failure)
+    assert res.returncode == 2 and "expected an integer" in res.stderr
     assert "Traceback" not in res.stderr
 
 

@@ -83,6 +83,25 @@ def test_push_and_pull_through_a_forward_proxy(registry, tmp_path: Path) -> None
         proxy.close()
 
 
+def test_plain_http_registry_with_a_non_loopback_name_needs_insecure_registries(
+        registry, tmp_path: Path) -> None:
+    """Only loopback registries are spoken to in plain HTTP unasked: one that has another
+    name is tried over TLS and the error names the flag."""
+    proxy = ForwardProxy({"registry.test": "127.0.0.1"})
+    try:
+        name = f"registry.test:{registry.port}"
+        ref = f"{name}/obs/x:v1"
+        make_image(tmp_path / "s", ref)
+        env = dict(NO_PROXY_ENV, HTTPS_PROXY=proxy.url)
+        res = run_gadget("push", ref, store=tmp_path / "s", env=env, check=False)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res
+        line = res.stderr.strip()
+        assert len(line.splitlines()) == 1 and "plain HTTP" in line, res
+        assert f"--insecure-registries {name}" in line, res
+    finally:
+        proxy.close()
+
+
 def test_https_registry_through_a_connect_tunnel(registry_server, tmp_path: Path) -> None:
     reg = registry_server(tls=True, cert_hosts=("registry.test",))
     proxy = ForwardProxy({"registry.test": "127.0.0.1"})

@@ -129,8 +129,32 @@ def _ascii_printable(text: str) -> bool:
     return text.isascii() and text.isprintable() and not any(c.isspace() for c in text)
 
 
+_IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
+
+
+def check_names_repository(text: str, what: str = "destination") -> None:
+    """Refuse a name to write to (push, copy, tag, build -t) that is only a registry
+    address (``127.0.0.1:5000``, ``localhost:5000``, ``reg.corp:5000``): it would become a
+    repository of that name under ghcr.io/inspektor-gadget/gadget/."""
+    if "/" in text or "@" in text:
+        return
+    name, _, tag = text.partition(":")
+    if name == "localhost" or _IPV4_RE.match(name) or ("." in name and tag.isdigit()):
+        raise UsageError(f"{what} {text!r} names a registry but no repository: write "
+                         f"{text}/REPOSITORY[:TAG] (e.g. {text}/trace_open:v1)")
+
+
+def parse_destination(text: str, what: str = "destination") -> Reference:
+    """:func:`parse_reference` for a name to write to (see :func:`check_names_repository`)."""
+    check_names_repository(text, what)
+    return parse_reference(text)
+
+
 def parse_reference(text: str) -> Reference:
     """Parse a reference for a policy decision; refuse anything ambiguous."""
+    if isinstance(text, str) and text != text.strip():
+        raise UsageError(f"reference {text!r} has leading or trailing spaces: remove them "
+                         "(a quoting mistake?)")
     if not isinstance(text, str) or not _ascii_printable(text):
         raise PolicyDenied(
             f"reference {text!r} contains non-ASCII, space or control characters: refused"
@@ -484,6 +508,7 @@ def required_keys(ref: str, policy: Policy | None = None) -> list[str]:
 __all__ = [
     "Entry", "IMPORT", "LOCAL_KINDS", "Policy", "PolicyDenied", "PolicyError", "PULL", "PUSH", "RUN",
     "SYSTEM_POLICY",
-    "check_local_run", "load_policy", "parse_entry", "parse_reference", "policy_from_dict", "policy_path",
+    "check_local_run", "check_names_repository", "load_policy", "parse_destination",
+    "parse_entry", "parse_reference", "policy_from_dict", "policy_path",
     "required_keys",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 from gadgetsmith.runtime.bpf.btfgen import needs_bundle
 from gadgetsmith.runtime.errors import RuntimeGadgetError
 from gadgetsmith.runtime.pipeline.source import GadgetSource, ObjectFile, StoredImage
-from gadgetsmith.toolchain.errors import GadgetError, NotFoundError
+from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.policy import Policy, check_local_run, load_policy
 from gadgetsmith.toolchain.signing.enforce import verify_local_for_run
@@ -116,13 +116,31 @@ def load_for_run(store: Path | None, text: str, policy: Policy, no_verify: bool 
 
 
 def local_kind(image: str) -> str | None:
-    """``"dir"`` or ``"object"`` when ``image`` names a local source, else None (an image)."""
+    """``"dir"`` or ``"object"`` when ``image`` names a local source, else None (an image).
+
+    A file is an object when it ends in ``.o`` or is an ELF file; any other file, or a
+    path (``/x``, ``./x``, ``../x``, ``~/x``) that does not exist, is a UsageError that
+    says so (exit 2) instead of a complaint about an invalid image reference."""
     local = Path(image)
     if local.is_dir():
         return "dir"
-    if image.endswith(".o") and local.is_file():
-        return "object"
+    if local.is_file():
+        if image.endswith(".o") or _is_elf(local):
+            return "object"
+        raise UsageError(f"{image} is a file but not an eBPF object (not ELF): give a compiled "
+                         "object (FILE.o), a gadget source directory or an image reference")
+    if image.startswith(("/", "./", "../", "~")) or image.endswith(".o"):
+        raise UsageError(f"{image}: no such file or directory (a gadget directory, a .o file "
+                            "or an image reference was expected)")
     return None
+
+
+def _is_elf(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
 
 
 def resolve_source(image: str, store: Path | None = None, policy: Policy | Path | str | None = None,

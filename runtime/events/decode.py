@@ -37,6 +37,8 @@ _FORMATTERS: dict[str, Callable[[Any], Any]] = {
 }
 #: derived fields hidden from the default columns
 _HIDDEN_DERIVED = ("gadget_uid", "gadget_gid")
+#: derived fields that hold a name from a fixed set, for --filter (events/filter.NAMED_KINDS)
+_NAMED = {"gadget_errno": "errno", "gadget_signal": "signal"}
 #: steps that read bytes of the record (the others compute from what was read)
 _READS = ("read", "string", "array", "blob")
 
@@ -98,6 +100,9 @@ class Decoder:
         #: char arrays decoded as their bytes (see keep_raw)
         self._raw: frozenset[str] = frozenset()
         self.rest = rest
+        #: derived fields holding a name from a fixed set (error: "errno", sig: "signal"),
+        #: so a --filter can refuse a name that does not exist
+        self.value_kinds: dict[str, str] = {}
         ann = annotations or {}
         for f in fields:
             self._plan(f, ann.get(f.name, {}))
@@ -175,6 +180,8 @@ class Decoder:
                 self._col(target, {}, hidden=True, derived=True)
         elif special in _FORMATTERS and target:
             self._steps.append(("derive", f, target, _FORMATTERS[special]))
+            if special in _NAMED:
+                self.value_kinds[target] = _NAMED[special]
             self._col(f.name, ann, hidden=True)
             self._col(target, {}, hidden=special in _HIDDEN_DERIVED or hide_proc, derived=True)
         elif special in _FORMATTERS:

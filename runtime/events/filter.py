@@ -1,7 +1,10 @@
 """Inspektor Gadget's ``--filter`` syntax: ``field==v,field!=v,field~regex,...`` (AND).
 
 Operators: ``==``/``=``, ``!=``, ``>=``, ``>``, ``<=``, ``<``, ``~`` (regex), ``!~``.
-A backslash escapes a literal comma. Values are parsed by the field's type.
+A backslash escapes a literal comma. Values are parsed by the field's type; a field that
+holds a name derived from a number (``error``: an errno name, ``sig``: a signal name)
+only takes names that exist, so a typo is an error instead of a filter that never matches.
+An empty condition (``a==1,,b==2``, a lone ``,``) is an error too.
 """
 
 from __future__ import annotations
@@ -16,6 +19,25 @@ from gadgetsmith.runtime.errors import FilterError
 _OPS = ("!~", "==", "!=", ">=", "<=", "=", ">", "<", "~")
 
 
+def _errno_names() -> set[str]:
+    import errno
+
+    return set(errno.errorcode.values())
+
+
+def _signal_names() -> set[str]:
+    import signal
+
+    return {s.name for s in signal.Signals}
+
+
+#: kinds of fields whose values are names from a fixed set: (what they are, the names, examples)
+NAMED_KINDS: dict[str, tuple[str, Callable[[], set[str]], str]] = {
+    "errno": ("an errno name", _errno_names, "ENOENT, EACCES; '' for no error"),
+    "signal": ("a signal name", _signal_names, "SIGKILL, SIGUSR1"),
+}
+
+
 @dataclass
 class Rule:
     field: str
@@ -24,6 +46,9 @@ class Rule:
 
     def compile(self, kind: str) -> Callable[[dict[str, Any]], bool]:
         f, op, raw = self.field, self.op, self.value
+        if kind in NAMED_KINDS:
+            self._check_name(kind)
+            kind = "string"
         if op in ("~", "!~"):
             if kind != "string":
                 raise FilterError(f"filter {f}{op}{raw}: regular expressions need a string field")
@@ -60,6 +85,18 @@ class Rule:
         return lambda ev: f in ev and cmp(ev[f], value)
 
 
+    def _check_name(self, kind: str) -> None:
+        f, op, raw = self.field, self.op, self.value
+        what, names, examples = NAMED_KINDS[kind]
+        if op in ("~", "!~"):
+            return
+        if op not in ("==", "=", "!="):
+            raise FilterError(f"filter {f}{op}{raw}: {f} holds {what}: use ==, != or ~")
+        if raw and raw not in names():
+            hint = f"; for the number use {f}_raw{op}{raw}" if raw.lstrip("-").isdigit() else ""
+            raise FilterError(f"filter {f}{op}{raw}: {raw!r} is not {what} (e.g. {examples}){hint}")
+
+
 def split_rules(expr: str) -> list[str]:
     parts, cur, i = [], "", 0
     while i < len(expr):
@@ -75,12 +112,15 @@ def split_rules(expr: str) -> list[str]:
             cur += c
         i += 1
     parts.append(cur)
-    return [p for p in (x.strip() for x in parts) if p]
+    return [x.strip() for x in parts]
 
 
 def parse(expr: str) -> list[Rule]:
     rules = []
     for text in split_rules(expr):
+        if not text:
+            raise FilterError(f"filter {expr!r}: empty condition (a comma too many, or at the "
+                              "start or end): write <field><op><value>[,<field><op><value>...]")
         m = re.match(r"^([A-Za-z0-9_.]+)\s*(" + "|".join(re.escape(o) for o in _OPS) + r")(.*)$", text)
         if not m:
             raise FilterError(f"filter {text!r}: expected <field><op><value> with op one of "

@@ -82,7 +82,9 @@ def parse(text: str, *, default_tag: bool = True) -> Reference:
     """Parse and normalise ``text``; adds ``:latest`` when there is no tag or digest."""
     if not isinstance(text, str) or not text.strip():
         raise InvalidReference("empty image reference")
-    text = text.strip()
+    if text != text.strip():
+        raise InvalidReference(f"reference {text!r} has leading or trailing spaces: remove them "
+                               "(a quoting mistake?)")
     if "://" in text:
         raise InvalidReference(
             f"invalid reference {text!r}: drop the URL scheme (write host/repo:tag)"

@@ -38,7 +38,10 @@ class FilterStage(EventStage):
         sample = ds.sample()
         if ctx.containers is not None:
             sample.update(EMPTY_FIELDS)  # the names and types a --filter may use
-        self._pred = filt.build(self.expr, filt.kinds_from_sample(sample.keys(), sample))
+        kinds = filt.kinds_from_sample(sample.keys(), sample)
+        if ds.decoder is not None:
+            kinds.update(ds.decoder.value_kinds)
+        self._pred = filt.build(self.expr, kinds)
         self._needs = Needs.reading({r.field for r in filt.parse(self.expr)})
 
     def process(self, batch: Batch) -> list[Batch]:

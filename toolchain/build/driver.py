@@ -24,6 +24,7 @@ from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes
 from gadgetsmith.toolchain.metadata.yamldoc import MarkedDoc, YamlSyntaxError, load_marked
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
 from gadgetsmith.toolchain.oci.store import Store, open_store
+from gadgetsmith.toolchain.policy import check_names_repository
 
 if TYPE_CHECKING:
     from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep
@@ -98,6 +99,7 @@ def load_metadata(path: Path | None) -> tuple[bytes | None, dict[str, Any] | Non
 def _build_reference(tag: str | None) -> str | None:
     if not tag:
         return None
+    check_names_repository(tag, "--tag")
     try:
         ref = parse(tag)
     except InvalidReference as e:

@@ -242,7 +242,10 @@ def login(
     where = login_registry(registry, username, password,
                            options=remote_options(authfile, insecure_registries, ca_file, None),
                            verify=not no_verify)
-    typer.echo(f"Login Succeeded ({registry}; saved in {where})")
+    if no_verify:
+        typer.echo(f"Credentials saved for {registry} in {where}, not checked (--no-verify)")
+    else:
+        typer.echo(f"Login Succeeded ({registry}; saved in {where})")
 
 
 def logout(

@@ -15,7 +15,13 @@ from typing import Annotated
 
 import typer
 from gadgetsmith.runtime.containers.collection import ContainerSelector
-from gadgetsmith.runtime.errors import RuntimeGadgetError, SelectorError
+from gadgetsmith.runtime.errors import (
+    FilterError,
+    ParamError,
+    RuntimeGadgetError,
+    SelectorError,
+    SortError,
+)
 from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.runtime.pipeline.output import Output
 from gadgetsmith.runtime.pipeline.source import GadgetSource
@@ -39,9 +45,17 @@ OutputMode = Annotated[_Out, typer.Option("--output", "-o", help="Output mode.")
 Fields = Annotated[str | None, typer.Option(
     "--fields", help="Comma-separated columns to show (per data source: 'ds1:a,b;ds2:c').")]
 Sort = Annotated[str | None, typer.Option("--sort", help="Sort snapshots/top: f1,-f2.")]
-Timeout = Annotated[float | None, typer.Option("--timeout", help="Stop after this many seconds.")]
-Count = Annotated[int | None, typer.Option("--count", help="Stop after N events.")]
-Interval = Annotated[float, typer.Option("--map-fetch-interval", help="Seconds between top refreshes.")]
+def _positive(value: float | None) -> float | None:
+    if value is not None and not value > 0:  # (also NaN)
+        raise typer.BadParameter(f"{value:g} is not a number of seconds above 0")
+    return value
+
+
+Timeout = Annotated[float | None, typer.Option(
+    "--timeout", callback=_positive, help="Stop after this many seconds.")]
+Count = Annotated[int | None, typer.Option("--count", min=1, help="Stop after N events.")]
+Interval = Annotated[float, typer.Option(
+    "--map-fetch-interval", callback=_positive, help="Seconds between top refreshes.")]
 Host = Annotated[bool, typer.Option("--host", help="Show host and container events (no container filter).")]
 Store = Annotated[Path | None, typer.Option("--store", help="Local OCI store.")]
 NoVerify = Annotated[bool, typer.Option(
@@ -76,7 +90,7 @@ def run(image: Image, param: Params = None, filter_: Filter = None,
             with contextlib.suppress(KeyboardInterrupt):
                 g.run(out, timeout=timeout, count=count, interval=interval, on_idle=out.flush)
     except RuntimeGadgetError as e:
-        raise GadgetError(str(e)) from None
+        raise _cli_error(e) from None
     finally:
         if g.lost_samples:
             typer.echo(f"warning: {g.lost_samples} records lost in total", err=True)
@@ -100,10 +114,16 @@ def _gadget(source: GadgetSource, params: dict[str, str], filter_: str | None, s
         return Gadget(source, params=params, filter=filter_, sort=sort, host=host,
                       selector=selector, containers=True, on_lost=_lost, on_warning=_warn,
                       on_debug=_debug if state.debug else None)
-    except SelectorError as e:
-        raise UsageError(str(e)) from None
     except RuntimeGadgetError as e:
-        raise GadgetError(str(e)) from None
+        raise _cli_error(e) from None
+
+
+#: runtime errors that mean the command line asked for something impossible (exit 2)
+_USAGE = (SelectorError, FilterError, SortError, ParamError)
+
+
+def _cli_error(e: RuntimeGadgetError) -> GadgetError:
+    return UsageError(str(e)) if isinstance(e, _USAGE) else GadgetError(str(e))
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from gadgetsmith.toolchain.cli.common import (
     store_path,
 )
 from gadgetsmith.toolchain.cli.registry import remote_options
-from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.errors import NotFoundError, UsageError
 from gadgetsmith.toolchain.policy import load_policy, parse_reference
 from gadgetsmith.toolchain.signing.cli_helpers import lookup_local, verify_image
 from gadgetsmith.toolchain.signing.enforce import policy_keys
@@ -101,6 +101,12 @@ def sign(
     annotations = parse_annotations(annotation)
     private_key = read_private_key(key)
     local = None if remote else lookup_local(store_path(store), image)
+    if local is None and not remote and not _names_registry(image):
+        # a short name is what the local store holds: a typo must not become a sign
+        # request to ghcr.io
+        raise NotFoundError(
+            f"{image!r} is not in the local store (see 'gadget list'); to sign an image in its "
+            "registry, give its full name (host/repository:tag) or add --remote")
     if local is None:
         opts = remote_options(authfile, insecure_registries, ca_file, policy)
         result = sign_remote(parse_reference(image), private_key, opts, recursive=recursive,
@@ -119,6 +125,12 @@ def sign(
         what = "Signed" if s.added else "Already signed by this key:"
         extra = f" (replaced {s.replaced})" if s.replaced else ""
         typer.echo(f"{what} {result.identity}@{s.digest} -> {s.tag} [{s.layers} signature(s)]{extra}")
+
+
+def _names_registry(text: str) -> bool:
+    """Whether ``text`` starts with a registry host (``reg.io/...``, ``localhost:5000/...``)."""
+    first, slash, _ = text.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
 # ---------------------------------------------------------------------------- verify

@@ -37,6 +37,10 @@ def _inside(base: Path, rel: Any, key: str, origin: str) -> Path:
     return p
 
 
+def _flow_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' if any(c in i for c in ' ,:[]{}#"\'') else i for i in items) + "]"
+
+
 def load(gadget_dir: Path | str, build_file: Path | str | None = None,
          content: bytes | None = None) -> BuildSpec:
     """Read build.yaml (optional) and resolve every input path inside ``gadget_dir``.
@@ -93,7 +97,9 @@ def load(gadget_dir: Path | str, build_file: Path | str | None = None,
             )
     cflags = data.get("cflags") or []
     if isinstance(cflags, str):
-        cflags = cflags.split()
+        # splitting on spaces would silently change a quoted flag: one flag per item
+        raise UsageError(f"{origin}: 'cflags' must be a list with one flag per item, not a "
+                         f"string: write cflags: {_flow_list(cflags.split())}")
     if not isinstance(cflags, list) or not all(isinstance(c, str) for c in cflags):
         raise UsageError(f"{origin}: 'cflags' must be a list of strings")
     if ebpf is None and wasm is None and meta is None:

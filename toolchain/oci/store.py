@@ -51,6 +51,7 @@ from gadgetsmith.toolchain.fsutil import (
 )
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
+from gadgetsmith.toolchain.policy import check_names_repository
 
 LOCK_FILE = "index.json.lock"
 _WRITE_ERRORS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
@@ -279,6 +280,7 @@ class Store(Layout):
 
     def tag(self, source: str, target: str, force: bool = False) -> tuple[str, str]:
         """Tag the image ``source`` as ``target``. Returns (full target ref, digest)."""
+        check_names_repository(target, "tag")
         try:
             tref = parse(target)
         except InvalidReference as e:

@@ -28,7 +28,15 @@ from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, signature_tag
 from gadgetsmith.toolchain.oci.store import Store, open_store
-from gadgetsmith.toolchain.policy import PULL, PUSH, Policy, PolicyDenied, load_policy, parse_reference
+from gadgetsmith.toolchain.policy import (
+    PULL,
+    PUSH,
+    Policy,
+    PolicyDenied,
+    load_policy,
+    parse_destination,
+    parse_reference,
+)
 from gadgetsmith.toolchain.registry.auth import AuthStore
 from gadgetsmith.toolchain.registry.capabilities import preflight, supports_referrers
 from gadgetsmith.toolchain.registry.client import RegistryClient, RegistryError, is_loopback
@@ -93,7 +101,7 @@ def push_image(image: str, *, dest: str | None = None, store_path: Path | None =
     (:func:`~gadgetsmith.toolchain.signing.source.signatures_for`: the layers naming it);
     without it the local signature manifests are pushed as they are."""
     options = options or RemoteOptions()
-    target = parse_reference(dest or image)
+    target = parse_destination(dest) if dest else parse_reference(image)
     options.policy.check(PUSH, target)
     store = open_store(store_path)
     store.lookup(image)  # unknown local image: error before the network
@@ -149,7 +157,7 @@ def copy_image(source: str, dest: str, *, options: RemoteOptions | None = None,
                progress: Progress | None = None, with_signature: bool = True) -> Stats:
     """Copy between registries: ``source`` must be allowed for pull, ``dest`` for push."""
     options = options or RemoteOptions()
-    src, dst = parse_reference(source), parse_reference(dest)
+    src, dst = parse_reference(source), parse_destination(dest)
     options.policy.check(PULL, src)
     options.policy.check(PUSH, dst)
     src_client = options.client(src.domain)

@@ -28,6 +28,9 @@ What oras 0.2.x lacked, and this module provides:
   :mod:`.transfer`; this module adds HEAD checks, ``?mount=&from=`` and referrers.
 * **transport safety**: credentials are never sent over plain HTTP to a non-loopback
   host (oras sends them whenever it is told ``insecure``).
+* **loopback registries** (``localhost``, 127.0.0.0/8, ``::1``) are tried over HTTPS and,
+  when the answer is plain HTTP, spoken to in plain HTTP from then on, as docker does,
+  without ``--insecure-registries``; a certificate error is still an error.
 """
 
 from __future__ import annotations
@@ -157,6 +160,8 @@ class RegistryClient:
                                    user_agent=f"gadgetsmith/{__version__}")
         self.plain_http = insecure
         self.scheme = "http" if insecure else "https"
+        #: HTTPS first, plain HTTP if that is what answers (docker's rule for loopback)
+        self.http_fallback = not insecure and is_loopback(host)
         self.retries = retries
         self.backoff = backoff
         self.timeout = timeout
@@ -166,6 +171,13 @@ class RegistryClient:
         self._tokens: dict[str, str] = {}
         self._basic = False
         self._lock = threading.Lock()
+
+    def _use_plain_http(self) -> None:
+        """A loopback registry answered HTTPS in plain HTTP: speak plain HTTP to it."""
+        with self._lock:
+            self.plain_http = True
+            self.scheme = "http"
+            self.http_fallback = False
 
     # -- credentials ------------------------------------------------------------------
     @property
@@ -293,6 +305,10 @@ class RegistryClient:
                 r = self.transport.request(method, url, headers=hdrs, body=data, params=params,
                                            allow_redirects=method in ("GET", "HEAD"))
             except TLSError as e:
+                if e.plain_peer and self.http_fallback and url.startswith("https://"):
+                    self._use_plain_http()
+                    url = self.url(path)
+                    continue
                 raise RegistryError(
                     f"{what}: TLS verification of {self.host} failed ({e}): pass --ca-file "
                     f"with the registry's CA, or --insecure-registries {self.host} for plain HTTP"
@@ -361,6 +377,14 @@ class RegistryClient:
         except (ValueError, AttributeError):
             detail = body[:200].decode("utf-8", "replace").strip()
         suffix = f" ({detail})" if detail else ""
+        if r.status_code == 400 and self.plain_http and (
+                b"HTTPS server" in body or (r.version == 10 and not r.headers.get("Content-Type"))):
+            # Go's TLS server answers a plain-HTTP request with a bare HTTP/1.0 400 (its body,
+            # "Client sent an HTTP request to an HTTPS server", is not read for HEAD)
+            return RegistryError(
+                f"{what}: {self.host} speaks TLS (HTTPS) but was reached over plain HTTP "
+                "(--insecure-registries or the policy's insecureRegistries): drop the host from "
+                "them (--ca-file for a private CA)")
         if r.status_code == 403:
             return RegistryAuthError(
                 f"{what}: {self.host} denied access (HTTP 403){suffix}: the account used has no "

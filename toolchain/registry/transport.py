@@ -49,7 +49,12 @@ class ConnectError(TransportError):
 
 
 class TLSError(TransportError):
-    """The TLS handshake failed (certificate, protocol): retrying does not help."""
+    """The TLS handshake failed (certificate, protocol): retrying does not help.
+    ``plain_peer``: the answer was not TLS at all (the server speaks plain HTTP)."""
+
+    def __init__(self, message: str, plain_peer: bool = False) -> None:
+        super().__init__(message)
+        self.plain_peer = plain_peer
 
 
 def is_loopback(host: str) -> bool:
@@ -164,6 +169,7 @@ class Response:
         self.reason = raw.reason
         self.headers = raw.msg  # http.client.HTTPMessage: get() is case-insensitive
         self.url = url
+        self.version = raw.version  # 10 (HTTP/1.0) or 11
 
     def iter_content(self, chunk_size: int = CHUNK) -> Iterator[bytes]:
         if self._content is not None:
@@ -392,7 +398,7 @@ class Transport:
                 conn.close()
                 via = getattr(conn, "_gadget_via", "")
                 if _is_tls_error(e):
-                    raise TLSError(_reason(e)) from None
+                    raise TLSError(_reason(e), plain_peer=_plain_peer(e)) from None
                 if reused and replayable and isinstance(e, (ConnectionResetError, BrokenPipeError,
                                                             ConnectionAbortedError)):
                     # the server closed an idle keep-alive connection (RemoteDisconnected is a
@@ -445,6 +451,12 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
 
 def _is_tls_error(e: BaseException) -> bool:
     return isinstance(e, ssl.SSLError)
+
+
+def _plain_peer(e: BaseException) -> bool:
+    """Whether a TLS error means the server answered in plain HTTP, not TLS."""
+    reason = (getattr(e, "reason", None) or str(e)).replace("_", " ").lower()
+    return "wrong version number" in reason or "record layer failure" in reason
 
 
 def _reason(e: BaseException) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from gadgetsmith.runtime.oci.reference import Reference
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.oci.store import open_store
-from gadgetsmith.toolchain.policy import PUSH, parse_reference
+from gadgetsmith.toolchain.policy import PUSH, parse_destination, parse_reference
 from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.signing import sigmanifest as sm
 from gadgetsmith.toolchain.signing import signature_tag
@@ -34,7 +34,7 @@ def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
     plus the local ones already naming it (another key's, from `gadget sign`), so one layer
     unless the image has several signers there, which is what ig accepts; the local store
     is not changed (so its ``.sig`` never piles up one layer per destination)."""
-    target = parse_reference(dest or image)
+    target = parse_destination(dest) if dest else parse_reference(image)
     options.policy.check(PUSH, target)  # refused pushes sign nothing
     private_key = read_private_key(key)
     store = open_store(store_path)

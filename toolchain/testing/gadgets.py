@@ -37,6 +37,8 @@ class DataSourceFields:
     names: list[str]
     sample: dict[str, Any] = field(repr=False, default_factory=dict)
     enriched: bool = False  # has a mount or network namespace id: container fields
+    #: fields holding errno/signal names (the decoder's value_kinds), for --filter checks
+    value_kinds: dict[str, str] = field(repr=False, default_factory=dict)
 
     @property
     def noun(self) -> str:
@@ -51,8 +53,10 @@ class DataSourceFields:
         sample = dict(self.sample)
         if self.enriched and with_containers:
             sample.update(EMPTY_FIELDS)
+        kinds = filt.kinds_from_sample(sample.keys(), sample)
+        kinds.update(self.value_kinds)
         try:
-            filt.build(text, filt.kinds_from_sample(sample.keys(), sample))
+            filt.build(text, kinds)
         except FilterError as e:
             return str(e)
         return None
@@ -122,12 +126,13 @@ def prepare(source: GadgetSource, **kw: Any) -> PreparedGadget:
         obj = GadgetObject(data, metadata)
         out = PreparedGadget(source, data, metadata, obj=obj, btfgen_layer=btfgen_layer, wasm=wasm)
         for name, info in obj.datasources.items():
-            sample = decoder_for(info).decode(b"")
+            decoder = decoder_for(info)
+            sample = decoder.decode(b"")
             for gone in info.removed:  # ig's formatters: an endpoint's addr replaces addr_raw
                 sample.pop(gone, None)
             sample.update({added: "" for added in info.formatted.added})
             out.datasources[name] = DataSourceFields(name, info.kind, list(sample), sample,
-                                                     info.enriched)
+                                                     info.enriched, dict(decoder.value_kinds))
         if wasm is not None:
             _add_module_fields(out, wasm, obj)
     except RuntimeGadgetError as e:
