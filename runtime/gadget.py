@@ -9,8 +9,8 @@ Events are flat dicts keyed by IG's dotted field names (``nest()`` turns one int
 JSON). ``processors`` run on every event in order; a processor returns the event,
 possibly changed, or None to drop it. The stages (:mod:`gadgetsmith.runtime.pipeline`)
 are source -> containers -> object -> params -> load -> readers -> attach -> decode ->
-formatters -> enrich -> processors -> wasm -> filter -> sort; ``stages=`` adds or replaces
-some.
+formatters -> ustack -> enrich -> processors -> wasm -> filter -> sort; ``stages=`` adds or
+replaces some.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from gadgetsmith.runtime.pipeline.source import (
     open_source,
 )
 from gadgetsmith.runtime.pipeline.stage import Batch, Event, Stage
+from gadgetsmith.runtime.pipeline.ustack import UserStackStage
 from gadgetsmith.runtime.wasm.stage import WasmStage
 
 
@@ -111,7 +112,7 @@ class Gadget:
         self.pipeline = Pipeline([
             SourceStage(open_source(image, store, metadata)), ContainersStage(containers),
             ObjectStage(), ParamsStage(params), LoadStage(), ReadersStage(perf_buffer_pages),
-            AttachStage(), DecodeStage(), FormattersStage(), EnrichStage(),
+            AttachStage(), DecodeStage(), FormattersStage(), UserStackStage(), EnrichStage(),
             ProcessorStage(self.processors), WasmStage(), FilterStage(filter), SortStage(sort),
             *(stages or [])])
         self.pipeline.start(self.ctx)

@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 from gadgetsmith.toolchain.build.compile import compile_arches
 
-from .conftest import GADGET, load_yaml, need_root, run_gadget
+from .conftest import GADGET, load_yaml, need_root, need_tool, run_gadget
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "c" / "igrt"
@@ -213,3 +214,134 @@ def test_kernel_stack_is_symbolized(objects: dict, listeners) -> None:
     assert "tcp_v4_connect" in frames and "__sys_connect" in frames, frames
     assert frames.index("tcp_v4_connect") < frames.index("__sys_connect")
     assert isinstance(syn["kstack_raw"], int)
+
+
+# -- point 6: perf_event programs; point 5: user stacks ------------------------------------------------
+@pytest.fixture(scope="session")
+def spinner(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """tests/c/igrt/spin.c and the library it may call (spinlib.c), built with symbols."""
+    out = tmp_path_factory.mktemp("igrt-spin")
+    clang = need_tool("clang-19") if shutil.which("clang-19") else need_tool("clang")
+    exe, lib = out / "spin", out / "libgsspin.so"
+    subprocess.run([clang, "-O1", "-g", "-fno-omit-frame-pointer", "-Wl,--build-id", "-o", str(exe),
+                    str(SRC / "spin.c"), "-ldl"], check=True)
+    subprocess.run([clang, "-O1", "-g", "-fPIC", "-shared", "-fno-omit-frame-pointer",
+                    "-Wl,--build-id", "-o", str(lib), str(SRC / "spinlib.c")], check=True)
+    return exe, lib
+
+
+def _build_id(path: Path) -> str:
+    out = subprocess.run([need_tool("readelf"), "-n", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return re.search(r"Build ID: ([0-9a-f]+)", out).group(1)
+
+
+PERF_LINKS: list[int] = []  # links of the last sampler run's perf_event program
+
+
+def _samples(obj: Path, cmd: list[str], seconds: float = 2.0, **params: str) -> tuple[list[dict], str]:
+    """Run ``cmd`` under the sampler gadget for ``seconds``; its samples (drained while it
+    still runs, so its /proc is there) and its /proc/PID/maps."""
+    from gadgetsmith.runtime import Gadget
+
+    with Gadget(obj, metadata=metadata("sampler"), params=params) as g:
+        PERF_LINKS[:] = g.loaded.handles["sample"].links
+        proc = subprocess.Popen(cmd)
+        try:
+            time.sleep(seconds)
+            maps = Path(f"/proc/{proc.pid}/maps").read_text()
+            evs = [e for e in g.drain() if e["proc.pid"] == proc.pid]
+        finally:
+            proc.kill()
+            proc.wait()
+    return evs, maps
+
+
+def _file_offset(maps: str, addr: int, path: Path) -> int:
+    for line in maps.splitlines():
+        parts = line.split()
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        if len(parts) >= 6 and parts[5] == str(path) and lo <= addr < hi:
+            return addr - lo + int(parts[2], 16)
+    raise AssertionError(f"{addr:#x} is not in {path}")
+
+
+def test_perf_event_program_samples_every_cpu(objects: dict, spinner) -> None:
+    """perf_event/NAME with gadget.yaml's programs.NAME (software CPU clock, raw samples,
+    a frequency), one event per online CPU; user stacks symbolized from the executable's
+    ELF symbols, as ig's ustack operator (addresses, symbols)."""
+    need_root()
+    exe, _lib = spinner
+    evs, _maps = _samples(objects["sampler"]["amd64"], [str(exe), "30"], **{"collect-ustack": "true"})
+    from gadgetsmith.runtime.bpf.perf_event import online_cpus
+
+    assert len(PERF_LINKS) == len(online_cpus()) >= 1
+    total = sum(e["samples"] for e in evs)
+    assert total >= 20, evs  # 199 Hz for 2 s, of whatever CPU time a busy machine gives it
+    assert {e["proc.comm"] for e in evs} == {"spin"}
+    top = max(evs, key=lambda e: e["samples"])
+    assert top["user_stack.symbols"].startswith("gadgetsmith_spin_inner; gadgetsmith_spin; main; "), top
+    addrs = top["user_stack.addresses"].split("; ")
+    assert addrs[-1] == "" and all(re.fullmatch(r"0x[0-9a-f]{16}", a) for a in addrs[:-1])
+    assert len(addrs) - 1 == len(top["user_stack.symbols"].split("; ")) - 1
+    assert top["user_stack.buildid"] == ""  # not asked for (collect-build-id)
+    for e in evs:  # a sample taken in the kernel has its kernel stack
+        assert e["kern_stack"] == "" or e["kern_stack"].endswith("; ")
+
+
+def test_user_stack_through_a_library_with_build_ids(objects: dict, spinner) -> None:
+    """A frame in a shared library gets that library's function; with collect-build-id,
+    each frame is '<build id> +<file offset>' of the file mapped there."""
+    need_root()
+    exe, lib = spinner
+    evs, maps = _samples(objects["sampler"]["amd64"], [str(exe), "30", str(lib)],
+                         **{"collect-ustack": "true", "collect-build-id": "true"})
+    top = max(evs, key=lambda e: e["samples"])
+    assert top["user_stack.symbols"].startswith("gadgetsmith_lib_spin; gadgetsmith_spin; main; "), top
+    first, second = (int(a, 16) for a in top["user_stack.addresses"].split("; ")[:2])
+    frames = top["user_stack.buildid"].split("; ")
+    assert frames[0] == f"{_build_id(lib)} +{_file_offset(maps, first, lib):x}"
+    assert frames[1] == f"{_build_id(exe)} +{_file_offset(maps, second, exe):x}"
+
+
+def test_user_stack_fields_are_empty_when_not_collected(objects: dict, spinner) -> None:
+    need_root()
+    exe, _lib = spinner
+    evs, _maps = _samples(objects["sampler"]["amd64"], [str(exe), "30"], seconds=1)
+    assert evs and all((e["user_stack.addresses"], e["user_stack.symbols"], e["user_stack.buildid"])
+                       == ("", "", "") for e in evs)
+
+
+def test_perf_event_program_without_its_gadget_yaml_says_which_key(objects: dict) -> None:
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    need_root()
+    meta = metadata("sampler")
+    del meta["programs"]["sampler"]["sampler"]
+    with pytest.raises(RuntimeGadgetError) as err:
+        Gadget(objects["sampler"]["amd64"], metadata=meta)
+    assert str(err.value) == ("program sample (perf_event/sampler) cannot attach: gadget.yaml: "
+                              "programs.sampler.sampler.frequency is not set (ig's perf_event "
+                              "programs need perf.type, perf.config, perf.sampleType and "
+                              "sampler.frequency)")
+
+
+def test_map_is_flushed_on_stop(objects: dict, spinner) -> None:
+    """ebpf.map.flush-on-stop: a stop before the first round still prints what the map
+    holds (one last drain), as ig does for profile_cpu."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    exe, _lib = spinner
+    batches = []
+    proc = subprocess.Popen([str(exe), "30"])
+    try:
+        with Gadget(objects["sampler"]["amd64"], metadata=metadata("sampler"),
+                    params={"pid": proc.pid}) as g:
+            threading.Timer(1.5, g.stop).start()
+            g.run(batches.append, interval=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(batches) == 1 and sum(e["samples"] for e in batches[0].events) > 0

@@ -60,6 +60,8 @@ PERF_SAMPLE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_uint32)
 PERF_LOST_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ctypes.c_uint64)
 
 PROG_TYPE_SOCKET_FILTER = 1
+PROG_TYPE_SCHED_CLS = 3
+PROG_TYPE_PERF_EVENT = 7
 MAP_TYPE_PERCPU_ARRAY = 6
 MAP_TYPE_ARRAY_OF_MAPS = 12
 MAP_TYPE_HASH_OF_MAPS = 13
@@ -139,6 +141,7 @@ def _declare() -> None:
     _sig("bpf_program__section_name", c_char_p, [c_void_p])
     _sig("bpf_program__fd", c_int, [c_void_p])
     _sig("bpf_program__attach", c_void_p, [c_void_p])
+    _sig("bpf_program__attach_perf_event", c_void_p, [c_void_p, c_int])
     _sig("bpf_program__attach_kprobe", c_void_p, [c_void_p, ctypes.c_bool, c_char_p])
     _sig("bpf_program__attach_tracepoint", c_void_p, [c_void_p, c_char_p, c_char_p])
     _sig("bpf_program__attach_raw_tracepoint", c_void_p, [c_void_p, c_char_p])

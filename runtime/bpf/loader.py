@@ -20,9 +20,10 @@ import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from gadgetsmith.runtime.bpf import libbpf as L
+from gadgetsmith.runtime.bpf import perf_event
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
 from gadgetsmith.runtime.bpf.verifier import VerifierLog, explain
 from gadgetsmith.runtime.errors import LibbpfError, RuntimeGadgetError
@@ -84,6 +85,49 @@ def _attach_hint(section: str, err: LibbpfError) -> str:
     if err.err == 1:
         return "permission denied: run as root (CAP_BPF and CAP_PERFMON)"
     return err.strerror or str(err)
+
+
+#: program types of section prefixes ig accepts that libbpf 1.1 does not know
+#: ("socket1", "perf_event/profiler"; "perf_event" alone libbpf knows)
+_IG_SECTION_TYPES = {"socket": L.PROG_TYPE_SOCKET_FILTER, "perf_event": L.PROG_TYPE_PERF_EVENT}
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+class PerfEventLinks:
+    """A perf_event program's links, one per CPU (each owns its perf event's fd)."""
+
+    def __init__(self) -> None:
+        self.links: list[int] = []
+
+    def close(self) -> None:
+        while self.links:
+            L.lib().bpf_link__destroy(self.links.pop())
+
+
+def _attach_perf_events(prog: int, name: str, section: str, metadata: dict[str, Any]) -> PerfEventLinks:
+    """The program on a sampling event of every online CPU, as gadget.yaml's
+    ``programs.NAME`` describes it (see :mod:`.perf_event`)."""
+    try:
+        cfg = perf_event.config_for(metadata, section)
+    except perf_event.PerfConfigError as e:
+        raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e}") from None
+    out = PerfEventLinks()
+    try:
+        for cpu in perf_event.online_cpus():
+            fd = perf_event.open_event(cfg, cpu)
+            link = L.lib().bpf_program__attach_perf_event(prog, fd)
+            if not link:
+                err = L.errno_now()
+                os.close(fd)
+                raise OSError(err, f"attaching to the perf event of CPU {cpu}: {os.strerror(err)}")
+            out.links.append(link)
+    except OSError as e:
+        out.close()
+        raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {e.strerror}") from None
+    return out
 
 
 HOST = "host"  # the owner of uprobe attachments made for this host's processes
@@ -149,6 +193,8 @@ class LoadedGadget:
         self.obj: int | None = None
         self.links: dict[str, int] = {}
         self.sockets: dict[str, Any] = {}
+        #: attachments of one program that are more than a link (closed with the object)
+        self.handles: dict[str, Closable] = {}
         self.maps: dict[str, int] = {}
         self.programs: dict[str, tuple[int, str]] = {}
         ensure_fs()
@@ -172,9 +218,10 @@ class LoadedGadget:
                 self.maps[L.map_name(m)] = m
             for p in L.iter_programs(obj):
                 self.programs[L.prog_name(p)] = (p, L.prog_section(p))
-                # IG's socket filters use sections like "socket1", unknown to libbpf
-                if L.prog_section(p).startswith("socket") and L.prog_type(p) == 0:
-                    L.check_int(L.lib().bpf_program__set_type(p, L.PROG_TYPE_SOCKET_FILTER),
+                # sections ig knows and libbpf 1.1 does not: "socket1", "perf_event/NAME"
+                kind = _IG_SECTION_TYPES.get(L.prog_section(p).split("/", 1)[0].rstrip("0123456789"))
+                if kind is not None and L.prog_type(p) == 0:
+                    L.check_int(L.lib().bpf_program__set_type(p, kind),
                                 f"setting the type of program {L.prog_name(p)}")
             rodata_map = next((m for n, m in self.maps.items() if n.endswith(".rodata")), None)
             if rodata_map is not None:
@@ -280,6 +327,9 @@ class LoadedGadget:
                     return 0
             elif L.prog_type(prog) == L.PROG_TYPE_SOCKET_FILTER:
                 self.sockets[name] = self._attach_socket(prog, name, section)
+                return 0
+            elif L.prog_type(prog) == L.PROG_TYPE_PERF_EVENT:
+                self.handles[name] = _attach_perf_events(prog, name, section, self.gobj.metadata)
                 return 0
             else:
                 link = L.lib().bpf_program__attach(prog)
@@ -517,6 +567,9 @@ class LoadedGadget:
         for link in self.links.values():
             L.lib().bpf_link__destroy(link)
         self.links.clear()
+        for handle in self.handles.values():
+            handle.close()
+        self.handles.clear()
         for sock in self.sockets.values():
             sock.close()
         self.sockets.clear()

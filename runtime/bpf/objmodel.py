@@ -375,11 +375,22 @@ def wasm_param_defaults(metadata: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def _mapping(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def ig_get(node: Any, key: str) -> Any:
+    """``node[key]`` as ig's viper reads gadget.yaml: keys in any case (``dataSources``)."""
+    node = _mapping(node)
+    if key in node:
+        return node[key]
+    low = key.lower()
+    return next((v for k, v in node.items() if str(k).lower() == low), None)
+
+
 def _rest_field(metadata: dict[str, Any], ds: str) -> tuple[str, str | None] | None:
     """``datasources.<ds>.annotations``' ``ebpf.rest.name`` and ``ebpf.rest.len``."""
-    dss = metadata.get("datasources")
-    spec = dss.get(ds) if isinstance(dss, dict) else None
-    ann = spec.get("annotations") if isinstance(spec, dict) else None
+    ann = ig_get(ig_get(ig_get(metadata, "datasources"), ds), "annotations")
     if not isinstance(ann, dict) or not ann.get("ebpf.rest.name"):
         return None
     length = ann.get("ebpf.rest.len")
@@ -388,16 +399,19 @@ def _rest_field(metadata: dict[str, Any], ds: str) -> tuple[str, str | None] | N
 
 def _field_annotations(metadata: dict[str, Any], ds: str) -> dict[str, dict[str, str]]:
     """gadget.yaml's ``datasources.<ds>.fields.<name>.annotations``, as text."""
-    def mapping(v: Any) -> dict:
-        return v if isinstance(v, dict) else {}
-
-    fields = mapping(mapping(mapping(metadata.get("datasources")).get(ds)).get("fields"))
+    fields = _mapping(ig_get(ig_get(ig_get(metadata, "datasources"), ds), "fields"))
     out = {}
     for name, spec in fields.items():
-        ann = mapping(spec).get("annotations")
+        ann = ig_get(spec, "annotations")
         if isinstance(ann, dict):
             out[str(name)] = {str(k): str(v) for k, v in ann.items()}
     return out
+
+
+def datasource_annotations(metadata: dict[str, Any], ds: str) -> dict[str, str]:
+    """gadget.yaml's ``datasources.<ds>.annotations`` (metrics.print, ...), as text."""
+    ann = _mapping(ig_get(ig_get(ig_get(metadata, "datasources"), ds), "annotations"))
+    return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in ann.items()}
 
 
 # ---------------------------------------------------------------------------- the object
@@ -549,4 +563,5 @@ class GadgetObject:
         return ds
 
 __all__ = ["MACROS", "WELL_KNOWN_KEYS", "DataSourceInfo", "GadgetObject", "MapInfo", "ObjectError",
-           "Param", "map_definitions", "parse_int", "program_sections"]
+           "Param", "datasource_annotations", "ig_get", "map_definitions", "parse_int",
+           "program_sections"]

@@ -9,6 +9,7 @@
     attach      every program; uprobes in containers as they appear        attach.py
     decode      records -> flat events                                     decode.py
     formatters  ig's formatted fields: endpoints, kernel stacks            formatters.py
+    ustack      user stacks: addresses, build ids, symbols                 ustack.py
     enrich      runtime.* / k8s.* fields, merged only when read            enrich.py
     processors  the caller's per-event hooks                               processors.py
     wasm        the gadget's WASM module: changes and adds fields, emits   ../wasm/stage.py

@@ -7,12 +7,14 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 
+from gadgetsmith.runtime.bpf.objmodel import datasource_annotations
 from gadgetsmith.runtime.errors import RuntimeGadgetError
 from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
 from gadgetsmith.runtime.pipeline.pipeline import Pipeline
 from gadgetsmith.runtime.pipeline.readers import ReadersStage
 from gadgetsmith.runtime.pipeline.stage import Batch
 
+FLUSH_ON_STOP = "ebpf.map.flush-on-stop"
 LOST_CHECK_INTERVAL = 0.5  # seconds between checks of the lost-record counters
 POLL_MS = 200  # longest wait for records, so stop() and timeouts are seen soon
 
@@ -169,7 +171,8 @@ class Runner:
     def rounds(self, on_batch: Callable[[Batch], None], timeout: float | None,
                count: int | None, interval: float) -> None:
         """Every ``interval`` seconds, each map iterator's entries since the last round,
-        until ``count`` rounds, ``timeout`` seconds or a stop."""
+        until ``count`` rounds, ``timeout`` seconds or a stop. A stop drains once more the
+        data sources annotated ``ebpf.map.flush-on-stop: true`` (as ig)."""
         mapiters = self.ctx.of_kind("mapiter")
         deadline = None if timeout is None else time.monotonic() + timeout
         done = 0
@@ -178,6 +181,10 @@ class Runner:
             if deadline is not None:
                 wait = min(interval, max(0.0, deadline - time.monotonic()))
             if self.ctx.stop_event.wait(max(0.0, wait)):
+                flush = [ds for ds in mapiters if datasource_annotations(
+                    self.ctx.metadata, ds.name).get(FLUSH_ON_STOP) == "true"]
+                for batch in self.arrays(flush):
+                    on_batch(batch)
                 return
             for batch in self.arrays(mapiters):
                 on_batch(batch)
