@@ -174,6 +174,16 @@ def _declare() -> None:
              [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p])
 
 
+def version() -> str:
+    """The loaded libbpf's version, e.g. ``1.1`` (libbpf_major_version/minor: libbpf 0.6+)."""
+    lib_ = lib()
+    if not hasattr(lib_, "libbpf_major_version"):
+        return "older than 0.6"
+    lib_.libbpf_major_version.restype = c_uint32
+    lib_.libbpf_minor_version.restype = c_uint32
+    return f"{lib_.libbpf_major_version()}.{lib_.libbpf_minor_version()}"
+
+
 def errno_now() -> int:
     """The errno of the last failed libbpf call (EINVAL when it left none)."""
     return ctypes.get_errno() or _errno.EINVAL

@@ -22,8 +22,9 @@ import typer.core
 import typer.main
 from click.exceptions import ClickException
 from click.exceptions import UsageError as ClickUsageError
+from click.shell_completion import CompletionItem, shell_complete
 from gadgetsmith.toolchain import __version__
-from gadgetsmith.toolchain.cli.commands import BY_NAME, COMMANDS, Command
+from gadgetsmith.toolchain.cli.commands import BY_NAME, COMMANDS, COMPLETE_VAR, Command
 from gadgetsmith.toolchain.cli.common import StoreOpt, state
 from gadgetsmith.toolchain.errors import GadgetError
 from typer.models import CommandInfo
@@ -57,6 +58,12 @@ class LazyGroup(typer.core.TyperGroup):
         rows = [(c.name, click.Command(c.name, help=c.help).get_short_help_str(limit)) for c in shown]
         with formatter.section(_("Commands")):
             formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Command names from the table (click's own would import every command module)."""
+        names = [CompletionItem(c.name, help=c.help) for c in COMMANDS
+                 if not c.hidden and c.name.startswith(incomplete)]
+        return names + click.Command.shell_complete(self, ctx, incomplete)
 
 
 app = typer.Typer(
@@ -165,6 +172,9 @@ def _exit_code(e: BaseException) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:  # a completion script asks for candidates (see `gadget completion`)
+        return shell_complete(typer.main.get_command(app), {}, "gadget", COMPLETE_VAR, instruction)
     argv = list(sys.argv[1:] if argv is None else argv)
     state.debug = _debug_requested(argv)
     try:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the environment variable a completion script sets when it asks `gadget` for candidates
+COMPLETE_VAR = "_GADGET_COMPLETE"
+
 
 @dataclass(frozen=True)
 class Command:
@@ -76,6 +79,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("btf", "btf:btf_app",
             "Kernel BTF archives in btfhub's layout, for 'gadget build --btfgen' and 'gadget "
             "check'."),
+    Command("version", "about:version",
+            "Show the versions of gadget, the IG API it follows, clang, bpftool, libbpf and the "
+            "kernel."),
+    Command("completion", "about:completion", "Print a shell completion script for bash, zsh or fish."),
 )
 
 BY_NAME: dict[str, Command] = {c.name: c for c in COMMANDS}

@@ -18,6 +18,17 @@ from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.oci.views import inspect_image, list_images
 
 
+def complete_image(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of an image argument: the names of the local store's images."""
+    root = ctx.find_root()
+    try:
+        rows = list_images(ctx.params.get("store") or root.params.get("store"))
+    except Exception:  # noqa: BLE001 - completion never fails, it offers nothing
+        return []
+    names = [f"{r['repository']}:{r['tag']}" if r["tag"] else r["reference"] for r in rows]
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def list_(
     fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show full digests.")] = False,
@@ -46,7 +57,7 @@ def list_(
 
 
 def inspect(
-    image: Annotated[str, typer.Argument(help="Image reference or digest.")],
+    image: Annotated[str, typer.Argument(help="Image reference or digest.", autocompletion=complete_image)],
     fmt: FormatOpt = OutFormat.text,
     store: StoreOpt = None,
 ) -> None:
@@ -62,7 +73,8 @@ def inspect(
 
 
 def tag(
-    source: Annotated[str, typer.Argument(help="Existing image reference or digest.")],
+    source: Annotated[str, typer.Argument(help="Existing image reference or digest.",
+                                              autocompletion=complete_image)],
     target: Annotated[str, typer.Argument(help="New reference.")],
     force: Annotated[
         bool, typer.Option("--force", help="Move TARGET if it already names another image.")
@@ -78,7 +90,8 @@ def tag(
 
 
 def rm(
-    images: Annotated[list[str], typer.Argument(help="Image references or digests.")],
+    images: Annotated[list[str], typer.Argument(help="Image references or digests.",
+                                                   autocompletion=complete_image)],
     store: StoreOpt = None,
 ) -> None:
     """Remove images (untag; blobs no image uses any more are deleted).

@@ -29,6 +29,7 @@ from gadgetsmith.toolchain.cli.common import (
     store_path,
     warn,
 )
+from gadgetsmith.toolchain.cli.images import complete_image
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import (
     RemoteOptions,
@@ -112,7 +113,8 @@ def _report(verb: str, stats: Stats, fmt: OutFormat) -> None:
 
 
 def push(
-    image: Annotated[str, typer.Argument(help="Local image reference (pushed to that reference).")],
+    image: Annotated[str, typer.Argument(help="Local image reference (pushed to that reference).",
+                                     autocompletion=complete_image)],
     dest: Annotated[
         str | None, typer.Argument(help="Push to this reference instead.", show_default=False)
     ] = None,

@@ -27,6 +27,7 @@ from gadgetsmith.runtime.pipeline.output import Output
 from gadgetsmith.runtime.pipeline.source import GadgetSource
 from gadgetsmith.toolchain.cli import options as opt
 from gadgetsmith.toolchain.cli.common import state, store_path
+from gadgetsmith.toolchain.cli.images import complete_image
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.run import resolve_source
 
@@ -38,7 +39,8 @@ class _Out(str, Enum):
     yaml = "yaml"
 
 
-Image = Annotated[str, typer.Argument(help="Image reference, a gadget source directory or a .o file.")]
+Image = Annotated[str, typer.Argument(
+    help="Image reference, a gadget source directory or a .o file.", autocompletion=complete_image)]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")]
 Filter = Annotated[str | None, typer.Option("--filter", "-F", help="e.g. 'proc.comm==cat,error!=0'.")]
 OutputMode = Annotated[_Out, typer.Option("--output", "-o", help="Output mode.")]
