@@ -53,7 +53,7 @@ test: setup interop-tools
 # to the source folders (the editable install maps them with an import hook, which mypy
 # cannot follow). Configuration: [tool.mypy] in pyproject.toml.
 TYPECHECK := build/typecheck/gadgetsmith
-MYPY_PACKAGES := gadgetsmith.toolchain
+MYPY_PACKAGES := gadgetsmith.toolchain gadgetsmith.runtime
 
 lint: setup
 	$(BIN)/ruff check toolchain runtime tests bench

@@ -264,7 +264,7 @@ class Gadget:
     def __enter__(self) -> Gadget:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
 

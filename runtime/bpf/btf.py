@@ -9,6 +9,7 @@ both free of native state; libbpf still does the loading and CO-RE relocation.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +118,7 @@ class Btf:
     def from_kernel(cls, path: str = "/sys/kernel/btf/vmlinux") -> Btf:
         return cls.from_bytes(Path(path).read_bytes())
 
-    def _fix_datasecs(self, elf) -> None:
+    def _fix_datasecs(self, elf: Elf) -> None:
         """Unlinked objects carry DATASEC size/offsets of 0: take them from ELF symbols."""
         for t in self.types:
             if t.kind != "datasec":
@@ -214,7 +215,10 @@ def _sections(data: bytes) -> tuple[int, int, bytes]:
     return tbase, tbase + type_len, data[sbase:sbase + str_len]
 
 
-def _name_reader(strings: bytes, names: dict[int, str]):
+NameAt = Callable[[int], str]
+
+
+def _name_reader(strings: bytes, names: dict[int, str]) -> NameAt:
     def name_at(off: int) -> str:
         got = names.get(off)
         if got is None:  # not decoded yet, or an offset into the middle of a string
@@ -224,7 +228,7 @@ def _name_reader(strings: bytes, names: dict[int, str]):
     return name_at
 
 
-def _decode(data: bytes, pos: int, tid: int, name_at) -> tuple[BtfType, int]:
+def _decode(data: bytes, pos: int, tid: int, name_at: NameAt) -> tuple[BtfType, int]:
     """The type record at ``pos`` and where the next one starts."""
     try:
         name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
@@ -270,7 +274,7 @@ _LISTS = ("struct", "union", "enum", "enum64", "func_proto", "datasec")
 
 
 def _decode_list(t: BtfType, data: bytes, pos: int, size_or_type: int, vlen: int, kflag: int,
-                 name_at) -> int:
+                 name_at: NameAt) -> int:
     """The entries of a struct, union, enum, function prototype or data section."""
     kind = t.kind
     if kind == "func_proto":

@@ -85,8 +85,8 @@ class Elf:
         return out
 
     def _shdr_offset(self, index: int) -> int:
-        shoff = struct.unpack_from("<Q", self.data, 0x28)[0]
-        shentsize = struct.unpack_from("<H", self.data, 0x3A)[0]
+        shoff: int = struct.unpack_from("<Q", self.data, 0x28)[0]
+        shentsize: int = struct.unpack_from("<H", self.data, 0x3A)[0]
         return shoff + index * shentsize
 
     def relocations(self, section_name: str) -> dict[int, Symbol]:

@@ -9,7 +9,8 @@ import ctypes
 import ctypes.util
 import errno as _errno
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from gadgetsmith.runtime.errors import LibbpfError
 
@@ -94,7 +95,7 @@ def take_log() -> str:
     return text
 
 
-def _sig(name: str, restype, argtypes) -> None:
+def _sig(name: str, restype: Any, argtypes: list[Any]) -> None:
     fn = getattr(lib(), name)
     fn.restype = restype
     fn.argtypes = argtypes
@@ -203,7 +204,7 @@ def check_int(rc: int, what: str) -> int:
 
 # -- thin typed wrappers ---------------------------------------------------------------
 def open_mem(data: bytes, btf_custom_path: str | None = None,
-             log_buf: tuple[int, int] | None = None) -> tuple[int, ctypes.Array]:
+             log_buf: tuple[int, int] | None = None) -> tuple[int, ctypes.Array[ctypes.c_char]]:
     """Open an object from memory. ``btf_custom_path``: a BTF file libbpf uses instead of
     the kernel's for CO-RE relocations (a btfgen bundle's entry for kernels without BTF).
     ``log_buf``: (address, size) of a buffer that gets the verifier's log of a program
@@ -218,14 +219,14 @@ def open_mem(data: bytes, btf_custom_path: str | None = None,
     return check_ptr(obj, "opening the eBPF object"), buf
 
 
-def iter_maps(obj: int):
+def iter_maps(obj: int) -> Iterator[int]:
     m = lib().bpf_object__next_map(obj, None)
     while m:
         yield m
         m = lib().bpf_object__next_map(obj, m)
 
 
-def iter_programs(obj: int):
+def iter_programs(obj: int) -> Iterator[int]:
     p = lib().bpf_object__next_program(obj, None)
     while p:
         yield p
@@ -352,11 +353,11 @@ def attach_usdt(prog: int, binary: str, provider: str, name: str, pid: int = -1)
 
 
 def prog_type(p: int) -> int:
-    return lib().bpf_program__type(p)
+    return int(lib().bpf_program__type(p))
 
 
 def map_type(m: int) -> int:
-    return lib().bpf_map__type(m)
+    return int(lib().bpf_map__type(m))
 
 
 def num_possible_cpus() -> int:
@@ -387,14 +388,14 @@ class RingBuffer:
                  batch: int = 4096) -> None:
         taken = [0]
 
-        def cb(_ctx, data, size):
+        def cb(_ctx: int | None, data: int, size: int) -> int:
             on_sample(ctypes.string_at(data, size))
             taken[0] += 1
             return _BATCH_FULL if taken[0] >= batch else 0
 
         self._taken = taken
         self._cb = SAMPLE_FN(cb)  # keep a reference for as long as libbpf may call it
-        self._rb = check_ptr(lib().ring_buffer__new(map_fd, self._cb, None, None),
+        self._rb: int | None = check_ptr(lib().ring_buffer__new(map_fd, self._cb, None, None),
                              "creating the ring buffer reader")
 
     def poll(self, timeout_ms: int) -> int:
@@ -429,15 +430,15 @@ class PerfBuffer:
         if page_cnt < 1 or page_cnt & (page_cnt - 1):
             raise ValueError(f"perf buffer pages must be a power of two, not {page_cnt}")
 
-        def sample(_ctx, _cpu, data, size):
+        def sample(_ctx: int | None, _cpu: int, data: int, size: int) -> None:
             on_sample(ctypes.string_at(data, size))
 
-        def lost(_ctx, cpu, count):
+        def lost(_ctx: int | None, cpu: int, count: int) -> None:
             on_lost(cpu, count)
 
         self._sample = PERF_SAMPLE_FN(sample)
         self._lost = PERF_LOST_FN(lost)
-        self._pb = check_ptr(
+        self._pb: int | None = check_ptr(
             lib().perf_buffer__new(map_fd, page_cnt, self._sample, self._lost, None, None),
             "creating the perf buffer reader")
 

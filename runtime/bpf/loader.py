@@ -73,7 +73,7 @@ def _attach_to(prog: int, name: str, section: str) -> int:
     if not link:
         err = LibbpfError(f"attaching {name}", L.errno_now(), L.take_log())
         raise RuntimeGadgetError(f"program {name} ({section}) cannot attach: {_attach_hint(section, err)}")
-    return link
+    return int(link)
 
 
 def _attach_hint(section: str, err: LibbpfError) -> str:
@@ -389,7 +389,7 @@ class LoadedGadget:
             if isinstance(e, LibbpfError):
                 hint = _file_probe_hint(section, t, path, e)
             else:
-                hint = e.strerror if isinstance(e, OSError) else str(e)
+                hint = (e.strerror or str(e)) if isinstance(e, OSError) else str(e)
             if missing:
                 self._warn(f"program {name} ({section}) is not attached on this host: {hint}")
                 return 0
@@ -475,7 +475,7 @@ class LoadedGadget:
                                      dict(a.owners)) for a in self.uprobes.values()]
 
     @staticmethod
-    def _attach_socket(prog: int, name: str, section: str):
+    def _attach_socket(prog: int, name: str, section: str) -> socket.socket:
         """A socket filter sees every packet of the host network namespace (all interfaces,
         both directions) through an AF_PACKET raw socket it is attached to."""
         fd = L.lib().bpf_program__fd(prog)
@@ -538,7 +538,7 @@ class LoadedGadget:
         key = ctypes.create_string_buffer(key_size)
         nxt = ctypes.create_string_buffer(key_size)
         val = ctypes.create_string_buffer(value_size)
-        keys = []
+        keys: list[bytes] = []
         rc = lib.bpf_map_get_next_key(fd, None, nxt)
         while rc == 0 and len(keys) < 1_000_000:
             keys.append(nxt.raw)

@@ -233,6 +233,8 @@ class Param:
         """:meth:`encode` without the check that the param can be set (type known)."""
         text = str(text)
         t = self.type
+        if t is None:
+            raise ParamError(f"--param {self.key}: {self.why_not_settable()}")
         if t == "bool":
             v = BOOL_TEXT.get(text.strip().lower())
             if v is None:
@@ -260,7 +262,7 @@ class Param:
         raw = text.encode()
         if len(raw) > self.size:
             raise ParamError(f"--param {self.key}: value longer than {self.size} bytes")
-        return raw + bytes(self.size - len(raw))
+        return bytes(raw + bytes(self.size - len(raw)))
 
     def _encode_ip(self, text: str) -> bytes:
         out = bytearray(self.size)

@@ -172,7 +172,7 @@ class PodmanSource:
     def __init__(self, podman: str | None = None, env: dict[str, str] | None = None) -> None:
         self.podman = podman or shutil.which("podman")
         self.env = env
-        self._events_proc: subprocess.Popen | None = None
+        self._events_proc: subprocess.Popen[str] | None = None
 
     def available(self) -> bool:
         return self.podman is not None

@@ -10,6 +10,7 @@ and gids, and the raw field is marked hidden for columns.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -252,14 +253,15 @@ class Decoder:
         if layout is None:
             return None
         form, index = layout
-        env: dict[str, Any] = {"_unpack": struct.Struct(form).unpack_from, "_self": self, "_fmt": fmt}
+        env: dict[str, Any] = {"_unpack": struct.Struct(form).unpack_from, "_self": self, "_fmt": fmt,
+                               "_time": time}
         pre: list[str] = []
         items: list[str] = []
         for k, st in enumerate(self._steps):
             at, count = index.get(st[1].name, (0, 0))
             if st[0] == "ts":
                 pre.append(f"w{k} = v[{at}] + _self.boot_offset if v[{at}] else "
-                           "_fmt.time.clock_gettime_ns(_fmt.time.CLOCK_REALTIME)")
+                           "_time.clock_gettime_ns(_time.CLOCK_REALTIME)")
                 key = repr(st[1].name)
                 items = [it for it in items if not it.startswith(f"{key}: ")]  # its earlier read
             items += self._item(k, st, at, count, env)
@@ -347,8 +349,8 @@ class Decoder:
                 out[st[2]] = st[3](out[name])
             else:  # ts
                 v = out[name]
-                out[name] = wall = v + self.boot_offset if v else fmt.time.clock_gettime_ns(
-                    fmt.time.CLOCK_REALTIME)
+                out[name] = wall = v + self.boot_offset if v else time.clock_gettime_ns(
+                    time.CLOCK_REALTIME)
                 if st[2]:
                     out[st[2]] = fmt.timestamp_string(wall)
         if self.rest is not None:

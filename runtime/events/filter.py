@@ -9,6 +9,7 @@ An empty condition (``a==1,,b==2``, a lone ``,``) is an error too.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ from typing import Any
 from gadgetsmith.runtime.errors import FilterError
 
 _OPS = ("!~", "==", "!=", ">=", "<=", "=", ">", "<", "~")
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "==": operator.eq, "=": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge,
+    "<": operator.lt, "<=": operator.le,
+}
 
 
 def _errno_names() -> set[str]:
@@ -77,12 +82,8 @@ class Rule:
                 raise FilterError(f"filter {f}{op}{raw}: {f} is a number, {raw!r} is not") from None
         else:
             value = raw
-        cmp = {
-            "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
-            ">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
-            "<=": lambda a, b: a <= b,
-        }[op]
-        return lambda ev: f in ev and cmp(ev[f], value)
+        cmp = _COMPARE[op]
+        return lambda ev: f in ev and bool(cmp(ev[f], value))
 
 
     def _check_name(self, kind: str) -> None:

@@ -111,11 +111,12 @@ def syscall_name(v: int) -> str:
 def human_bytes(v: int) -> str:
     if v < 1000:
         return f"{v} B"
+    size = float(v)
     for unit in ("kB", "MB", "GB", "TB", "PB"):
-        v /= 1000
-        if v < 1000 or unit == "PB":
-            return f"{v:.1f} {unit}"
-    return str(v)
+        size /= 1000
+        if size < 1000 or unit == "PB":
+            return f"{size:.1f} {unit}"
+    return str(size)
 
 
 def human_duration(ns: int) -> str:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from json.encoder import encode_basestring_ascii
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from gadgetsmith.runtime.events import yamltext
 from gadgetsmith.runtime.events.decode import Column, nest
 
 MODES = ("columns", "json", "jsonpretty", "yaml")
+
+#: a generated JSON line writer: ``(event)`` or, spliced, ``(event, enrichment texts)``
+Template = Callable[..., str]
+#: a generated nest() for one set of keys
+Nester = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Column]:
@@ -22,11 +30,11 @@ def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Col
                 by_alias[c.alias] = c
         out = []
         for f in fields:
-            c = by_name.get(f) or by_alias.get(f)
-            if c is None:
+            found = by_name.get(f) or by_alias.get(f)
+            if found is None:
                 known = ", ".join(c.name for c in columns if not c.hidden)
                 raise ValueError(f"--fields: unknown field {f!r} (visible fields: {known})")
-            out.append(replace(c, hidden=False))
+            out.append(replace(found, hidden=False))
         return out
     return [c for c in columns if not c.hidden]
 
@@ -45,11 +53,11 @@ class Printer:
         self.fields = fields
         self.autoflush = autoflush
         self.prefix = prefix
-        self._nesters: dict[tuple[str, ...], Any] = {}
-        self._templates: dict[tuple[str, ...], Any] = {}
-        self._last_template: tuple[int, Any] | None = None
-        self._spliced: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
-        self._last_spliced: tuple[int, Any] | None = None
+        self._nesters: dict[tuple[str, ...], Nester] = {}
+        self._templates: dict[tuple[str, ...], Template | Literal[False]] = {}
+        self._last_template: tuple[int, Template] | None = None
+        self._spliced: dict[tuple[tuple[str, ...], tuple[str, ...]], Template | Literal[False]] = {}
+        self._last_spliced: tuple[int, Template] | None = None
         if mode == "json":
             self.event = self._event_json  # type: ignore[method-assign]
         self._header_done = False
@@ -95,9 +103,7 @@ class Printer:
         elif self.mode == "jsonpretty":
             self.out.write(json.dumps(nest(self._select(ev)), sort_keys=True, indent=2) + "\n")
         else:
-            import yaml
-
-            self.out.write("---\n" + yaml.safe_dump(nest(self._select(ev)), sort_keys=True))
+            self.out.write("---\n" + yamltext.dump(nest(self._select(ev))))
         if self.autoflush:
             self.out.flush()
 
@@ -236,7 +242,7 @@ def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict
     return tree
 
 
-def _compile_nest(keys: tuple[str, ...]):
+def _compile_nest(keys: tuple[str, ...]) -> Nester | None:
     """A function building nest()'s result for events with exactly these keys, or None
     when a key is both a value and a parent (nest() then decides, later key wins)."""
     tree = _key_tree(keys)
@@ -250,7 +256,8 @@ def _compile_nest(keys: tuple[str, ...]):
 
     env: dict[str, Any] = {}
     exec(f"def nest_fixed(ev):\n    return {expr(tree)}\n", env)
-    return env["nest_fixed"]
+    nester: Nester = env["nest_fixed"]
+    return nester
 
 
 class _Spliced:
@@ -262,7 +269,8 @@ class _Spliced:
         self.name = name
 
 
-def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[str, ...] = ()):
+def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
+                  spliced: tuple[str, ...] = ()) -> Template | Literal[False]:
     """A function writing one event as a JSON line (see Printer._json), or False.
     With ``spliced`` names, the function is ``to_json(ev, texts)`` and writes
     ``texts[name]`` (ready JSON) as the value of each of those top-level names; False
@@ -319,7 +327,13 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any], spliced: tuple[
     params = "ev, _x" if spliced else "ev"
     src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
     exec(src, env)
-    return env["to_json"]
+    writer: Template = env["to_json"]
+    return writer
+
+
+def _sort_key(name: str, ev: dict[str, Any]) -> tuple[bool, Any]:
+    """Events without the field last (first when descending), then by its value."""
+    return ev.get(name) is None, ev.get(name, 0)
 
 
 def sort_events(events: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:
@@ -329,5 +343,5 @@ def sort_events(events: list[dict[str, Any]], spec: str | None) -> list[dict[str
     for key in reversed([k.strip() for k in spec.split(",") if k.strip()]):
         desc = key.startswith("-")
         name = key.lstrip("-")
-        out.sort(key=lambda e, n=name: (e.get(n) is None, e.get(n, 0)), reverse=desc)
+        out.sort(key=partial(_sort_key, name), reverse=desc)
     return out

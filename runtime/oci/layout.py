@@ -44,11 +44,11 @@ class ImageEntry:
 
     @property
     def digest(self) -> str:
-        return self.descriptor["digest"]
+        return str(self.descriptor["digest"])
 
     @property
     def media_type(self) -> str:
-        return self.descriptor.get("mediaType", "")
+        return str(self.descriptor.get("mediaType", ""))
 
     @property
     def annotations(self) -> dict[str, str]:
@@ -173,7 +173,10 @@ class Layout:
         return data
 
     def read_json(self, digest: str) -> dict[str, Any]:
-        return json.loads(self.read_blob(digest))
+        doc = json.loads(self.read_blob(digest))
+        if not isinstance(doc, dict):
+            raise LayoutError(f"blob {digest} in {self.root} is not a JSON object")
+        return doc
 
     # -- graph ------------------------------------------------------------------------
     def children(self, desc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -218,7 +221,7 @@ class Layout:
             raise LayoutError(f"{index_desc['digest']} is not an image index")
         index = self.read_json(index_desc["digest"])
         for m in index.get("manifests") or []:
-            if (m.get("platform") or {}).get("architecture") == arch:
+            if isinstance(m, dict) and (m.get("platform") or {}).get("architecture") == arch:
                 return m
         raise LayoutError(f"image {index_desc['digest']} has no manifest for architecture {arch}")
 

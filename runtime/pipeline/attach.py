@@ -3,12 +3,14 @@ probes in containers: those running now, and those that start later."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from gadgetsmith.runtime.containers.collection import Container, ContainerCollection
 from gadgetsmith.runtime.pipeline.context import RunContext
 from gadgetsmith.runtime.pipeline.stage import ATTACH, Stage
 
 
-def attach_targets(metadata: dict) -> dict[str, str]:
+def attach_targets(metadata: dict[str, Any]) -> dict[str, str]:
     """gadget.yaml's ``programs.<name>.attach_to`` (a WASM module's ``setConfig`` of the
     same keys lands there too), by program."""
     progs = metadata.get("programs")

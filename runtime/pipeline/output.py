@@ -56,9 +56,9 @@ class Output:
                 errors.append((ds.name, e))
         if errors and (len(datasources) == 1 or not self.printers):
             raise errors[0][1]
-        for name, e in errors:
+        for name, error in errors:
             if on_warning is not None:
-                on_warning(f"data source {name} is not printed: {e}")
+                on_warning(f"data source {name} is not printed: {error}")
         self._streams = [ds.name for ds in datasources if ds.kind == "tracer"
                          and ds.name in self.printers]
 

@@ -110,8 +110,8 @@ class UserStackStage(EventStage):
         """The stack's process as this runtime's /proc numbers it (0: not visible here)."""
         for level in ("0", "1"):
             if ev.get(f"{p}.pidns_level{level}") == self._pidns:
-                return ev.get(f"{p}.pid_level{level}", 0)
-        return ev.get(f"{p}.tgid_level0", 0) if not self._pidns else 0
+                return int(ev.get(f"{p}.pid_level{level}", 0))
+        return int(ev.get(f"{p}.tgid_level0", 0)) if not self._pidns else 0
 
     def _fill(self, ev: Event, p: str) -> None:
         addresses = buildid = symbols = ""
