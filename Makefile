@@ -49,7 +49,7 @@ interop-tools:
 test: setup interop-tools
 	GADGETSMITH_REQUIRE_PRIVILEGES=1 $(BIN)/python -m pytest -q -n 2 tests
 
-# mypy reads the package through build/typecheck/gadgetsmith/{toolchain,runtime}: symlinks
+# mypy reads the package through build/typecheck/gadgetsmith/{toolchain,runtime,schemas}: symlinks
 # to the source folders (the editable install maps them with an import hook, which mypy
 # cannot follow). Configuration: [tool.mypy] in pyproject.toml.
 TYPECHECK := build/typecheck/gadgetsmith
@@ -60,6 +60,7 @@ lint: setup
 	@mkdir -p $(TYPECHECK)
 	@ln -sfn ../../../toolchain $(TYPECHECK)/toolchain
 	@ln -sfn ../../../runtime $(TYPECHECK)/runtime
+	@ln -sfn ../../../schemas $(TYPECHECK)/schemas
 	$(BIN)/mypy $(addprefix -p ,$(MYPY_PACKAGES))
 
 clean:

@@ -48,11 +48,11 @@ import json
 import os
 import re
 from dataclasses import dataclass, field, replace
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol
 
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
+from gadgetsmith.schemas import schema_file
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 
 SYSTEM_POLICY = Path("/etc/gadgetsmith/policy.yaml")
@@ -368,7 +368,7 @@ def _load_keys(items: list[str], base: Path, where: str) -> tuple[str, ...]:
 
 def _schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(
-        files("gadgetsmith.schemas").joinpath("policy.schema.json").read_text())
+        schema_file("policy").read_text())
     return schema
 
 

@@ -23,6 +23,7 @@ import typer.main
 from click.exceptions import ClickException
 from click.exceptions import UsageError as ClickUsageError
 from click.shell_completion import CompletionItem, shell_complete
+from gadgetsmith.runtime.errors import RuntimeGadgetError
 from gadgetsmith.toolchain import __version__
 from gadgetsmith.toolchain.cli.commands import BY_NAME, COMMANDS, COMPLETE_VAR, Command
 from gadgetsmith.toolchain.cli.common import StoreOpt, state
@@ -157,8 +158,6 @@ def _exit_code(e: BaseException) -> int:
         return 130
     if isinstance(e, BrokenPipeError):
         return 1
-    from gadgetsmith.runtime.errors import RuntimeGadgetError
-
     if isinstance(e, RuntimeGadgetError):  # the runtime's errors are written for users too
         typer.echo(f"error: {e}", err=True)
         return 1

@@ -1,4 +1,5 @@
-"""`gadget push/pull/copy/login/logout/registry-check`: parsing and printing.
+"""`gadget push` and `gadget copy`, and what every registry command shares (the options'
+RemoteOptions, the progress bar, the transfer report).
 
 push/pull/copy set ``state.fast_exit`` once they have reported success, so the console
 entry point ends the process without interpreter finalisation (see ``app.run``): by then
@@ -21,7 +22,6 @@ from gadgetsmith.toolchain.cli.common import (
     CaFileOpt,
     FormatOpt,
     InsecureOpt,
-    NoVerifyOpt,
     OutFormat,
     PolicyOpt,
     StoreDirOpt,
@@ -31,20 +31,14 @@ from gadgetsmith.toolchain.cli.common import (
 )
 from gadgetsmith.toolchain.cli.images import complete_image
 from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.registry.api import (
     RemoteOptions,
     SignatureSelector,
-    check_registry,
     copy_image,
-    pull_image,
     push_image,
 )
-from gadgetsmith.toolchain.registry.auth import AuthStore
-from gadgetsmith.toolchain.registry.login import login as login_registry
-from gadgetsmith.toolchain.registry.login import registry_host
-from gadgetsmith.toolchain.registry.transfer import Progress, Stats
-from gadgetsmith.toolchain.signing.enforce import pull_check
-from gadgetsmith.toolchain.signing.source import signatures_for
+from gadgetsmith.toolchain.registry.transfer import Progress, SignatureView, Stats
 
 
 def remote_options(authfile: Path | None, insecure: list[str] | None, ca_file: Path | None,
@@ -54,7 +48,7 @@ def remote_options(authfile: Path | None, insecure: list[str] | None, ca_file: P
                          insecure_registries=list(insecure or []), policy_file=policy)
 
 
-class _Bar:
+class ProgressBar:
     """A rich progress bar on stderr when it is a TTY; otherwise silent."""
 
     def __init__(self, label: str, enabled: bool) -> None:
@@ -92,7 +86,7 @@ class _Bar:
             self._p.stop()
 
 
-def _report(verb: str, stats: Stats, fmt: OutFormat) -> None:
+def report_transfer(verb: str, stats: Stats, fmt: OutFormat) -> None:
     if fmt is OutFormat.json:
         typer.echo(json.dumps(stats.as_dict(), indent=2))
         return
@@ -110,6 +104,20 @@ def _report(verb: str, stats: Stats, fmt: OutFormat) -> None:
     note = f" ({', '.join(extra)})" if extra else ""
     typer.echo(f"{verb} {stats.reference}@{stats.digest}: {stats.transferred}/{stats.blobs} blobs, "
                f"{stats.bytes} bytes{note}")
+
+
+def _signed_only(store: Store, name: str) -> SignatureView:
+    """:func:`~gadgetsmith.toolchain.signing.source.signatures_for`, imported once the image
+    has a local signature manifest: an unsigned push parses no cosign formats."""
+
+    def view(tag: str, raw: bytes | None) -> tuple[bytes, dict[str, bytes]] | None:
+        if raw is None:
+            return None
+        from gadgetsmith.toolchain.signing.source import signatures_for
+
+        return signatures_for(store, name)(tag, raw)
+
+    return view
 
 
 def push(
@@ -142,47 +150,22 @@ def push(
     Example: gadget push registry.corp:5000/observability/trace_open:v1 --sign --key cosign.key
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
-    selector: SignatureSelector = signatures_for
+    selector: SignatureSelector = _signed_only
     if sign or key:
         if not (sign and key):
             raise UsageError("--sign needs --key cosign.key (and --key is only used with --sign)")
         if no_signature:
             raise UsageError("--sign and --no-signature contradict each other: drop one")
         # the signer loads cryptography: only for --sign
-        from gadgetsmith.toolchain.signing.cli_helpers import sign_before_push
+        from gadgetsmith.toolchain.signing import cli_helpers, source
 
-        prepared = sign_before_push(image, dest, key, recursive, store_path(store), opts, warn)
-        selector = partial(signatures_for, prepared=prepared)
-    with _Bar(f"push {dest or image}", fmt is OutFormat.text) as bar:
+        prepared = cli_helpers.sign_before_push(image, dest, key, recursive, store_path(store),
+                                                opts, warn)
+        selector = partial(source.signatures_for, prepared=prepared)
+    with ProgressBar(f"push {dest or image}", fmt is OutFormat.text) as bar:
         stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature, signatures=selector)
-    _report("Pushed", stats, fmt)
-    state.fast_exit = True
-
-
-def pull(
-    image: Annotated[str, typer.Argument(help="Reference to pull (host/repo:tag or @digest).")],
-    no_signature: Annotated[
-        bool, typer.Option("--no-signature", help="Do not fetch the sha256-<hex>.sig tags.")
-    ] = False,
-    no_verify: NoVerifyOpt = False,
-    authfile: AuthFileOpt = None,
-    insecure_registries: InsecureOpt = None,
-    ca_file: CaFileOpt = None,
-    policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
-    store: StoreDirOpt = None,
-) -> None:
-    """Pull an image with all architectures (and its cosign signature tags) into the store.
-
-    Example: gadget pull registry.corp:5000/observability/trace_open:v1
-    """
-    opts = remote_options(authfile, insecure_registries, ca_file, policy)
-    verifier = partial(pull_check, no_verify=no_verify, warn=warn)
-    with _Bar(f"pull {image}", fmt is OutFormat.text) as bar:
-        stats = pull_image(image, store_path=store_path(store), options=opts, progress=bar,
-                           with_signature=not no_signature, verifier=verifier)
-    _report("Pulled", stats, fmt)
+    report_transfer("Pushed", stats, fmt)
     state.fast_exit = True
 
 
@@ -203,93 +186,7 @@ def copy(
     Example: gadget copy registry.corp:5000/obs/trace_open:v1 127.0.0.1:5000/mirror/trace_open:v1
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
-    with _Bar(f"copy {source}", fmt is OutFormat.text) as bar:
+    with ProgressBar(f"copy {source}", fmt is OutFormat.text) as bar:
         stats = copy_image(source, dest, options=opts, progress=bar, with_signature=not no_signature)
-    _report("Copied", stats, fmt)
+    report_transfer("Copied", stats, fmt)
     state.fast_exit = True
-
-
-def login(
-    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
-    username: Annotated[str | None, typer.Option("-u", "--username", help="User name.")] = None,
-    password: Annotated[
-        str | None, typer.Option("-p", "--password", help="Password (prefer --password-stdin).")
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password or token from stdin.")
-    ] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Store the credentials without trying them.")
-    ] = False,
-    authfile: AuthFileOpt = None,
-    insecure_registries: InsecureOpt = None,
-    ca_file: CaFileOpt = None,
-) -> None:
-    """Check credentials against a registry and save them (Docker config format).
-
-    Example: gadget login registry.corp:5000 -u ci --password-stdin < token
-    """
-    if password_stdin and password:
-        raise UsageError("give either --password or --password-stdin, not both")
-    if password_stdin:
-        password = sys.stdin.read().rstrip("\r\n")
-    if not username:
-        if not sys.stdin.isatty() or password_stdin:
-            raise UsageError("--username is required (e.g. gadget login HOST -u NAME --password-stdin)")
-        username = typer.prompt("Username")
-    if password is None:
-        if not sys.stdin.isatty():
-            raise UsageError("no password: use --password-stdin")
-        password = typer.prompt("Password", hide_input=True)
-    where = login_registry(registry, username, password,
-                           options=remote_options(authfile, insecure_registries, ca_file, None),
-                           verify=not no_verify)
-    if no_verify:
-        typer.echo(f"Credentials saved for {registry} in {where}, not checked (--no-verify)")
-    else:
-        typer.echo(f"Login Succeeded ({registry}; saved in {where})")
-
-
-def logout(
-    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
-    authfile: AuthFileOpt = None,
-) -> None:
-    """Remove the saved credentials of a registry.
-
-    Example: gadget logout registry.corp:5000
-    """
-    st = AuthStore(authfile)
-    if st.logout(registry):
-        typer.echo(f"Removed login credentials for {registry} from {st.path}")
-    else:
-        typer.echo(f"Not logged in to {registry} ({st.path})")
-
-
-def registry_check(
-    registry: Annotated[str, typer.Argument(help="Registry host[:port].")],
-    repo: Annotated[
-        str, typer.Option("--repo", help="Scratch repository for the media-type probe.")
-    ] = "gadgetsmith/preflight",
-    no_write: Annotated[
-        bool, typer.Option("--no-write", help="Skip the media-type probe (it pushes a tiny image).")
-    ] = False,
-    authfile: AuthFileOpt = None,
-    insecure_registries: InsecureOpt = None,
-    ca_file: CaFileOpt = None,
-    fmt: FormatOpt = OutFormat.text,
-) -> None:
-    """Check a registry: reachable, accepts gadget media types, OCI 1.1 referrers API or tag fallback.
-
-    Example: gadget registry-check registry.corp:5000 --repo team/preflight
-    """
-    host = registry_host(registry)
-    rep = check_registry(host, repo, options=remote_options(authfile, insecure_registries, ca_file, None),
-                         write=not no_write)
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(rep, indent=2))
-    else:
-        typer.echo(f"{rep['host']} ({rep['scheme']}, API {rep['apiVersion'] or '?'})")
-        for m in rep["messages"]:
-            typer.echo(f"  {m}")
-    if rep["mediaTypes"] is False:
-        raise typer.Exit(1)

@@ -33,7 +33,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import Layout, LayoutError, UnknownReference, default_store_path
 from gadgetsmith.runtime.oci.reference import InvalidReference
 from gadgetsmith.runtime.wasm.probe import Additions, module_additions
+from gadgetsmith.schemas import schema_file
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
@@ -97,7 +97,7 @@ class Report:
 
 # ---------------------------------------------------------------------------- schema
 def schema_path(name: str = "gadget") -> Path:
-    return Path(str(resources.files("gadgetsmith.schemas").joinpath(f"{name}.schema.json")))
+    return schema_file(name)
 
 
 @lru_cache(maxsize=4)

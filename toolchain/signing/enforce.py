@@ -18,7 +18,6 @@ from gadgetsmith.runtime.oci.reference import Reference, parse
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag, referrers_tag, signature_tag
 from gadgetsmith.toolchain.oci.store import Store
 from gadgetsmith.toolchain.policy import Policy
-from gadgetsmith.toolchain.signing.source import StoreSource
 
 if TYPE_CHECKING:
     from gadgetsmith.toolchain.registry.transfer import BlobReader, StagedCheck
@@ -115,7 +114,7 @@ def pull_check(policy: Policy, ref: Reference, *, no_verify: bool = False,
     if no_verify:
         (warn or _stderr)(skip_warning("pulling", str(ref), policy, len(keys)))
         return None
-    from gadgetsmith.toolchain.signing.verify import pull_verifier
+    from gadgetsmith.toolchain.signing.verify import pull_verifier  # cryptography: keys are named
 
     return pull_verifier(ref, keys, identities=policy_identities(policy, ref, ref.digest))
 
@@ -137,17 +136,17 @@ def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], 
         if no_verify:
             (warn or _stderr)(skip_warning("importing", tag, policy, len(keys)))
             continue
+        from gadgetsmith.toolchain.signing import source, verify  # cryptography: keys are named
+
+        local = source.StoreSource(store)
         sd = sigs.get(signature_tag(desc["digest"]))
         sig_raw: bytes | None
         if sd is not None:
             sig_raw = read(sd["digest"], True)
         else:
-            sig_raw = StoreSource(store).signature_manifest(desc["digest"])
-        rd = sigs.get(referrers_tag(desc["digest"])) or StoreSource(store).tagged(
-            referrers_tag(desc["digest"]))
+            sig_raw = local.signature_manifest(desc["digest"])
+        rd = sigs.get(referrers_tag(desc["digest"])) or local.tagged(referrers_tag(desc["digest"]))
         ref_raw = read(rd["digest"], True) if rd is not None else None
-        from gadgetsmith.toolchain.signing.verify import pull_verifier
-
-        pull_verifier(ref, keys, tag, where="the archive or the local store",
+        verify.pull_verifier(ref, keys, tag, where="the archive or the local store",
                       identities=policy_identities(policy, ref, desc.get("digest")))(
             read, desc, sig_raw, ref_raw)

@@ -14,11 +14,11 @@ import difflib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import gadgetsmith.toolchain.testing.templates as tpl
+from gadgetsmith.schemas import schema_file
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.metadata.validate import display_path
 from gadgetsmith.toolchain.metadata.yamldoc import Diagnostic, MarkedDoc, YamlSyntaxError, dotted, load_marked
@@ -191,7 +191,7 @@ class Spec:
 
 # ---------------------------------------------------------------------------- schema
 def schema_path() -> Path:
-    return Path(str(resources.files("gadgetsmith.schemas").joinpath("gadget-test.schema.json")))
+    return schema_file("gadget-test")
 
 
 @lru_cache(maxsize=1)
