@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, SAMPLES, TINY_PROGRAM, TINY_YAML, need_tool, run_gadget
+from .conftest import REPO, SAMPLES, TINY_PROGRAM, TINY_YAML, load_yaml, need_tool, run_gadget
 from .podman_util import Podman
 from .registry_util import registry, registry_server  # noqa: F401 - fixtures
 
@@ -195,7 +195,6 @@ def test_a_wrong_field_names_the_field_and_the_gadgets_fields(tmp_path: Path) ->
 
 def test_the_schema_is_published_and_accepts_every_sample_spec() -> None:
     import jsonschema
-    import yaml
 
     res = run_gadget("test", "--schema")
     schema = json.loads(res.stdout)
@@ -204,7 +203,7 @@ def test_the_schema_is_published_and_accepts_every_sample_spec() -> None:
     specs = sorted(SAMPLES.glob("*/tests/*.test.yaml"))
     assert {p.parent.parent.name for p in specs} == {p.name for p in SAMPLES.iterdir() if p.is_dir()}
     for p in specs:
-        jsonschema.validate(yaml.safe_load(p.read_text()), schema)
+        jsonschema.validate(load_yaml(p.read_text()), schema)
     # every property has a description, for completion in editors
     def walk(node, where):
         if isinstance(node, dict):
