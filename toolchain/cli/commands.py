@@ -51,6 +51,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("run", "run:run", "Run a gadget here: load, attach, decode and print its events."),
     Command("test", "testing:test",
             "Run a gadget's declarative tests (*.test.yaml) and report like a test runner."),
+    Command("publish", "publish:publish_cmd",
+            "Build, validate, test, sign and push a gadget: the CI pipeline in one command."),
     Command("push", "registry:push",
             "Push an image (index, all architectures, and its signature tags) to a registry."),
     Command("pull", "pull:pull",

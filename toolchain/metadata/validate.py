@@ -764,17 +764,20 @@ def image_contents(ref: str, store_path: Path | str | None,
     return meta, ebpf, wasm
 
 
-def validate_image(ref: str, store_path: Path | str | None = None, strict: bool = False) -> Report:
-    meta, ebpf, wasm = image_contents(ref, store_path)
-    label = "gadget.yaml"
+def validate_image(ref: str, store_path: Path | str | None = None, strict: bool = False, *,
+                   arch: str = "amd64", label: str = "gadget.yaml") -> Report:
+    """An image's stored gadget.yaml against the schema and the ``arch`` eBPF layer;
+    diagnostics name ``label`` (the file the config came from, when it is known)."""
+    meta, ebpf, wasm = image_contents(ref, store_path, arch)
     if meta is None:
         r = Report(label, source=ref)
         r.diagnostics.append(Diagnostic(label, 0, 0, "error" if strict else "warning",
                                         f"{ref} has no gadget.yaml (empty config, as ig runs it)"))
         return r
-    obj = analyze(ebpf, f"{ref} (amd64 eBPF layer)") if ebpf else None
+    obj_label = f"{ref} ({arch} eBPF layer)"
+    obj = analyze(ebpf, obj_label) if ebpf else None
     additions = wasm_additions(wasm, obj, _data_of(meta)) if wasm is not None else None
-    r = validate_bytes(meta, label, obj, f"{ref} (amd64 eBPF layer)", has_wasm=wasm is not None,
+    r = validate_bytes(meta, label, obj, obj_label, has_wasm=wasm is not None,
                        wasm=additions, strict=strict)
     r.source = ref
     return r

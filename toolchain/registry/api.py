@@ -37,7 +37,7 @@ from gadgetsmith.toolchain.policy import (
     parse_destination,
     parse_reference,
 )
-from gadgetsmith.toolchain.registry.auth import AuthStore
+from gadgetsmith.toolchain.registry.auth import AuthStore, Credentials
 from gadgetsmith.toolchain.registry.capabilities import preflight, supports_referrers
 from gadgetsmith.toolchain.registry.client import RegistryClient, RegistryError, is_loopback
 from gadgetsmith.toolchain.registry.transfer import (
@@ -66,6 +66,9 @@ class RemoteOptions:
     policy_file: Path | str | None = None
     retries: int = 4
     backoff: float = 0.25
+    #: credentials given for this run only (host -> Credentials), used instead of the
+    #: auth file's for that host (`gadget publish --username U --password-stdin`)
+    credentials: dict[str, Credentials] = field(default_factory=dict)
     _policy: Policy | None = None
 
     @property
@@ -82,6 +85,7 @@ class RemoteOptions:
             insecure=self.policy.is_insecure(host),
             ca_file=str(self.ca_file) if self.ca_file else None,
             auth=AuthStore(self.authfile),
+            credentials=self.credentials.get(host),
             retries=self.retries,
             backoff=self.backoff,
         )

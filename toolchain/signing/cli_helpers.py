@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from gadgetsmith.runtime.oci.reference import Reference
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.oci.store import open_store
@@ -36,7 +37,14 @@ def sign_before_push(image: str, dest: str | None, key: Path, recursive: bool,
     is not changed (so its ``.sig`` never piles up one layer per destination)."""
     target = parse_destination(dest) if dest else parse_reference(image)
     options.policy.check(PUSH, target)  # refused pushes sign nothing
-    private_key = read_private_key(key)
+    return push_signatures(image, target, read_private_key(key), recursive, store_path)
+
+
+def push_signatures(image: str, target: Reference, private_key: ec.EllipticCurvePrivateKey,
+                    recursive: bool, store_path: Path | None) -> dict[str, list[sm.SignatureLayer]]:
+    """The signature layers (tag -> layers) local ``image`` gets under ``target``'s name for
+    a push, signed with a key already read (see :func:`sign_before_push`; the policy is the
+    caller's)."""
     store = open_store(store_path)
     ref, desc = store.lookup(image)
     label = str(ref) if ref else image
