@@ -94,6 +94,15 @@ def _signal_child(work: Path) -> None:
     p.wait()
 
 
+_GETPID: set[int] = set()
+
+
+def _getpid_child(work: Path) -> None:
+    p = subprocess.Popen([sys.executable, "-c", "import os\nfor _ in range(3): os.getpid()"])
+    _GETPID.add(p.pid)
+    p.wait()
+
+
 def _long_sleeper(work: Path) -> None:
     return None
 
@@ -120,6 +129,9 @@ TRIGGERS: dict[str, Trigger] = {
         "one iteration; the sleeper 'igdiffsnap' must be listed", _long_sleeper,
         lambda e: e.get("proc.comm") == "igdiffsnap" or e.get("comm") == "igdiffsnap",
         snapshot=True),
+    # FIELDS_PROGRAM of tests/test_datasource_model.py (one event per getpid, every kind)
+    "fields": Trigger(
+        "getpid by a python child", _getpid_child, lambda e: e.get("proc.pid") in _GETPID),
     "top_syscall": Trigger(
         "cat /nonexistent-igdiff while the map is drained every second", _open_missing,
         lambda e: True, ig_args=["--map-fetch-interval", "1s"],

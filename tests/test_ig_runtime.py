@@ -345,3 +345,48 @@ def test_map_is_flushed_on_stop(objects: dict, spinner) -> None:
         proc.kill()
         proc.wait()
     assert len(batches) == 1 and sum(e["samples"] for e in batches[0].events) > 0
+
+
+def test_enums_anonymous_members_pointers_floats_as_ig(objects: dict) -> None:
+    """ig's decoding: an enum's name in ``x`` for ``x_raw`` or in the field the
+    ebpf.formatter.enum annotation names, a ``_set`` enum's names joined by the separator
+    annotation, any other enum the number only; an anonymous struct/union member is a
+    field with an empty name; a pointer is no field; a float32 is its shortest text."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    with Gadget(objects["decoded"]["amd64"], metadata=metadata("decoded"),
+                params={"targ_tid": threading.get_native_id()}) as g:
+        os.getpid()
+        [ev] = list(g.events(timeout=10, count=1))
+    assert (ev["level_raw"], ev["level"], ev["grade"], ev["grade_name"]) == (2, "DC_HIGH", 1, "DC_LOW")
+    assert (ev["mode_raw"], ev["mode"], ev["bare"]) == (5, "DC_R+DC_X", 2)
+    assert not {"bare_str", "grade_str", "where"} & set(ev)
+    assert (ev["box.tag"], ev["box..word"], ev["box..bytes"], ev[".depth"]) == (7, 0x01020304,
+                                                                               [4, 3, 2, 1], 3)
+    assert (ev["whole"], ev["tenth"], ev["tiny"], ev["huge"]) == (1500.0, 0.1, 1e-7, 1e16)
+
+
+def test_json_line_is_igs(objects: dict, tmp_path: Path) -> None:
+    """`gadget run -o json` writes the line ig writes: compact, keys sorted, an anonymous
+    member under "", integral floats without a fraction, Go's exponent form."""
+    need_root()
+    src = tmp_path / "decoded"
+    src.mkdir()
+    shutil.copy(SRC / "decoded.bpf.c", src / "program.bpf.c")
+    shutil.copy(SRC / "decoded.yaml", src / "gadget.yaml")
+    store = tmp_path / "store"
+    run_gadget("build", str(src), "-t", "decoded:test", "--arch", "amd64", store=store)
+    child = subprocess.Popen(["python3", "-c", "import os, time\nfor _ in range(300):\n"
+                              "    os.getpid()\n    time.sleep(0.05)"])
+    try:
+        res = run_gadget("run", "decoded:test", "--host", "-o", "json", "--count", "1",
+                         "--timeout", "20", "-p", f"targ_tid={child.pid}", store=store)
+    finally:
+        child.kill()
+        child.wait()
+    assert res.stdout == (
+        '{"":{"depth":3},"bare":2,"box":{"":{"bytes":[4,3,2,1],"word":16909060},"tag":7},'
+        '"grade":1,"grade_name":"DC_LOW","huge":10000000000000000,"level":"DC_HIGH",'
+        '"level_raw":2,"mode":"DC_R+DC_X","mode_raw":5,"seq":1,"tenth":0.1,"tiny":1e-7,'
+        '"whole":1500}\n')

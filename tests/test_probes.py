@@ -28,7 +28,7 @@ enum probe_kind { ENTRY = 0, RETURN = 1 };
 struct event {
     gadget_timestamp timestamp_raw;
     __u32 pid;
-    enum probe_kind kind;
+    enum probe_kind kind_raw;
     __s64 ret;
     gadget_comm comm[16];
 };
@@ -51,7 +51,7 @@ static __always_inline int emit(void *ctx, enum probe_kind kind, __s64 ret)
         return 0;
     e->timestamp_raw = bpf_ktime_get_boot_ns();
     e->pid = pid;
-    e->kind = kind;
+    e->kind_raw = kind;
     e->ret = ret;
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     gadget_submit_buf(ctx, &events, e, sizeof(*e));
@@ -165,8 +165,8 @@ def test_uprobe_and_uretprobe_on_libc(tmp_path: Path, target: str) -> None:
         for _ in range(3):
             os.getpid()
         evs = list(g.events(timeout=10, count=6))
-    assert [e["kind_str"] for e in evs].count("ENTRY") == 3
-    returns = [e for e in evs if e["kind_str"] == "RETURN"]
+    assert [e["kind"] for e in evs].count("ENTRY") == 3
+    returns = [e for e in evs if e["kind"] == "RETURN"]
     assert len(returns) == 3 and all(e["ret"] == os.getpid() for e in returns)
     assert all(e["pid"] == os.getpid() for e in evs)
 

@@ -1,6 +1,7 @@
 """Flatten a BTF struct into data-source fields, with Inspektor Gadget's naming rules.
 
-Nested structs/unions become dotted names (``proc.comm``), members starting with ``__``
+Nested structs/unions become dotted names (``proc.comm``; an anonymous one is a member
+with an empty name, ``inner..word``, as in IG), members starting with ``__``
 are private and skipped, char arrays are strings, and every field remembers the type
 names met on the way (``gadget_comm``, ``gadget_errno`` ...) so formatters can find it.
 
@@ -36,6 +37,10 @@ class Field:
     def short_name(self) -> str:
         return self.name.rsplit(".", 1)[-1]
 
+    def sibling(self, short: str) -> str:
+        """The full name of a field ``short`` beside this one (same parent)."""
+        return self.name[: len(self.name) - len(self.short_name)] + short
+
     def has_type(self, name: str) -> bool:
         return name in self.type_names
 
@@ -59,16 +64,17 @@ def fields_for_struct(btf: Btf, struct_name: str) -> list[Field]:
 def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> None:
     st = btf.resolve(type_id)
     for m in st.members:
-        if not m.name or m.name.startswith("__") or m.bitfield_size:
-            if not m.name and btf.resolve(m.type).kind in ("struct", "union"):
-                _walk(btf, m.type, base + m.offset, prefix, out)  # anonymous member
+        anonymous = not m.name and btf.resolve(m.type).kind in ("struct", "union")
+        if not anonymous and (not m.name or m.name.startswith("__") or m.bitfield_size):
             continue
+        # an anonymous struct/union member is a field with an empty name, as in IG:
+        # ``inner..word`` (JSON ``{"inner": {"": {"word": ...}}}``)
         name = f"{prefix}{m.name}"
         off = base + m.offset
         t = btf.resolve(m.type)
         names = btf.type_chain(m.type)
         size = btf.size_of(m.type)
-        f = Field(name, off, size, "bytes", names, m.type, prefix.rstrip("."))
+        f = Field(name, off, size, "bytes", names, m.type, prefix[:-1])
         if t.kind == "int" and t.size in _INT_SIZES:
             f.kind = "bool" if t.is_bool else _int_kind(t.size, t.is_signed)
         elif t.kind in ("enum", "enum64"):
@@ -79,7 +85,7 @@ def _walk(btf: Btf, type_id: int, base: int, prefix: str, out: list[Field]) -> N
         elif t.kind == "float" and t.size in (4, 8):
             f.kind = f"float{t.size * 8}"
         elif t.kind == "ptr":
-            f.kind = "uint64"
+            continue  # IG has no field for a pointer
         elif t.kind == "array":
             elem = btf.resolve(t.elem_type)
             if elem.kind == "int" and elem.size == 1 and (elem.is_char or elem.name == "char"):
@@ -128,16 +134,27 @@ def _named(f: Field, fallback: str | None) -> str | None:
         base = fallback
     else:
         return None
-    return f"{f.parent}.{base}" if f.parent else base
+    return f.sibling(base)
 
 
-def derived_name(f: Field) -> str | None:
+#: gadget.yaml field annotation naming the text field of an enum (IG's)
+ENUM_TARGET = "ebpf.formatter.enum"
+#: gadget.yaml field annotation: the separator of a ``*_set`` enum's names (``|``)
+ENUM_SEPARATOR = "ebpf.formatter.bitfield.separator"
+
+
+def derived_name(f: Field, ann: dict[str, str] | None = None) -> str | None:
     """The field the decoder derives from ``f``, as IG names it, or None: ``error`` from
     ``error_raw`` (errno, signal, syscall, file flags and mode, bytes, duration, the
     wall-clock ``timestamp``), ``user``/``group`` next to a uid/gid without ``_raw``, an
-    enum's name (``x`` from ``x_raw``, else ``x_str``)."""
+    enum's name: the ``ebpf.formatter.enum`` annotation (in ``ann``, the field's
+    annotations) or ``x`` from ``x_raw``; an enum named otherwise stays a number, as in
+    IG."""
     if f.kind == "enum":
-        return _named(f, f.short_name + "_str")
+        target = (ann or {}).get(ENUM_TARGET)
+        if target:
+            return f.sibling(str(target))
+        return _named(f, None)
     if not scalar_fits(f):
         return None
     special = special_of(f)
@@ -146,5 +163,5 @@ def derived_name(f: Field) -> str | None:
     return _named(f, _FALLBACK.get(special))
 
 
-__all__ = ["SCALAR_CODES", "SPECIAL_TYPES", "Field", "derived_name", "fields_for_struct",
-           "scalar_fits", "special_of"]
+__all__ = ["ENUM_SEPARATOR", "ENUM_TARGET", "SCALAR_CODES", "SPECIAL_TYPES", "Field",
+           "derived_name", "fields_for_struct", "scalar_fits", "special_of"]

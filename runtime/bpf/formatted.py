@@ -95,8 +95,8 @@ def formatted(fields: list[Field], annotations: dict[str, dict[str, str]] | None
             target = ann.get(f.name, {}).get(KSTACK_TARGET, "")
             if not target and f.short_name.endswith("_raw"):
                 target = f.short_name[: -len("_raw")]
-            if target and f.parent and "." not in target:
-                target = f"{f.parent}.{target}"
+            if target and "." not in target:
+                target = f.sibling(target)
             out.kernel_stacks.append(KernelStack(f.name, target))
     return out
 

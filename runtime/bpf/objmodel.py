@@ -342,7 +342,8 @@ class DataSourceInfo:
         the decoder names its derived fields with the same rule
         (:func:`~gadgetsmith.runtime.bpf.fields.derived_name`)."""
         have = set(self.field_names)
-        return [n for n in map(derived_name, self.fields) if n is not None and n not in have] + \
+        names = (derived_name(f, self.annotations.get(f.name)) for f in self.fields)
+        return [n for n in names if n is not None and n not in have] + \
             self.formatted.added
 
     @cached_property

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gadgetsmith.runtime.bpf.fields import (
+    ENUM_SEPARATOR,
     SCALAR_CODES,
     Field,
     derived_name,
@@ -154,12 +155,7 @@ class Decoder:
             self._steps.append(("read", f, SCALAR_CODES[f.kind]))
             self._plan_special(f, ann, alias, hide_proc)
         elif f.kind == "enum":
-            target = derived_name(f) or f.name
-            values = None if f.enum_name.endswith("_set") else {v: n for n, v in f.enum_values}
-            self._steps.append(("read", f, SCALAR_CODES.get(f.elem_kind, "I")))
-            self._steps.append(("enum", f, target, values))
-            self._col(f.name, ann, hidden=True)
-            self._col(target, {}, derived=True)
+            self._plan_enum(f, ann)
         elif f.kind == "string":
             self._steps.append(("string", f, f"{f.size}s"))
             self._col(f.name, ann, hidden=hide_proc or f.has_type("gadget_pcomm"), alias=alias)
@@ -171,6 +167,22 @@ class Decoder:
         else:
             self._steps.append(("blob", f, f"{f.size}s"))
             self._col(f.name, ann, hidden=True)
+
+    def _plan_enum(self, f: Field, ann: dict[str, str]) -> None:
+        """IG's enum formatter: the number, hidden from the columns, and the value's name
+        as the field ``x`` of ``x_raw`` (or the one the ``ebpf.formatter.enum`` annotation
+        names); a ``*_set`` enum's names joined by ``|`` (or the
+        ``ebpf.formatter.bitfield.separator`` annotation). An enum field named otherwise
+        is the number only."""
+        self._steps.append(("read", f, SCALAR_CODES.get(f.elem_kind, "I")))
+        self._col(f.name, ann, hidden=True)
+        target = derived_name(f, ann)
+        if target is None:
+            return
+        values = None if f.enum_name.endswith("_set") else {v: n for n, v in f.enum_values}
+        sep = str(ann.get(ENUM_SEPARATOR) or "|")
+        self._steps.append(("enum", f, target, values, sep))
+        self._col(target, {}, derived=True)
 
     def _plan_special(self, f: Field, ann: dict[str, str], alias: str, hide_proc: bool) -> None:
         special, target = special_of(f), derived_name(f)
@@ -220,6 +232,9 @@ class Decoder:
         """The dict display items of step ``k`` (``v`` is the unpacked record)."""
         kind, f = st[0], st[1]
         key = repr(f.name)
+        if kind == "read" and f.kind == "float32":
+            env["_f32"] = shortest_float32
+            return [f"{key}: _f32(v[{at}])"]
         if kind == "read" or (kind == "string" and f.name in self._raw):
             return [f"{key}: v[{at}]"]
         if kind == "string" and f.size <= 64:
@@ -235,7 +250,8 @@ class Decoder:
             return [f"{key}: v[{at}].hex()"]
         if kind == "enum" and st[3] is None:
             env[f"_bits{k}"] = [(nm, bit) for nm, bit in f.enum_values if bit]
-            return [f"{st[2]!r}: '|'.join(nm for nm, bit in _bits{k} if v[{at}] & bit == bit)"]
+            env[f"_sep{k}"] = st[4]
+            return [f"{st[2]!r}: _sep{k}.join(nm for nm, bit in _bits{k} if v[{at}] & bit == bit)"]
         if kind == "enum":
             env[f"_vals{k}"] = st[3]
             return [f"{st[2]!r}: _vals{k}.get(v[{at}], 'UNKNOWN')"]
@@ -333,6 +349,8 @@ class Decoder:
             name, off = f.name, f.offset
             if kind == "read":
                 out[name] = struct.unpack_from("<" + st[2], raw, off)[0]
+                if f.kind == "float32":
+                    out[name] = shortest_float32(out[name])
             elif kind == "string":
                 v = raw[off:off + f.size]
                 out[name] = v if name in self._raw else v.split(b"\0", 1)[0].decode("utf-8", "replace")
@@ -343,7 +361,7 @@ class Decoder:
                 out[name] = v if name in self._raw else v.hex()
             elif kind == "enum":
                 v = out[name]
-                out[st[2]] = ("|".join(n for n, bit in f.enum_values if bit and v & bit == bit)
+                out[st[2]] = (st[4].join(n for n, bit in f.enum_values if bit and v & bit == bit)
                               if st[3] is None else st[3].get(v, "UNKNOWN"))
             elif kind == "derive":
                 out[st[2]] = st[3](out[name])
@@ -356,6 +374,25 @@ class Decoder:
         if self.rest is not None:
             out[self.rest[0]] = self._rest_value(raw, n, out)
         return out
+
+
+_F32 = struct.Struct("<f")
+
+
+def shortest_float32(x: float) -> float:
+    """A float32 as the number of the fewest digits that is the same float32 (0.1, not
+    0.10000000149011612): what ig prints for a ``float`` field."""
+    if x != x:
+        return x
+    want = _F32.pack(x)
+    for digits in range(1, 10):
+        y = float(f"{x:.{digits}g}")
+        try:
+            if _F32.pack(y) == want:
+                return y
+        except OverflowError:  # rounded past the largest float32
+            continue
+    return x
 
 
 def nest(flat: dict[str, Any]) -> dict[str, Any]:

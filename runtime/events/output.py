@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import Decimal
 from functools import partial
 from json.encoder import encode_basestring_ascii
 from typing import Any, Literal, TextIO
@@ -144,7 +145,7 @@ class Printer:
         self.out.flush()
 
     def _json(self, ev: dict[str, Any]) -> str:
-        """One JSON line, as ``json.dumps(nest(ev), sort_keys=True)`` would write it, through
+        """One JSON line, as ``dumps(nest(ev))`` would write it (ig's compact JSON), through
         a template generated once per set of keys (value types taken from the first event;
         a value of another type falls back to the json module for that event). An event
         with as many keys as the last template's, all present, has exactly its keys."""
@@ -209,8 +210,8 @@ class Printer:
     def batch(self, events: list[dict[str, Any]]) -> None:
         if self.mode in ("json", "jsonpretty"):
             arr = [nest(self._select(e)) for e in events]
-            self.out.write(json.dumps(arr, sort_keys=True, indent=2 if self.mode == "jsonpretty"
-                                      else None) + "\n")
+            self.out.write((json.dumps(arr, sort_keys=True, indent=2) if self.mode == "jsonpretty"
+                            else dumps(arr)) + "\n")
             self.out.flush()
             return
         for e in events:
@@ -220,8 +221,42 @@ class Printer:
         self.out.flush()
 
 
-#: the JSON text of a value as every line of the JSON printer writes it (keys sorted)
-dumps = json.JSONEncoder(sort_keys=True).encode
+_compact = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+
+
+def go_float(v: float) -> str:
+    """A float as ig (Go's encoding/json) writes it: the shortest text that reads back
+    as the same number, without a fraction when it is integral (``0``, ``1500``), in
+    exponent form only below 1e-6 or from 1e21 (``1e-7``, ``1.5e+21``)."""
+    if type(v) is not float:
+        raise TypeError(v)  # the template's type check (see _compile_json)
+    text = repr(v)
+    a = abs(v)
+    if v != v or a == float("inf"):
+        return text  # NaN/Infinity: what the json module writes (ig refuses the event)
+    if a != 0 and (a < 1e-6 or a >= 1e21):  # repr has the exponent form there: 1e-07
+        mant, _, exp = text.partition("e")
+        return f"{mant}e-{exp[1:].lstrip('0')}" if exp[0] == "-" else text
+    if "e" in text:
+        text = format(Decimal(text), "f")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def dumps(value: Any) -> str:
+    """The JSON text of a value as every line of the JSON printer writes it, as ig does:
+    compact (``{"a":1,"b":[1,2]}``), keys sorted, floats as :func:`go_float`."""
+    if type(value) is float:
+        return go_float(value)
+    if isinstance(value, dict):
+        if not any(type(v) is float or isinstance(v, (dict, list, tuple)) for v in value.values()):
+            return _compact(value)
+        return "{" + ",".join(f"{encode_basestring_ascii(str(k))}:{dumps(value[k])}"
+                              for k in sorted(value)) + "}"
+    if isinstance(value, (list, tuple)):
+        if not any(type(v) is float or isinstance(v, (dict, list, tuple)) for v in value):
+            return _compact(value)
+        return "[" + ",".join(map(dumps, value)) + "]"
+    return _compact(value)
 
 
 def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -288,23 +323,25 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
         for name in sorted(node):
             v = node[name]
             if isinstance(v, dict):
-                out.append(f"{name_json(name)}: {text(v)}")
+                out.append(f"{name_json(name)}:{text(v)}")
                 continue
             if isinstance(v, _Spliced):
                 args.append(f"_x[{v.name!r}]")
-                out.append(f"{name_json(name)}: %s")
+                out.append(f"{name_json(name)}:%s")
                 continue
             cls = type(sample[v])
             if cls is str:
                 args.append(f"_s(ev[{v!r}])")
             elif cls is int:
                 args.append(f"_i(ev[{v!r}])")  # TypeError for anything but an int
+            elif cls is float:
+                args.append(f"_g(ev[{v!r}])")  # TypeError for anything but a float
             elif cls is dict:
                 args.append(f"_m(ev[{v!r}])")
             else:
                 args.append(f"_d(ev[{v!r}])")
-            out.append(f"{name_json(name)}: %s")
-        return "{" + ", ".join(out) + "}"
+            out.append(f"{name_json(name)}:%s")
+        return "{" + ",".join(out) + "}"
 
     template = text(tree) + "\n"
     memo: dict[int, tuple[Any, dict[str, Any], str]] = {}
@@ -323,7 +360,7 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
         return text
 
     env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": dumps,
-                           "_m": mapping, "_t": template}
+                           "_g": go_float, "_m": mapping, "_t": template}
     params = "ev, _x" if spliced else "ev"
     src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
     exec(src, env)
