@@ -31,6 +31,7 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     ├── TriggerError                         a test trigger step cannot run (testing.triggers)
     ├── Interrupted                          a test run was cancelled (testing.runner)
     ├── CaseFailed                           a test case failed, ``result`` says why (testing.session)
+    ├── PublishFailed                exit *  a gadget publish step failed: that step's code (publish)
     └── FormatError                          a document is malformed (also a ValueError)
         ├── PayloadError                     a simple-signing payload (signing.payload)
         ├── DuplicateKeyError                a JSON object repeats a key (signing.payload)
