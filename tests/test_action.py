@@ -1,0 +1,370 @@
+"""action.yml, the composite GitHub Action, run here the way a runner runs it.
+
+The runner's part is played by :class:`Runner`: it reads action.yml, gives every input its
+value or default, evaluates the ``${{ }}`` expressions the action uses (``inputs.*``,
+``steps.<id>.outputs.*``, ``runner.temp``; any other expression fails the test), and runs
+each ``run:`` step with ``bash --noprofile --norc -eo pipefail FILE`` in the step's
+``env:`` plus what a runner exports (GITHUB_ACTION_PATH, GITHUB_OUTPUT, a fresh file per
+step, GITHUB_STEP_SUMMARY, RUNNER_TEMP, CI). Step outputs are read back from
+GITHUB_OUTPUT, the action's outputs from ``outputs.*.value``. The install step runs for
+real: the packages are installed here, and its venv is this checkout's .venv (an editable
+install of the action's own source), so it installs nothing; that it is idempotent is
+checked by running it twice.
+
+The registry is docker-registry with TLS and htpasswd; the action's results are checked
+there (the pushed image verifies with the public key, nothing pushed on failure)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import GADGET, REPO, load_yaml, run_gadget
+from .registry_util import PASSWORD, USER, RegistryServer, auth_registry, registry_server  # noqa: F401
+from .signing_util import PASSWORD as KEY_PASSWORD
+from .signing_util import key_pair
+from .test_interop_tools import tool_path
+from .test_publish import FAILING, make_gadget, pushed_repositories
+
+ACTION = REPO / "action.yml"
+pytestmark = pytest.mark.usefixtures("root", "clang_available")
+EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+@dataclass
+class StepRun:
+    id: str
+    returncode: int
+    log: str  # stdout + stderr, as the job log shows it
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ActionRun:
+    steps: list[StepRun]
+    outputs: dict[str, str]
+    summary: str  # GITHUB_STEP_SUMMARY
+
+    @property
+    def ok(self) -> bool:
+        return all(s.returncode == 0 for s in self.steps)
+
+    @property
+    def log(self) -> str:
+        return "\n".join(s.log for s in self.steps)
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """GITHUB_OUTPUT's two forms: ``name=value`` and ``name<<DELIM`` ... ``DELIM``."""
+    out: dict[str, str] = {}
+    lines = path.read_text().splitlines() if path.exists() else []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            end = lines.index(delim, i + 1)
+            out[name] = "\n".join(lines[i + 1:end])
+            i = end + 1
+            continue
+        name, value = line.split("=", 1)
+        out[name] = value
+        i += 1
+    return out
+
+
+class Runner:
+    def __init__(self, work: Path, inputs: dict[str, str], env: dict[str, str] | None = None) -> None:
+        self.action = load_yaml(ACTION.read_text())
+        self.work = work
+        self.temp = work / "runner-temp"
+        self.temp.mkdir(parents=True, exist_ok=True)
+        # the install step's venv: this checkout's editable install (nothing to install)
+        venv = self.temp / "gadgetsmith-venv"
+        if not venv.exists():
+            venv.symlink_to(Path(sys.executable).parent.parent)
+        self.summary = work / "step-summary.md"
+        declared = self.action["inputs"]
+        unknown = set(inputs) - set(declared)
+        assert not unknown, f"not inputs of action.yml: {unknown}"
+        self.inputs = {k: str(v.get("default", "")) for k, v in declared.items()}
+        self.inputs.update(inputs)
+        missing = [k for k, v in declared.items() if v.get("required") and not self.inputs[k]]
+        assert not missing, missing
+        self.step_outputs: dict[str, dict[str, str]] = {}
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("GITHUB_", "INPUT_", "GADGET"))}
+        self.env.update(HOME=str(work / "home"), CI="true", GITHUB_ACTIONS="true",
+                        GITHUB_ACTION_PATH=str(REPO), GITHUB_WORKSPACE=str(work),
+                        RUNNER_TEMP=str(self.temp), GITHUB_STEP_SUMMARY=str(self.summary),
+                        GADGETSMITH_STORE=str(work / "store"), **(env or {}))
+
+    def expr(self, text: str) -> str:
+        def value(m: re.Match) -> str:
+            e = m.group(1)
+            if m2 := re.fullmatch(r"inputs\.([\w-]+)", e):
+                return self.inputs[m2.group(1)]
+            if m2 := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", e):
+                return self.step_outputs.get(m2.group(1), {}).get(m2.group(2), "")
+            if e == "runner.temp":
+                return str(self.temp)
+            if e == "github.action_path":
+                return str(REPO)
+            raise AssertionError(f"action.yml uses an expression this test does not evaluate: {e}")
+        return EXPR.sub(value, str(text))
+
+    def run_step(self, i: int, step: dict) -> StepRun:
+        assert step.get("shell") == "bash", step  # composite run steps must name their shell
+        assert not EXPR.search(step["run"]), f"an expression pasted into a script: {step['run']}"
+        sid = step.get("id", f"step{i}")
+        out_file = self.temp / f"output-{sid}"
+        out_file.write_text("")
+        script = self.temp / f"step-{sid}.sh"
+        script.write_text(step["run"])
+        env = dict(self.env, GITHUB_OUTPUT=str(out_file))
+        env.update({k: self.expr(v) for k, v in (step.get("env") or {}).items()})
+        proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                              env=env, cwd=self.work, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        res = StepRun(sid, proc.returncode, proc.stdout + proc.stderr, read_outputs(out_file))
+        self.step_outputs[sid] = res.outputs
+        return res
+
+    def run(self) -> ActionRun:
+        assert self.action["runs"]["using"] == "composite"
+        steps: list[StepRun] = []
+        for i, step in enumerate(self.action["runs"]["steps"]):
+            steps.append(self.run_step(i, step))
+            if steps[-1].returncode != 0:
+                break  # a failed step fails the action; later steps do not run
+        outputs = {k: self.expr(v["value"]) for k, v in self.action["outputs"].items()}
+        summary = self.summary.read_text() if self.summary.exists() else ""
+        return ActionRun(steps, outputs, summary)
+
+
+# ---------------------------------------------------------------------------- static checks
+def test_action_yml_passes_githubs_action_schema() -> None:
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    res = subprocess.run([str(exe), "--builtin-schema", "vendor.github-actions", str(ACTION)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_workflows_pass_actionlint() -> None:
+    workflows = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+    assert workflows
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    res = subprocess.run([str(exe), "--builtin-schema", "vendor.github-workflows", *map(str, workflows)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([tool_path("actionlint"), "-no-color", *map(str, workflows)],
+                         capture_output=True, text=True, cwd=REPO)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_actionlint_is_a_real_judge(tmp_path: Path) -> None:
+    """The same call finds what a broken workflow gets wrong (so the test above can fail)."""
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n"
+                   "      - uses: ./\n        with:\n          image: x\n"
+                   "      - run: echo ${{ steps.nope.outputs.digest }}\n")
+    res = subprocess.run([tool_path("actionlint"), "-no-color", str(bad)], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert res.returncode == 1 and "steps.nope" in res.stdout, res.stdout + res.stderr
+
+
+def test_every_input_reaches_the_script_through_env() -> None:
+    action = load_yaml(ACTION.read_text())
+    publish = next(s for s in action["runs"]["steps"] if s.get("id") == "publish")
+    used = {m.group(1) for v in publish["env"].values()
+            for m in re.finditer(r"inputs\.([\w-]+)", str(v))}
+    assert used == set(action["inputs"]), set(action["inputs"]) ^ used
+    for name in ("registry-password", "signing-key", "signing-key-password"):
+        assert name in used  # secrets: environment only (the scripts' text has no expression)
+    readme = (REPO / "README.md").read_text()
+    for name in action["inputs"]:
+        assert f"| `{name}` |" in readme, f"README's CI input table lacks {name}"
+    for name in action["outputs"]:
+        assert f"`{name}`" in readme, f"README's CI section lacks output {name}"
+
+
+# ---------------------------------------------------------------------------- the install step
+def test_the_install_step_is_idempotent(tmp_path: Path) -> None:
+    action = load_yaml(ACTION.read_text())
+    install = action["runs"]["steps"][0]
+    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x"})
+    for _ in range(2):
+        res = runner.run_step(0, install)
+        assert res.returncode == 0, res.log
+        assert "apt-get" not in res.log and "pip install" not in res.log, res.log
+        assert "is installed in" in res.log
+        gadget = res.outputs["gadget"]
+        assert Path(gadget).name == "gadget" and os.access(gadget, os.X_OK)
+        ver = subprocess.run([gadget, "--version"], capture_output=True, text=True)
+        assert ver.returncode == 0, ver.stderr
+
+
+# ---------------------------------------------------------------------------- the whole action
+def _inputs(reg: RegistryServer, gadget: Path, key: Path | None, **extra: str) -> dict[str, str]:
+    inputs = {"path": str(gadget), "image": f"{reg.host}/obs/trace_open", "tag": "v1",
+              "arches": "amd64", "registry-username": USER, "registry-password": PASSWORD,
+              "ca-file": str(reg.ca_file), "junit-file": "reports/gadget-tests.xml"}
+    if key is not None:
+        inputs.update({"signing-key": key.read_text(), "signing-key-password": KEY_PASSWORD})
+    inputs.update(extra)
+    return inputs
+
+
+def _no_secrets(run: ActionRun, *secrets: str) -> None:
+    for s in secrets:
+        assert s not in run.log and s not in run.summary
+        assert not any(s in v for v in run.outputs.values())
+
+
+def _leftovers(runner: Runner) -> list[str]:
+    return sorted(p.name for p in runner.temp.glob("gadget-publish.*"))
+
+
+def test_the_action_publishes_a_signed_tested_image(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    key, pub = key_pair(tmp_path)
+    gadget = make_gadget(tmp_path)
+    runner = Runner(tmp_path, _inputs(reg, gadget, key))
+    run = runner.run()
+    assert run.ok, run.log
+    out = run.outputs
+    digest = out["digest"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), out
+    assert out["reference"] == f"{reg.host}/obs/trace_open:v1@{digest}"
+    assert out["signature-tag"] == f"sha256-{digest[7:]}.sig"
+    assert out["pushed"] == "true"
+    junit = Path(out["junit-file"])
+    assert junit == tmp_path / "reports" / "gadget-tests.xml" and junit.is_file()
+    assert json.loads(Path(out["summary-file"]).read_text())["digest"] == digest
+    # the job summary: the image table and one row per step
+    assert f"| index | `{digest}` | 1 passed, 0 failed | `{out['signature-tag']}` |" in run.summary, \
+        run.summary
+    assert re.search(r"\| amd64 \| `sha256:[0-9a-f]{64}` \|", run.summary), run.summary
+    for step in ("preflight", "build", "validate", "test", "sign", "push"):
+        assert re.search(rf"^\| {step} \| \S+ ok \|", run.summary, re.M), run.summary
+    _no_secrets(run, PASSWORD, KEY_PASSWORD, key.read_text().splitlines()[1])
+    assert _leftovers(runner) == []  # the key's temp directory is gone
+
+    # in the registry, signed: verifies with the public key
+    assert pushed_repositories(reg) == ["obs/trace_open"]
+    authfile = tmp_path / "auth.json"
+    subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin", "--ca-file",
+                    str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
+                   capture_output=True, text=True, check=True)
+    ver = run_gadget("verify", out["reference"], "--remote", "--public-keys", str(pub), "--ca-file",
+                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     store=tmp_path / "verify-store").json()
+    assert ver["source"] == "registry" and ver["digest"] == digest
+
+
+def _failed(run: ActionRun, runner: Runner, reg: RegistryServer, step: str, *words: str) -> str:
+    assert not run.ok
+    publish = run.steps[-1]
+    assert publish.id == "publish", run.log
+    errors = [line for line in publish.log.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1, publish.log
+    assert errors[0].startswith(f"::error title=gadget publish failed::{step}: "), errors
+    for w in words:
+        assert w in errors[0], (w, errors[0])
+    assert "Traceback" not in publish.log
+    assert run.outputs["pushed"] == "false"
+    assert f"failed at {step}" in run.summary, run.summary
+    assert pushed_repositories(reg) == []
+    assert _leftovers(runner) == []
+    return errors[0]
+
+
+def test_a_failing_gadget_test_fails_the_action(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    key, _ = key_pair(tmp_path)
+    gadget = make_gadget(tmp_path, FAILING)
+    runner = Runner(tmp_path, _inputs(reg, gadget, key))
+    run = runner.run()
+    assert run.steps[-1].returncode == 1
+    _failed(run, runner, reg, "test", "1 passed, 1 failed")
+    assert "FAIL  " in run.log and "expects the wrong error" in run.log
+    # the JUnit report is there for the upload step, with the failure
+    junit = Path(run.outputs["junit-file"])
+    assert junit.is_file() and 'failures="1"' in junit.read_text()
+    assert re.search(r"\| index \| `sha256:[0-9a-f]{64}` \| 1 passed, 1 failed \| unsigned \|",
+                     run.summary), run.summary
+
+
+def test_a_wrong_registry_password_fails_before_the_build(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    gadget = make_gadget(tmp_path)
+    runner = Runner(tmp_path, _inputs(reg, gadget, None, **{"registry-password": "guessed",
+                                                            "sign": "false"}))
+    run = runner.run()
+    assert run.steps[-1].returncode == 1
+    _failed(run, runner, reg, "preflight", "rejected the credentials of user 'ci'")
+    assert run.outputs["digest"] == "" and not (tmp_path / "store").exists()
+    _no_secrets(run, "guessed")
+
+
+def test_a_destination_outside_the_policy_is_refused(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    key, _ = key_pair(tmp_path)
+    gadget = make_gadget(tmp_path)
+    policy = tmp_path / ".gadget-policy.yaml"
+    policy.write_text(f"allowedPush: ['{reg.host}/observability/*']\nallowLocalSources: true\n")
+    runner = Runner(tmp_path, _inputs(reg, gadget, key, policy=str(policy)))
+    run = runner.run()
+    assert run.steps[-1].returncode == 3
+    _failed(run, runner, reg, "preflight", "is not allowed", f"{reg.host}/obs/trace_open:v1")
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_wrong_key_password_fails_before_the_build(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    key, _ = key_pair(tmp_path)
+    gadget = make_gadget(tmp_path)
+    runner = Runner(tmp_path, _inputs(reg, gadget, key, **{"signing-key-password": "not it"}))
+    run = runner.run()
+    assert run.steps[-1].returncode == 2
+    _failed(run, runner, reg, "preflight", "wrong passphrase")
+    _no_secrets(run, PASSWORD, "not it")
+
+
+def test_bad_inputs_are_one_clear_error(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    gadget = make_gadget(tmp_path)
+    # pushing with sign: true (the default) and no key: a secret the workflow cannot read
+    runner = Runner(tmp_path, _inputs(reg, gadget, None))
+    run = runner.run()
+    assert run.steps[-1].returncode == 2, run.log
+    assert "::error title=gadget publish::signing-key is empty" in run.log
+    assert pushed_repositories(reg) == []
+    runner = Runner(tmp_path, _inputs(reg, gadget, None, sign="false", push="maybe"))
+    run = runner.run()
+    assert run.steps[-1].returncode == 2
+    assert "::error title=gadget publish::input push: 'maybe' is neither true nor false" in run.log
+
+
+def test_a_pull_request_build_tests_without_secrets(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    """push: false with no secrets at all (a fork's pull request): built, tested, not pushed."""
+    reg = auth_registry
+    gadget = make_gadget(tmp_path)
+    inputs = _inputs(reg, gadget, None, push="false")
+    inputs.update({"registry-username": "", "registry-password": ""})
+    runner = Runner(tmp_path, inputs)
+    run = runner.run()
+    assert run.ok, run.log
+    assert run.outputs["pushed"] == "false" and run.outputs["signature-tag"] == ""
+    assert run.outputs["reference"].startswith(f"{reg.host}/obs/trace_open:v1@sha256:")
+    assert "built, not pushed" in run.summary and "no signing-key" in run.log
+    assert pushed_repositories(reg) == []
+
