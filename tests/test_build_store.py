@@ -142,8 +142,8 @@ def test_list_inspect_tag_rm(tiny_gadget: Path, store: Path) -> None:
         {"name": "tiny", "fields": [{"name": "pid", "description": "Process ID"}]}
     ]
     assert info["params"] == [
-        {"operator": "ebpf", "name": "only_failed", "key": "failed", "default": "false",
-         "description": "Show only failed calls"}
+        {"operator": "ebpf", "name": "only_failed", "key": "failed", "type": "bool",
+         "default": "false", "description": "Show only failed calls"}
     ]
     assert {layer["kind"] for m in info["manifests"] for layer in m["layers"]} == {"ebpf"}
     text = run_gadget("inspect", "tiny:dev", store=store).stdout

@@ -1,18 +1,21 @@
 """Conventions users bring from docker, ig and cosign, through the CLI as they call it
-(issue 15): `gadget version`, shell completion."""
+(issue 15): `gadget version`, shell completion, gadget params as options."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from gadgetsmith.toolchain import __version__
 from gadgetsmith.toolchain.sdk import IG_VERSION
 
-from .conftest import GADGET, run_gadget
+from .conftest import GADGET, need_root, run_gadget
 from .test_registry import make_image
 
 
@@ -85,3 +88,131 @@ def test_completion_of_an_unknown_shell_is_a_usage_error() -> None:
     res = run_gadget("completion", "tcsh", check=False)
     assert res.returncode == 2
     assert res.stderr.startswith("error: Invalid value for 'SHELL:{bash|zsh|fish}': 'tcsh'")
+
+
+# -- gadget params as options: `gadget run IMAGE --failed` ------------------------------
+FLAGS_PROGRAM = """\
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <gadget/buffer.h>
+#include <gadget/macros.h>
+#include <gadget/types.h>
+
+struct event {
+    __u32 pid;
+    __u32 level;
+    bool loud;
+};
+
+GADGET_TRACER_MAP(events, 1024 * 64);
+GADGET_TRACER(flags, events, event);
+
+const volatile __u32 level = 1;
+GADGET_PARAM(level);
+const volatile bool loud = false;
+GADGET_PARAM(loud);
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int flags_enter(void *ctx)
+{
+    struct event *e = gadget_reserve_buf(&events, sizeof(*e));
+    if (!e)
+        return 0;
+    e->pid = bpf_get_current_pid_tgid() >> 32;
+    e->level = level;
+    e->loud = loud;
+    gadget_submit_buf(ctx, &events, e, sizeof(*e));
+    return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+
+FLAGS_YAML = """\
+name: flags
+description: params as flags
+datasources:
+  flags:
+    fields:
+      pid: {}
+params:
+  ebpf:
+    level:
+      key: level
+      defaultValue: "1"
+      description: A number
+    loud:
+      key: loud
+      defaultValue: "false"
+      description: A switch
+"""
+
+
+@pytest.fixture
+def flags_gadget(tmp_path: Path, clang_available: None) -> Path:
+    d = tmp_path / "flags"
+    d.mkdir()
+    (d / "program.bpf.c").write_text(FLAGS_PROGRAM)
+    (d / "gadget.yaml").write_text(FLAGS_YAML)
+    return d
+
+
+@contextlib.contextmanager
+def _getppid_loop():
+    """Something that calls getppid(2) until the block ends."""
+    proc = subprocess.Popen([sys.executable, "-c", "import os, time\nwhile True:\n"
+                             "    os.getppid(); time.sleep(0.01)"])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_params_as_options_after_the_image(flags_gadget: Path, tmp_path: Path) -> None:
+    need_root()
+    store = tmp_path / "s"
+    run_gadget("build", str(flags_gadget), "-t", "flags:dev", "--arch", "amd64", store=store)
+    with _getppid_loop():
+        for args, level, loud in ((["--level", "42", "--loud"], 42, True),
+                                  (["--loud=false", "--level=7"], 7, False),
+                                  (["--loud", "-p", "level=3"], 3, True),
+                                  ([], 1, False)):
+            res = run_gadget("run", "flags:dev", *args, "--host", "--count", "1", "-o", "json",
+                             "--timeout", "20", store=store)
+            event = json.loads(res.stdout.splitlines()[0])
+            assert (event["level"], event["loud"]) == (level, loud), (args, res)
+
+
+def test_params_as_options_errors(flags_gadget: Path, tmp_path: Path) -> None:
+    need_root()
+    store = tmp_path / "s"
+    run_gadget("build", str(flags_gadget), "-t", "flags:dev", "--arch", "amd64", store=store)
+    cases = [
+        (["--levle", "4"], "error: no such option: --levle (not an option of gadget run, see "
+                           "'gadget run --help', nor a param of flags:dev: --level, --loud)"),
+        (["--level"], "error: --level needs a value (--level VALUE or --level=VALUE): it is a "
+                      "uint32 param"),
+        (["--level=-1"], "error: --level=-1: out of range for a 32-bit unsigned value"),
+        (["--loud=maybe"], "error: --loud=maybe: expected true or false"),
+        (["extra"], "error: unexpected argument 'extra': gadget run takes one image"),
+    ]
+    for args, first in cases:
+        res = run_gadget("run", "flags:dev", *args, "--timeout", "1", store=store, check=False)
+        assert res.returncode == 2 and res.stderr.startswith(first), (args, res)
+        assert "Traceback" not in res.stderr
+    res = run_gadget("run", "--level", "4", "flags:dev", store=store, check=False)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: --level: the image comes first, then the gadget's params")
+
+
+def test_inspect_shows_params_as_run_takes_them(flags_gadget: Path, tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    run_gadget("build", str(flags_gadget), "-t", "flags:dev", store=store)
+    text = run_gadget("inspect", "flags:dev", store=store).stdout
+    params = text.split("Params (gadget run IMAGE --KEY VALUE):\n", 1)[1].splitlines()
+    assert [line.split()[:4] for line in params] == [
+        ["--level", "uint32", "default", "1"], ["--loud", "bool", "default", "false"]]
+    info = run_gadget("inspect", "flags:dev", "--format", "json", store=store).json()
+    assert [(p["key"], p["type"], p["default"]) for p in info["params"]] == [
+        ("level", "uint32", "1"), ("loud", "bool", "false")]

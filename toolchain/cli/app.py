@@ -79,6 +79,9 @@ app = typer.Typer(
 )
 
 
+_EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
 def load_command(entry: Command) -> click.Command:
     """Import ``entry``'s module and build its click command (or group)."""
     module, _, attr = entry.target.partition(":")
@@ -88,7 +91,8 @@ def load_command(entry: Command) -> click.Command:
         group.name = entry.name
         return group
     return typer.main.get_command_from_info(
-        CommandInfo(name=entry.name, callback=obj, hidden=entry.hidden),
+        CommandInfo(name=entry.name, callback=obj, hidden=entry.hidden,
+                    context_settings=_EXTRA if entry.extra_options else None),
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )

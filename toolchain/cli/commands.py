@@ -20,14 +20,18 @@ class Command:
     """One row. A plain class: a frozen dataclass costs every `gadget` start ~5 M
     instructions (its methods are generated and compiled at import)."""
 
-    __slots__ = ("name", "target", "help", "hidden")
+    __slots__ = ("name", "target", "help", "hidden", "extra_options")
 
-    def __init__(self, name: str, target: str, help: str, hidden: bool = False) -> None:
+    def __init__(self, name: str, target: str, help: str, hidden: bool = False,
+                 extra_options: bool = False) -> None:
         self.name = name
         self.target = target
         self.help = help
         #: an alias: it runs, but `gadget --help` does not list it
         self.hidden = hidden
+        #: options click does not know are the command's to read (``ctx.args``): the params
+        #: of `gadget run IMAGE --failed`, which exist only once the image is known
+        self.extra_options = extra_options
 
 
 _LIST_HELP = "List images in the local store."
@@ -48,7 +52,8 @@ COMMANDS: tuple[Command, ...] = (
             "Remove blobs no image uses and temporary data that killed commands left behind."),
     Command("validate", "metadata:validate",
             "Check gadget.yaml against the schema and against the compiled object."),
-    Command("run", "run:run", "Run a gadget here: load, attach, decode and print its events."),
+    Command("run", "run:run", "Run a gadget here: load, attach, decode and print its events.",
+            extra_options=True),
     Command("test", "testing:test",
             "Run a gadget's declarative tests (*.test.yaml) and report like a test runner."),
     Command("publish", "publish:publish_cmd",

@@ -64,13 +64,14 @@ def print_inspect(info: dict[str, Any]) -> None:
             names = ", ".join(f["name"] for f in d["fields"])
             w(f"  {d['name']}" + (f": {names}" if names else "") + "\n")
     params = info.get("params") or []
-    if params:
-        w("Params:\n")
-        rows = [[p["key"], p["default"], p["description"]] for p in params]
-        kw = max(len(r[0]) for r in rows)
-        dw = max(len(r[1]) for r in rows)
-        for k, d, desc in rows:
-            w(f"  --{k:<{kw}}  default={d!r:<{dw + 2}}  {desc}\n")
+    if params:  # as gadget run takes them: --failed, --comm cat
+        w("Params (gadget run IMAGE --KEY VALUE):\n")
+        rows = [[f"--{p['key']}", p.get("type") or "", p["default"] or '""', p["description"]]
+                for p in params]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for k, t, d, desc in rows:
+            w(f"  {k:<{widths[0]}}  {t:<{widths[1]}}  default {d:<{widths[2]}}  {desc}".rstrip()
+              + "\n")
 
 
 def size_text(n: int) -> str:

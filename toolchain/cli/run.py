@@ -66,7 +66,7 @@ PolicyFile = Annotated[Path | None, typer.Option(
     "--policy", help="Policy file (allowlist, required signing keys).")]
 
 
-def run(image: Image, param: Params = None, filter_: Filter = None,
+def run(ctx: typer.Context, image: Image, param: Params = None, filter_: Filter = None,
         output: OutputMode = _Out.columns, fields: Fields = None, sort: Sort = None,
         timeout: Timeout = None, count: Count = None, interval: Interval = 1.0, host: Host = False,
         containername: opt.ContainerName = None, runtimes: opt.Runtimes = None,
@@ -75,13 +75,21 @@ def run(image: Image, param: Params = None, filter_: Filter = None,
         store: Store = None, no_verify: NoVerify = False, policy: PolicyFile = None) -> None:
     """Run a gadget here: load, attach, decode and print its events.
 
-    Example: gadget run trace_open:dev --host --filter 'proc.comm==cat' -o json --timeout 5
+    The gadget's params are options too, after the image, as ig takes them: --failed
+    (a bool param: true), --failed=false, --comm cat (the same as -p failed=true -p comm=cat;
+    'gadget inspect IMAGE' lists them).
+
+    Example: gadget run trace_open:dev --host --failed --filter 'proc.comm==cat' -o json --timeout 5
     """
-    params = _params(param)
+    if image.startswith("-"):
+        raise UsageError(f"{image}: the image comes first, then the gadget's params "
+                         f"(gadget run IMAGE {image} ...)")
+    flags = _flag_params(ctx.args)
+    params: dict[str, str | None] = {**_params(param), **flags}
     selector = opt.container_selector(containername, k8s_namespace, k8s_podname, k8s_containername,
                                       k8s_selector, runtimes)
     g = _gadget(resolve_source(image, store_path(store), policy, no_verify), params, filter_, sort,
-                host, selector)
+                host, selector, set(flags))
     try:
         with _stop_on_signals(g), g:
             try:
@@ -108,16 +116,53 @@ def _params(param: list[str] | None) -> dict[str, str]:
     return params
 
 
-def _gadget(source: GadgetSource, params: dict[str, str], filter_: str | None, sort: str | None,
-            host: bool, selector: ContainerSelector) -> Gadget:
+def _flag_params(args: list[str]) -> dict[str, str | None]:
+    """The params given as options (the arguments click did not know): ``--key=value``;
+    ``--key value``; ``--key`` alone (followed by another option or by nothing) is None,
+    which the params stage makes ``true`` for a bool param, as ig's bool flags are."""
+    out: dict[str, str | None] = {}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if not arg.startswith("--") or arg == "--":
+            raise UsageError(f"unexpected argument {arg!r}: gadget run takes one image; a param "
+                             "is --key value, --key=value or -p key=value")
+        key, eq, value = arg[2:].partition("=")
+        out[key] = value if eq else rest.pop(0) if rest and _is_value(rest[0]) else None
+    return out
+
+
+def _is_value(arg: str) -> bool:
+    """Is ``arg`` the value of the param option before it (not an option itself)?"""
+    return not arg.startswith("-") or arg[1:2].isdigit()
+
+
+def _gadget(source: GadgetSource, params: dict[str, str | None], filter_: str | None, sort: str | None,
+            host: bool, selector: ContainerSelector, flags: set[str]) -> Gadget:
     """The gadget loaded and attached, with this host's container runtimes (events of
-    containers get their fields even with --host)."""
+    containers get their fields even with --host). ``flags``: the params given as options."""
     try:
         return Gadget(source, params=params, filter=filter_, sort=sort, host=host,
                       selector=selector, containers=True, on_lost=_lost, on_warning=_warn,
                       on_debug=_debug if state.debug else None)
+    except ParamError as e:
+        raise UsageError(_flag_error(str(e), flags, source.name)) from None
     except RuntimeGadgetError as e:
         raise _cli_error(e) from None
+
+
+def _flag_error(text: str, flags: set[str], name: str) -> str:
+    """A param error in the words of the option the user gave (``--pid=-1``, not
+    ``--param pid=-1``); an unknown flag is an unknown option of gadget run."""
+    for key in flags:
+        if text.startswith(f"unknown param {key!r}"):
+            known = text.partition("this gadget's params are ")[2]
+            return (f"no such option: --{key} (not an option of gadget run, see 'gadget run "
+                    f"--help', nor a param of {name}" + (f": --{known.replace(', ', ', --')}"
+                                                         if known else "") + ")")
+        if text.startswith(f"--param {key}"):
+            return "--" + text.removeprefix("--param ")
+    return text
 
 
 #: runtime errors that mean the command line asked for something impossible (exit 2)

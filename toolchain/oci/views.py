@@ -8,6 +8,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from gadgetsmith.runtime.bpf.objmodel import GadgetObject
+from gadgetsmith.runtime.errors import ObjectError
 from gadgetsmith.runtime.oci import mediatypes as mt
 from gadgetsmith.runtime.oci.layout import LayoutError
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
@@ -182,4 +184,38 @@ def inspect_image(store_path: Path | None, text: str) -> dict[str, Any]:
             meta = None
     info["metadata"] = meta if isinstance(meta, dict) else None
     info.update(metadata_summary(info["metadata"]))
+    run_params = _object_params(store, manifests, info["metadata"])
+    if run_params is not None:
+        info["params"] = run_params
     return info
+
+
+#: what the params of <gadget/common.h>'s filters do (gadget.yaml seldom describes them)
+_COMMON = {
+    "pid": "Only events of this process ID (0: all)",
+    "tid": "Only events of this thread ID (0: all)",
+    "uid": "Only events of processes of this user ID (4294967295: all)",
+    "gid": "Only events of processes of this group ID (4294967295: all)",
+    "comm": "Only events of processes with this command name",
+}
+
+
+def _object_params(store: Store, manifests: list[dict[str, Any]],
+                   meta: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The params `gadget run` takes, as it takes them: every settable GADGET_PARAM of the
+    eBPF object (the common ones such as pid and comm too) with its flag name, type and
+    .rodata default, then the WASM module's from gadget.yaml. None when no eBPF layer of
+    the image is in the store or readable (gadget.yaml's params are shown then)."""
+    layers = [layer["digest"] for m in manifests for layer in m["layers"] if layer["kind"] == "ebpf"]
+    if not layers or not store.has_blob(layers[0]):
+        return None
+    try:
+        obj = GadgetObject(store.read_blob(layers[0]), meta)
+    except (ObjectError, LayoutError, StoreError):
+        return None
+    out = [{"operator": "ebpf", "name": p.var, "key": p.key, "type": p.type,
+            "default": p.default or "", "description": p.description or _COMMON.get(p.key, "")}
+           for p in sorted(obj.params.values(), key=lambda p: p.key) if p.settable]
+    summary = {(p["operator"], p["key"]): p for p in metadata_summary(meta)["params"]}
+    out += [dict(p, type="string") for (op, _), p in summary.items() if op == "wasm"]
+    return out
