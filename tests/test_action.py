@@ -27,7 +27,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import GADGET, REPO, load_yaml, run_gadget
-from .registry_util import PASSWORD, USER, RegistryServer, auth_registry, registry_server  # noqa: F401
+from .registry_util import (  # noqa: F401 - fixtures
+    PASSWORD,
+    USER,
+    RegistryServer,
+    auth_registry,
+    registry,
+    registry_server,
+)
 from .signing_util import PASSWORD as KEY_PASSWORD
 from .signing_util import key_pair
 from .test_interop_tools import tool_path
@@ -81,10 +88,12 @@ def read_outputs(path: Path) -> dict[str, str]:
 
 
 class Runner:
-    def __init__(self, work: Path, inputs: dict[str, str], env: dict[str, str] | None = None) -> None:
-        self.action = load_yaml(ACTION.read_text())
+    def __init__(self, work: Path, inputs: dict[str, str], env: dict[str, str] | None = None,
+                 action_path: Path = REPO, temp: Path | None = None) -> None:
+        self.action_path = action_path
+        self.action = load_yaml((action_path / "action.yml").read_text())
         self.work = work
-        self.temp = work / "runner-temp"
+        self.temp = temp or work / "runner-temp"
         self.temp.mkdir(parents=True, exist_ok=True)
         # the install step's venv: this checkout's editable install (nothing to install)
         venv = self.temp / "gadgetsmith-venv"
@@ -102,9 +111,10 @@ class Runner:
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("GITHUB_", "INPUT_", "GADGET"))}
         self.env.update(HOME=str(work / "home"), CI="true", GITHUB_ACTIONS="true",
-                        GITHUB_ACTION_PATH=str(REPO), GITHUB_WORKSPACE=str(work),
+                        GITHUB_ACTION_PATH=str(action_path), GITHUB_WORKSPACE=str(work),
                         RUNNER_TEMP=str(self.temp), GITHUB_STEP_SUMMARY=str(self.summary),
-                        GADGETSMITH_STORE=str(work / "store"), **(env or {}))
+                        GADGETSMITH_STORE=str(work / "store"))
+        self.env.update(env or {})
 
     def expr(self, text: str) -> str:
         def value(m: re.Match) -> str:
@@ -116,7 +126,7 @@ class Runner:
             if e == "runner.temp":
                 return str(self.temp)
             if e == "github.action_path":
-                return str(REPO)
+                return str(self.action_path)
             raise AssertionError(f"action.yml uses an expression this test does not evaluate: {e}")
         return EXPR.sub(value, str(text))
 
@@ -368,3 +378,66 @@ def test_a_pull_request_build_tests_without_secrets(tmp_path: Path, auth_registr
     assert "built, not pushed" in run.summary and "no signing-key" in run.log
     assert pushed_repositories(reg) == []
 
+
+
+# ---------------------------------------------------------------------------- the project's CI
+def _job_expr(text: str, values: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    def value(m: re.Match) -> str:
+        e = m.group(1)
+        if m2 := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", e):
+            return steps.get(m2.group(1), {}).get(m2.group(2), "")
+        assert e in values, f"ci.yml uses an expression this test does not evaluate: {e}"
+        return values[e]
+    return EXPR.sub(value, str(text))
+
+
+def test_the_projects_ci_job_runs_the_action_on_a_sample(tmp_path: Path, registry) -> None:  # noqa: F811
+    """ci.yml's ``action`` job, for one sample without container cases: its own steps run as
+    a runner runs them, ``uses: ./`` through :class:`Runner`, the registry service played
+    by a docker-registry here (ci.yml's localhost:5000 becomes its address)."""
+    job = load_yaml((REPO / ".github" / "workflows" / "ci.yml").read_text()
+                    .replace("localhost:5000", registry.host))["jobs"]["action"]
+    assert "trace_signal" in job["strategy"]["matrix"]["gadget"]
+    assert job["services"]["registry"]["image"].startswith("registry:")
+    # the workspace: a checkout of this repository (its parts the job uses, linked)
+    ws = tmp_path / "workspace"
+    ws.mkdir()
+    for part in ("action.yml", "pyproject.toml", "scripts", "toolchain", "sample-gadgets"):
+        (ws / part).symlink_to(REPO / part)
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    (temp / "gadgetsmith-venv").symlink_to(Path(sys.executable).parent.parent)
+    values = {"matrix.gadget": "trace_signal", "github.run_id": "4242",
+              "github.workspace": str(ws), "runner.temp": str(temp)}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_", "GADGET"))}
+    base_env.update(HOME=str(tmp_path / "home"), CI="true", RUNNER_TEMP=str(temp),
+                    GITHUB_WORKSPACE=str(ws), GADGETSMITH_STORE=str(tmp_path / "store"))
+    steps: dict[str, dict[str, str]] = {}
+    ran = []
+    for i, step in enumerate(job["steps"]):
+        sid = step.get("id", f"step{i}")
+        if "run" in step:
+            out = temp / f"output-{sid}"
+            script = temp / f"step-{sid}.sh"
+            script.write_text(_job_expr(step["run"], values, steps))
+            env = dict(base_env, GITHUB_OUTPUT=str(out), GITHUB_STEP_SUMMARY=str(tmp_path / "summary.md"))
+            env.update({k: _job_expr(v, values, steps) for k, v in (step.get("env") or {}).items()})
+            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                                  env=env, cwd=ws, capture_output=True, text=True, timeout=600,
+                                  stdin=subprocess.DEVNULL)
+            assert proc.returncode == 0, (sid, proc.stdout + proc.stderr)
+            steps[sid] = read_outputs(out)
+            ran.append(sid)
+        elif step["uses"] == "./":
+            inputs = {k: _job_expr(v, values, steps) for k, v in step["with"].items()}
+            run = Runner(ws, inputs, action_path=ws, temp=temp,
+                         env={"GADGETSMITH_STORE": str(tmp_path / "store")}).run()
+            assert run.ok, run.log
+            steps[sid] = run.outputs
+            ran.append(sid)
+    assert ran == ["key", "publish", "step3"], ran
+    out = steps["publish"]
+    assert out["pushed"] == "true" and out["signature-tag"], out
+    assert out["reference"] == f"{registry.host}/samples/trace_signal:ci-4242@{out['digest']}"
+    assert Path(out["junit-file"]) == ws / "reports" / "trace_signal.xml"
+    assert pushed_repositories(registry) == ["samples/trace_signal"]
