@@ -365,11 +365,13 @@ def test_enums_anonymous_members_pointers_floats_as_ig(objects: dict) -> None:
     assert (ev["box.tag"], ev["box..word"], ev["box..bytes"], ev[".depth"]) == (7, 0x01020304,
                                                                                [4, 3, 2, 1], 3)
     assert (ev["whole"], ev["tenth"], ev["tiny"], ev["huge"]) == (1500.0, 0.1, 1e-7, 1e16)
+    assert ev["seq"] == 1  # json.skip is the JSON printer's
 
 
 def test_json_line_is_igs(objects: dict, tmp_path: Path) -> None:
     """`gadget run -o json` writes the line ig writes: compact, keys sorted, an anonymous
-    member under "", integral floats without a fraction, Go's exponent form."""
+    member under "", integral floats without a fraction, Go's exponent form; a field
+    annotated json.skip left out (profile_cpu's user_stack_id)."""
     need_root()
     src = tmp_path / "decoded"
     src.mkdir()
@@ -388,5 +390,40 @@ def test_json_line_is_igs(objects: dict, tmp_path: Path) -> None:
     assert res.stdout == (
         '{"":{"depth":3},"bare":2,"box":{"":{"bytes":[4,3,2,1],"word":16909060},"tag":7},'
         '"grade":1,"grade_name":"DC_LOW","huge":10000000000000000,"level":"DC_HIGH",'
-        '"level_raw":2,"mode":"DC_R+DC_X","mode_raw":5,"seq":1,"tenth":0.1,"tiny":1e-7,'
+        '"level_raw":2,"mode":"DC_R+DC_X","mode_raw":5,"tenth":0.1,"tiny":1e-7,'
         '"whole":1500}\n')
+
+
+
+def _histo_text(slot: int, count: int) -> str:
+    rows = [f"{'':8}{'µs':<16} : count    distribution"]
+    for i in range(8):
+        n = count if i == slot else 0
+        bar = "*" * 40 if n else " " * 40
+        rows.append(f"{0 if i == 0 else 1 << (i - 1):>10} -> {1 << i:<10} : {n:<8} |{bar}|")
+    return "\n".join(rows) + "\n\n"
+
+
+def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> None:
+    """metrics.print: the histogram slots summed over the run per metrics key (not per
+    other field), printed after every round as ig's text: the metric's name, the unit,
+    one 'start -> end : count |stars|' line per slot."""
+    need_root()
+    src = tmp_path / "histo"
+    src.mkdir()
+    shutil.copy(SRC / "histo.bpf.c", src / "program.bpf.c")
+    shutil.copy(SRC / "histo.yaml", src / "gadget.yaml")
+    store = tmp_path / "store"
+    run_gadget("build", str(src), "-t", "histo:test", "--arch", "amd64", store=store)
+    child = subprocess.Popen(["python3", "-c", "import os, time\ntime.sleep(1.5)\n"
+                              "for _ in range(5): os.getpid()\nos.getppid(); os.getppid()\n"
+                              "time.sleep(30)"])
+    try:
+        res = run_gadget("run", "histo:test", "--host", "--timeout", "4", "-p",
+                         f"targ_tid={child.pid}", store=store)
+    finally:
+        child.kill()
+        child.wait()
+    blocks = res.stdout.split("syscall_latency\n")
+    assert blocks[0] == "" and len(blocks) >= 2, res.stdout
+    assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), res.stdout

@@ -69,6 +69,8 @@ class Column:
     #: the cell's value when it is not a field of the event (ig's columns.replace: an
     #: endpoint's "addr:port" column, which JSON does not print)
     value: Callable[[dict[str, Any]], Any] | None = None
+    #: left out of JSON (ig's ``json.skip`` field annotation)
+    json_skip: bool = False
 
 
 def decoder_for(info: DataSourceInfo) -> Decoder:
@@ -95,6 +97,8 @@ class Decoder:
         self.size = record_size
         self.boot_offset = fmt.boot_to_realtime_offset_ns()
         self.columns: list[Column] = []
+        #: gadget.yaml's annotations of each field (metrics.unit, json.skip ...)
+        self.annotations: dict[str, dict[str, str]] = dict(annotations or {})
         self._mntns_field: str | None = None
         self._netns_field: str | None = None
         self._steps: list[Step] = []
@@ -133,7 +137,8 @@ class Decoder:
             width = int(ann.get("columns.width", 0))
         except (TypeError, ValueError):
             width = 0
-        self.columns.append(Column(name, hidden, ann.get("columns.alias", alias), width, derived))
+        self.columns.append(Column(name, hidden, ann.get("columns.alias", alias), width, derived,
+                                   json_skip=str(ann.get("json.skip", "")).lower() == "true"))
 
     def _process_child(self, f: Field) -> tuple[str, bool]:
         """(alias, hidden) for a member of ``struct gadget_process``: shown as COMM / PID /

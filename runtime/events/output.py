@@ -59,6 +59,9 @@ class Printer:
         self._last_template: tuple[int, Template] | None = None
         self._spliced: dict[tuple[tuple[str, ...], tuple[str, ...]], Template | Literal[False]] = {}
         self._last_spliced: tuple[int, Template] | None = None
+        #: fields JSON leaves out (json.skip)
+        self._skip = frozenset(c.name for c in columns if c.json_skip) if mode in (
+            "json", "jsonpretty") else frozenset()
         if mode == "json":
             self.event = self._event_json  # type: ignore[method-assign]
         self._header_done = False
@@ -71,7 +74,10 @@ class Printer:
 
     def _select(self, ev: dict[str, Any]) -> dict[str, Any]:
         if self.fields:
-            return {c.name: ev.get(c.name) if c.value is None else c.value(ev) for c in self.cols}
+            return {c.name: ev.get(c.name) if c.value is None else c.value(ev) for c in self.cols
+                    if c.name not in self._skip}
+        if self._skip:
+            return {k: v for k, v in ev.items() if k not in self._skip}
         return ev
 
     def header(self, again: bool = False) -> None:
@@ -123,11 +129,11 @@ class Printer:
             if self.fields:
                 ev.update(extra.plain)
             else:
-                self.out.write(self._json_spliced(ev, extra))
+                self.out.write(self._json_spliced(self._select(ev), extra))
                 if self.autoflush:
                     self.out.flush()
                 return
-        if self.fields:
+        if self.fields or self._skip:
             ev = self._select(ev)
         # per event: _json()'s last-template fast path, inlined (saves a call per line)
         last = self._last_template

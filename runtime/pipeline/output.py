@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
+from gadgetsmith.runtime.bpf.objmodel import datasource_annotations
+from gadgetsmith.runtime.events.metrics import HistogramPrinter, histogram_printer
 from gadgetsmith.runtime.events.output import Printer
 from gadgetsmith.runtime.pipeline.context import DataSource
 from gadgetsmith.runtime.pipeline.stage import Batch
@@ -32,10 +34,14 @@ class Output:
     start with the data source's name, and each one's header is printed once, before the
     first event (:meth:`start`, for tracers; with the first snapshot otherwise). JSON
     lines carry no data source name (as ig's). Snapshots and map-iterator rounds are
-    printed whole (one JSON array each)."""
+    printed whole (one JSON array each). In the columns mode, a data source annotated
+    ``metrics.print: "true"`` (gadget.yaml, in ``metadata``) with histogram fields is
+    printed as ig prints it: its histograms as text after every round
+    (:mod:`~gadgetsmith.runtime.events.metrics`)."""
 
     def __init__(self, mode: str, datasources: list[DataSource], fields: str | None = None,
-                 out: TextIO | None = None, on_warning: Callable[[str], None] | None = None) -> None:
+                 out: TextIO | None = None, on_warning: Callable[[str], None] | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
         self.mode = mode
         self.out = out or sys.stdout
         wanted = fields_by_datasource(fields)
@@ -45,9 +51,16 @@ class Output:
                 raise ValueError(f"--fields: no data source {name!r} (this gadget has "
                                  f"{', '.join(names)})")
         width = max(len(n) for n in names) + 2  # "name:" and a space
-        self.printers: dict[str, Printer] = {}
+        self.printers: dict[str, Printer | HistogramPrinter] = {}
         errors: list[tuple[str, ValueError]] = []
         for ds in datasources:
+            hist = None
+            if mode == "columns" and ds.decoder is not None and not wanted:
+                hist = histogram_printer(datasource_annotations(metadata or {}, ds.name),
+                                         ds.decoder.fields, ds.decoder.annotations, self.out)
+            if hist is not None:
+                self.printers[ds.name] = hist
+                continue
             prefix = f"{ds.name}:".ljust(width) if len(names) > 1 else ""
             try:
                 self.printers[ds.name] = Printer(mode, ds.columns, wanted.get(ds.name, wanted.get("")),

@@ -93,7 +93,8 @@ def run(ctx: typer.Context, image: Image, param: Params = None, filter_: Filter 
     try:
         with _stop_on_signals(g), g:
             try:
-                out = Output(output.value, g.datasources, fields, on_warning=_warn)
+                out = Output(output.value, g.datasources, fields, on_warning=_warn,
+                             metadata=g.metadata)
             except ValueError as e:
                 raise UsageError(str(e)) from None
             out.start()

@@ -1,0 +1,139 @@
+"""Histograms printed as ig prints them (its otel-metrics operator with ``metrics.print``).
+
+A data source annotated ``metrics.print: "true"`` is not printed event by event in the
+columns mode: its histogram fields (arrays typed ``gadget_histogram_slot__u32``/``__u64``,
+or annotated ``metrics.type: histogram``) are summed over the run, per value of the fields
+annotated ``metrics.type: key``, and after every round the histograms are printed as text
+(ig's ``<ds>-rendered`` data source): the metric's name (``metrics.name``, else the
+field's name), then per set of keys one line per slot, slot ``i`` counting the values from
+``2^(i-1)`` to ``2^i`` (``0 -> 1`` first) with the count and a bar of up to 40 stars,
+under a header naming the unit (``metrics.unit``).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from gadgetsmith.runtime.bpf.fields import Field
+
+PRINT = "metrics.print"
+SLOT_TYPES = ("gadget_histogram_slot__u32", "gadget_histogram_slot__u64")
+STARS = 40
+CLEAR = "\033[H\033[2J"
+
+
+@dataclass
+class Histogram:
+    """One histogram field: its metric name, unit and slot count; counts per key."""
+
+    name: str  # the field's
+    metric: str
+    unit: str
+    slots: int
+    counts: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+
+    def add(self, key: tuple[Any, ...], values: list[int]) -> None:
+        if not any(values):
+            return  # ig records nothing for an all-zero entry: no data point
+        acc = self.counts.setdefault(key, [0] * self.slots)
+        for i, v in enumerate(values[: self.slots]):
+            acc[i] += v
+
+
+def histogram_fields(fields: list[Field], annotations: dict[str, dict[str, str]]) -> list[Histogram]:
+    """The histogram fields of a data source (integer arrays of the slot types, or
+    annotated ``metrics.type: histogram``)."""
+    out = []
+    for f in fields:
+        ann = annotations.get(f.name, {})
+        kind = str(ann.get("metrics.type", ""))
+        is_slot = any(f.has_type(t) for t in SLOT_TYPES)
+        if f.kind != "array" or f.elem_kind not in ("uint32", "uint64"):
+            continue
+        if kind == "histogram" or (not kind and is_slot):
+            out.append(Histogram(f.name, str(ann.get("metrics.name") or f.name),
+                                 str(ann.get("metrics.unit", "")), f.nelems))
+    return out
+
+
+def key_fields(annotations: dict[str, dict[str, str]]) -> list[str]:
+    return sorted(n for n, a in annotations.items() if str(a.get("metrics.type", "")) == "key")
+
+
+def render(h: Histogram, counts: list[int]) -> str:
+    """One histogram's text, as ig's (the unit header, then ``start -> end : count |*|``)."""
+    lines = [f"{'':8}{h.unit:<16} : count    distribution"]
+    top = max(counts, default=0)
+    low = 0
+    for i, n in enumerate(counts):
+        high = 1 << i
+        stars = n * STARS // top if top else 0
+        lines.append(f"{low:>10} -> {high:<10} : {n:<8} |{'*' * stars}{' ' * (STARS - stars)}|")
+        low = high
+    return "\n".join(lines) + "\n"
+
+
+class HistogramPrinter:
+    """The columns printer of a ``metrics.print`` data source (see the module's doc);
+    the same calls as :class:`~gadgetsmith.runtime.events.output.Printer`'s."""
+
+    def __init__(self, hists: list[Histogram], keys: list[str], out: TextIO | None = None,
+                 clear: bool = False) -> None:
+        self.hists = hists
+        self.keys = keys
+        self.out = out or sys.stdout
+        self.clear = clear  # cli.clear-screen-before, on a terminal
+
+    def header(self, again: bool = False) -> None:
+        return None
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def text(self) -> str:
+        parts = []
+        for h in self.hists:
+            if not h.counts:
+                continue
+            parts.append(h.metric + "\n")
+            parts += [render(h, h.counts[k]) + "\n" for k in sorted(h.counts, key=repr)]
+        return "".join(parts)
+
+    def _add(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            key = tuple(ev.get(k) for k in self.keys)
+            for h in self.hists:
+                values = ev.get(h.name)
+                if isinstance(values, list):
+                    h.add(key, values)
+
+    def batch(self, events: list[dict[str, Any]]) -> None:
+        self._add(events)
+        text = self.text()
+        if text:
+            self.out.write((CLEAR if self.clear else "") + text)
+            self.out.flush()
+
+    def events(self, events: list[dict[str, Any]], extras: list[Any] | None = None) -> None:
+        self.batch(events)
+
+
+def histogram_printer(ds_annotations: dict[str, str], fields: list[Field],
+                      annotations: dict[str, dict[str, str]], out: TextIO | None = None
+                      ) -> HistogramPrinter | None:
+    """The histogram printer of a data source annotated ``metrics.print: "true"`` that
+    has histogram fields, else None."""
+    if str(ds_annotations.get(PRINT, "")).lower() != "true":
+        return None
+    hists = histogram_fields(fields, annotations)
+    if not hists:
+        return None
+    stream = out or sys.stdout
+    clear = str(ds_annotations.get("cli.clear-screen-before", "")).lower() == "true" and \
+        stream.isatty()
+    return HistogramPrinter(hists, key_fields(annotations), stream, clear)
+
+
+__all__ = ["HistogramPrinter", "histogram_printer", "render"]
