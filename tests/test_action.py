@@ -19,8 +19,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -220,6 +222,41 @@ def test_the_install_step_is_idempotent(tmp_path: Path) -> None:
         assert Path(gadget).name == "gadget" and os.access(gadget, os.X_OK)
         ver = subprocess.run([gadget, "--version"], capture_output=True, text=True)
         assert ver.returncode == 0, ver.stderr
+
+
+def test_the_signing_key_file_is_removed_when_the_job_is_cancelled(tmp_path: Path) -> None:
+    """The publish step gets SIGTERM, as a cancelled job's processes do, while gadget runs:
+    the key file is gone all the same (and it existed while gadget ran, readable by the
+    owner only)."""
+    key, _ = key_pair(tmp_path)
+    fake = tmp_path / "fake-gadget"
+    seen = tmp_path / "seen"
+    # stands in for gadget: records the key file it was given, then waits to be stopped
+    fake.write_text("#!/bin/bash\nwhile [ $# -gt 0 ]; do [ \"$1\" = --key ] && "
+                    f"stat -c '%n %a' \"$2\" > {seen}; shift; done\nexec sleep 60\n")
+    fake.chmod(0o755)
+    action = load_yaml(ACTION.read_text())
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "publish")
+    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x", "signing-key": key.read_text(),
+                               "signing-key-password": KEY_PASSWORD, "test": "false"})
+    runner.step_outputs["install"] = {"gadget": str(fake), "python": sys.executable}
+    env = dict(runner.env, GITHUB_OUTPUT=str(tmp_path / "out"))
+    env.update({k: runner.expr(v) for k, v in step["env"].items()})
+    script = tmp_path / "publish-step.sh"
+    script.write_text(step["run"])
+    proc = subprocess.Popen(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not seen.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    name, mode = seen.read_text().split()
+    assert Path(name).parent.parent == runner.temp and mode == "600"
+    assert Path(name).read_text().strip() == key.read_text().strip()
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode != 0, out
+    assert not Path(name).exists() and _leftovers(runner) == [], out
 
 
 # ---------------------------------------------------------------------------- the whole action

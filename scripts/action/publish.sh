@@ -17,6 +17,10 @@ here=$(dirname "$0")
 tmp=${RUNNER_TEMP:-${TMPDIR:-/tmp}}
 work=$(mktemp -d "$tmp/gadget-publish.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# a cancelled job (SIGINT, then SIGTERM) exits through the EXIT trap too
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 chmod 700 "$work"
 
 fail() {
