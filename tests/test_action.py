@@ -405,13 +405,15 @@ def test_a_pull_request_build_tests_without_secrets(tmp_path: Path, auth_registr
     """push: false with no secrets at all (a fork's pull request): built, tested, not pushed."""
     reg = auth_registry
     gadget = make_gadget(tmp_path)
-    inputs = _inputs(reg, gadget, None, push="false")
+    inputs = _inputs(reg, gadget, None, push="false", tag="12/merge")  # a PR's github.ref_name
     inputs.update({"registry-username": "", "registry-password": ""})
     runner = Runner(tmp_path, inputs)
     run = runner.run()
     assert run.ok, run.log
     assert run.outputs["pushed"] == "false" and run.outputs["signature-tag"] == ""
-    assert run.outputs["reference"].startswith(f"{reg.host}/obs/trace_open:v1@sha256:")
+    assert run.outputs["reference"].startswith(f"{reg.host}/obs/trace_open:12-merge@sha256:")
+    assert "::notice title=gadget publish::tag '12/merge' is not a valid image tag: using '12-merge'" \
+        in run.log
     assert "built, not pushed" in run.summary and "no signing-key" in run.log
     assert pushed_repositories(reg) == []
 

@@ -39,7 +39,17 @@ flag() {
 
 [ -n "${INPUT_IMAGE:-}" ] || fail "input image is required (host/repository, e.g. registry.corp:5000/obs/trace_open)"
 ref=$INPUT_IMAGE
-[ -z "${INPUT_TAG:-}" ] || ref="$INPUT_IMAGE:$INPUT_TAG"
+tag=${INPUT_TAG:-}
+if [ -n "$tag" ]; then
+  # a ref name is not always a tag: a pull request's is "12/merge", a branch's may have
+  # slashes; characters a tag cannot have become "-" (a tag: [A-Za-z0-9_][A-Za-z0-9_.-]*)
+  clean=$(printf '%s' "$tag" | sed -e 's/[^A-Za-z0-9_.-]/-/g' -e 's/^[.-]/_/')
+  clean=${clean:0:128}
+  if [ "$clean" != "$tag" ]; then
+    echo "::notice title=gadget publish::tag '$tag' is not a valid image tag: using '$clean'"
+  fi
+  ref="$INPUT_IMAGE:$clean"
+fi
 summary_file=${INPUT_SUMMARY_FILE:-$tmp/gadget-publish-summary.json}
 
 args=(publish "${INPUT_PATH:-.}" "$ref" --format json
