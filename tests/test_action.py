@@ -212,7 +212,10 @@ def test_every_input_reaches_the_script_through_env() -> None:
 def test_the_install_step_is_idempotent(tmp_path: Path) -> None:
     action = load_yaml(ACTION.read_text())
     install = action["runs"]["steps"][0]
-    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x"})
+    # a gadget with a WASM module in C: its packages are asked for too (installed here)
+    wasm_c = REPO / "sample-gadgets" / "trace_dns_c"
+    assert "wasm: wasm/program.c" in (wasm_c / "build.yaml").read_text()
+    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x", "path": str(wasm_c)})
     for _ in range(2):
         res = runner.run_step(0, install)
         assert res.returncode == 0, res.log
@@ -222,6 +225,56 @@ def test_the_install_step_is_idempotent(tmp_path: Path) -> None:
         assert Path(gadget).name == "gadget" and os.access(gadget, os.X_OK)
         ver = subprocess.run([gadget, "--version"], capture_output=True, text=True)
         assert ver.returncode == 0, ver.stderr
+
+
+FAKE_APT = {
+    # dpkg-query -W -f=FMT PKG: installed when PKG is a line of $APT_STATE
+    "dpkg-query": 'grep -qx "${@: -1}" "$APT_STATE" && echo "install ok installed" || exit 1',
+    # apt-cache policy PKG: a candidate unless PKG is in $APT_NONE
+    "apt-cache": 'case " $APT_NONE " in *" $2 "*) echo "  Candidate: (none)" ;; '
+                 '*) echo "  Candidate: 1.0" ;; esac',
+    # apt-get update | apt-get install -y -qq --no-install-recommends PKG...
+    "apt-get": 'echo "apt-get $*" >> "$APT_LOG"; [ "$1" = install ] && '
+               'for p in "$@"; do case $p in -*|install) ;; *) echo "$p" >> "$APT_STATE" ;; esac; done; true',
+}
+
+
+def test_the_install_steps_packages_are_asked_for_once(tmp_path: Path) -> None:
+    """install.sh's apt part against a stand-in dpkg/apt (PATH): what is missing is installed
+    with one update, the SDK's clang-19 falls back to the default clang where the archive
+    has none, a C WASM gadget adds its packages, and a second run asks for nothing."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    for name, body in FAKE_APT.items():
+        (fake / name).write_text(f"#!/bin/bash\n{body}\n")
+        (fake / name).chmod(0o755)
+    state, log = tmp_path / "installed", tmp_path / "apt.log"
+    state.write_text("libbpf1\npython3-venv\n")
+    action = load_yaml(ACTION.read_text())
+    install = action["runs"]["steps"][0]
+    env = {"PATH": f"{fake}:{os.environ['PATH']}", "APT_STATE": str(state), "APT_LOG": str(log),
+           "APT_NONE": "clang-19"}
+    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x",
+                               "path": str(REPO / "sample-gadgets" / "trace_dns_c")}, env=env)
+    res = runner.run_step(0, install)
+    assert res.returncode == 0, res.log
+    calls = log.read_text().splitlines()
+    assert calls == [
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends clang llvm-19 libbpf-dev bpftool",
+        "apt-get install -y -qq --no-install-recommends lld-19 wasi-libc libclang-rt-19-dev-wasm32",
+    ], calls
+    assert "no clang-19 here: installing clang" in res.log
+    assert "clang\n" in state.read_text() and "clang-19" not in state.read_text()
+    log.write_text("")
+    res = runner.run_step(0, install)
+    assert res.returncode == 0 and log.read_text() == "", (res.log, log.read_text())
+    # an eBPF-only gadget gets no WASM packages
+    state.write_text("clang-19\nllvm-19\nlibbpf-dev\nlibbpf1\nbpftool\npython3-venv\n")
+    runner = Runner(tmp_path, {"image": "r.corp:5000/obs/x",
+                               "path": str(REPO / "sample-gadgets" / "trace_open")}, env=env)
+    res = runner.run_step(0, install)
+    assert res.returncode == 0 and log.read_text() == "", (res.log, log.read_text())
 
 
 def test_the_signing_key_file_is_removed_when_the_job_is_cancelled(tmp_path: Path) -> None:
