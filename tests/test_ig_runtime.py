@@ -427,3 +427,91 @@ def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> 
     blocks = res.stdout.split("syscall_latency\n")
     assert blocks[0] == "" and len(blocks) >= 2, res.stdout
     assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), res.stdout
+
+
+@pytest.fixture
+def veth_netns():
+    """A network namespace joined to this one by a veth pair: (host-side interface, its
+    address, the namespace's name, the address inside)."""
+    need_root()
+    need_tool("ip")
+    tag = os.urandom(3).hex()
+    ns, host_if, peer_if = f"igrt-{tag}", f"igt{tag}a", f"igt{tag}b"
+    net = f"10.{200 + int(tag[:2], 16) % 50}.{int(tag[2:4], 16)}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    ip("netns", "add", ns)
+    try:
+        ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        ip("link", "set", peer_if, "netns", ns)
+        ip("addr", "add", f"{net}.1/24", "dev", host_if)
+        ip("link", "set", host_if, "up")
+        ip("-n", ns, "addr", "add", f"{net}.2/24", "dev", peer_if)
+        ip("-n", ns, "link", "set", peer_if, "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        yield host_if, f"{net}.1", ns, f"{net}.2"
+    finally:
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_tc_classifiers_on_a_veth_interface(objects: dict, veth_netns) -> None:
+    """classifier/ingress and classifier/egress programs on the interface -p iface names:
+    both directions seen, ingress drops what the program says, the clsact qdisc this run
+    made is gone afterwards."""
+    from gadgetsmith.runtime import Gadget
+
+    host_if, host_ip, ns, peer_ip = veth_netns
+    receivers = {}
+    for port in (9998, 9999):
+        receivers[port] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receivers[port].bind((host_ip, port))
+        receivers[port].settimeout(2)
+    sender = ("import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              f"for _ in range(3):\n    s.sendto(b'x' * 20, ('{host_ip}', 9998))\n"
+              f"    s.sendto(b'y' * 20, ('{host_ip}', 9999))\n    time.sleep(0.2)\n")
+    try:
+        with Gadget(objects["tcwatch"]["amd64"], params={"iface": host_if, "drop_port": "9999"}) as g:
+            qdiscs = subprocess.run(["tc", "qdisc", "show", "dev", host_if], capture_output=True,
+                                    text=True).stdout
+            subprocess.run(["ip", "netns", "exec", ns, "python3", "-c", sender], check=True)
+            out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            out.sendto(b"z", (peer_ip, 7777))
+            out.close()
+            got = receivers[9998].recv(100)
+            with pytest.raises(TimeoutError):
+                receivers[9999].recv(100)
+            evs = list(g.events(timeout=10, count=7))
+    finally:
+        for r in receivers.values():
+            r.close()
+    assert "clsact" in qdiscs and got == b"x" * 20
+    ifindex = socket.if_nametoindex(host_if)
+    ingress = [(e["dport"], e["dropped"]) for e in evs if not e["egress"]]
+    assert ingress.count((9998, False)) == 3 and ingress.count((9999, True)) == 3
+    assert [e["dport"] for e in evs if e["egress"]] == [7777]
+    assert all(e["ifindex"] == ifindex and e["len"] == 14 + 20 + 8 + 20 for e in evs if e["dport"] != 7777)
+    after = subprocess.run(["tc", "qdisc", "show", "dev", host_if], capture_output=True, text=True)
+    assert "clsact" not in after.stdout
+
+
+def test_tc_classifier_interface_errors(objects: dict) -> None:
+    """An interface that does not exist is one line naming the program and the param;
+    without iface the classifiers are not attached, with a warning (the run goes on)."""
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.errors import RuntimeGadgetError
+
+    need_root()
+    with pytest.raises(RuntimeGadgetError) as err:
+        Gadget(objects["tcwatch"]["amd64"], params={"iface": "nosuchif0"})
+    assert str(err.value) == ("program watch_in (classifier/ingress/watch_in) cannot attach: "
+                              "iface='nosuchif0': no such network interface here ('ip link' "
+                              "lists them)")
+    warnings: list[str] = []
+    with Gadget(objects["tcwatch"]["amd64"], on_warning=warnings.append):
+        pass
+    assert sorted(warnings) == [
+        f"program {p} (classifier/{d}/{p}) is not attached: no interface: give one with "
+        "-p iface=NAME" for p, d in (("watch_in", "ingress"), ("watch_out", "egress"))]

@@ -50,6 +50,25 @@ class ObjectOpenOpts(ctypes.Structure):
     ]
 
 
+class TcHook(ctypes.Structure):
+    """struct bpf_tc_hook (libbpf 0.4+)."""
+
+    _fields_ = [("sz", c_size_t), ("ifindex", c_int), ("attach_point", c_int),
+                ("parent", c_uint32), ("_pad", c_uint32)]
+
+
+class TcOpts(ctypes.Structure):
+    """struct bpf_tc_opts (libbpf 0.4+)."""
+
+    _fields_ = [("sz", c_size_t), ("prog_fd", c_int), ("flags", c_uint32),
+                ("prog_id", c_uint32), ("handle", c_uint32), ("priority", c_uint32),
+                ("_pad", c_uint32)]
+
+
+TC_INGRESS = 1
+TC_EGRESS = 2
+
+
 _lib: ctypes.CDLL | None = None
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
@@ -170,6 +189,10 @@ def _declare() -> None:
     _sig("bpf_obj_get_info_by_fd", c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)])
     _sig("bpf_map_create", c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32, c_void_p])
     _sig("bpf_map_get_fd_by_id", c_int, [c_uint32])
+    _sig("bpf_tc_hook_create", c_int, [ctypes.POINTER(TcHook)])
+    _sig("bpf_tc_hook_destroy", c_int, [ctypes.POINTER(TcHook)])
+    _sig("bpf_tc_attach", c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)])
+    _sig("bpf_tc_detach", c_int, [ctypes.POINTER(TcHook), ctypes.POINTER(TcOpts)])
     if hasattr(_lib, "bpf_program__attach_usdt"):  # libbpf 0.8 or later
         _sig("bpf_program__attach_usdt", c_void_p,
              [c_void_p, c_int, c_char_p, c_char_p, c_char_p, c_void_p])

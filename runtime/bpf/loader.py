@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gadgetsmith.runtime.bpf import libbpf as L
-from gadgetsmith.runtime.bpf import perf_event
+from gadgetsmith.runtime.bpf import perf_event, tc
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
 from gadgetsmith.runtime.bpf.verifier import VerifierLog, explain
 from gadgetsmith.runtime.errors import LibbpfError, RuntimeGadgetError
@@ -89,7 +89,8 @@ def _attach_hint(section: str, err: LibbpfError) -> str:
 
 #: program types of section prefixes ig accepts that libbpf 1.1 does not know
 #: ("socket1", "perf_event/profiler"; "perf_event" alone libbpf knows)
-_IG_SECTION_TYPES = {"socket": L.PROG_TYPE_SOCKET_FILTER, "perf_event": L.PROG_TYPE_PERF_EVENT}
+_IG_SECTION_TYPES = {"socket": L.PROG_TYPE_SOCKET_FILTER, "perf_event": L.PROG_TYPE_PERF_EVENT,
+                     "classifier": L.PROG_TYPE_SCHED_CLS}
 
 
 class Closable(Protocol):
@@ -197,6 +198,8 @@ class LoadedGadget:
         self.handles: dict[str, Closable] = {}
         self.maps: dict[str, int] = {}
         self.programs: dict[str, tuple[int, str]] = {}
+        #: the interface TC classifier programs attach to (ig's ``iface`` param)
+        self.tc_iface: str | None = None
         ensure_fs()
         self._open(values or {})
         if autoattach:
@@ -331,6 +334,9 @@ class LoadedGadget:
             elif L.prog_type(prog) == L.PROG_TYPE_PERF_EVENT:
                 self.handles[name] = _attach_perf_events(prog, name, section, self.gobj.metadata)
                 return 0
+            elif L.prog_type(prog) == L.PROG_TYPE_SCHED_CLS:
+                self._attach_tc(prog, name, section)
+                return 0
             else:
                 link = L.lib().bpf_program__attach(prog)
                 if not link:
@@ -342,6 +348,17 @@ class LoadedGadget:
             raise
         self.links[name] = link
         return link
+
+    def _attach_tc(self, prog: int, name: str, section: str) -> None:
+        """A classifier on the hook its section names of the ``iface`` interface; without
+        one, a warning (ig also attaches to containers' interfaces: not done here)."""
+        tc.direction_of(name, section)
+        if not self.tc_iface:
+            self._warn(f"program {name} ({section}) is not attached: no interface: give one "
+                       "with -p iface=NAME")
+            return
+        self.handles[name] = tc.TcAttachment(L.lib().bpf_program__fd(prog), name, section,
+                                             self.tc_iface)
 
     def _warn(self, text: str) -> None:
         if self.on_warning is not None:

@@ -38,6 +38,7 @@ class AttachStage(Stage):
         self._ctx = ctx
         loaded = ctx.loaded_gadget()
         iterators = {p for ds in ctx.datasources.values() for p in ds.programs}
+        loaded.tc_iface = ctx.operator_params.get("iface") or None
         loaded.attach_all(skip=iterators, targets=attach_targets(ctx.metadata))
         coll = ctx.containers
         if coll is None or not loaded.uprobe_programs():

@@ -70,6 +70,9 @@ class RunContext:
     wasm: bytes | None = None
     #: values of the module's params (gadget.yaml params.wasm), by key
     wasm_params: dict[str, str] = field(default_factory=dict)
+    #: params of ig's operators rather than of the object: ``iface`` (the interface TC
+    #: classifier programs attach to)
+    operator_params: dict[str, str] = field(default_factory=dict)
     # produced by stages
     data: bytes = b""
     metadata: dict[str, Any] = field(default_factory=dict)

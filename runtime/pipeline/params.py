@@ -9,12 +9,28 @@ from gadgetsmith.runtime.errors import ParamError
 from gadgetsmith.runtime.pipeline.context import RunContext
 from gadgetsmith.runtime.pipeline.stage import PARAMS, Stage
 
+#: ig's param of gadgets with TC classifier programs: the interface they attach to
+IFACE = "iface"
+
+
+def _has_classifiers(ctx: RunContext) -> bool:
+    assert ctx.object is not None
+    return any(sec.startswith("classifier/") for sec in ctx.object.programs.values())
+
+
+def _is_object_param(ctx: RunContext, key: str) -> bool:
+    assert ctx.object is not None
+    return any(key in (p.key, p.var) for p in ctx.object.params.values())
+
 
 class ParamsStage(Stage):
     """Every value must name a settable ``GADGET_PARAM`` (by flag name or variable) and
     encode as its type, or be a param of the gadget's WASM module (gadget.yaml's
     ``params.wasm``, into ``ctx.wasm_params``): a ``ParamError`` otherwise. The load stage
     writes the others into ``.rodata`` (``ctx.params``).
+
+    ``iface`` of a gadget with TC classifier programs is ig's: the interface they attach
+    to (``ctx.operator_params``).
 
     A value of ``None`` is a param given as a flag alone (`gadget run IMAGE --failed`):
     ``true`` for a bool param, a ``ParamError`` for any other type."""
@@ -31,6 +47,9 @@ class ParamsStage(Stage):
         wasm_keys = set(wasm_param_defaults(ctx.metadata)) if ctx.wasm is not None else set()
         values: dict[str, str] = {}
         for key, text in self.values.items():
+            if key == IFACE and _has_classifiers(ctx) and not _is_object_param(ctx, key):
+                ctx.operator_params[IFACE] = text or ""
+                continue
             if key in wasm_keys:
                 ctx.wasm_params[key] = values[key] = "true" if text is None else text
             else:
