@@ -39,6 +39,9 @@ _RM_HELP = "Remove images (untag; blobs no image uses any more are deleted)."
 
 #: in the order `gadget --help` lists them
 COMMANDS: tuple[Command, ...] = (
+    Command("init", "scaffold:init",
+            "Create a gadget project: program, gadget.yaml, tests and a CI workflow, from a "
+            "template."),
     Command("build", "build:build",
             "Compile a gadget for amd64 and arm64 and store it as an OCI image index."),
     Command("list", "images:list_", _LIST_HELP),

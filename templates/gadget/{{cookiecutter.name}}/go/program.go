@@ -1,0 +1,1 @@
+{% if cookiecutter.template == "wasm-go" %}{% include "wasm-go/program.go" %}{% endif %}

@@ -1,0 +1,1 @@
+{% include cookiecutter.template ~ "/program.bpf.c" %}

@@ -1,0 +1,1 @@
+{% if cookiecutter.template == "wasm-c" %}{% include "wasm-c/program.c" %}{% endif %}
