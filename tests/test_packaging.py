@@ -29,6 +29,12 @@ def test_wheel_ships_sdk_schemas_and_templates(tmp_path: Path) -> None:
         "gadgetsmith/schemas/__init__.py",
     ):
         assert must in names, must
+    # gadget init's template, dot files included (a plain ** glob skips them)
+    template = REPO / "templates" / "gadget"
+    for path in template.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            shipped = f"gadgetsmith/templates/gadget/{path.relative_to(template).as_posix()}"
+            assert shipped in names, f"{shipped} missing: see package-data in pyproject.toml"
     # every sub-package of the source tree is shipped (pyproject lists them one by one)
     for src, pkg in (("toolchain", "gadgetsmith/toolchain"), ("runtime", "gadgetsmith/runtime")):
         for init in (REPO / src).rglob("__init__.py"):
@@ -49,6 +55,14 @@ def test_installed_wheel_finds_its_sdk(tmp_path: Path) -> None:
         [str(py), "-c",
          "from gadgetsmith.toolchain import sdk; print(sdk.INCLUDE_ROOT); "
          "print((sdk.vmlinux_dir('arm64') / 'vmlinux.h').is_file())"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout.split()
+    assert "site-packages" in out[0] and out[1] == "True"
+    # gadget init's template (toolchain.scaffold.template_dir()), dot directories included
+    out = subprocess.run(
+        [str(py), "-c",
+         "from importlib import resources; d = resources.files('gadgetsmith.templates') / 'gadget'; "
+         "print(d); print((d / '{{cookiecutter.name}}' / '.github' / 'workflows' / 'gadget.yml').is_file())"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
     ).stdout.split()
     assert "site-packages" in out[0] and out[1] == "True"
