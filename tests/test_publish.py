@@ -222,3 +222,53 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     res = publish(str(tmp_path / "missing"), "registry.corp:5000/obs/t:v1", "--no-test", "--no-push")
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert str(tmp_path / "missing") in res.stderr
+
+
+def test_every_architecture_signed_recursively(tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    reg = auth_registry
+    key, pub = key_pair(tmp_path)
+    gadget = make_gadget(tmp_path)
+    ref = f"{reg.host}/obs/multi:v2"
+    res = publish(str(gadget), ref, "--no-test", "--key", str(key), "--recursive", "-u", USER,
+                  "--password-stdin", "--ca-file", str(reg.ca_file), "--format", "json",
+                  stdin=PASSWORD, store=tmp_path / "store")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert sorted(summary["architectures"]) == ["amd64", "arm64"]  # the default: both
+    want = {f"sha256-{d.split(':', 1)[1]}.sig" for d in
+            [summary["digest"], *summary["architectures"].values()]}
+    assert set(summary["signatureTags"]) == want and summary["signatureTags"][0] == summary["signatureTag"]
+    assert summary["tests"] is None
+    assert next(s for s in summary["steps"] if s["name"] == "test")["status"] == "skipped"
+    authfile = tmp_path / "auth.json"
+    subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin", "--ca-file",
+                    str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
+                   capture_output=True, text=True, check=True)
+    ver = run_gadget("verify", ref, "--remote", "--recursive", "--public-keys", str(pub), "--ca-file",
+                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     store=tmp_path / "other").json()
+    assert ver["digest"] == summary["digest"] and len(ver["verified"]) == 3
+
+
+def test_publish_is_callable_from_python(tmp_path: Path) -> None:
+    """The pipeline without the CLI: a PublishResult, or PublishFailed carrying it."""
+    from gadgetsmith.toolchain.publish import PublishFailed, PublishOptions
+    from gadgetsmith.toolchain.publish import publish as run_publish
+    from gadgetsmith.toolchain.registry.api import RemoteOptions
+
+    gadget = make_gadget(tmp_path)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("allowedPush: ['registry.corp:5000/ok/*']\n")
+    seen: list[tuple[str, str]] = []
+    opts = PublishOptions(arches=["amd64"], test=False, push=False, store=tmp_path / "store",
+                          remote=RemoteOptions(policy_file=policy))
+    with pytest.raises(PublishFailed) as info:
+        run_publish(gadget, "registry.corp:5000/no/g:v1", opts,
+                    on_step=lambda s: seen.append((s.name, s.status)))
+    assert info.value.exit_code == 3 and info.value.result.failed_step == "preflight"
+    assert seen == [("preflight", "running"), ("preflight", "failed")]
+    opts.remote = RemoteOptions(policy_file=policy)
+    result = run_publish(gadget, "registry.corp:5000/ok/g:v1", opts)
+    assert result.ok and not result.pushed and result.digest and result.pinned.endswith(result.digest)
+    assert [s.status for s in result.steps.values()] == ["ok", "ok", "ok", "skipped", "skipped",
+                                                         "skipped"]
