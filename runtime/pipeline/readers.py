@@ -15,10 +15,11 @@ from collections import deque
 
 from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.bpf.loader import LoadedGadget
+from gadgetsmith.runtime.bpf.ringbuf import MappedRing, mapped_reading_supported
 from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
 from gadgetsmith.runtime.pipeline.stage import READERS, Stage
 
-Reader = L.RingBuffer | L.PerfBuffer
+Reader = MappedRing | L.RingBuffer | L.PerfBuffer
 #: records per batch: enough to spread the per-batch costs, few enough that a batch's
 #: events are still in the CPU caches when the consumer gets them
 BATCH = 256
@@ -26,13 +27,19 @@ BATCH = 256
 
 class ReadersStage(Stage):
     """``readers[name]`` and ``queues[name]`` per tracer: the reader's records wait in the
-    queue until :meth:`take`. ``perf_buffer_pages``: pages per CPU of perf buffers."""
+    queue until :meth:`take`. ``perf_buffer_pages``: pages per CPU of perf buffers.
+    Ring buffers are read from their mapped pages (:class:`MappedRing`) where the machine
+    allows it, else with libbpf's ``ring_buffer__poll``; ``ring_reader="libbpf"`` chooses
+    libbpf's everywhere."""
 
     name = "readers"
     priority = READERS
 
-    def __init__(self, perf_buffer_pages: int = 64) -> None:
+    def __init__(self, perf_buffer_pages: int = 64, ring_reader: str = "mapped") -> None:
+        if ring_reader not in ("mapped", "libbpf"):
+            raise ValueError(f"ring_reader must be 'mapped' or 'libbpf', not {ring_reader!r}")
         self.perf_buffer_pages = perf_buffer_pages
+        self.ring_reader = ring_reader
         self.readers: dict[str, Reader] = {}
         self.queues: dict[str, deque[bytes]] = {}
         self._ctx: RunContext | None = None
@@ -62,6 +69,9 @@ class ReadersStage(Stage):
                 self._perf_lost[ds.name] = self._perf_lost.get(ds.name, 0) + count
 
             return L.PerfBuffer(fd, self.perf_buffer_pages, queue.append, lost)
+        if self.ring_reader == "mapped" and mapped_reading_supported():
+            size = int(L.lib().bpf_map__max_entries(loaded.maps[ds.map_name]))
+            return MappedRing(fd, size, queue.extend)
         return L.RingBuffer(fd, queue.append)
 
     # -- tracers ----------------------------------------------------------------------
