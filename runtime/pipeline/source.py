@@ -23,6 +23,7 @@ from gadgetsmith.runtime.errors import (
     UnknownReference,
 )
 from gadgetsmith.runtime.oci import mediatypes as mt
+from gadgetsmith.runtime.oci.config import read_config
 from gadgetsmith.runtime.oci.layout import Layout, default_store_path
 from gadgetsmith.runtime.pipeline.context import RunContext
 from gadgetsmith.runtime.pipeline.stage import SOURCE, Stage
@@ -140,15 +141,15 @@ def load_image(ref: str, store: str | Path | None = None,
                descriptor: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
     """eBPF object and metadata of an image in the local store, for this host's arch
     (``descriptor``: see :class:`StoredImage`)."""
-    import yaml
-
     layout = Layout(Path(store) if store else default_store_path())
     manifest = _manifest(layout, ref, descriptor)
     metadata: dict[str, Any] = {}
     cfg = manifest.get("config") or {}
     if cfg.get("mediaType") == mt.CONFIG:
-        loaded = yaml.safe_load(layout.read_blob(cfg["digest"]))
-        metadata = loaded if isinstance(loaded, dict) else {}
+        try:
+            metadata = read_config(str(cfg["digest"]), layout.read_blob)
+        except LayoutError as e:
+            raise RuntimeGadgetError(f"{ref}: {e}") from None
     for layer in manifest.get("layers") or []:
         if layer.get("mediaType") == mt.EBPF:
             return layout.read_blob(layer["digest"]), metadata
