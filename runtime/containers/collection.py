@@ -544,6 +544,7 @@ class ContainerCollection:
         self.on_add: list[Callable[[Container], None]] = []
         self.on_remove: list[Callable[[Container], None]] = []
         self.errors: list[str] = []
+        self._first: threading.Event | None = None  # the first scan of start(background=True)
 
     # snapshot ---------------------------------------------------------------------
     def refresh(self) -> None:
@@ -610,10 +611,16 @@ class ContainerCollection:
         return [c for c in self.containers() if selector.matches(c)]
 
     # following --------------------------------------------------------------------
-    def start(self) -> None:
-        """Take a first snapshot and follow changes (events where available, plus rescans)."""
-        self.refresh()
-        t = threading.Thread(target=self._rescan_loop, name="containers-rescan", daemon=True)
+    def start(self, background: bool = False) -> None:
+        """Take a first snapshot and follow changes (events where available, plus rescans).
+        ``background``: the first snapshot is taken by the rescan thread, so start()
+        returns at once (see :meth:`scanning` and :meth:`wait_scanned`)."""
+        if background:
+            self._first = threading.Event()
+        else:
+            self.refresh()
+        t = threading.Thread(target=self._rescan_loop, args=(background,),
+                             name="containers-rescan", daemon=True)
         t.start()
         self._threads.append(t)
         for src in self.sources:
@@ -623,7 +630,21 @@ class ContainerCollection:
                 t.start()
                 self._threads.append(t)
 
-    def _rescan_loop(self) -> None:
+    def scanning(self) -> bool:
+        """True while the first snapshot of ``start(background=True)`` is being taken."""
+        return self._first is not None and not self._first.is_set()
+
+    def wait_scanned(self, timeout: float = 10.0) -> bool:
+        """Wait until the first snapshot of ``start(background=True)`` is taken (False:
+        not within ``timeout``)."""
+        return self._first is None or self._first.wait(timeout)
+
+    def _rescan_loop(self, first: bool = False) -> None:
+        if first and self._first is not None:
+            try:
+                self.refresh()
+            finally:
+                self._first.set()
         while not self._stop.wait(self.rescan_interval):
             self.refresh()
 

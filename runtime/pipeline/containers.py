@@ -52,7 +52,10 @@ class ContainersStage(Stage):
     def start(self, ctx: RunContext) -> None:
         coll = self.collection
         if coll is not None and (self._own or not coll.running):
-            coll.start()
+            # with --host nothing waits for the runtimes' answer (podman ps): the first
+            # scan runs beside the first events, and the enrich stage waits for it only
+            # for an event from a namespace that is not the host's
+            coll.start(background=ctx.host and self._own)
 
     def close(self) -> None:
         if self._own and self.collection is not None:

@@ -10,6 +10,9 @@ stage, or the consumer, reads them (see ``Pipeline.plan``); otherwise each event
 
 from __future__ import annotations
 
+import os
+
+from gadgetsmith.runtime.containers.collection import host_netns, namespace_inode
 from gadgetsmith.runtime.events.decode import Column
 from gadgetsmith.runtime.events.enrichment import EMPTY, EMPTY_FIELDS, EnrichmentTable
 from gadgetsmith.runtime.pipeline.context import RunContext
@@ -28,6 +31,8 @@ class EnrichStage(EventStage):
         #: data source name -> (its namespace id field, looked up by network namespace?)
         self.keys: dict[str, tuple[str, bool]] = {}
         self.merge = True
+        #: the host's namespace ids, by "looked up by network namespace?" (read when needed)
+        self.host_ns: dict[bool, int] = {}
 
     def needs(self) -> Needs:
         return Needs(changes=True)
@@ -59,6 +64,8 @@ class EnrichStage(EventStage):
         if table is None or key is None:
             return [batch]  # no collection, or a data source without a namespace id
         field, by_netns = key
+        if table.collection.scanning():
+            self._wait_for_scan(table, batch, field, by_netns)
         # the table of the containers known now (rebuilt only when they changed)
         get = (table.current_netns() if by_netns else table.current()).get
         extras = [get(ev[field], EMPTY) for ev in batch.events]
@@ -68,6 +75,18 @@ class EnrichStage(EventStage):
         else:
             batch.extras = extras
         return [batch]
+
+    def _wait_for_scan(self, table: EnrichmentTable, batch: Batch, field: str,
+                       by_netns: bool) -> None:
+        """While the collection takes its first snapshot (``--host``), events of the host's
+        own namespace go on; one from another namespace waits for the snapshot, so a
+        container's events have its fields as when the snapshot was taken first."""
+        host = self.host_ns.get(by_netns)
+        if host is None:
+            host = self.host_ns[by_netns] = host_netns() if by_netns else (
+                namespace_inode(1, "mnt") or namespace_inode(os.getpid(), "mnt"))
+        if any(ev.get(field) != host for ev in batch.events):
+            table.collection.wait_scanned()
 
 
 __all__ = ["EnrichStage"]
