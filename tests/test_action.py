@@ -533,3 +533,115 @@ def test_the_projects_ci_job_runs_the_action_on_a_sample(tmp_path: Path, registr
     assert out["reference"] == f"{registry.host}/samples/trace_signal:ci-4242@{out['digest']}"
     assert Path(out["junit-file"]) == ws / "reports" / "trace_signal.xml"
     assert pushed_repositories(registry) == ["samples/trace_signal"]
+
+
+# ---------------------------------------------------------------------------- gadget init's workflow
+def _workflow_expr(text: str, ctx: dict[str, str], steps: dict[str, dict[str, str]]) -> str:
+    """The expressions gadget init's workflow uses: a context value, ``startsWith(a, 'b')``,
+    ``a == 'b'``, ``a != ''``, ``!cancelled()`` and ``&&``/``||`` of those."""
+    def atom(e: str) -> str | bool:
+        e = e.strip()
+        if m := re.fullmatch(r"startsWith\(([\w.]+), '([^']*)'\)", e):
+            return ctx[m.group(1)].startswith(m.group(2))
+        if m := re.fullmatch(r"(.+?) (==|!=) '([^']*)'", e):
+            left = atom(m.group(1))
+            return (str(left) == m.group(3)) == (m.group(2) == "==")
+        if e == "!cancelled()":
+            return True
+        if m := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", e):
+            return steps.get(m.group(1), {}).get(m.group(2), "")
+        if m := re.fullmatch(r"'([^']*)'", e):
+            return m.group(1)
+        assert e in ctx, f"gadget init's workflow uses an expression this test does not evaluate: {e}"
+        return ctx[e]
+
+    def value(m: re.Match) -> str:
+        e = m.group(1)
+        if m2 := re.fullmatch(r"(.+?) && '([^']*)' \|\| '([^']*)'", e):
+            out: str | bool = m2.group(2) if atom(m2.group(1)) else m2.group(3)
+        else:
+            parts = [atom(p) for p in e.split(" && ")]
+            out = all(parts) if len(parts) > 1 else parts[0]
+        return ("true" if out else "false") if isinstance(out, bool) else out
+    return EXPR.sub(value, str(text))
+
+
+def _run_init_workflow(repo: Path, temp: Path, ctx: dict[str, str], env: dict[str, str]
+                       ) -> tuple[dict[str, dict[str, str]], ActionRun, str]:
+    wf = load_yaml((repo / ".github" / "workflows" / "gadget.yml").read_text())
+    (job,) = wf["jobs"].values()
+    steps: dict[str, dict[str, str]] = {}
+    run: ActionRun | None = None
+    summary = temp / "job-summary.md"
+    for i, step in enumerate(job["steps"]):
+        cond = step.get("if")
+        if cond is not None and _workflow_expr(f"${{{{ {cond} }}}}" if "${{" not in str(cond) else cond,
+                                               ctx, steps) != "true":
+            continue
+        uses = step.get("uses", "")
+        if uses.startswith("gadgetsmith/"):  # this action, at the ref the workflow names
+            inputs = {k: _workflow_expr(v, ctx, steps) for k, v in step["with"].items()}
+            run = Runner(repo, inputs, env=env, temp=temp).run()
+            steps[step["id"]] = run.outputs
+        elif "run" in step:
+            script = temp / f"wf-step{i}.sh"
+            script.write_text(step["run"])
+            step_env = dict(os.environ, GITHUB_STEP_SUMMARY=str(summary))
+            step_env.update({k: _workflow_expr(v, ctx, steps) for k, v in (step.get("env") or {}).items()})
+            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                                  env=step_env, cwd=repo, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+    assert run is not None, "the workflow has no step that uses gadgetsmith's action"
+    return steps, run, summary.read_text() if summary.exists() else ""
+
+
+def test_a_gadget_init_repository_publishes_a_signed_tested_image_from_a_tag(
+        tmp_path: Path, auth_registry) -> None:  # noqa: F811
+    """Issue 18's 'done when': the repository `gadget init` makes, with only the workflow it
+    writes, publishes from a tag (signed, tested, verified from the registry), and on a pull
+    request builds and tests without secrets and pushes nothing."""
+    from .podman_util import Podman
+
+    reg = auth_registry
+    (tmp_path / "podman").mkdir()
+    podman = Podman(tmp_path / "podman")
+    key, pub = key_pair(tmp_path)
+    repo = tmp_path / "my_gadget"
+    run_gadget("init", str(repo), "--no-input", "--set", f"image={reg.host}/obs/my_gadget")
+    workflow = repo / ".github" / "workflows" / "gadget.yml"
+    lint = subprocess.run([tool_path("actionlint"), "-no-color", str(workflow)], capture_output=True,
+                          text=True, cwd=repo)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    # the runner machine: trusts the registry's CA, and podman's configuration of this host
+    env = {"SSL_CERT_FILE": str(reg.ca_file), "CONTAINERS_CONF": podman.env["CONTAINERS_CONF"],
+           "HOME": str(tmp_path / "home"), "GADGETSMITH_STORE": str(tmp_path / "store")}
+    try:
+        # a pull request: no secrets, nothing pushed
+        pr = {"github.ref": "refs/pull/7/merge", "github.ref_name": "7/merge", "github.actor": "dev",
+              "secrets.COSIGN_KEY": "", "secrets.COSIGN_PASSWORD": "", "secrets.GITHUB_TOKEN": ""}
+        steps, run, _ = _run_init_workflow(repo, tmp_path / "temp-pr", pr, env)
+        assert run.ok, run.log
+        assert steps["publish"]["pushed"] == "false" and pushed_repositories(reg) == []
+        assert "4 passed, 0 failed" in run.summary, run.summary
+        # the tag v1.0.0
+        tag = {"github.ref": "refs/tags/v1.0.0", "github.ref_name": "v1.0.0", "github.actor": USER,
+               "secrets.COSIGN_KEY": key.read_text(), "secrets.COSIGN_PASSWORD": KEY_PASSWORD,
+               "secrets.GITHUB_TOKEN": PASSWORD}
+        steps, run, job_summary = _run_init_workflow(repo, tmp_path / "temp-tag", tag, env)
+        assert run.ok, run.log
+    finally:
+        podman.cleanup()
+    out = steps["publish"]
+    assert out["pushed"] == "true" and out["signature-tag"] == f"sha256-{out['digest'][7:]}.sig"
+    assert out["reference"] == f"{reg.host}/obs/my_gadget:v1.0.0@{out['digest']}"
+    assert Path(out["junit-file"]).is_file()
+    assert f"pushed {out['reference']}" in job_summary
+    assert pushed_repositories(reg) == ["obs/my_gadget"]
+    authfile = tmp_path / "auth.json"
+    subprocess.run([GADGET, "login", reg.host, "-u", USER, "--password-stdin", "--ca-file",
+                    str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
+                   capture_output=True, text=True, check=True)
+    ver = run_gadget("verify", out["reference"], "--remote", "--public-keys", str(pub), "--ca-file",
+                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     store=tmp_path / "verify-store").json()
+    assert ver["digest"] == out["digest"]
