@@ -272,3 +272,26 @@ def test_publish_is_callable_from_python(tmp_path: Path) -> None:
     assert result.ok and not result.pushed and result.digest and result.pinned.endswith(result.digest)
     assert [s.status for s in result.steps.values()] == ["ok", "ok", "ok", "skipped", "skipped",
                                                          "skipped"]
+
+
+def test_a_token_auth_registry_like_ghcr(tmp_path: Path, registry_server) -> None:  # noqa: F811
+    """Bearer tokens (ghcr.io, Docker Hub, Harbor): the preflight's credential check and the
+    push go through the token server, with the run's credentials."""
+    from .registry_util import TokenServer
+
+    tok = TokenServer(tmp_path / "tok", {USER: PASSWORD})
+    try:
+        reg = registry_server(tls=True, token=tok)
+        gadget = make_gadget(tmp_path)
+        ref = f"{reg.host}/team/trace_open:v1"
+        common = ["--arch", "amd64", "--no-test", "-u", USER, "--password-stdin", "--ca-file",
+                  str(reg.ca_file), "--format", "json"]
+        bad = publish(str(gadget), ref, *common, stdin="nope", store=tmp_path / "store")
+        _fails(bad, 1, "preflight", "rejected the credentials of user 'ci'")
+        assert pushed_repositories(reg) == []
+        ok = publish(str(gadget), ref, *common, stdin=PASSWORD, store=tmp_path / "store")
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["pushed"] and pushed_repositories(reg) == ["team/trace_open"]
+        assert any(u == USER and "repository:team/trace_open:pull,push" in sc for _, u, sc in tok.requests)
+    finally:
+        tok.close()
