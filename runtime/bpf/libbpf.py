@@ -123,10 +123,11 @@ def _sig(name: str, restype: Any, argtypes: list[Any]) -> None:
 def lib() -> ctypes.CDLL:
     global _lib
     if _lib is None:
-        path = ctypes.util.find_library("bpf") or "libbpf.so.1"
         try:
             _lib = ctypes.CDLL("libbpf.so.1", use_errno=True)
         except OSError:
+            # find_library runs `ldconfig -p` (a process, ~30 ms): only when dlopen failed
+            path = ctypes.util.find_library("bpf") or "libbpf.so.1"
             try:
                 _lib = ctypes.CDLL(path, use_errno=True)
             except OSError as e:

@@ -9,8 +9,10 @@ An empty condition (``a==1,,b==2``, a lone ``,``) is an error too.
 
 from __future__ import annotations
 
+import errno
 import operator
 import re
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +27,10 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
 
 
 def _errno_names() -> set[str]:
-    import errno
-
     return set(errno.errorcode.values())
 
 
 def _signal_names() -> set[str]:
-    import signal
-
     return {s.name for s in signal.Signals}
 
 

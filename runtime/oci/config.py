@@ -34,12 +34,11 @@ def cache_dir() -> Path:
 
 def parse_config(data: bytes) -> dict[str, Any]:
     """gadget.yaml text as a dict ({} for an empty document)."""
-    from ruamel.yaml import YAML  # heavy: only when no cache entry answers
-    from ruamel.yaml.error import YAMLError
+    import ruamel.yaml  # heavy: only when no cache entry answers
 
     try:
-        doc = YAML(typ="safe", pure=True).load(data)
-    except YAMLError as e:
+        doc = ruamel.yaml.YAML(typ="safe", pure=True).load(data)
+    except ruamel.yaml.YAMLError as e:
         raise LayoutError("the image's gadget.yaml (its config blob) is not valid YAML: "
                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if doc is None:
