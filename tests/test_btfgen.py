@@ -174,7 +174,7 @@ def mtime_objects(mtime_gadgets, tmp_path_factory) -> dict[str, Path]:
     out = {}
     for name, d in mtime_gadgets.items():
         od = tmp_path_factory.mktemp(f"obj-{name}")
-        run_gadget("build", str(d), "--arch", "amd64", "--no-store", "-o", str(od))
+        run_gadget("build", str(d), "--arch", "amd64", "--no-store", "--output-dir", str(od))
         out[name] = od / "amd64.bpf.o"
     return out
 
@@ -192,7 +192,7 @@ def bundled(kernels, tmp_path_factory) -> SimpleNamespace:
     objdir.mkdir()
     env = {"SOURCE_DATE_EPOCH": SDE, "GADGETSMITH_BTFGEN_CACHE": str(tmp / "cache")}
     args = ("build", str(SAMPLES / "trace_open"), "-t", "trace_open:btf", "--btfgen",
-            "--btfhub-archive", str(archive_dir), "--format", "json", "-o", str(objdir))
+            "--btfhub-archive", str(archive_dir), "--format", "json", "--output-dir", str(objdir))
     first = run_gadget(*args, store=tmp / "store", env=env).json()
     return SimpleNamespace(archive=archive_dir, store=tmp / "store", objdir=objdir, env=env,
                            args=args, first=first, tmp=tmp)
@@ -428,7 +428,8 @@ def test_check_verdict_agrees_with_a_load_on_this_kernel(mtime_objects, root, tm
         pytest.skip("this kernel has no BTF")
     trace_open = tmp_path / "trace_open"
     trace_open.mkdir()
-    run_gadget("build", str(SAMPLES / "trace_open"), "--arch", "amd64", "--no-store", "-o", str(trace_open))
+    run_gadget("build", str(SAMPLES / "trace_open"), "--arch", "amd64", "--no-store", "--output-dir",
+               str(trace_open))
     objects = dict(mtime_objects, trace_open=trace_open / "amd64.bpf.o")
     verdicts = {}
     for name, obj in objects.items():
@@ -478,8 +479,8 @@ def test_cache_key_ignores_type_numbering(tmp_path, mtime_objects):
     for i, pch in enumerate(("1", "")):
         od = tmp_path / f"o{i}"
         od.mkdir()
-        run_gadget("build", str(SAMPLES / "trace_open"), "--arch", "amd64", "--no-store", "-o", str(od),
-                   env={"GADGETSMITH_NO_PCH": pch} if pch else None)
+        run_gadget("build", str(SAMPLES / "trace_open"), "--arch", "amd64", "--no-store",
+                   "--output-dir", str(od), env={"GADGETSMITH_NO_PCH": pch} if pch else None)
         objs.append((od / "amd64.bpf.o").read_bytes())
     if objs[0] == objs[1]:
         pytest.skip("clang numbered the types of both builds alike")

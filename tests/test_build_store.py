@@ -120,7 +120,7 @@ def test_source_date_epoch_gives_identical_digest(tiny_gadget: Path, tmp_path: P
 def test_single_arch_and_output_dir(tiny_gadget: Path, store: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    res = run_gadget("build", str(tiny_gadget), "--arch", "amd64", "-o", str(out), "-t", "t:a",
+    res = run_gadget("build", str(tiny_gadget), "--arch", "amd64", "--output-dir", str(out), "-t", "t:a",
                      "--format", "json", store=store).json()
     assert res["architectures"] == ["amd64"]
     assert sorted(p.name for p in out.iterdir()) == ["amd64.bpf.o"]
@@ -267,7 +267,7 @@ def test_precompiled_vmlinux_gives_the_same_program(tiny_gadget: Path, tmp_path:
         out = tmp_path / mode
         out.mkdir()
         env = dict(env, XDG_CACHE_HOME=str(tmp_path / "cache"))
-        run_gadget("build", str(tiny_gadget), "--arch", "amd64", "--no-store", "-o", str(out),
+        run_gadget("build", str(tiny_gadget), "--arch", "amd64", "--no-store", "--output-dir", str(out),
                    env=env)
         outs[mode] = (out / "amd64.bpf.o").read_bytes()
     assert list((tmp_path / "cache" / "gadgetsmith" / "pch").glob("vmlinux-amd64-*.pch"))

@@ -15,7 +15,7 @@ import pytest
 from gadgetsmith.toolchain import __version__
 from gadgetsmith.toolchain.sdk import IG_VERSION
 
-from .conftest import GADGET, need_root, run_gadget
+from .conftest import GADGET, load_yaml, need_root, run_gadget
 from .test_registry import make_image
 
 
@@ -216,3 +216,67 @@ def test_inspect_shows_params_as_run_takes_them(flags_gadget: Path, tmp_path: Pa
     info = run_gadget("inspect", "flags:dev", "--format", "json", store=store).json()
     assert [(p["key"], p["type"], p["default"]) for p in info["params"]] == [
         ("level", "uint32", "1"), ("loud", "bool", "false")]
+
+
+# -- one output option: -o/--output columns|json|jsonpretty|yaml on every command ---------
+OUTPUT_LINE = "-o, --output [columns|json|jsonpretty|yaml]"
+
+
+def _help(*cmd: str) -> str:
+    return run_gadget(*cmd, "--help").stdout
+
+
+def test_every_command_that_prints_a_result_takes_the_same_output_option() -> None:
+    with_output = ["build", "list", "inspect", "prune", "validate", "run", "test", "publish",
+                   "push", "pull", "copy", "export", "import", "registry-check", "keygen", "sign",
+                   "verify", "containers", "check", "version", ("btf", "import"), ("btf", "list")]
+    for cmd in with_output:
+        argv = (cmd,) if isinstance(cmd, str) else cmd
+        text = _help(*argv)
+        assert OUTPUT_LINE in text, argv
+        assert "--format" not in text, argv  # the old spelling is hidden
+    # -o means the output format or nothing: no command gives it another meaning
+    for cmd in ("tag", "rm", "login", "logout", "completion"):
+        assert " -o" not in _help(cmd), cmd
+
+
+def test_output_values_and_the_old_format_spelling(tmp_path: Path) -> None:
+    store = tmp_path / "s"
+    make_image(store, "reg.example.com/team/out:v1")
+    pretty = run_gadget("list", "-o", "jsonpretty", store=store).stdout
+    rows = json.loads(pretty)
+    assert [r["reference"] for r in rows] == ["reg.example.com/team/out:v1"]
+    one = run_gadget("list", "--output", "json", store=store).stdout
+    assert one.count("\n") == 1 and json.loads(one) == rows
+    assert load_yaml(run_gadget("list", "-o", "yaml", store=store).stdout) == rows
+    assert run_gadget("list", "--format", "json", store=store).stdout == pretty
+    columns = run_gadget("list", store=store).stdout
+    assert columns.splitlines()[0].split() == ["REPOSITORY", "TAG", "DIGEST", "CREATED"]
+    assert run_gadget("list", "--format", "table", store=store).stdout == columns
+    assert run_gadget("list", "-o", "columns", store=store).stdout == columns
+    doc = load_yaml(run_gadget("inspect", "reg.example.com/team/out:v1", "-o", "yaml", store=store).stdout)
+    assert doc["digest"] == rows[0]["digest"]
+    res = run_gadget("list", "--format", "json", "-o", "yaml", store=store, check=False)
+    assert res.returncode == 2
+    assert res.stderr.startswith("error: give -o/--output only (--format is its old spelling)")
+    res = run_gadget("list", "-o", "table", store=store, check=False)
+    assert res.returncode == 2 and res.stderr.startswith(
+        "error: Invalid value for '-o' / '--output': 'table' is not one of 'columns', 'json', "
+        "'jsonpretty', 'yaml'.")
+
+
+def test_build_o_is_the_output_format_and_objects_go_to_output_dir(tiny_gadget: Path,
+                                                                   tmp_path: Path) -> None:
+    res = run_gadget("build", str(tiny_gadget), "-o", str(tmp_path / "objs"), "--no-store",
+                     check=False)
+    assert res.returncode == 2
+    assert res.stderr.startswith(f"error: Invalid value for '-o' / '--output': "
+                                 f"'{tmp_path / 'objs'}' is not one of columns, json, jsonpretty, "
+                                 "yaml: -o/--output is the output format; keep the objects with "
+                                 "--output-dir DIR")
+    assert not (tmp_path / "objs").exists()
+    (tmp_path / "objs").mkdir()
+    out = run_gadget("build", str(tiny_gadget), "--arch", "amd64", "--no-store", "--output-dir",
+                     str(tmp_path / "objs"), "-o", "json").stdout
+    assert out.count("\n") == 1
+    assert json.loads(out)["objects"] == {"amd64": str(tmp_path / "objs" / "amd64.bpf.o")}

@@ -12,6 +12,7 @@ import pytest
 
 from .conftest import GADGET, SAMPLES, TINY_PROGRAM, TINY_YAML, skip_or_fail
 from .conftest import run_gadget as _run
+from .registry_util import registry, registry_server  # noqa: F401 - fixtures
 from .test_registry import make_image
 
 REF = "reg.example.com/obs/msg:v1"
@@ -261,3 +262,28 @@ def test_login_no_verify_does_not_say_login_succeeded(tmp_path: Path) -> None:
     assert proc.stdout.splitlines()[0] == (
         f"Credentials saved for reg.example.com in {authfile}, not checked (--no-verify)"), proc
     assert "Login Succeeded" not in proc.stdout
+
+
+def test_untagged_build_names_its_digest_and_how_to_tag_it(tiny_gadget: Path, store: Path) -> None:
+    """Was: 'Successfully built @sha256:...' and no row in gadget list."""
+    res = run("build", str(tiny_gadget), "--arch", "amd64", store=store)
+    digest = res.stdout.split()[2]
+    short = digest.removeprefix("sha256:")[:12]
+    expect(res, 0, f"Successfully built {digest} (untagged: name it with 'gadget tag {short} "
+                   "NAME', or build with -t NAME)")
+    assert digest.startswith("sha256:") and len(digest) == 71
+    rows = run("list", store=store).stdout.splitlines()
+    assert rows[1].split()[:3] == ["<none>", "<none>", short], rows
+    expect(run("tag", short, "tiny:named", store=store), 0, "Tagged ")
+    assert run("list", store=store).stdout.splitlines()[1].split()[:2] == ["tiny", "named"]
+
+
+def test_pull_by_digest_prints_the_digest_once(registry, tmp_path: Path) -> None:
+    """Was: 'Pulled host/repo@sha256:X@sha256:X'."""
+    ref = f"{registry.host}/obs/bydigest:v1"
+    digest = make_image(tmp_path / "s", ref)
+    _run("push", ref, store=tmp_path / "s")
+    pinned = f"{registry.host}/obs/bydigest@{digest}"
+    res = run("pull", pinned, store=tmp_path / "d")
+    expect(res, 0, f"Pulled {pinned}: ")
+    assert res.stdout.count("@sha256:") == 1, res

@@ -126,7 +126,7 @@ def _objects_dir(output_dir: Path | str | None, store: Store | None) -> Iterator
     if output_dir is not None:
         outdir = Path(output_dir)
         if not outdir.is_dir():
-            raise UsageError(f"-o {outdir}: output directory does not exist")
+            raise UsageError(f"--output-dir {outdir}: no such directory (create it first)")
         yield outdir
         return
     if store is not None:

@@ -73,7 +73,7 @@ class WasmBuild:
     env: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
-        """What `gadget build --format json` reports."""
+        """What `gadget build -o json` reports."""
         return {"language": self.language, "size": len(self.data), "seconds": round(self.seconds, 3),
                 **({"mode": self.mode} if self.mode else {})}
 

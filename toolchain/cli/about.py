@@ -9,24 +9,24 @@ import click
 import typer
 from click.shell_completion import get_completion_class
 from gadgetsmith.toolchain.cli.commands import COMPLETE_VAR
-from gadgetsmith.toolchain.cli.common import FormatOpt, OutFormat, print_json
+from gadgetsmith.toolchain.cli.common import Output, OutputOpt, print_json
 from gadgetsmith.toolchain.versions import collect
 
 _LABELS = {"client": "Client", "ig-api": "IG API", "clang": "clang", "bpftool": "bpftool",
            "libbpf": "libbpf", "kernel": "Kernel", "kernel-btf": "Kernel BTF"}
 
 
-def version(fmt: FormatOpt = OutFormat.text) -> None:
+def version(fmt: OutputOpt = Output.columns) -> None:
     """Show the versions of gadget, the IG API it follows, clang, bpftool, libbpf and the kernel.
 
     A part this machine lacks is shown as 'not found' with what to install; the exit code
     is 0 all the same (gadget --version prints only the client's).
 
-    Example: gadget version --format json
+    Example: gadget version -o json
     """
     parts = collect()
-    if fmt is OutFormat.json:
-        print_json({p.name: p.to_json() for p in parts})
+    if fmt.structured:
+        print_json({p.name: p.to_json() for p in parts}, fmt)
         return
     width = max(len(v) for v in _LABELS.values()) + 1
     for p in parts:

@@ -26,7 +26,7 @@ from click.shell_completion import CompletionItem, shell_complete
 from gadgetsmith.runtime.errors import RuntimeGadgetError
 from gadgetsmith.toolchain import __version__
 from gadgetsmith.toolchain.cli.commands import BY_NAME, COMMANDS, COMPLETE_VAR, Command
-from gadgetsmith.toolchain.cli.common import StoreOpt, state
+from gadgetsmith.toolchain.cli.common import StoreOpt, add_format_alias, state
 from gadgetsmith.toolchain.errors import GadgetError
 from typer.models import CommandInfo
 
@@ -89,13 +89,17 @@ def load_command(entry: Command) -> click.Command:
     if isinstance(obj, typer.Typer):
         group = typer.main.get_group(obj)
         group.name = entry.name
+        for sub in group.commands.values():
+            add_format_alias(sub)
         return group
-    return typer.main.get_command_from_info(
+    cmd = typer.main.get_command_from_info(
         CommandInfo(name=entry.name, callback=obj, hidden=entry.hidden,
                     context_settings=_EXTRA if entry.extra_options else None),
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )
+    add_format_alias(cmd)
+    return cmd
 
 
 def _version_cb(value: bool) -> None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from gadgetsmith.toolchain.cli.common import (
-    FormatOpt,
     NoVerifyOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     StoreDirOpt,
+    print_json,
     store_path,
     warn,
 )
@@ -26,7 +26,7 @@ from gadgetsmith.toolchain.signing.enforce import check_staged_images
 
 def export_(
     args: Annotated[list[str], typer.Argument(help="IMAGE... FILE.tar", show_default=False)],
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreDirOpt = None,
 ) -> None:
     """Write images (and their signature tags) to a plain tar of an OCI layout, like ig's.
@@ -36,8 +36,8 @@ def export_(
     if len(args) < 2:
         raise UsageError("give at least one image and the output file (gadget export IMAGE... FILE)")
     res = export_images(open_store(store_path(store)), args[:-1], Path(args[-1]))
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(res, indent=2))
+    if fmt.structured:
+        print_json(res, fmt)
         return
     typer.echo(f"Exported {len(res['images'])} image(s), {res['blobs']} blobs to {res['file']}")
 
@@ -46,7 +46,7 @@ def import_(
     file: Annotated[Path, typer.Argument(help="Tar written by gadget export or ig image export.")],
     no_verify: NoVerifyOpt = False,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreDirOpt = None,
 ) -> None:
     """Import the images of an OCI layout tar; all or nothing, checked before anything is stored.
@@ -56,8 +56,8 @@ def import_(
     pol = load_policy(policy)
     check = partial(check_staged_images, pol, no_verify=no_verify, warn=warn)
     res = import_images(open_store(store_path(store)), file, policy=pol, check=check)
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(res["images"], indent=2))
+    if fmt.structured:
+        print_json(res["images"], fmt)
         return
     for ref in res["images"]:
         typer.echo(f"Imported {ref}")

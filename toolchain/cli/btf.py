@@ -10,7 +10,7 @@ import typer
 from gadgetsmith.toolchain.btfgen import check, kernelpkg
 from gadgetsmith.toolchain.btfgen.archive import scan_archive
 from gadgetsmith.toolchain.build.driver import ALL_ARCHES, compile_objects
-from gadgetsmith.toolchain.cli.common import FormatOpt, OutFormat, print_json, store_path
+from gadgetsmith.toolchain.cli.common import Output, OutputOpt, print_json, store_path
 from gadgetsmith.toolchain.cli.output import KernelProgress, print_table, size_text
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.metadata import buildspec
@@ -38,7 +38,7 @@ def btf_import(
         "--release", help="The kernel release, uname -r (default: from the package).")] = None,
     plain: Annotated[bool, typer.Option(
         "--plain", help="Write RELEASE.btf files instead of btfhub's RELEASE.btf.tar.xz.")] = False,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """Turn kernel packages into a btfhub-layout archive (ID/VERSION_ID/ARCH/RELEASE).
 
@@ -51,7 +51,7 @@ def btf_import(
     """
     os_id = kernelpkg.parse_os(os_name) if os_name else None
     progress = None
-    if fmt is OutFormat.text and sys.stderr.isatty() and len(files) > 1:
+    if fmt is Output.columns and sys.stderr.isatty() and len(files) > 1:
         progress = KernelProgress("import")
     try:
         done = kernelpkg.import_files(list(files), archive, os_id, release, compress=not plain,
@@ -59,8 +59,8 @@ def btf_import(
     finally:
         if progress is not None:
             progress.close()
-    if fmt is OutFormat.json:
-        print_json({"archive": str(archive), "imported": [d.as_dict() for d in done]})
+    if fmt.structured:
+        print_json({"archive": str(archive), "imported": [d.as_dict() for d in done]}, fmt)
         return
     for d in done:
         typer.echo(f"{d.key}  {size_text(d.btf_size)} of BTF  <- {d.source.name}  ({d.path})")
@@ -70,7 +70,7 @@ def btf_import(
 def btf_list(
     archive: Annotated[Path, typer.Argument(help="The archive folder.")],
     arch: Annotated[str | None, typer.Option("--arch", help="Only this architecture (amd64, arm64).")] = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """List the kernels of a btfhub-layout archive.
 
@@ -80,8 +80,8 @@ def btf_list(
         raise UsageError(f"--arch {arch}: use amd64 or arm64")
     entries = scan_archive(archive, {arch} if arch else None)
     rows = [e.as_dict() for e in entries]
-    if fmt is OutFormat.json:
-        print_json(rows)
+    if fmt.structured:
+        print_json(rows, fmt)
         return
     print_table(["ID", "VERSION_ID", "ARCH", "RELEASE", "SIZE", "FILE"],
                 [[r["id"], r["versionId"], r["arch"], r["release"],
@@ -113,7 +113,7 @@ def check_cmd(
         "--arch", help="Only this architecture (amd64, arm64); repeatable.")] = None,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Also list unresolved relocations the verifier never reaches.")] = False,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: Annotated[Path | None, typer.Option("--store", help="Local OCI store directory.",
                                                show_default=False)] = None,
 ) -> int:
@@ -125,7 +125,7 @@ def check_cmd(
 
     Example: gadget check trace_open:dev --kernels ~/btfhub-archive
 
-    Example: gadget check sample-gadgets/trace_open --kernels /sys/kernel/btf/vmlinux --format json
+    Example: gadget check sample-gadgets/trace_open --kernels /sys/kernel/btf/vmlinux -o json
     """
     arches = list(dict.fromkeys(arch)) if arch else None
     for a in arches or []:
@@ -142,20 +142,20 @@ def check_cmd(
     if not sources:
         raise UsageError(f"--kernels: no kernel for {', '.join(sorted(tgt.objects))} in "
                          f"{', '.join(kernels or [])}")
-    progress = KernelProgress("check") if fmt is OutFormat.text and sys.stderr.isatty() else None
+    progress = KernelProgress("check") if fmt is Output.columns and sys.stderr.isatty() else None
     try:
         verdicts = check.run(tgt.objects, sources, progress=progress)
     finally:
         if progress is not None:
             progress.close()
     failing = [v for v in verdicts if not v.loads]
-    if fmt is OutFormat.json:
+    if fmt.structured:
         print_json({
             "target": tgt.label,
             "kernels": [v.as_dict() for v in verdicts],
             "summary": {"kernels": len(verdicts), "load": len(verdicts) - len(failing),
                         "fail": len(failing)},
-        })
+        }, fmt)
         return 1 if failing else 0
     rows: list[list[str]] = []
     for v in verdicts:

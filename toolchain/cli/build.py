@@ -6,15 +6,16 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.build.driver import ALL_ARCHES
 from gadgetsmith.toolchain.build.driver import build as build_gadget
 from gadgetsmith.toolchain.cli.common import (
     BuildFileOpt,
-    FormatOpt,
-    OutFormat,
+    Output,
     StoreOpt,
+    output_callback,
     print_json,
     store_path,
 )
@@ -27,8 +28,24 @@ ArchOpt = Annotated[
     typer.Option("--arch", help="Build only this architecture (amd64, arm64); repeatable."),
 ]
 ObjectsDirOpt = Annotated[
-    Path | None, typer.Option("-o", "--output", help="Keep <arch>.bpf.o objects in this dir.")
+    Path | None, typer.Option("--output-dir", help="Keep <arch>.bpf.o objects in this dir.")
 ]
+
+
+class _OutputChoice(click.Choice):  # type: ignore[type-arg]
+    """-o's values; a directory there (what -o meant for build before) gets the new spelling."""
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> object:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is not one of {', '.join(self.choices)}: -o/--output is the "
+                      "output format; keep the objects with --output-dir DIR", param, ctx)
+
+
+BuildOutputOpt = Annotated[Output, typer.Option(
+    "-o", "--output", callback=output_callback, click_type=_OutputChoice([o.value for o in Output]),
+    help="columns (text for people), json (one line), jsonpretty or yaml.")]
 NoStoreOpt = Annotated[
     bool, typer.Option("--no-store", help="Build and package without storing the image.")
 ]
@@ -66,7 +83,7 @@ def build(
     directory: DirectoryArg,
     tag: TagOpt = None,
     arch: ArchOpt = None,
-    output: ObjectsDirOpt = None,
+    output_dir: ObjectsDirOpt = None,
     file: BuildFileOpt = None,
     no_store: NoStoreOpt = False,
     ig_version: IgVersionOpt = None,
@@ -74,7 +91,7 @@ def build(
     validate_metadata: ValidateMetadataOpt = True,
     btfgen: BtfgenOpt = False,
     btfhub_archive: BtfhubArchiveOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: BuildOutputOpt = Output.columns,
     store: StoreOpt = None,
 ) -> None:
     """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
@@ -88,14 +105,14 @@ def build(
     Example: gadget build my_gadget --btfgen --btfhub-archive ~/btfhub-archive
     """
     progress = None
-    if btfgen and fmt is OutFormat.text and sys.stderr.isatty():
+    if btfgen and fmt is Output.columns and sys.stderr.isatty():
         progress = KernelProgress("btfgen")
     try:
         result = build_gadget(
             directory,
             tag=tag,
             arches=arch or ALL_ARCHES,
-            output_dir=output,
+            output_dir=output_dir,
             store_path=store_path(store),
             no_store=no_store,
             build_file=file,
@@ -111,14 +128,17 @@ def build(
             progress.close()
     for w in result.metadata_warnings:
         typer.echo(w, err=True)
-    if fmt is OutFormat.json:
-        print_json(result.as_dict())
+    if fmt.structured:
+        print_json(result.as_dict(), fmt)
         return
-    name = result.reference or ""
-    if result.stored:
-        typer.echo(f"Successfully built {name}@{result.digest}")
-    else:
-        typer.echo(f"Successfully built {name}@{result.digest} (not stored)")
+    built = f"{result.reference}@{result.digest}" if result.reference else result.digest
+    if not result.stored:
+        typer.echo(f"Successfully built {built} (not stored)")
+    elif result.reference:
+        typer.echo(f"Successfully built {built}")
+    else:  # as docker prints an untagged build: the digest, and how to name it
+        typer.echo(f"Successfully built {built} (untagged: name it with 'gadget tag "
+                   f"{result.digest.removeprefix('sha256:')[:12]} NAME', or build with -t NAME)")
     for a, p in result.objects.items():
         typer.echo(f"  {a}: {p}")
     for line in result.metadata_update:

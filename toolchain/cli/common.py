@@ -1,5 +1,12 @@
-"""What every command shares: the root options' values, the --store and --format options,
-and JSON printing (typer and the stdlib only, so any command can import it)."""
+"""What every command shares: the root options' values, the --store and -o/--output options,
+and JSON/YAML printing (typer, click and the stdlib only, so any command can import it).
+
+Output: every command that prints a result takes ``-o/--output`` with ig's values
+``columns`` (text for people: tables, one-line reports), ``json`` (one line), ``jsonpretty``
+(indented) and ``yaml``. The spellings of earlier releases stay as a hidden alias for
+scripts: ``--format text|table|json`` (json is the indented form it always printed); see
+:func:`add_format_alias`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+from click.core import ParameterSource
+from gadgetsmith.runtime.events import yamltext
 
 
 class State:
@@ -28,18 +38,59 @@ def store_path(local: Path | None) -> Path | None:
     return local or state.store
 
 
-def print_json(data: object) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=False))
+class Output(str, Enum):
+    """The values of ``-o/--output``, as ig's (``columns`` is text for people)."""
 
-
-class OutFormat(str, Enum):
-    text = "text"
+    columns = "columns"
     json = "json"
+    jsonpretty = "jsonpretty"
+    yaml = "yaml"
+
+    @property
+    def structured(self) -> bool:
+        """For programs (json, jsonpretty, yaml), not people."""
+        return self is not Output.columns
 
 
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
+def print_json(data: object, output: Output = Output.jsonpretty) -> None:
+    """``data`` as ``output`` says: one JSON line, indented JSON, or YAML."""
+    if output is Output.yaml:  # (what JSON would hold: paths and dates as text)
+        typer.echo(yamltext.dump(json.loads(json.dumps(data, default=str))), nl=False)
+    elif output is Output.json:
+        typer.echo(json.dumps(data, separators=(",", ":"), default=str))
+    else:
+        typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+#: the hidden ``--format`` of earlier releases -> the -o value it means
+_FORMAT_ALIAS = {"text": Output.columns, "table": Output.columns, "json": Output.jsonpretty}
+_ALIAS_KEY = "gadgetsmith.format"
+
+
+def output_callback(ctx: click.Context, param: click.Parameter, value: Output) -> str:
+    """-o's value, or the hidden --format's when -o was not given. (The value's text: typer
+    turns what a callback returns into the enum member again.)"""
+    alias: Output | None = ctx.meta.get(_ALIAS_KEY)
+    if alias is None or param.name is None:
+        return value.value
+    if ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT:
+        raise click.UsageError("give -o/--output only (--format is its old spelling)", ctx)
+    return alias.value
+
+
+def _format_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.meta[_ALIAS_KEY] = _FORMAT_ALIAS[value]
+
+
+def add_format_alias(cmd: click.Command) -> None:
+    """Give ``cmd`` the hidden ``--format text|table|json`` of earlier releases if it has
+    ``-o/--output`` (it is read first, and -o's callback takes its value)."""
+    if any(isinstance(p, click.Option) and "--output" in p.opts and p.callback is not None
+           and getattr(p.type, "choices", None) for p in cmd.params):
+        cmd.params.append(click.Option(["--format"], type=click.Choice(list(_FORMAT_ALIAS)),
+                                       hidden=True, expose_value=False, is_eager=True,
+                                       callback=_format_cb))
 
 
 StoreOpt = Annotated[
@@ -53,7 +104,9 @@ StoreOpt = Annotated[
 ]
 #: the same option as the short help of push/pull/import/export shows it
 StoreDirOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store directory.")]
-FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Output format.")]
+OutputOpt = Annotated[Output, typer.Option(
+    "-o", "--output", callback=output_callback,
+    help="columns (text for people), json (one line), jsonpretty or yaml.")]
 BuildFileOpt = Annotated[
     Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
 ]

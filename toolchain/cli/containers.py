@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from enum import Enum
-from typing import Annotated
-
 import typer
 from gadgetsmith.runtime.containers.collection import ContainerCollection, ContainerError
 from gadgetsmith.toolchain.cli import options as opt
+from gadgetsmith.toolchain.cli.common import Output, OutputOpt, print_json
 from gadgetsmith.toolchain.cli.output import print_table
 from gadgetsmith.toolchain.errors import GadgetError
-
-
-class _Fmt(str, Enum):
-    table = "table"
-    json = "json"
 
 
 def containers(
@@ -25,11 +17,11 @@ def containers(
     k8s_podname: opt.K8sPodName = None,
     k8s_containername: opt.K8sContainerName = None,
     k8s_selector: opt.K8sSelector = None,
-    fmt: Annotated[_Fmt, typer.Option("--format", help="Output format.")] = _Fmt.table,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """List the containers gadgets can see, with their namespaces.
 
-    Example: gadget containers --runtimes podman --format json
+    Example: gadget containers --runtimes podman -o json
     """
     try:
         sources = opt.container_sources(runtimes)
@@ -46,8 +38,8 @@ def containers(
     except ContainerError as e:
         raise GadgetError(str(e)) from None
     found = coll.select(sel)
-    if fmt is _Fmt.json:
-        typer.echo(json.dumps([c.as_dict() for c in found], indent=2))
+    if fmt.structured:
+        print_json([c.as_dict() for c in found], fmt)
         return
     print_table(
         ["RUNTIME", "NAME", "ID", "PID", "MNTNS", "IMAGE", "K8S.NAMESPACE", "K8S.POD"],

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 from gadgetsmith.toolchain.cli.common import (
-    FormatOpt,
-    ListFormat,
-    OutFormat,
+    Output,
+    OutputOpt,
     StoreOpt,
     print_json,
     store_path,
@@ -25,22 +24,23 @@ def complete_image(ctx: typer.Context, incomplete: str) -> list[str]:
         rows = list_images(ctx.params.get("store") or root.params.get("store"))
     except Exception:  # noqa: BLE001 - completion never fails, it offers nothing
         return []
-    names = [f"{r['repository']}:{r['tag']}" if r["tag"] else r["reference"] for r in rows]
+    names = [f"{r['repository']}:{r['tag']}" if r["tag"] else r["reference"] for r in rows
+             if r["reference"]]
     return [n for n in names if n.startswith(incomplete)]
 
 
 def list_(
-    fmt: Annotated[ListFormat, typer.Option("--format", help="Output format.")] = ListFormat.table,
+    fmt: OutputOpt = Output.columns,
     no_trunc: Annotated[bool, typer.Option("--no-trunc", help="Show full digests.")] = False,
     store: StoreOpt = None,
 ) -> None:
     """List images in the local store.
 
-    Example: gadget list --format json
+    Example: gadget list -o json
     """
     rows = list_images(store_path(store))
-    if fmt is ListFormat.json:
-        print_json(rows)
+    if fmt.structured:
+        print_json(rows, fmt)
         return
     print_table(
         ["REPOSITORY", "TAG", "DIGEST", "CREATED"],
@@ -58,16 +58,16 @@ def list_(
 
 def inspect(
     image: Annotated[str, typer.Argument(help="Image reference or digest.", autocompletion=complete_image)],
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreOpt = None,
 ) -> None:
     """Show an image: index, per-arch manifests, layers, data sources and params.
 
-    Example: gadget inspect trace_open:dev --format json
+    Example: gadget inspect trace_open:dev -o json
     """
     info = inspect_image(store_path(store), image)
-    if fmt is OutFormat.json:
-        print_json(info)
+    if fmt.structured:
+        print_json(info, fmt)
         return
     print_inspect(info)
 
@@ -108,7 +108,7 @@ def rm(
 
 def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreOpt = None,
 ) -> None:
     """Remove blobs no image uses and temporary data that killed commands left behind.
@@ -121,8 +121,8 @@ def prune(
     Example: gadget prune --dry-run
     """
     report = open_store(store_path(store)).prune(dry_run=dry_run)
-    if fmt is OutFormat.json:
-        print_json(report.as_dict())
+    if fmt.structured:
+        print_json(report.as_dict(), fmt)
         return
     verb = "Would delete" if dry_run else "Deleted"
     for digest, size in report.blobs:

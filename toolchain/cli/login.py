@@ -3,12 +3,18 @@ registry can take."""
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.cli.common import AuthFileOpt, CaFileOpt, FormatOpt, InsecureOpt, OutFormat
+from gadgetsmith.toolchain.cli.common import (
+    AuthFileOpt,
+    CaFileOpt,
+    InsecureOpt,
+    Output,
+    OutputOpt,
+    print_json,
+)
 from gadgetsmith.toolchain.cli.registry import remote_options
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import check_registry
@@ -84,7 +90,7 @@ def registry_check(
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """Check a registry: reachable, accepts gadget media types, OCI 1.1 referrers API or tag fallback.
 
@@ -93,8 +99,8 @@ def registry_check(
     host = registry_host(registry)
     rep = check_registry(host, repo, options=remote_options(authfile, insecure_registries, ca_file, None),
                          write=not no_write)
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(rep, indent=2))
+    if fmt.structured:
+        print_json(rep, fmt)
     else:
         typer.echo(f"{rep['host']} ({rep['scheme']}, API {rep['apiVersion'] or '?'})")
         for m in rep["messages"]:

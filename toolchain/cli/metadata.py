@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from gadgetsmith.toolchain.build.driver import compile_and_analyze, wasm_additions_of
-from gadgetsmith.toolchain.cli.common import BuildFileOpt, FormatOpt, OutFormat, store_path
+from gadgetsmith.toolchain.cli.common import BuildFileOpt, Output, OutputOpt, print_json, store_path
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import MergeResult, update_file
@@ -40,7 +39,7 @@ ImageStoreOpt = Annotated[
 
 def validate(
     target: Annotated[str, typer.Argument(help="Gadget directory, gadget.yaml file, or image reference.")],
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     file: BuildFileOpt = None,
     no_object: Annotated[
         bool, typer.Option("--no-object", help="Schema only: do not compile and cross-check.")
@@ -60,7 +59,7 @@ def validate(
 
     Example: gadget validate sample-gadgets/trace_open
 
-    Example: gadget validate trace_open:dev --format json
+    Example: gadget validate trace_open:dev -o json
 
     Example: gadget validate my_gadget --strict
     """
@@ -82,8 +81,8 @@ def validate(
             raise NotFoundError(f"{target}: no such gadget directory or file")
         report = validate_image(target, store_path(store), strict)
     failed = bool(report.errors) or (strict and bool(report.warnings))
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(report.as_dict(), indent=2))
+    if fmt.structured:
+        print_json(report.as_dict(), fmt)
         if failed:
             raise typer.Exit(1)
         return

@@ -13,9 +13,9 @@ from gadgetsmith.toolchain.cli.common import (
     AuthFileOpt,
     BuildFileOpt,
     CaFileOpt,
-    FormatOpt,
     InsecureOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     StoreDirOpt,
     print_json,
@@ -112,7 +112,7 @@ def publish_cmd(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreDirOpt = None,
 ) -> None:
     """Build, validate, test, sign and push a gadget: the CI pipeline in one command.
@@ -120,7 +120,7 @@ def publish_cmd(
     Stops at the first step that fails, and then nothing is pushed. Checked before the
     build: the destination against the policy (allowedPush; exit 3), the test specs, the
     signing key and its passphrase, and (when pushing) the registry and the credentials.
-    Progress goes to stderr; stdout has the published reference, or with --format json
+    Progress goes to stderr; stdout has the published reference, or with -o json
     one summary (every step, digests, tests, signature), also when a step fails. See
     README, 'CI'.
 
@@ -130,7 +130,7 @@ def publish_cmd(
 
     Example: sudo gadget publish sample-gadgets/trace_open localhost:5000/trace_open:dev --no-push
     """
-    text = fmt is OutFormat.text
+    text = fmt is Output.columns
     opts = PublishOptions(
         arches=_arches(arch), build_file=file, ig_version=ig_version, btfgen=btfgen,
         btfhub_archive=btfhub_archive, store=store_path(store), strict=strict, test=test,
@@ -159,11 +159,11 @@ def publish_cmd(
         result = publish(directory, image, opts, on_step=on_step, on_case=on_case)
     except PublishFailed as e:
         if not text:
-            print_json(e.result.as_dict())
+            print_json(e.result.as_dict(), fmt)
         raise
     if text:
         verb = "Published" if result.pushed else "Built, not pushed:"
         typer.echo(f"{verb} {result.pinned}")
     else:
-        print_json(result.as_dict())
+        print_json(result.as_dict(), fmt)
     state.fast_exit = True

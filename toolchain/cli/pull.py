@@ -10,10 +10,10 @@ import typer
 from gadgetsmith.toolchain.cli.common import (
     AuthFileOpt,
     CaFileOpt,
-    FormatOpt,
     InsecureOpt,
     NoVerifyOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     StoreDirOpt,
     state,
@@ -35,7 +35,7 @@ def pull(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreDirOpt = None,
 ) -> None:
     """Pull an image with all architectures (and its cosign signature tags) into the store.
@@ -44,7 +44,7 @@ def pull(
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
     verifier = partial(pull_check, no_verify=no_verify, warn=warn)
-    with ProgressBar(f"pull {image}", fmt is OutFormat.text) as bar:
+    with ProgressBar(f"pull {image}", fmt is Output.columns) as bar:
         stats = pull_image(image, store_path=store_path(store), options=opts, progress=bar,
                            with_signature=not no_signature, verifier=verifier)
     report_transfer("Pulled", stats, fmt)

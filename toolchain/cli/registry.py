@@ -9,7 +9,6 @@ atomically under its lock, so there is nothing left to clean up.
 
 from __future__ import annotations
 
-import json
 import sys
 from functools import partial
 from pathlib import Path
@@ -20,11 +19,12 @@ import typer
 from gadgetsmith.toolchain.cli.common import (
     AuthFileOpt,
     CaFileOpt,
-    FormatOpt,
     InsecureOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     StoreDirOpt,
+    print_json,
     state,
     store_path,
     warn,
@@ -86,9 +86,9 @@ class ProgressBar:
             self._p.stop()
 
 
-def report_transfer(verb: str, stats: Stats, fmt: OutFormat) -> None:
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(stats.as_dict(), indent=2))
+def report_transfer(verb: str, stats: Stats, fmt: Output) -> None:
+    if fmt.structured:
+        print_json(stats.as_dict(), fmt)
         return
     for w in stats.warnings:
         typer.echo(f"warning: {w}", err=True)
@@ -102,7 +102,8 @@ def report_transfer(verb: str, stats: Stats, fmt: OutFormat) -> None:
     elif stats.signatures:
         extra.append(f"{len(stats.signatures)} signatures: {', '.join(stats.signatures)}")
     note = f" ({', '.join(extra)})" if extra else ""
-    typer.echo(f"{verb} {stats.reference}@{stats.digest}: {stats.transferred}/{stats.blobs} blobs, "
+    pinned = stats.reference if "@" in stats.reference else f"{stats.reference}@{stats.digest}"
+    typer.echo(f"{verb} {pinned}: {stats.transferred}/{stats.blobs} blobs, "
                f"{stats.bytes} bytes{note}")
 
 
@@ -142,7 +143,7 @@ def push(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: StoreDirOpt = None,
 ) -> None:
     """Push an image (index, all architectures, and its signature tags) to a registry.
@@ -162,7 +163,7 @@ def push(
         prepared = cli_helpers.sign_before_push(image, dest, key, recursive, store_path(store),
                                                 opts, warn)
         selector = partial(source.signatures_for, prepared=prepared)
-    with ProgressBar(f"push {dest or image}", fmt is OutFormat.text) as bar:
+    with ProgressBar(f"push {dest or image}", fmt is Output.columns) as bar:
         stats = push_image(image, dest=dest, store_path=store_path(store), options=opts,
                            progress=bar, with_signature=not no_signature, signatures=selector)
     report_transfer("Pushed", stats, fmt)
@@ -179,14 +180,14 @@ def copy(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """Copy an image between registries without the local store (blobs are streamed).
 
     Example: gadget copy registry.corp:5000/obs/trace_open:v1 127.0.0.1:5000/mirror/trace_open:v1
     """
     opts = remote_options(authfile, insecure_registries, ca_file, policy)
-    with ProgressBar(f"copy {source}", fmt is OutFormat.text) as bar:
+    with ProgressBar(f"copy {source}", fmt is Output.columns) as bar:
         stats = copy_image(source, dest, options=opts, progress=bar, with_signature=not no_signature)
     report_transfer("Copied", stats, fmt)
     state.fast_exit = True

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -26,24 +25,18 @@ from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.runtime.pipeline.output import Output
 from gadgetsmith.runtime.pipeline.source import GadgetSource
 from gadgetsmith.toolchain.cli import options as opt
+from gadgetsmith.toolchain.cli.common import Output as OutputFormat
 from gadgetsmith.toolchain.cli.common import state, store_path
 from gadgetsmith.toolchain.cli.images import complete_image
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 from gadgetsmith.toolchain.run import resolve_source
 
-
-class _Out(str, Enum):
-    columns = "columns"
-    json = "json"
-    jsonpretty = "jsonpretty"
-    yaml = "yaml"
-
-
 Image = Annotated[str, typer.Argument(
     help="Image reference, a gadget source directory or a .o file.", autocompletion=complete_image)]
 Params = Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")]
 Filter = Annotated[str | None, typer.Option("--filter", "-F", help="e.g. 'proc.comm==cat,error!=0'.")]
-OutputMode = Annotated[_Out, typer.Option("--output", "-o", help="Output mode.")]
+OutputMode = Annotated[OutputFormat, typer.Option(
+    "-o", "--output", help="columns (text for people), json (one event a line), jsonpretty or yaml.")]
 Fields = Annotated[str | None, typer.Option(
     "--fields", help="Comma-separated columns to show (per data source: 'ds1:a,b;ds2:c').")]
 Sort = Annotated[str | None, typer.Option("--sort", help="Sort snapshots/top: f1,-f2.")]
@@ -67,7 +60,7 @@ PolicyFile = Annotated[Path | None, typer.Option(
 
 
 def run(ctx: typer.Context, image: Image, param: Params = None, filter_: Filter = None,
-        output: OutputMode = _Out.columns, fields: Fields = None, sort: Sort = None,
+        output: OutputMode = OutputFormat.columns, fields: Fields = None, sort: Sort = None,
         timeout: Timeout = None, count: Count = None, interval: Interval = 1.0, host: Host = False,
         containername: opt.ContainerName = None, runtimes: opt.Runtimes = None,
         k8s_namespace: opt.K8sNamespace = None, k8s_podname: opt.K8sPodName = None,

@@ -9,9 +9,9 @@ import typer
 from gadgetsmith.toolchain.cli.common import (
     AuthFileOpt,
     CaFileOpt,
-    FormatOpt,
     InsecureOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     print_json,
     store_path,
@@ -44,7 +44,7 @@ def keygen(
         str, typer.Option("--output-prefix", help="Write PREFIX.key and PREFIX.pub.")
     ] = "cosign",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """Create an ECDSA P-256 key pair in cosign's format (encrypted .key, PKIX .pub).
 
@@ -54,8 +54,8 @@ def keygen(
     """
     passphrase = get_passphrase(f"the new key {output_prefix}.key", confirm=True)
     key_path, pub_path = write_key_pair(output_prefix, passphrase, force=force)
-    if fmt is OutFormat.json:
-        print_json({"privateKey": str(key_path), "publicKey": str(pub_path)})
+    if fmt.structured:
+        print_json({"privateKey": str(key_path), "publicKey": str(pub_path)}, fmt)
         return
     typer.echo(f"Private key written to {key_path}")
     typer.echo(f"Public key written to {pub_path}")
@@ -88,7 +88,7 @@ def sign(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: _StoreOpt = None,
 ) -> None:
     """Sign an image: a cosign signature tagged sha256-<digest>.sig next to it.
@@ -118,8 +118,8 @@ def sign(
         )
     for w in result.warnings:
         _warn(w)
-    if fmt is OutFormat.json:
-        print_json(result.as_dict())
+    if fmt.structured:
+        print_json(result.as_dict(), fmt)
         return
     for s in result.signed:
         what = "Signed" if s.added else "Already signed by this key:"
@@ -169,7 +169,7 @@ def verify(
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
     policy: PolicyOpt = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     store: _StoreOpt = None,
 ) -> None:
     """Verify an image's cosign signature and that its content matches the signed digest.
@@ -187,8 +187,8 @@ def verify(
     )
     for w in result.warnings:
         _warn(w)
-    if fmt is OutFormat.json:
-        print_json(result.as_dict())
+    if fmt.structured:
+        print_json(result.as_dict(), fmt)
         return
     pinned = result.reference.endswith(f"@{result.digest}")  # REF already named the digest
     typer.echo(f"Verified {result.reference if pinned else f'{result.reference}@{result.digest}'}")

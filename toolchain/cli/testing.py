@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import time
@@ -13,12 +12,13 @@ import typer
 from gadgetsmith.toolchain.cli.common import (
     AuthFileOpt,
     CaFileOpt,
-    FormatOpt,
     InsecureOpt,
     NoVerifyOpt,
-    OutFormat,
+    Output,
+    OutputOpt,
     PolicyOpt,
     StoreDirOpt,
+    print_json,
     store_path,
 )
 from gadgetsmith.toolchain.errors import UsageError
@@ -46,7 +46,7 @@ def test(
     junit: Annotated[
         Path | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
     ] = None,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
     jobs: Annotated[
         int, typer.Option("--jobs", "-j", min=1,
                           help="Gadgets tested at the same time (the cases of one gadget always "
@@ -89,7 +89,7 @@ def test(
         for p in planned:
             typer.echo(f"{p.case.spec.label}:{p.case.line}: {p.gadget_label}: {p.case.name}")
         return
-    text = fmt is OutFormat.text
+    text = fmt is Output.columns
 
     def building(src: GadgetSource) -> None:
         if text:
@@ -128,8 +128,8 @@ def test(
         signal.signal(signal.SIGTERM, previous)
     if junit is not None:
         report.write_junit(results, junit)
-    if fmt is OutFormat.json:
-        typer.echo(json.dumps(report.as_json(results), indent=2, default=str))
+    if fmt.structured:
+        print_json(report.as_json(results), fmt)
     else:
         gadgets = len({p.key for p in planned})
         typer.echo(f"ran {len(results)} case{'s' * (len(results) != 1)} of {gadgets} "

@@ -79,6 +79,21 @@ def list_images(store_path: Path | None) -> list[dict[str, Any]]:
             }
         )
     rows.sort(key=lambda r: (r["repository"], r["tag"]))
+    return rows + _untagged(store, {r["digest"] for r in rows})
+
+
+def _untagged(store: Store, tagged: set[str]) -> list[dict[str, Any]]:
+    """Images kept without a name (`gadget build` without -t), as docker lists them:
+    ``<none>`` for repository and tag, found by digest."""
+    rows = []
+    for desc in store.read_index()["manifests"]:
+        digest = desc.get("digest", "")
+        if (desc.get("annotations") or {}).get(mt.REF_NAME) or digest in tagged:
+            continue
+        tagged.add(digest)
+        created = (desc.get("annotations") or {}).get(mt.CREATED) or _created_inside(store, digest)
+        rows.append({"reference": "", "repository": "<none>", "tag": "<none>", "digest": digest,
+                     "created": created or "", "created_ago": _ago(created)})
     return rows
 
 
