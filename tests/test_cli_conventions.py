@@ -227,7 +227,7 @@ def _help(*cmd: str) -> str:
 
 
 def test_every_command_that_prints_a_result_takes_the_same_output_option() -> None:
-    with_output = ["build", "list", "inspect", "prune", "validate", "run", "test", "publish",
+    with_output = ["build", "init", "list", "inspect", "prune", "validate", "run", "test", "publish",
                    "push", "pull", "copy", "export", "import", "registry-check", "keygen", "sign",
                    "verify", "containers", "check", "version", ("btf", "import"), ("btf", "list")]
     for cmd in with_output:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.cli.common import FormatOpt, OutFormat, print_json
+from gadgetsmith.toolchain.cli.common import Output, OutputOpt, print_json
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.scaffold import (
     InitResult,
@@ -68,7 +68,7 @@ def init(
                                            "name are replaced, others kept).")
     ] = False,
     list_: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
-    fmt: FormatOpt = OutFormat.text,
+    fmt: OutputOpt = Output.columns,
 ) -> None:
     """Create a gadget project: program, gadget.yaml, tests and a CI workflow, from a template.
 
@@ -84,8 +84,8 @@ def init(
     """
     if list_:
         templates = list_templates()
-        if fmt is OutFormat.json:
-            print_json([{"name": t.name, "summary": t.summary} for t in templates])
+        if fmt.structured:
+            print_json([{"name": t.name, "summary": t.summary} for t in templates], fmt)
             return
         width = max(len(t.name) for t in templates)
         for t in templates:
@@ -100,9 +100,9 @@ def init(
         values["template"] = template
     interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty()
     result = init_project(directory, values, force=force, interactive=interactive)
-    if fmt is OutFormat.json:
+    if fmt.structured:
         print_json({"path": str(result.path), "template": result.template,
-                    "answers": result.answers, "files": result.files, "next": _next_steps(result)})
+                    "answers": result.answers, "files": result.files, "next": _next_steps(result)}, fmt)
         return
     typer.echo(f"Created {result.path}/: a {result.template} gadget named {result.answers['name']} "
                f"({len(result.files)} files)")
