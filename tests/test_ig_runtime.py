@@ -515,3 +515,53 @@ def test_tc_classifier_interface_errors(objects: dict) -> None:
     assert sorted(warnings) == [
         f"program {p} (classifier/{d}/{p}) is not attached: no interface: give one with "
         "-p iface=NAME" for p, d in (("watch_in", "ingress"), ("watch_out", "egress"))]
+
+
+def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
+    """gadget_sockets, as IG's socket enricher fills it: a TCP server started before the
+    gadget (found by the first scan) and one started while it runs (by a later scan);
+    the connections' state changes of their ports carry the server process's pid, comm,
+    parent and mount namespace."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    code = ("import socket, sys, time\n"
+            "s = socket.create_server(('127.0.0.1', int(sys.argv[1])))\n"
+            "print(s.getsockname()[1], flush=True)\ns.settimeout(20)\n"
+            "while True:\n    c, _ = s.accept()\n    c.close()\n")
+
+    def server(port: int = 0) -> tuple[subprocess.Popen, int]:
+        p = subprocess.Popen(["python3", "-c", code, str(port)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout is not None
+        return p, int(p.stdout.readline())
+
+    def connect(port: int) -> None:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port2 = free.getsockname()[1]
+    before, port1 = server()
+    later = None
+    try:
+        with Gadget(objects["sockowner"]["amd64"], params={"port": str(port1)}) as g:
+            connect(port1)
+            first = list(g.events(timeout=10, count=1))
+        with Gadget(objects["sockowner"]["amd64"], params={"port": str(port2)}) as g:
+            later, _ = server(port2)
+            time.sleep(2.5)  # the enricher scans every second
+            list(g.events(timeout=0.5))  # its listen(), before any scan could see it
+            connect(port2)
+            second = list(g.events(timeout=10, count=1))
+    finally:
+        for p in (before, later):
+            if p is not None:
+                p.kill()
+                p.wait()
+    mntns = os.stat(f"/proc/{os.getpid()}/ns/mnt").st_ino
+    for ev, proc in ((first[0], before), (second[0], later)):
+        assert ev["known"] and ev["proc.pid"] == proc.pid == ev["proc.tid"], ev
+        assert (ev["proc.comm"], ev["proc.parent.pid"], ev["proc.mntns_id"]) == \
+            ("python3", os.getpid(), mntns)
+        assert ev["proc.parent.comm"] == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
+        assert ev["netns_id"] == os.stat(f"/proc/{os.getpid()}/ns/net").st_ino

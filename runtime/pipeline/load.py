@@ -4,7 +4,10 @@ containers, kept current)."""
 
 from __future__ import annotations
 
-from gadgetsmith.runtime.bpf import btfgen
+import contextlib
+
+from gadgetsmith.runtime.bpf import btfgen, sockets
+from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.bpf.loader import LoadedGadget
 from gadgetsmith.runtime.containers.collection import Container, ContainerCollection
 from gadgetsmith.runtime.pipeline.context import RunContext
@@ -14,7 +17,9 @@ from gadgetsmith.runtime.pipeline.stage import LOAD, Stage
 class LoadStage(Stage):
     """``ctx.loaded``: the object loaded, nothing attached yet. Without ``ctx.host``, the
     gadget's ``gadget_mntns_filter_map`` holds the selected containers' mount namespaces:
-    those running now, and, from the collection's thread, those that start later."""
+    those running now, and, from the collection's thread, those that start later. A gadget
+    with the map ``gadget_sockets`` gets it filled by the socket enricher
+    (:mod:`~gadgetsmith.runtime.bpf.sockets`) while it runs."""
 
     name = "load"
     priority = LOAD
@@ -22,15 +27,25 @@ class LoadStage(Stage):
     def __init__(self) -> None:
         self._ctx: RunContext | None = None
         self._coll: ContainerCollection | None = None
+        self._enricher: sockets.SocketEnricher | None = None
 
     def start(self, ctx: RunContext) -> None:
         assert ctx.object is not None, "the object stage runs first"
         self._ctx = ctx
-        # a kernel without BTF: CO-RE relocations against the image's btfgen entry
-        with btfgen.btf_for_load(ctx.btfgen_layer) as btf_path:
+        # a kernel without BTF: CO-RE relocations against the image's btfgen entry; a
+        # gadget of the sockets map: struct gadget_socket_value described besides
+        enrich = sockets.SOCKETS_MAP in ctx.object.maps
+        with contextlib.ExitStack() as stack:
+            btf_path = stack.enter_context(btfgen.btf_for_load(ctx.btfgen_layer))
+            if enrich:
+                btf_path = stack.enter_context(sockets.btf_with_socket_value(btf_path))
             ctx.loaded = LoadedGadget(ctx.object, ctx.params, autoattach=False,
                                       filter_by_mntns=not ctx.host, on_warning=ctx.warn,
                                       on_debug=ctx.on_debug, btf_custom_path=btf_path)
+        if enrich:
+            m = ctx.loaded.maps[sockets.SOCKETS_MAP]
+            self._enricher = sockets.SocketEnricher(ctx.loaded.map_fd(sockets.SOCKETS_MAP),
+                                                    L.lib().bpf_map__value_size(m))
         coll = ctx.containers
         if ctx.host or coll is None:
             return
@@ -58,6 +73,9 @@ class LoadStage(Stage):
             if self._removed in coll.on_remove:
                 coll.on_remove.remove(self._removed)
             self._coll = None
+        if self._enricher is not None:
+            self._enricher.close()
+            self._enricher = None
         ctx = self._ctx
         if ctx is not None and ctx.loaded is not None:
             ctx.loaded.close()
