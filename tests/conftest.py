@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from . import hypothesis_profile  # noqa: F401 - loads the suite's hypothesis profile
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample-gadgets"
 GADGET = str(Path(sys.executable).parent / "gadget")

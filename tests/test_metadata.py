@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from .conftest import SAMPLES, TINY_PROGRAM, TINY_YAML, dump_yaml, load_yaml, run_gadget
+from .hypothesis_profile import TIMING_CHECKS
 
 SAMPLE_DIRS = sorted(p for p in SAMPLES.iterdir() if (p / "gadget.yaml").is_file())
 
@@ -228,7 +229,8 @@ def tiny_object(tmp_path_factory, clang_available) -> object:
     return analyze(objs["amd64"].read_bytes())
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[*TIMING_CHECKS, HealthCheck.function_scoped_fixture])
 @given(doc=docs)
 def test_validate_never_raises_on_random_documents(doc, tiny_object) -> None:
     text = dump_yaml(doc)

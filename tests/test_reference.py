@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from gadgetsmith.runtime.oci.reference import InvalidReference, normalize, parse
 from hypothesis import assume, given
 from hypothesis import strategies as st
+
+from .conftest import REPO
 
 
 @pytest.mark.parametrize(
@@ -59,3 +65,29 @@ def test_normalize_is_idempotent(parts: list[str], tag: str | None, domain: str)
     assert normalize(once) == once
     ref = parse(once)
     assert ref.tag == (tag or "latest")
+
+
+SLOW_PROPERTY = '''
+import time
+from hypothesis import given, settings, strategies as st
+{load}
+
+@settings(max_examples=15)
+@given(st.integers().map(lambda n: (time.sleep(0.2), n)[1]))
+def test_slow_to_generate(n):
+    assert isinstance(n, int)
+'''
+
+
+def test_property_tests_survive_a_slow_machine(tmp_path: Path) -> None:
+    """test_normalize_is_idempotent failed hypothesis' too_slow health check on the loaded
+    machine: generating examples slowly is not a failure under this suite's profile (and
+    still is without it, so the check below can fail)."""
+    for load, code in (("import tests.conftest  # as every test module of the suite", 0), ("", 1)):
+        f = tmp_path / f"test_slow_{code}.py"
+        f.write_text(SLOW_PROPERTY.format(load=load))
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "--rootdir", str(tmp_path), str(f)], capture_output=True, text=True,
+                              cwd=REPO, timeout=300)
+        assert proc.returncode == code, proc.stdout[-2000:]
+        assert ("too_slow" in proc.stdout) == (code == 1), proc.stdout[-2000:]
