@@ -565,3 +565,38 @@ def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
             ("python3", os.getpid(), mntns)
         assert ev["proc.parent.comm"] == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
         assert ev["netns_id"] == os.stat(f"/proc/{os.getpid()}/ns/net").st_ino
+
+
+def test_socket_filter_finds_the_sender_through_the_dispatcher(objects: dict) -> None:
+    """A socket filter's lookup by packet (trace_dns's): the dispatcher gives it this
+    network namespace in skb->cb[0], the enricher the socket's owner: the process that
+    sent the datagram, found by its source port."""
+    from gadgetsmith.runtime import Gadget
+
+    need_root()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        code = ("import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "s.bind(('127.0.0.1', 0))\nprint(s.getsockname()[1], flush=True)\n"
+                "sys.stdin.readline()\n"
+                f"for _ in range(3):\n    s.sendto(b'hi', ('127.0.0.1', {port}))\n")
+        with Gadget(objects["pktowner"]["amd64"], params={"port": str(port)}) as g:
+            sender = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+            try:
+                assert sender.stdout is not None and sender.stdin is not None
+                sport = int(sender.stdout.readline())
+                time.sleep(2.5)  # a scan of the enricher sees the new socket
+                sender.stdin.write("go\n")
+                sender.stdin.flush()
+                evs = list(g.events(timeout=10, count=3))
+            finally:
+                sender.kill()
+                sender.wait()
+    assert len(evs) == 3
+    for ev in evs:
+        assert ev["known"] and ev["sport"] == sport, ev
+        assert (ev["proc.pid"], ev["proc.comm"], ev["proc.parent.pid"]) == (sender.pid, "python3",
+                                                                            os.getpid())
+        assert ev["netns_id"] == os.stat(f"/proc/{os.getpid()}/ns/net").st_ino

@@ -190,6 +190,7 @@ def _declare() -> None:
     _sig("bpf_obj_get_info_by_fd", c_int, [c_int, c_void_p, ctypes.POINTER(c_uint32)])
     _sig("bpf_map_create", c_int, [c_int, c_char_p, c_uint32, c_uint32, c_uint32, c_void_p])
     _sig("bpf_map_get_fd_by_id", c_int, [c_uint32])
+    _sig("bpf_prog_load", c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t, c_void_p])
     _sig("btf__load_vmlinux_btf", c_void_p, [])
     _sig("btf__parse", c_void_p, [c_char_p, c_void_p])
     _sig("btf__free", None, [c_void_p])

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from gadgetsmith.runtime.bpf import dispatcher, perf_event, tc
 from gadgetsmith.runtime.bpf import libbpf as L
-from gadgetsmith.runtime.bpf import perf_event, tc
 from gadgetsmith.runtime.bpf.objmodel import GadgetObject, Param  # the static model; re-exported for callers
 from gadgetsmith.runtime.bpf.verifier import VerifierLog, explain
 from gadgetsmith.runtime.errors import LibbpfError, RuntimeGadgetError
@@ -329,7 +329,8 @@ class LoadedGadget:
                 if not link:
                     return 0
             elif L.prog_type(prog) == L.PROG_TYPE_SOCKET_FILTER:
-                self.sockets[name] = self._attach_socket(prog, name, section)
+                self.sockets[name] = self._attach_socket(self._dispatched(prog, name), name,
+                                                         section)
                 return 0
             elif L.prog_type(prog) == L.PROG_TYPE_PERF_EVENT:
                 self.handles[name] = _attach_perf_events(prog, name, section, self.gobj.metadata)
@@ -357,8 +358,19 @@ class LoadedGadget:
             self._warn(f"program {name} ({section}) is not attached: no interface: give one "
                        "with -p iface=NAME")
             return
-        self.handles[name] = tc.TcAttachment(L.lib().bpf_program__fd(prog), name, section,
+        self.handles[name] = tc.TcAttachment(self._dispatched(prog, name), name, section,
                                              self.tc_iface)
+
+    def _dispatched(self, prog: int, name: str) -> int:
+        """The fd to attach a socket filter or classifier by: a gadget of the sockets map
+        gets IG's dispatcher in front (skb->cb[0] = this network namespace's inode, what
+        its lookups by packet read), others the program itself."""
+        fd: int = L.lib().bpf_program__fd(prog)
+        if "gadget_sockets" not in self.maps:
+            return fd
+        disp = dispatcher.Dispatcher(fd, L.prog_type(prog), dispatcher.netns_inode(), name)
+        self.handles[f"{name} dispatcher"] = disp
+        return disp.fd
 
     def _warn(self, text: str) -> None:
         if self.on_warning is not None:
@@ -492,10 +504,9 @@ class LoadedGadget:
                                      dict(a.owners)) for a in self.uprobes.values()]
 
     @staticmethod
-    def _attach_socket(prog: int, name: str, section: str) -> socket.socket:
-        """A socket filter sees every packet of the host network namespace (all interfaces,
-        both directions) through an AF_PACKET raw socket it is attached to."""
-        fd = L.lib().bpf_program__fd(prog)
+    def _attach_socket(fd: int, name: str, section: str) -> socket.socket:
+        """A socket filter (``fd``) sees every packet of the host network namespace (all
+        interfaces, both directions) through an AF_PACKET raw socket it is attached to."""
         try:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
         except OSError as e:
