@@ -80,7 +80,7 @@ fi
 
 if flag "${INPUT_SIGN:-true}" sign; then
   if [ -n "${GADGET_SIGNING_KEY:-}" ]; then
-    key="$work/signing.key"
+    key="$work/signing-key"
     (umask 077 && printf '%s\n' "$GADGET_SIGNING_KEY" > "$key")
     args+=(--key "$key")
     [ -n "${GADGET_PASSWORD:-}" ] || echo "::warning title=gadget publish::signing-key-password is empty: only an unencrypted key can be read"
