@@ -365,7 +365,7 @@ def test_the_action_publishes_a_signed_tested_image(tmp_path: Path, auth_registr
                     str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
                    capture_output=True, text=True, check=True)
     ver = run_gadget("verify", out["reference"], "--remote", "--public-keys", str(pub), "--ca-file",
-                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     str(reg.ca_file), "--authfile", str(authfile), "-o", "json",
                      store=tmp_path / "verify-store").json()
     assert ver["source"] == "registry" and ver["digest"] == digest
 
@@ -642,6 +642,6 @@ def test_a_gadget_init_repository_publishes_a_signed_tested_image_from_a_tag(
                     str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
                    capture_output=True, text=True, check=True)
     ver = run_gadget("verify", out["reference"], "--remote", "--public-keys", str(pub), "--ca-file",
-                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     str(reg.ca_file), "--authfile", str(authfile), "-o", "json",
                      store=tmp_path / "verify-store").json()
     assert ver["digest"] == out["digest"]

@@ -85,7 +85,7 @@ def test_publish_builds_tests_signs_and_pushes(tmp_path: Path, auth_registry) ->
     authfile = tmp_path / "auth.json"
     res = publish(str(gadget), ref, "--arch", "amd64", "--key", str(key), "-u", USER,
                   "--password-stdin", "--ca-file", str(reg.ca_file), "--authfile", str(authfile),
-                  "--junit", str(junit), "--format", "json", stdin=PASSWORD + "\n",
+                  "--junit", str(junit), "-o", "json", stdin=PASSWORD + "\n",
                   store=tmp_path / "store")
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
@@ -116,7 +116,7 @@ def test_publish_builds_tests_signs_and_pushes(tmp_path: Path, auth_registry) ->
                     str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
                    capture_output=True, text=True, check=True)
     ver = run_gadget("verify", ref, "--remote", "--public-keys", str(pub), "--ca-file",
-                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     str(reg.ca_file), "--authfile", str(authfile), "-o", "json",
                      store=tmp_path / "other").json()
     assert ver["source"] == "registry" and ver["digest"] == digest
 
@@ -132,7 +132,7 @@ def test_text_output_and_no_push(tmp_path: Path) -> None:
     assert "sign      skipped: no signing key (--key)" in res.stderr
     assert "push      skipped: not asked for (--no-push)" in res.stderr
     # the image is in the local store under the destination's name
-    listed = run_gadget("list", "--format", "json", store=tmp_path / "store").json()
+    listed = run_gadget("list", "-o", "json", store=tmp_path / "store").json()
     assert "registry.invalid:5000/obs/trace_open:dev" in json.dumps(listed)
 
 
@@ -158,7 +158,7 @@ def test_a_failing_gadget_test_pushes_nothing(tmp_path: Path, auth_registry) -> 
     junit = tmp_path / "junit.xml"
     res = publish(str(gadget), f"{reg.host}/obs/trace_open:v1", "--arch", "amd64", "--key", str(key),
                   "-u", USER, "--password-stdin", "--ca-file", str(reg.ca_file), "--junit", str(junit),
-                  "--format", "json", stdin=PASSWORD, store=tmp_path / "store")
+                  "-o", "json", stdin=PASSWORD, store=tmp_path / "store")
     summary = _fails(res, 1, "test", "gadget test: 1 passed, 1 failed")
     assert summary["tests"]["failed"] == 1 and summary["digest"]
     assert "FAIL  " in res.stderr and "expects the wrong error" in res.stderr
@@ -172,7 +172,7 @@ def test_a_wrong_registry_password_stops_before_the_build(tmp_path: Path, auth_r
     reg = auth_registry
     gadget = make_gadget(tmp_path)
     res = publish(str(gadget), f"{reg.host}/obs/trace_open:v1", "--arch", "amd64", "-u", USER,
-                  "--password-stdin", "--ca-file", str(reg.ca_file), "--format", "json",
+                  "--password-stdin", "--ca-file", str(reg.ca_file), "-o", "json",
                   stdin="not-the-password\n", store=tmp_path / "store")
     summary = _fails(res, 1, "preflight", "rejected the credentials of user 'ci'")
     assert summary["digest"] is None and "not-the-password" not in res.stdout + res.stderr
@@ -184,7 +184,7 @@ def test_a_wrong_registry_password_stops_before_the_build(tmp_path: Path, auth_r
     authfile.write_text(json.dumps({"auths": {reg.host: {
         "auth": base64.b64encode(f"{USER}:nope".encode()).decode()}}}))
     res = publish(str(gadget), f"{reg.host}/obs/trace_open:v1", "--ca-file", str(reg.ca_file),
-                  "--authfile", str(authfile), "--format", "json", store=tmp_path / "store")
+                  "--authfile", str(authfile), "-o", "json", store=tmp_path / "store")
     _fails(res, 1, "preflight", "rejected the credentials")
 
 
@@ -193,7 +193,7 @@ def test_a_destination_outside_the_policy_is_refused_before_the_build(tmp_path: 
     policy = tmp_path / "policy.yaml"
     policy.write_text("allowedPush: ['registry.corp:5000/observability/*']\nallowLocalSources: true\n")
     res = publish(str(gadget), "registry.corp:5000/elsewhere/trace_open:v1", "--policy", str(policy),
-                  "--format", "json", store=tmp_path / "store")
+                  "-o", "json", store=tmp_path / "store")
     _fails(res, 3, "preflight", "registry.corp:5000/elsewhere/trace_open:v1", str(policy))
     assert not (tmp_path / "store").exists()
 
@@ -203,7 +203,7 @@ def test_a_wrong_key_password_stops_before_the_build(tmp_path: Path, auth_regist
     key, _ = key_pair(tmp_path)
     gadget = make_gadget(tmp_path)
     res = publish(str(gadget), f"{reg.host}/obs/trace_open:v1", "--key", str(key), "-u", USER,
-                  "--password-stdin", "--ca-file", str(reg.ca_file), "--format", "json",
+                  "--password-stdin", "--ca-file", str(reg.ca_file), "-o", "json",
                   stdin=PASSWORD, env={"GADGET_PASSWORD": "wrong"}, store=tmp_path / "store")
     _fails(res, 2, "preflight", str(key))
     assert pushed_repositories(reg) == [] and not (tmp_path / "store").exists()
@@ -230,7 +230,7 @@ def test_every_architecture_signed_recursively(tmp_path: Path, auth_registry) ->
     gadget = make_gadget(tmp_path)
     ref = f"{reg.host}/obs/multi:v2"
     res = publish(str(gadget), ref, "--no-test", "--key", str(key), "--recursive", "-u", USER,
-                  "--password-stdin", "--ca-file", str(reg.ca_file), "--format", "json",
+                  "--password-stdin", "--ca-file", str(reg.ca_file), "-o", "json",
                   stdin=PASSWORD, store=tmp_path / "store")
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
@@ -245,7 +245,7 @@ def test_every_architecture_signed_recursively(tmp_path: Path, auth_registry) ->
                     str(reg.ca_file), "--authfile", str(authfile)], input=PASSWORD + "\n",
                    capture_output=True, text=True, check=True)
     ver = run_gadget("verify", ref, "--remote", "--recursive", "--public-keys", str(pub), "--ca-file",
-                     str(reg.ca_file), "--authfile", str(authfile), "--format", "json",
+                     str(reg.ca_file), "--authfile", str(authfile), "-o", "json",
                      store=tmp_path / "other").json()
     assert ver["digest"] == summary["digest"] and len(ver["verified"]) == 3
 
@@ -285,7 +285,7 @@ def test_a_token_auth_registry_like_ghcr(tmp_path: Path, registry_server) -> Non
         gadget = make_gadget(tmp_path)
         ref = f"{reg.host}/team/trace_open:v1"
         common = ["--arch", "amd64", "--no-test", "-u", USER, "--password-stdin", "--ca-file",
-                  str(reg.ca_file), "--format", "json"]
+                  str(reg.ca_file), "-o", "json"]
         bad = publish(str(gadget), ref, *common, stdin="nope", store=tmp_path / "store")
         _fails(bad, 1, "preflight", "rejected the credentials of user 'ci'")
         assert pushed_repositories(reg) == []

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The publish step of action.yml: the action's inputs (INPUT_*, as action.yml maps them)
-# to one `gadget publish --format json`, whose summary becomes the step's outputs and the
+# to one `gadget publish -o json`, whose summary becomes the step's outputs and the
 # job summary (report.py). Secrets arrive in the environment and go no further: the
 # registry password reaches gadget on stdin, the signing key is written to a file of a
 # private temporary directory that is removed on every exit, and the key's passphrase is
@@ -52,7 +52,7 @@ if [ -n "$tag" ]; then
 fi
 summary_file=${INPUT_SUMMARY_FILE:-$tmp/gadget-publish-summary.json}
 
-args=(publish "${INPUT_PATH:-.}" "$ref" --format json
+args=(publish "${INPUT_PATH:-.}" "$ref" -o json
       --store "${GADGETSMITH_STORE:-$tmp/gadget-store}"
       --authfile "${REGISTRY_AUTH_FILE:-${DOCKER_CONFIG:-$HOME/.docker}/config.json}")
 [ -z "${INPUT_ARCHES:-}" ] || args+=(--arch "$INPUT_ARCHES")

@@ -1,4 +1,4 @@
-"""The report of action.yml's publish step: `gadget publish --format json`'s summary as the
+"""The report of action.yml's publish step: `gadget publish -o json`'s summary as the
 step's outputs (GITHUB_OUTPUT) and a job summary (GITHUB_STEP_SUMMARY, Markdown).
 
 Usage: report.py SUMMARY.json EXIT_CODE [JUNIT_FILE]
