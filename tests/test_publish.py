@@ -295,3 +295,30 @@ def test_a_token_auth_registry_like_ghcr(tmp_path: Path, registry_server) -> Non
         assert any(u == USER and "repository:team/trace_open:pull,push" in sc for _, u, sc in tok.requests)
     finally:
         tok.close()
+
+
+ENV_SPEC = """\
+cases:
+  - name: a trigger that records its environment
+    trigger:
+      command: [sh, -c, "env > ENVFILE; cat /nonexistent-{{ case.id }}"]
+    expect:
+      match:
+        fname: "/nonexistent-{{ case.id }}"
+        error: ENOENT
+"""
+
+
+def test_the_tests_do_not_inherit_the_key_passphrase(tmp_path: Path) -> None:
+    key, _ = key_pair(tmp_path)
+    envfile = tmp_path / "trigger-env"
+    gadget = make_gadget(tmp_path, ENV_SPEC.replace("ENVFILE", str(envfile)))
+    res = publish(str(gadget), "registry.corp:5000/obs/trace_open:v1", "--arch", "amd64",
+                  "--key", str(key), "--no-push", store=tmp_path / "store",
+                  env={"COSIGN_PASSWORD": "also secret", "PUBLISH_TEST_MARKER": "here"})
+    assert res.returncode == 0, res.stderr
+    assert "sign      ok" in res.stderr  # the key was read with the passphrase all the same
+    seen = envfile.read_text()
+    assert "PUBLISH_TEST_MARKER=here" in seen  # the trigger's environment, recorded
+    assert "GADGET_PASSWORD" not in seen and "COSIGN_PASSWORD" not in seen
+    assert KEY_ENV["GADGET_PASSWORD"] not in seen and "also secret" not in seen

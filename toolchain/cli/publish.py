@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,7 @@ from gadgetsmith.toolchain.publish import (
     publish,
 )
 from gadgetsmith.toolchain.registry.auth import Credentials
+from gadgetsmith.toolchain.signing.keys import ENV_PASSWORD, passphrase_from_env
 from gadgetsmith.toolchain.testing import report
 from gadgetsmith.toolchain.testing.runner import CaseResult
 
@@ -58,6 +60,15 @@ def _credentials(username: str | None, password_stdin: bool) -> Credentials | No
     if not password:
         raise UsageError("--password-stdin: the password on stdin is empty")
     return Credentials(username, password)
+
+
+def _take_passphrase() -> bytes | None:
+    """The key's passphrase from GADGET_PASSWORD / COSIGN_PASSWORD, taken out of this
+    process's environment: the commands the tests run (triggers, podman) do not inherit it."""
+    passphrase = passphrase_from_env()
+    for name in ENV_PASSWORD:
+        os.environ.pop(name, None)
+    return passphrase
 
 
 def publish_cmd(
@@ -134,8 +145,8 @@ def publish_cmd(
     opts = PublishOptions(
         arches=_arches(arch), build_file=file, ig_version=ig_version, btfgen=btfgen,
         btfhub_archive=btfhub_archive, store=store_path(store), strict=strict, test=test,
-        specs=spec or [], keyword=keyword, junit=junit, key=key, recursive=recursive, push=push,
-        remote=remote_options(authfile, insecure_registries, ca_file, policy),
+        specs=spec or [], keyword=keyword, junit=junit, key=key, passphrase=_take_passphrase(),
+        recursive=recursive, push=push, remote=remote_options(authfile, insecure_registries, ca_file, policy),
         credentials=_credentials(username, password_stdin) if push else None,
     )
     if username and not push:
