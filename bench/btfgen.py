@@ -107,7 +107,7 @@ def main() -> int:
         tmp = Path(tmp_s)
         objdir = tmp / "obj"
         objdir.mkdir()
-        subprocess.run([GADGET, "build", str(gdir), "--no-store", "-o", str(objdir)], check=True,
+        subprocess.run([GADGET, "build", str(gdir), "--no-store", "--output-dir", str(objdir)], check=True,
                        stdout=subprocess.DEVNULL)
         env = dict(os.environ)
 

@@ -517,7 +517,7 @@ class Harness:
         for arch in self.args.arch:
             adir = out / arch
             adir.mkdir(parents=True, exist_ok=True)
-            cmd = self.g("build", str(d), "--arch", arch, "--no-store", "-o", str(adir))
+            cmd = self.g("build", str(d), "--arch", arch, "--no-store", "--output-dir", str(adir))
             self.log(cmd)
             p = sh(cmd, 600)
             if p.returncode == 0:

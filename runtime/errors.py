@@ -14,6 +14,7 @@ older ``except ValueError`` / ``except OSError`` / ``except LookupError`` caller
     ├── ObjectError                    the eBPF object cannot be read (wraps a FormatError)
     ├── LibbpfError (OSError)          a libbpf call failed: errno, message, libbpf's log
     ├── ProgramError                   a program cannot be loaded or attached: which, why
+    ├── PerfConfigError (ValueError)   gadget.yaml does not describe a perf_event program's event
     ├── BtfgenError                    no BTF for this kernel: none of its own, none in the image
     ├── NotInRoot                      a probe's file is not in that (container's) filesystem
     ├── ContainerError                 a container runtime could not be queried
@@ -84,6 +85,11 @@ class LibbpfError(RuntimeGadgetError, OSError):
         super().__init__(self.err, f"{what}: {name} ({os.strerror(self.err)})")
 
 
+class PerfConfigError(RuntimeGadgetError, ValueError):
+    """gadget.yaml does not describe the perf event of a perf_event program (its
+    ``programs.NAME`` type, config or sampler)."""
+
+
 class ProgramError(RuntimeGadgetError):
     """A program of the gadget cannot be loaded or attached. ``program`` and ``section``
     name it ("" when libbpf did not say which one failed), ``err`` is the errno, and
@@ -152,5 +158,5 @@ class WasmModuleError(WasmError):
 
 __all__ = ["BtfError", "BtfgenError", "ContainerError", "ElfError", "FilterError", "FormatError",
            "ImageError", "InvalidReference", "LayoutError", "LibbpfError", "NotInRoot", "ObjectError",
-           "ParamError", "ProgramError", "RuntimeGadgetError", "SelectorError", "UnknownReference",
-           "WasmError", "WasmModuleError"]
+           "ParamError", "PerfConfigError", "ProgramError", "RuntimeGadgetError", "SelectorError",
+           "UnknownReference", "WasmError", "WasmModuleError"]

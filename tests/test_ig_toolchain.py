@@ -106,8 +106,10 @@ def test_validation_is_as_strict_as_ig_by_default(tmp_path: Path) -> None:
     assert strict.returncode == 1
     errors = {m.split(":")[0] for sev, _, m in _diags(strict) if sev == "error"}
     assert {"datasources.calls.fields.not_a_field", "datasources.made_by_nobody",
-            "datasources.made_by_nobody.fields", "datasources",
-            "datasources.calls.fields.kstack"} <= errors, errors
+            "datasources.made_by_nobody.fields", "datasources"} <= errors, errors
+    # the runtime's formatters stage prints kstack (from kstack_raw) as ig does: not even
+    # --strict calls it missing
+    assert "datasources.calls.fields.kstack" not in errors, errors
 
     out = run_gadget("build", str(LENIENT), "--no-store", "--arch", "amd64")
     assert "warning: datasources.calls.fields.not_a_field" in out.stderr

@@ -226,7 +226,7 @@ def test_sdk_builds_a_usdt_gadget_for_both_arches(tmp_path: Path) -> None:
     d = _gadget_dir(tmp_path, "usdtbuild", "/usr/bin/app:gsdemo:tick")
     out = tmp_path / "out"
     out.mkdir()
-    run_gadget("build", str(d), "--no-store", "-o", str(out))
+    run_gadget("build", str(d), "--no-store", "--output-dir", str(out))
     for arch in ("amd64", "arm64"):
         obj = GadgetObject((out / f"{arch}.bpf.o").read_bytes())
         assert obj.programs["on_tick"] == "usdt//usr/bin/app:gsdemo:tick", arch
@@ -288,7 +288,7 @@ def test_sdk_builds_ig_usdt_argument_gadgets_with_what_ig_replaces(tmp_path: Pat
     d = _gadget_dir(tmp_path, "usdtigbuild", "/usr/bin/app:gsdemo:tick", source)
     out = tmp_path / "out"
     out.mkdir()
-    run_gadget("build", str(d), "--no-store", "-o", str(out))
+    run_gadget("build", str(d), "--no-store", "--output-dir", str(out))
     for arch in ("amd64", "arm64"):
         path = out / f"{arch}.bpf.o"
         obj = GadgetObject(path.read_bytes())

@@ -180,7 +180,7 @@ def test_the_module_can_keep_a_program_unattached(getpgid_gadget, images: Path) 
 def test_unknown_params_name_the_modules_params_too(images: Path) -> None:
     r = run_gadget("run", "getpgid:test", "--host", "--timeout", "1", "-p", "nope=1",
                    store=images, check=False)
-    assert r.returncode == 1, r
+    assert r.returncode == 2, r  # a param that does not exist is bad input
     assert r.stderr.strip().splitlines()[-1] == (
         "error: unknown param 'nope': this gadget's params are comm, gid, pid, tid, uid, and its "
         "WASM module's are label, mode")

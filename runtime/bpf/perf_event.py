@@ -18,6 +18,8 @@ import platform
 from dataclasses import dataclass
 from typing import Any
 
+from gadgetsmith.runtime.errors import PerfConfigError
+
 PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_CPU_CLOCK = 0
 PERF_SAMPLE_RAW = 1 << 10
@@ -48,10 +50,6 @@ class PerfEventAttr(ctypes.Structure):
         ("bp_type", ctypes.c_uint32),
         ("config1", ctypes.c_uint64),
     ]
-
-
-class PerfConfigError(ValueError):
-    """gadget.yaml does not describe the perf event of a perf_event program."""
 
 
 @dataclass(frozen=True)
