@@ -19,9 +19,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,6 +312,55 @@ def test_the_signing_key_file_is_removed_when_the_job_is_cancelled(tmp_path: Pat
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode != 0, out
     assert not Path(name).exists() and _leftovers(runner) == [], out
+
+
+def test_a_runner_that_is_not_root_runs_gadget_with_sudo_and_its_path(tmp_path: Path) -> None:
+    """As GitHub's runner user: gadget publish runs under sudo when the tests run (eBPF needs
+    root), with the job's PATH (sudo's secure_path would drop a setup-go's Go), and without
+    sudo when they do not. sudo and gadget are stand-ins that record how they were called."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or os.geteuid() != 0:
+        pytest.skip("needs root and setpriv to run the step as another user")
+    base = Path(tempfile.mkdtemp(prefix="gadget-action-user-"))
+    try:
+        base.chmod(0o777)
+        fake = base / "bin"
+        fake.mkdir()
+        (fake / "sudo").write_text('#!/bin/sh\necho "sudo $*" >> "$CALLS"\nshift\nexec "$@"\n')
+        (fake / "gadget").write_text('#!/bin/sh\necho "gadget uid=$(id -u) PATH=$PATH" >> "$CALLS"\n'
+                                     'echo \'{"ok": true, "reference": "r", "steps": []}\'\n')
+        for f in fake.iterdir():
+            f.chmod(0o755)
+        action = load_yaml(ACTION.read_text())
+        step = next(s for s in action["runs"]["steps"] if s.get("id") == "publish")
+        script = base / "publish-step.sh"
+        script.write_text(step["run"])
+        job_path = f"/opt/hostedtoolcache/go/1.25/x64/bin:{fake}:/usr/bin:/bin"
+        for test, sudo in (("true", True), ("false", False)):
+            calls = base / f"calls-{test}"
+            (base / f"w-{test}").mkdir()
+            runner = Runner(base / f"w-{test}", {"image": "r.corp:5000/obs/x", "test": test,
+                                                 "sign": "false", "push": "false"},
+                            temp=base / f"temp-{test}")
+            runner.step_outputs["install"] = {"gadget": str(fake / "gadget"),
+                                              "python": "/usr/bin/python3"}
+            env = {k: v for k, v in runner.env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+            env.update(PATH=job_path, CALLS=str(calls), HOME=str(base), GITHUB_OUTPUT=str(base / "out"))
+            env.update({k: runner.expr(v) for k, v in step["env"].items()})
+            for d in (runner.work, runner.temp):
+                d.chmod(0o777)
+            proc = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                                   "bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                                  env=env, cwd=base, capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            lines = calls.read_text().splitlines()
+            if sudo:
+                assert lines[0].startswith(f"sudo -E env PATH={job_path} {fake / 'gadget'} publish "), lines
+            else:
+                assert not any(x.startswith("sudo") for x in lines), lines
+            assert lines[-1] == f"gadget uid=65534 PATH={job_path}", lines
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------- the whole action

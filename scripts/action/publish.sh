@@ -99,10 +99,11 @@ if $pushing && [ -n "${INPUT_REGISTRY_USERNAME:-}" ]; then
   args+=(--username "$INPUT_REGISTRY_USERNAME" --password-stdin)
 fi
 
-# gadget test loads eBPF programs: root (GitHub's runners have password-less sudo)
+# gadget test loads eBPF programs: root (GitHub's runners have password-less sudo). The
+# job's PATH goes along (sudo's secure_path would drop a setup-go's Go, or a toolcache's)
 run=("$gadget")
 if [ "$(id -u)" != 0 ] && [[ " ${args[*]} " != *" --no-test "* ]]; then
-  run=(sudo -E "$gadget")
+  run=(sudo -E env "PATH=$PATH" "$gadget")
 fi
 
 # the commit's time as the image's creation time: the same commit builds the same digest
