@@ -328,6 +328,7 @@ def test_a_runner_that_is_not_root_runs_gadget_with_sudo_and_its_path(tmp_path: 
         fake.mkdir()
         (fake / "sudo").write_text('#!/bin/sh\necho "sudo $*" >> "$CALLS"\nshift\nexec "$@"\n')
         (fake / "gadget").write_text('#!/bin/sh\necho "gadget uid=$(id -u) PATH=$PATH" >> "$CALLS"\n'
+                                     'case " $* " in *" --junit "*) : > gadget-test-report.xml ;; esac\n'
                                      'echo \'{"ok": true, "reference": "r", "steps": []}\'\n')
         for f in fake.iterdir():
             f.chmod(0o755)
@@ -356,9 +357,13 @@ def test_a_runner_that_is_not_root_runs_gadget_with_sudo_and_its_path(tmp_path: 
             lines = calls.read_text().splitlines()
             if sudo:
                 assert lines[0].startswith(f"sudo -E env PATH={job_path} {fake / 'gadget'} publish "), lines
+                assert lines[1] == f"gadget uid=65534 PATH={job_path}", lines
+                # what root wrote is given back: the store and the JUnit report
+                assert lines[2] == (f"sudo chown -R 65534:65534 -- {env['GADGETSMITH_STORE']} "
+                                    "gadget-test-report.xml"), lines
             else:
                 assert not any(x.startswith("sudo") for x in lines), lines
-            assert lines[-1] == f"gadget uid=65534 PATH={job_path}", lines
+                assert lines == [f"gadget uid=65534 PATH={job_path}"], lines
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -52,8 +52,9 @@ if [ -n "$tag" ]; then
 fi
 summary_file=${INPUT_SUMMARY_FILE:-$tmp/gadget-publish-summary.json}
 
+store=${GADGETSMITH_STORE:-$tmp/gadget-store}
 args=(publish "${INPUT_PATH:-.}" "$ref" -o json
-      --store "${GADGETSMITH_STORE:-$tmp/gadget-store}"
+      --store "$store"
       --authfile "${REGISTRY_AUTH_FILE:-${DOCKER_CONFIG:-$HOME/.docker}/config.json}")
 [ -z "${INPUT_ARCHES:-}" ] || args+=(--arch "$INPUT_ARCHES")
 [ -z "${INPUT_IG_VERSION:-}" ] || args+=(--ig-version "$INPUT_IG_VERSION")
@@ -117,5 +118,15 @@ printf '%s' "$password" | "${run[@]}" "${args[@]}" > "$summary_file"
 rc=$?
 set -e
 unset password
+if [ "${run[0]}" = sudo ]; then
+  # what root wrote goes back to the job's user (the runner cleans its directories as that
+  # user): the store, and the JUnit report with the directory gadget made for it
+  mine=("$store")
+  if [ -n "$junit" ] && [ -e "$junit" ]; then
+    mine+=("$junit")
+    [ "$(dirname "$junit")" = . ] || mine+=("$(dirname "$junit")")
+  fi
+  sudo chown -R "$(id -u):$(id -g)" -- "${mine[@]}" 2>/dev/null || true
+fi
 "$python" "$here/report.py" "$summary_file" "$rc" "$junit"
 exit "$rc"
