@@ -14,7 +14,7 @@ from gadgetsmith.runtime.containers.collection import (
     PodmanSource,
 )
 
-from .conftest import run_gadget
+from .conftest import SAMPLES, need_root, run_gadget
 from .podman_util import Podman
 
 
@@ -124,6 +124,62 @@ def test_gadget_containers_command(podman: Podman, tmp_path: Path) -> None:
     res = run_gadget("containers", "--runtimes", "nosuch", check=False)
     assert res.returncode == 1 and "unknown container runtime 'nosuch'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def _broken_podman_conf(tmp_path: Path) -> str:
+    """A containers.conf real podman refuses to read: every podman command fails."""
+    conf = tmp_path / "broken-containers.conf"
+    conf.write_text("this is [not toml\n")
+    return str(conf)
+
+
+def test_gadget_containers_says_when_podman_did_not_answer(podman: Podman, tmp_path: Path) -> None:
+    """Was: '[]' (or an empty table) and exit 0 when podman ps failed or timed out, the same
+    as a host without containers (tests/test_containers.py::test_gadget_containers_command
+    once saw no containers on the loaded machine)."""
+    podman.start()
+    res = run_gadget("containers", "--runtimes", "podman", "-o", "json", check=False,
+                     env={"CONTAINERS_CONF": _broken_podman_conf(tmp_path)})
+    assert res.returncode == 1 and res.stdout == "", res
+    assert res.stderr.startswith("error: no container runtime answered, so no container can be "
+                                 "listed (podman: podman ps failed: "), res
+    assert "Traceback" not in res.stderr
+
+
+def test_a_runtime_that_does_not_answer_keeps_its_containers(podman: Podman, tmp_path: Path) -> None:
+    """A rescan while podman fails (a timeout under load, a lock) must not drop podman's
+    containers: while a gadget runs, that would remove them from its container filter."""
+    name = podman.start()
+    src = PodmanSource(env=podman.env)
+    coll = ContainerCollection([src])
+    removed: list[str] = []
+    coll.on_remove.append(lambda c: removed.append(c.name))
+    coll.refresh()
+    assert name in {c.name for c in coll.containers()} and coll.unanswered == {}
+    src.env = dict(podman.env, CONTAINERS_CONF=_broken_podman_conf(tmp_path))
+    coll.refresh()
+    assert name in {c.name for c in coll.containers()} and removed == []
+    assert coll.unanswered["podman"].startswith("podman ps failed: ")
+    src.env = podman.env
+    coll.refresh()
+    assert coll.unanswered == {} and name in {c.name for c in coll.containers()}
+
+
+def test_run_without_host_says_why_it_may_print_only_a_header(podman: Podman, tmp_path: Path,
+                                                             clang_available: None) -> None:
+    """Was: a header and nothing else, the same as a gadget that saw no event."""
+    need_root()
+    trace_open = str(SAMPLES / "trace_open")
+    env = {"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]}
+    res = run_gadget("run", trace_open, "-c", "gs-nosuch-container", "--runtimes", "podman",
+                     "--timeout", "1", env=env)
+    assert res.stderr.splitlines()[-1] == (
+        "warning: no container matches the container selection now: events come from containers "
+        "only (those that start from now on too); use --host to trace host processes"), res
+    res = run_gadget("run", trace_open, "--runtimes", "podman", "--timeout", "1",
+                     env={"CONTAINERS_CONF": _broken_podman_conf(tmp_path)})
+    assert "warning: podman did not answer, its containers are traced once it does: podman ps " \
+           "failed: " in res.stderr, res
 
 
 def test_containers_k8s_selectors_on_real_containers(podman: Podman) -> None:

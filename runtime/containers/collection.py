@@ -201,8 +201,9 @@ class PodmanSource:
                 try:
                     details.update({d["Id"]: d for d in json.loads(
                         self._run("inspect", "--type", "container", cid))})
-                except ContainerError:
-                    continue
+                except ContainerError as e:
+                    if "no such" not in str(e).lower():  # not gone: podman did not answer
+                        raise
             gone = set(ids) - set(details)
         result = []
         for r in rows:
@@ -314,7 +315,9 @@ def _run(argv: list[str], what: str, failed: str | None = None, timeout: float =
     exit, default ``what``) when it cannot run or fails."""
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
-    except (OSError, subprocess.TimeoutExpired) as e:
+    except subprocess.TimeoutExpired:
+        raise ContainerError(f"{what} did not answer within {timeout:g} s") from None
+    except OSError as e:
         raise ContainerError(f"{what}: {e}") from None
     if proc.returncode != 0:
         raise ContainerError(f"{failed or what} failed: {proc.stderr.strip()[:300]}")
@@ -544,6 +547,10 @@ class ContainerCollection:
         self.on_add: list[Callable[[Container], None]] = []
         self.on_remove: list[Callable[[Container], None]] = []
         self.errors: list[str] = []
+        #: runtime name -> why it did not answer the last scan (its containers are those of
+        #: the scan before, none on the first)
+        self.unanswered: dict[str, str] = {}
+        self._listed: dict[int, list[Container]] = {}  # source index -> its last listing
         self._first: threading.Event | None = None  # the first scan of start(background=True)
 
     # snapshot ---------------------------------------------------------------------
@@ -555,12 +562,18 @@ class ContainerCollection:
 
     def _refresh(self) -> None:
         found: dict[str, Container] = {}
-        for src in self.sources:
+        unanswered: dict[str, str] = {}
+        for i, src in enumerate(self.sources):
             try:
-                for c in src.list():
-                    found[c.id] = c
+                self._listed[i] = src.list()
             except ContainerError as e:
+                # a runtime that did not answer this time keeps what it listed before: a
+                # `podman ps` slow on a loaded machine is not every container stopping
                 self.errors.append(str(e))
+                unanswered[getattr(src, "name", type(src).__name__)] = str(e)
+            for c in self._listed.get(i, []):
+                found[c.id] = c
+        self.unanswered = unanswered
         with self._lock:
             added = [c for cid, c in found.items() if cid not in self._by_id]
             removed = [c for cid, c in self._by_id.items() if cid not in found]

@@ -56,6 +56,19 @@ class ContainersStage(Stage):
             # scan runs beside the first events, and the enrich stage waits for it only
             # for an event from a namespace that is not the host's
             coll.start(background=ctx.host and self._own)
+            if not ctx.host:
+                self._hint(ctx, coll)
+
+    @staticmethod
+    def _hint(ctx: RunContext, coll: ContainerCollection) -> None:
+        """Why a run of container events may print only its header: a runtime that did not
+        answer, or no container (matching the selection) running yet."""
+        for name, why in coll.unanswered.items():
+            ctx.warn(f"{name} did not answer, its containers are traced once it does: {why}")
+        if coll.sources and not coll.unanswered and not coll.select(ctx.selector):
+            which = "matches the container selection" if not ctx.selector.is_empty() else "runs"
+            ctx.warn(f"no container {which} now: events come from containers only (those that "
+                     "start from now on too); use --host to trace host processes")
 
     def close(self) -> None:
         if self._own and self.collection is not None:

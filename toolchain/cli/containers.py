@@ -29,8 +29,7 @@ def containers(
         raise GadgetError(f"--runtimes: {e}") from None
     coll = ContainerCollection(sources)
     coll.refresh()
-    for err in coll.errors:
-        typer.echo(f"warning: {err}", err=True)
+    _say_unanswered(coll, len(sources))
     sel = opt.container_selector(containername, k8s_namespace, k8s_podname, k8s_containername,
                                  k8s_selector)
     try:
@@ -46,3 +45,18 @@ def containers(
         [[c.runtime, c.name, c.id[:12], str(c.pid), str(c.mntns), c.image, c.k8s_namespace,
           c.k8s_pod_name] for c in found],
     )
+
+
+def _say_unanswered(coll: ContainerCollection, sources: int) -> None:
+    """A runtime that did not answer is not a runtime without containers: an error when
+    none answered (exit 1), else a warning naming what the list lacks."""
+    why = [f"{name}: {text}" for name, text in coll.unanswered.items()]
+    if why and len(why) == sources:
+        raise GadgetError("no container runtime answered, so no container can be listed ("
+                          + "; ".join(why) + ")")
+    for name, text in coll.unanswered.items():
+        typer.echo(f"warning: {name} did not answer, its containers are not listed: {text}",
+                   err=True)
+    for err in coll.errors:
+        if not any(err == text for text in coll.unanswered.values()):
+            typer.echo(f"warning: {err}", err=True)
