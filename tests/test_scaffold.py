@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from gadgetsmith.toolchain.build.wasm import IG_VERSION, WasmBuildError, find_go
 from gadgetsmith.toolchain.scaffold import init_project, list_templates
 
 from .conftest import GADGET, REPO, load_yaml, run_gadget, skip_or_fail
@@ -76,6 +77,16 @@ def test_the_files_are_filled_from_the_answers(tmp_path: Path, template: str) ->
     step = next(s for s in workflow["jobs"]["gadget"]["steps"] if s.get("id") == "publish")
     assert step["with"]["image"] == "registry.corp:5000/obs/lookups"
     assert "sudo gadget test ." in (target / "README.md").read_text()
+
+
+def test_the_go_module_requires_the_ig_version_the_build_uses(tmp_path: Path) -> None:
+    go = generate(tmp_path, "wasm-go") / "go"
+    assert f"github.com/inspektor-gadget/inspektor-gadget {IG_VERSION}\n" in (go / "go.mod").read_text()
+    assert f"github.com/inspektor-gadget/inspektor-gadget {IG_VERSION} h1:" in (go / "go.sum").read_text()
+    assert load_yaml((go.parent / "build.yaml").read_text())["wasm"] == "go/program.go"
+    c = generate(tmp_path, "wasm-c", "c_gadget")
+    assert load_yaml((c / "build.yaml").read_text())["wasm"] == "wasm/program.c"
+    assert not (c / "go").exists() and not (go.parent / "wasm").exists()
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -278,6 +289,11 @@ def podman(tmp_path_factory: pytest.TempPathFactory):
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_a_generated_gadget_builds_validates_runs_and_passes_its_tests(
         tmp_path: Path, template: str, podman: Podman) -> None:
+    if template == "wasm-go":
+        try:
+            find_go()
+        except WasmBuildError as e:
+            skip_or_fail(str(e))
     target = generate(tmp_path, template)
     store = tmp_path / "store"
     run_gadget("build", ".", "-t", f"{template}_gadget:dev", cwd=target, store=store)
