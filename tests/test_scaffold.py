@@ -238,17 +238,22 @@ class Terminal:
 def test_the_questions_are_asked_on_a_terminal(tmp_path: Path) -> None:
     term = Terminal([GADGET, "init", "asked"], tmp_path)
     try:
-        term.expect(r"Gadget name .*\(asked\)")
+        term.expect(r"Gadget name .*\[asked\]: $")
         term.type("")  # the directory's name
-        term.expect(r"Template")
-        term.type(str(TEMPLATES.index("tracer") + 1))
-        term.expect(r"One-line description")
+        term.expect(r"1\. tracer .*unlink.*\n.*2\. snapshot")
+        term.expect(r"Template \[tracer\]: $")
+        term.type("9")
+        term.expect(r"Error: choose a number from 1 to \d+ or a name")
+        term.type(str(TEMPLATES.index("uprobe") + 1))
+        term.expect(r"One-line description \[Trace name lookups made with getaddrinfo\(\)\]: $")
         term.type("Typed on a terminal")
-        term.expect(r"Image repository.*\(ghcr.io/my-org/asked\)")
+        term.expect(r"Image repository.*\[ghcr.io/my-org/asked\]: $")
+        term.type("registry.corp:5000/typed/asked:v1")
+        term.expect(r"Error: image 'registry.corp:5000/typed/asked:v1' has a tag or digest")
         term.type("registry.corp:5000/typed/asked")
-        term.expect(r"Project URL")
+        term.expect(r"Project URL.*: $")
         term.type("")
-        term.expect(r"composite action")
+        term.expect(r"composite action.*\[gadgetsmith/gadgetsmith@v1\]: $")
         term.type("")
         term.expect(r"Next:")
         assert term.close() == 0
@@ -257,25 +262,34 @@ def test_the_questions_are_asked_on_a_terminal(tmp_path: Path) -> None:
     meta = load_yaml((tmp_path / "asked" / "gadget.yaml").read_text())
     assert meta["description"] == "Typed on a terminal"
     assert meta["sourceURL"] == "https://github.com/my-org/asked"
+    assert "uprobe/libc:getaddrinfo" in (tmp_path / "asked" / "program.bpf.c").read_text()
     workflow = (tmp_path / "asked" / ".github" / "workflows" / "gadget.yml").read_text()
-    assert "registry.corp:5000/typed/asked" in workflow
+    assert "image: registry.corp:5000/typed/asked\n" in workflow
 
 
-def test_a_bad_name_typed_on_a_terminal_is_refused(tmp_path: Path) -> None:
-    term = Terminal([GADGET, "init", "fine"], tmp_path)
+def test_a_bad_name_typed_on_a_terminal_is_asked_again(tmp_path: Path) -> None:
+    """Answers given with --set or -t are not asked; a bad name is asked again."""
+    term = Terminal([GADGET, "init", "dir", "-t", "top", "--set", "description=Given"], tmp_path)
     try:
-        term.expect(r"Gadget name")
+        term.expect(r"Gadget name .*\[dir\]: $")
         term.type("Not-Fine")
-        for _ in range(5):
-            term.expect(r"(\]|\)):\s*$|error:")
-            if "error:" in term.seen:
-                break
-            term.type("")
-        term.expect(r"error: gadget name 'Not-Fine' is not a C identifier")
-        assert term.close() == 2
+        term.expect(r"Error: gadget name 'Not-Fine' is not a C identifier in lower case .* try "
+                    r"'not_fine'")
+        term.type("not_fine")
+        term.expect(r"Image repository.*\[ghcr.io/my-org/not_fine\]: $")
+        assert "Template" not in term.seen and "description" not in term.seen
+        term.type("")
+        term.expect(r"Project URL")
+        term.type("")
+        term.expect(r"composite action")
+        term.type("")
+        term.expect(r"Next:")
+        assert term.close() == 0
     finally:
         term.proc.kill()
-    assert list(tmp_path.iterdir()) == []
+    meta = load_yaml((tmp_path / "dir" / "gadget.yaml").read_text())
+    assert meta["name"] == "not_fine" and meta["description"] == "Given"
+    assert "GADGET_MAPITER(not_fine, " in (tmp_path / "dir" / "program.bpf.c").read_text()
 
 
 @pytest.fixture(scope="module")

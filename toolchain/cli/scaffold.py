@@ -34,7 +34,7 @@ def _next_steps(result: InitResult) -> list[str]:
     where = str(result.path)
     steps = [] if result.path.resolve() == Path.cwd() else [f"cd {shlex.quote(where)}"]
     steps += ["gadget build .", "gadget validate --strict .", "sudo gadget test ."]
-    steps.append("sudo gadget run . --host" + (" --map-fetch-interval 1"
+    steps.append("sudo gadget run . --host" + (" --sort=-bytes"
                                                 if result.template == "top" else ""))
     return steps
 

@@ -16,16 +16,18 @@ import json
 import keyword
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 from cookiecutter.exceptions import CookiecutterException
 from cookiecutter.generate import generate_context, generate_files
-from cookiecutter.prompt import prompt_for_config
+from cookiecutter.prompt import prompt_for_config, render_variable
+from cookiecutter.utils import create_env_with_context
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import atomic_write, fsync_dir, owned_tempdir
@@ -182,6 +184,63 @@ def check_target(target: Path, force: bool) -> None:
                          "write the project's files into it (files of the same name are replaced)")
 
 
+def _one_line(key: str, value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise UsageError(f"{key}: the answer must be one line")
+
+
+#: the check of each answer that has one (the prompt asks again when it fails)
+_CHECKS: dict[str, Callable[[str], None]] = {
+    "name": check_name, "image": check_image, "ci_action": check_action,
+}
+
+
+def _ask(config: dict[str, Any], given: Mapping[str, str]) -> dict[str, str]:
+    """Ask the questions ``given`` does not answer on the terminal, in the order of
+    cookiecutter.json, each default rendered from the answers before it; an answer that
+    fails its check is asked again."""
+    context = {"cookiecutter": dict(config)}
+    env = create_env_with_context(context)
+    prompts = config.get("__prompts__", {})
+    answers: dict[str, Any] = {k: v for k, v in config.items() if k.startswith("_")}
+    for key, raw in config.items():
+        if key.startswith("_"):
+            continue
+        if key in given:
+            answers[key] = given[key]
+            continue
+        text = prompts.get(key, key)
+        if key == "template":
+            kinds = list_templates()
+            for i, t in enumerate(kinds, 1):
+                click.echo(f"  {i}. {t.name:<9} {t.summary}", err=True)
+            names = [t.name for t in kinds]
+
+            def pick(value: str, names: list[str] = names) -> str:
+                if value.isdigit() and 1 <= int(value) <= len(names):
+                    return names[int(value) - 1]
+                if value not in names:
+                    raise click.UsageError(f"choose a number from 1 to {len(names)} or a name")
+                return value
+
+            answers[key] = click.prompt(text, default=names[0], value_proc=pick, err=True)
+            continue
+        default = render_variable(env, raw, answers)
+        check = _CHECKS.get(key)
+
+        def valid(value: str, key: str = key, check: Callable[[str], None] | None = check) -> str:
+            try:
+                _one_line(key, value)
+                if check:
+                    check(value)
+            except UsageError as e:
+                raise click.UsageError(e.message) from None
+            return value
+
+        answers[key] = click.prompt(text, default=default, value_proc=valid, err=True)
+    return {k: str(v) for k, v in answers.items() if not k.startswith("_")}
+
+
 def resolve_answers(
     target: Path,
     values: Mapping[str, str],
@@ -189,27 +248,32 @@ def resolve_answers(
     interactive: bool = False,
 ) -> dict[str, str]:
     """Every answer: ``values`` over the template's defaults (``name`` defaults to the
-    target directory's name), asked on the terminal when ``interactive``."""
+    target directory's name); with ``interactive``, what ``values`` leaves open is asked
+    on the terminal."""
     _check_keys(values, "--set")
-    extra = {"name": target.resolve().name, **values}
-    if "template" in extra:
-        _check_template(extra["template"])
-    if not interactive:
+    if "template" in values:
+        _check_template(values["template"])
+    config = _config()
+    if interactive:
+        given = dict(values)
+        if "name" not in given:
+            config = {**config, "name": target.resolve().name}
+        extra = _ask(config, given)
+    else:
+        extra = {"name": target.resolve().name, **values}
         check_name(extra["name"])
     context = generate_context(context_file=str(template_dir() / "cookiecutter.json"),
                                extra_context=extra)
     try:
-        answers = prompt_for_config(context, no_input=not interactive)
+        answers = prompt_for_config(context, no_input=True)
     except CookiecutterException as e:
         raise UsageError(f"the answers do not fit the template: {e}") from None
     out = {k: str(v) for k, v in answers.items() if not k.startswith("_")}
-    check_name(out["name"])
     _check_template(out["template"])
-    check_image(out["image"])
-    check_action(out["ci_action"])
-    for k, v in out.items():
-        if "\n" in v or "\r" in v:
-            raise UsageError(f"{k}: the answer must be one line")
+    for key, value in out.items():
+        _one_line(key, value)
+        if key in _CHECKS:
+            _CHECKS[key](value)
     return out
 
 
