@@ -341,10 +341,13 @@ def main() -> int:
                 sleeper = subprocess.Popen([_sleeper(work, "igdiffsnap"), "60"])
             try:
                 ig_timeout = "3" if trig.snapshot else str(int(trig.duration + 4))
-                ig_proc, _ = run_with_trigger(
-                    box.argv("run", ref, f"--public-keys={pub}", "--insecure-registries", reg.host,
-                             "--host", "-o", "json", "--timeout", ig_timeout, *trig.ig_args),
-                    trig, work, settle=2.5)
+                ig_argv = ["run", ref, f"--public-keys={pub}", "--insecure-registries", reg.host,
+                           "--host", "-o", "json", "--timeout", ig_timeout, *trig.ig_args]
+                ig_proc, _ = run_with_trigger(box.argv(*ig_argv), trig, work, settle=2.5)
+                if "unknown flag: --host" in ig_proc.stderr:
+                    # ig has --host only for gadgets with container fields
+                    ig_argv.remove("--host")
+                    ig_proc, _ = run_with_trigger(box.argv(*ig_argv), trig, work, settle=2.5)
                 our_proc, _ = run_with_trigger(
                     [GADGET, "run", ref, "--host", "-o", "json", "--timeout", ig_timeout,
                      *trig.gadget_args], trig, work, settle=2.0, env=env)

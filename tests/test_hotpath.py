@@ -124,3 +124,16 @@ def test_spliced_enrichment_json_matches_merged_json() -> None:
     want = "".join(_ig_json(nest({**ev, **extra.fields})) + "\n"
                    for ev, extra in events)
     assert out.getvalue() == want
+
+
+def test_jsonpretty_is_json_dumps_indent_2_with_go_floats() -> None:
+    """-o jsonpretty: the json module's indent=2 text (keys sorted), floats as ig writes
+    them (1500, not 1500.0)."""
+    from gadgetsmith.runtime.events.decode import Column, nest
+    from gadgetsmith.runtime.events.output import Printer
+
+    ev = {"a": 1, "b.c": "x\u00e9", "b.d": [1, 2], "b.e": [], "t": True, "n": None, "f": 0.5,
+          "w": 1500.0}
+    out = io.StringIO()
+    Printer("jsonpretty", [Column(k) for k in ev], out=out).event(dict(ev))
+    assert out.getvalue() == json.dumps(nest(dict(ev, w=1500)), sort_keys=True, indent=2) + "\n"

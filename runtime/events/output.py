@@ -108,7 +108,7 @@ class Printer:
         elif self.mode == "json":
             self.out.write(self._json(self._select(ev)))
         elif self.mode == "jsonpretty":
-            self.out.write(json.dumps(nest(self._select(ev)), sort_keys=True, indent=2) + "\n")
+            self.out.write(dumps_pretty(nest(self._select(ev))) + "\n")
         else:
             self.out.write("---\n" + yamltext.dump(nest(self._select(ev))))
         if self.autoflush:
@@ -216,8 +216,7 @@ class Printer:
     def batch(self, events: list[dict[str, Any]]) -> None:
         if self.mode in ("json", "jsonpretty"):
             arr = [nest(self._select(e)) for e in events]
-            self.out.write((json.dumps(arr, sort_keys=True, indent=2) if self.mode == "jsonpretty"
-                            else dumps(arr)) + "\n")
+            self.out.write((dumps_pretty(arr) if self.mode == "jsonpretty" else dumps(arr)) + "\n")
             self.out.flush()
             return
         for e in events:
@@ -246,6 +245,20 @@ def go_float(v: float) -> str:
     if "e" in text:
         text = format(Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text
+
+
+def dumps_pretty(value: Any, level: int = 0) -> str:
+    """``json.dumps(value, sort_keys=True, indent=2)``'s text with floats as
+    :func:`go_float` writes them (ig's jsonpretty)."""
+    inner, outer = "  " * (level + 1), "  " * level
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{encode_basestring_ascii(str(k))}: {dumps_pretty(value[k], level + 1)}"
+                 for k in sorted(value)]
+        return "{\n" + ",\n".join(items) + f"\n{outer}}}"
+    if isinstance(value, (list, tuple)) and value:
+        items = [f"{inner}{dumps_pretty(v, level + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + f"\n{outer}]"
+    return dumps(value)
 
 
 def dumps(value: Any) -> str:
