@@ -68,11 +68,14 @@ def test_the_files_are_filled_from_the_answers(tmp_path: Path, template: str) ->
         text = (target / path).read_text()
         assert "cookiecutter" not in text and "{%" not in text, path
         assert "my_gadget" not in text, path
+        assert "\n\n\n" not in text and text.endswith("\n") and not text.endswith("\n\n"), path
+        if path.endswith((".c", ".go")):  # GPL-2.0 for the eBPF code, as IG's gadgets
+            licence = "GPL-2.0" if path.endswith(".bpf.c") else "Apache-2.0"
+            assert text.startswith(f"// SPDX-License-Identifier: {licence}\n"), path
     meta = load_yaml((target / "gadget.yaml").read_text())
     assert meta["name"] == "lookups"
     assert meta["description"] == "Count: the #1 thing"
     assert meta["sourceURL"] == "https://git.corp/obs/lookups"
-    assert (target / "program.bpf.c").read_text().startswith("// SPDX-License-Identifier: GPL-2.0\n")
     workflow = load_yaml((target / ".github/workflows/gadget.yml").read_text())
     step = next(s for s in workflow["jobs"]["gadget"]["steps"] if s.get("id") == "publish")
     assert step["with"]["image"] == "registry.corp:5000/obs/lookups"

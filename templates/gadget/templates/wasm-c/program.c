@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* {{ cookiecutter.name }}'s WASM module, in C against gadgetsmith's <gadget/wasm.h> (IG's
  * WASM API): for each event of the "{{ cookiecutter.name }}" data source it adds "file",
  * the base name of "path", and "in_tmp", whether the path is under /tmp. `gadget build`

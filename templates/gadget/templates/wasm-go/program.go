@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: Apache-2.0
+
 // {{ cookiecutter.name }}'s WASM module (Inspektor Gadget's Go API, wasmapi/go): for each
 // event of the "{{ cookiecutter.name }}" data source it adds "file", the base name of
 // "path", and "in_tmp", whether the path is under /tmp. `gadget build` compiles it to a
