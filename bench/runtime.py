@@ -9,6 +9,9 @@
      for the generator, so the rates are the consumers' own: events/s (target >= 0.3 of
      C) and CPU per event (target <= 1.5 us). (Until 2026-12-02, a. ran both next to the
      generator, which then limited C to 270-340k/s.)
+  f. the ring reader alone: a filled ring read into the readers stage's queue, nothing
+     decoded; CPU per record of the mapped reader (runtime/bpf/ringbuf.py) vs libbpf's
+     ring_buffer__poll callback.
   b. loss: a steady 100k events/s for 10 s through the same JSON path; lost records.
   c. latency: `gadget run IMAGE` (cached image) start to first event on stdout.
   d. enrichment (issue #5): the generator runs in a podman container; events/s with
@@ -20,7 +23,7 @@
      vs without a module, same gadget, same load. Target >= 0.5.
 
 Usage: sudo .venv/bin/python bench/runtime.py [--runs N] [--seconds S] [--skip-containers]
-       [--only a|b|c|d|e]
+       [--only a|b|c|d|e|f]
 """
 
 from __future__ import annotations
@@ -315,16 +318,42 @@ def wasm_passthrough(gen: Path, obj: Path, runs: int, seconds: float) -> dict:
             "without_cpu": bc}
 
 
+def reader_alone(gen: Path, obj: Path, runs: int) -> dict:
+    """CPU per record of the ring reader alone (records into the readers stage's queue,
+    nothing decoded): the mapped reader vs libbpf's ring_buffer__poll, interleaved."""
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.pipeline.readers import ReadersStage
+
+    out: dict[str, list[float]] = {"libbpf": [], "mapped": []}
+    data = obj.read_bytes()
+    for i in range(runs):
+        for kind, cpus in out.items():
+            with Gadget(data, stages=[ReadersStage(ring_reader=kind)]) as g:
+                emitted, _ = parse_gen(sh(*gen_cmd(gen, 1.0, 300_000)).stdout)
+                readers = g.pipeline["readers"]
+                assert isinstance(readers, ReadersStage)
+                queue = readers.queues[g.datasources[0].name]
+                got, cpu0 = 0, time.thread_time()
+                while got < emitted:
+                    readers.poll(10)
+                    got += len(queue)
+                    queue.clear()
+                cpus.append((time.thread_time() - cpu0) / got * 1e6)
+        print(f"  run {i + 1}: libbpf {out['libbpf'][-1]:.2f} us  mapped {out['mapped'][-1]:.2f} us "
+              "per record", flush=True)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--skip-containers", action="store_true")
-    ap.add_argument("--only", choices=["a", "b", "c", "d", "e"], action="append")
+    ap.add_argument("--only", choices=["a", "b", "c", "d", "e", "f"], action="append")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/runtime.py loads eBPF programs: run it as root")
-    only = set(args.only or "abcde")
+    only = set(args.only or "abcdef")
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory(prefix="gsbench-") as tmp:
         gen, consumer, obj, store = prepare(Path(tmp))
@@ -361,6 +390,10 @@ def main() -> int:
                   f"{r['ratio']:.2f} (target >= 0.5)")
             print(f"   per CPU-second of the reader: {r['without_cpu']:,.0f} / {r['with_cpu']:,.0f} "
                   f"ratio {r['ratio_cpu']:.2f}")
+        if "f" in only:
+            print("f. the ring reader alone (CPU per record, nothing decoded):")
+            r = reader_alone(gen, big_ring_object(Path(tmp) / "f"), args.runs)
+            print(f"   libbpf's callback {r['libbpf']:.2f} us  mapped pages {r['mapped']:.2f} us")
     return 0
 
 
