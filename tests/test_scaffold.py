@@ -126,7 +126,9 @@ def test_the_workflow_gives_the_action_only_its_inputs(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["Bad-Name"], "gadget name 'Bad-Name' is not a C identifier in lower case .* try 'bad_name'"),
+    (["Bad-Name"], "gadget name 'Bad-Name' is not a C identifier in lower case .* try 'bad_name' "
+                   r"\(the name comes from the directory; to keep the directory, give the name with "
+                   r"--set name=...\)"),
     (["9lives"], "gadget name '9lives' is not a C identifier"),
     (["int"], "gadget name 'int' is a reserved word of C"),
     (["ok", "--set", "name=x__"], "gadget name 'x__' is not a C identifier"),

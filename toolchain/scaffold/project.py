@@ -261,7 +261,13 @@ def resolve_answers(
         extra = _ask(config, given)
     else:
         extra = {"name": target.resolve().name, **values}
-        check_name(extra["name"])
+        try:
+            check_name(extra["name"])
+        except UsageError as e:
+            if "name" in values:
+                raise
+            raise UsageError(f"{e.message} (the name comes from the directory; to keep the "
+                             "directory, give the name with --set name=...)") from None
     context = generate_context(context_file=str(template_dir() / "cookiecutter.json"),
                                extra_context=extra)
     try:
