@@ -16,8 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.build.wasm import IG_VERSION, WasmBuildError, find_go
-from gadgetsmith.toolchain.scaffold import init_project, list_templates
+from gadgetsmith.toolchain.errors import UsageError
+from gadgetsmith.toolchain.scaffold import check_name, init_project, list_templates
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import GADGET, REPO, load_yaml, run_gadget, skip_or_fail
 from .podman_util import Podman
@@ -189,6 +193,10 @@ def test_answers_from_a_file_and_set_wins(tmp_path: Path) -> None:
     assert out["answers"]["description"] == "From set"
     assert "tests/from_file.test.yaml" in out["files"]
     assert load_yaml((target / "gadget.yaml").read_text())["description"] == "From set"
+    answers.write_text("colour: red\n")
+    res = run_gadget("init", str(tmp_path / "x"), "--config", str(answers), check=False)
+    assert res.returncode == 2 and res.stderr.startswith(
+        f"error: {answers}: unknown question 'colour': the questions are name, template, ")
     answers.write_text("name: [1, 2]\n")
     res = run_gadget("init", str(tmp_path / "x"), "--config", str(answers), check=False)
     assert res.returncode == 2 and res.stderr == f"error: {answers}: name: expected a single value\n"
@@ -201,6 +209,25 @@ def test_init_from_python(tmp_path: Path) -> None:
     result = init_project(tmp_path / "py_gadget", {"description": "From Python"})
     assert result.template == "tracer" and result.answers["name"] == "py_gadget"
     assert (tmp_path / "py_gadget" / "tests" / "py_gadget.test.yaml").is_file()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcxyz019_-.A ", min_size=0, max_size=12))
+def test_a_name_check_accepts_exactly_c_identifiers_that_are_image_names(name: str) -> None:
+    try:
+        check_name(name)
+    except UsageError as e:
+        assert e.message.startswith(("gadget name", "gadget name is empty"))
+        ok = False
+    else:
+        ok = True
+    c_identifier = re.fullmatch(r"[a-z][a-z0-9_]*", name) is not None
+    try:
+        parse(f"ghcr.io/org/{name}", default_tag=False)
+        image_name = True
+    except InvalidReference:
+        image_name = False
+    assert ok == (c_identifier and image_name)  # the alphabet spells no C keyword
 
 
 class Terminal:

@@ -154,6 +154,7 @@ def read_answers_file(path: Path) -> dict[str, str]:
         if isinstance(v, dict | list) or v is None:
             raise UsageError(f"{path}: {k}: expected a single value")
         out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+    _check_keys(out, str(path))
     return out
 
 
