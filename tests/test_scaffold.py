@@ -351,3 +351,20 @@ def test_a_generated_gadget_builds_validates_runs_and_passes_its_tests(
                      env={"CONTAINERS_CONF": podman.env["CONTAINERS_CONF"]})
     assert res.returncode == 0, res
     assert re.search(r"\n(\d+) passed, 0 failed", res.stdout), res
+
+
+@pytest.mark.usefixtures("clang_available", "root")
+def test_the_generated_tests_fail_when_the_gadget_is_wrong(tmp_path: Path) -> None:
+    """A tracer that drops the error and ignores its param fails its own spec."""
+    target = generate(tmp_path, "tracer")
+    program = target / "program.bpf.c"
+    text = program.read_text()
+    broken = text.replace("e->error_raw = ret < 0 ? -ret : 0;", "e->error_raw = 0;")
+    broken = broken.replace("if (failed_only && ret == 0)", "if (0)")
+    assert broken.count("error_raw = 0;") == 1 and "if (0)" in broken
+    program.write_text(broken)
+    res = run_gadget("test", ".", "-k", "fail", cwd=target, store=tmp_path / "store", check=False)
+    assert res.returncode == 1, res
+    assert "FAIL  my_gadget: a failed removal reports ENOENT and the caller" in res.stdout
+    assert "FAIL  my_gadget: failed=true keeps only failed removals" in res.stdout
+    assert 'error: expected == "ENOENT", got ""' in res.stdout
