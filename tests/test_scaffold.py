@@ -168,6 +168,15 @@ def test_a_non_empty_directory_needs_force_which_keeps_other_files(tmp_path: Pat
     assert (target / "notes.txt").read_text() == "mine\n"
     assert load_yaml((target / "gadget.yaml").read_text())["name"] == "my_gadget"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+    # --force writes nothing when one file cannot go where it belongs
+    (target / "tests").rename(target / "tests.saved")
+    (target / "tests").write_text("a file\n")
+    (target / "README.md").write_text("mine\n")
+    res = run_gadget("init", str(target), "--no-input", "--force", check=False)
+    assert res.returncode == 2
+    assert res.stderr == (f"error: {target}/tests is not a directory, where the project writes "
+                          "tests/my_gadget.test.yaml: move it away first\n")
+    assert (target / "README.md").read_text() == "mine\n"
     # a file where the directory should be
     (tmp_path / "file").write_text("")
     res = run_gadget("init", str(tmp_path / "file"), "--no-input", check=False)

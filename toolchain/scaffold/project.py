@@ -304,6 +304,22 @@ def _files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
+def _check_destinations(target: Path, files: list[str]) -> None:
+    """Before anything is written into an existing directory: every file the project
+    writes can go where it belongs (no directory in its place, no file where a directory
+    of its path must be)."""
+    for rel in files:
+        dest = target / rel
+        if dest.is_dir() and not dest.is_symlink():
+            raise UsageError(f"{dest} is a directory, where the project writes a file: move it "
+                             "away first")
+        for parent in dest.relative_to(target).parents:
+            p = target / parent
+            if p != target and (p.is_symlink() or (p.exists() and not p.is_dir())):
+                raise UsageError(f"{p} is not a directory, where the project writes {rel}: move "
+                                 "it away first")
+
+
 def init_project(
     target: Path | str,
     values: Mapping[str, str] | None = None,
@@ -335,6 +351,7 @@ def init_project(
             os.rename(project, target)
             fsync_dir(parent)
         else:
+            _check_destinations(target, files)
             for rel in files:
                 dest = target / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
