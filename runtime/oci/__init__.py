@@ -1,1 +1,1 @@
-"""Read access to gadget images: the OCI layout of the store, references, media types."""
+"""Read access to gadget images: the OCI layout of the store, references, media types, configs."""
