@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from .conftest import GADGET, SAMPLES, run_gadget
-from .registry_util import PASSWORD, USER, RegistryServer, auth_registry, registry_server  # noqa: F401
+from .registry_util import (  # noqa: F401 - fixtures
+    PASSWORD,
+    USER,
+    RegistryServer,
+    auth_registry,
+    registry,
+    registry_server,
+)
 from .signing_util import key_pair
 
 pytestmark = pytest.mark.usefixtures("root", "clang_available")
@@ -322,3 +329,42 @@ def test_the_tests_do_not_inherit_the_key_passphrase(tmp_path: Path) -> None:
     assert "PUBLISH_TEST_MARKER=here" in seen  # the trigger's environment, recorded
     assert "GADGET_PASSWORD" not in seen and "COSIGN_PASSWORD" not in seen
     assert KEY_ENV["GADGET_PASSWORD"] not in seen and "also secret" not in seen
+
+
+def test_a_signature_the_registry_refuses_leaves_no_tag(tmp_path: Path, registry) -> None:  # noqa: F811
+    """The tag is the last thing pushed: when the signature cannot be pushed the registry
+    has no tag naming an unsigned image (the image's blobs and manifests, by digest, may
+    be there; a push again completes it)."""
+    from .registry_util import FaultProxy
+
+    refuse = {"on": True}
+
+    def hook(method: str, path: str):
+        if refuse["on"] and method == "PUT" and "/manifests/sha256-" in path:
+            return 400
+        return None
+
+    proxy = FaultProxy(registry.host, hook)
+    try:
+        key, pub = key_pair(tmp_path)
+        gadget = make_gadget(tmp_path)
+        ref = f"{proxy.host}/obs/sigfail:v1"
+        args = [str(gadget), ref, "--arch", "amd64", "--no-test", "--key", str(key),
+                "--insecure-registries", proxy.host, "-o", "json"]
+        res = publish(*args, store=tmp_path / "store")
+        assert res.returncode == 1, res.stderr
+        summary = json.loads(res.stdout)
+        assert summary["failedStep"] == "push" and not summary["pushed"]
+        assert "the push did not complete" in res.stderr.strip().splitlines()[-1]
+        tags = registry.storage / "docker/registry/v2/repositories/obs/sigfail/_manifests/tags"
+        assert not (tags / "v1").exists() and not any(tags.glob("sha256-*")) if tags.exists() else True
+        refuse["on"] = False
+        res = publish(*args, store=tmp_path / "store")
+        assert res.returncode == 0, res.stderr
+        summary = json.loads(res.stdout)
+        assert (tags / "v1").is_dir() and (tags / f"sha256-{summary['digest'][7:]}.sig").is_dir()
+        ver = run_gadget("verify", ref, "--remote", "--public-keys", str(pub), "--insecure-registries",
+                         proxy.host, "-o", "json", store=tmp_path / "other").json()
+        assert ver["digest"] == summary["digest"]
+    finally:
+        proxy.close()

@@ -373,14 +373,21 @@ class _Pipeline:
         return f"{index_tag}" + (f" and {n - 1} per-arch signature{'s' * (n != 2)}" if n > 1 else "")
 
     def push(self, step: Step) -> str:
+        """The image and its signatures by digest first, the tag last: a push that fails
+        (a signature the registry refuses, a cut connection) leaves no tag naming an image
+        without its signature. The tag is then one manifest request."""
+        assert self.target is not None and self.result.digest
         selector = partial(signatures_for, prepared=self.prepared) if self.prepared else signatures_for
-        stats = push_image(self.result.reference, store_path=self.opts.store,
+        by_digest = f"{self.target.name}@{self.result.digest}"
+        stats = push_image(self.result.reference, dest=by_digest, store_path=self.opts.store,
                            options=self.opts.remote, signatures=selector)
+        push_image(self.result.reference, store_path=self.opts.store, options=self.opts.remote,
+                   with_signature=False)
         self.result.pushed = True
-        step.detail["stats"] = stats.as_dict()
+        step.detail["stats"] = {**stats.as_dict(), "reference": self.result.reference}
         if stats.warnings:
             step.detail["warnings"] = [f"warning: {w}" for w in stats.warnings]
-        return (f"{stats.reference}@{stats.digest}: {stats.transferred}/{stats.blobs} blobs, "
+        return (f"{self.result.pinned}: {stats.transferred}/{stats.blobs} blobs, "
                 f"{stats.bytes} bytes")
 
 
