@@ -14,7 +14,7 @@
 #include <gadget/types.h>
 
 /* EDIT: one record. Each member is a field of the data source; gadget_* types get derived
- * fields (uid_raw -> the user name, ...). Describe new fields in gadget.yaml. */
+ * fields (uid -> user, gid -> group: the names). Describe new fields in gadget.yaml. */
 struct process {
 	gadget_mntns_id mntns_id;
 	gadget_pid pid;
