@@ -49,7 +49,7 @@ from gadgetsmith.runtime.pipeline.source import (
 )
 from gadgetsmith.runtime.pipeline.stage import Batch, Event, Stage
 from gadgetsmith.runtime.pipeline.ustack import UserStackStage
-from gadgetsmith.runtime.wasm.stage import WasmStage
+from gadgetsmith.runtime.pipeline.wasmslot import WasmSlot
 
 
 class Gadget:
@@ -81,7 +81,8 @@ class Gadget:
 
     A gadget with a WASM module (an image's WASM layer; ``wasm``: a module's bytes for an
     object given as bytes or a file) runs it in the pipeline's wasm stage
-    (:mod:`gadgetsmith.runtime.wasm.stage`): the module's fields are in the events, its
+    (:mod:`gadgetsmith.runtime.wasm.stage`, imported only then, see
+    :mod:`~gadgetsmith.runtime.pipeline.wasmslot`): the module's fields are in the events, its
     data sources' events come out of :meth:`run` and :meth:`events` like the others."""
 
     def __init__(
@@ -113,7 +114,7 @@ class Gadget:
             SourceStage(open_source(image, store, metadata)), ContainersStage(containers),
             ObjectStage(), ParamsStage(params), LoadStage(), ReadersStage(perf_buffer_pages),
             AttachStage(), DecodeStage(), FormattersStage(), UserStackStage(), EnrichStage(),
-            ProcessorStage(self.processors), WasmStage(), FilterStage(filter), SortStage(sort),
+            ProcessorStage(self.processors), WasmSlot(), FilterStage(filter), SortStage(sort),
             *(stages or [])])
         self.pipeline.start(self.ctx)
         self.ctx.debug(f"pipeline: {self.pipeline.describe()}")

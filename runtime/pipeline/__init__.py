@@ -12,7 +12,7 @@
     ustack      user stacks: addresses, build ids, symbols                 ustack.py
     enrich      runtime.* / k8s.* fields, merged only when read            enrich.py
     processors  the caller's per-event hooks                               processors.py
-    wasm        the gadget's WASM module: changes and adds fields, emits   ../wasm/stage.py
+    wasm        the gadget's WASM module: changes and adds fields, emits   wasmslot.py -> ../wasm/stage.py
                 events of other data sources (before the filter, as in IG)
     filter      --filter                                                   filter.py
     sort        --sort, for snapshots and map-iterator rounds              sort.py
