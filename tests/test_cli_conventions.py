@@ -1,5 +1,6 @@
 """Conventions users bring from docker, ig and cosign, through the CLI as they call it
-(issue 15): `gadget version`, shell completion, gadget params as options."""
+(issue 15): `gadget version`, shell completion, gadget params as options, one output option,
+columns that fit the terminal."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from gadgetsmith.toolchain import __version__
 from gadgetsmith.toolchain.sdk import IG_VERSION
 
-from .conftest import GADGET, load_yaml, need_root, run_gadget
+from .conftest import GADGET, REPO, SAMPLES, load_yaml, need_root, run_gadget
 from .test_registry import make_image
 
 
@@ -280,3 +282,90 @@ def test_build_o_is_the_output_format_and_objects_go_to_output_dir(tiny_gadget: 
                      str(tmp_path / "objs"), "-o", "json").stdout
     assert out.count("\n") == 1
     assert json.loads(out)["objects"] == {"amd64": str(tmp_path / "objs" / "amd64.bpf.o")}
+
+
+# -- columns that fit the terminal ------------------------------------------------------
+LONG_PATH = "/nonexistent-gadgetsmith/" + "a-rather-long-directory-name/" * 4 + "file"
+
+
+@pytest.fixture(scope="module")
+def trace_open_store(tmp_path_factory: pytest.TempPathFactory, clang_available: None) -> Path:
+    store = tmp_path_factory.mktemp("cols") / "s"
+    run_gadget("build", str(SAMPLES / "trace_open"), "-t", "trace_open:dev", "--arch", "amd64",
+               store=store)
+    return store
+
+
+def _run_cat(store: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """gadget run trace_open:dev --host ... while cat opens LONG_PATH; the output lines."""
+    proc = subprocess.Popen([GADGET, "run", "trace_open:dev", "--host", "-F", "proc.comm==cat",
+                             "--timeout", "6", *args], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "GADGETSMITH_STORE": str(store), **(env or {})})
+    try:
+        for _ in range(20):
+            time.sleep(0.5)
+            subprocess.run(["cat", LONG_PATH], capture_output=True)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    return out.splitlines()
+
+
+def test_columns_fit_the_terminal_width(trace_open_store: Path) -> None:
+    need_root()
+    lines = _run_cat(trace_open_store, env={"COLUMNS": "72"})
+    header, rows = lines[0], [line for line in lines[1:] if "/nonexistent-g" in line]
+    assert header.split() == ["COMM", "PID", "TID", "ERROR", "FD", "FLAGS", "MODE", "FNAME"]
+    assert rows, lines
+    starts = [header.index(t) for t in header.split()]
+    for row in rows:
+        assert len(row) <= 72, row
+        # every cell starts where its title does: no value runs into the next column
+        assert all(row[s - 1] == " " for s in starts[1:]), (header, row)
+        assert row[starts[-1]:].startswith("/nonexistent-g") and row.endswith("…")
+
+
+def test_long_paths_are_whole_without_a_narrow_terminal(trace_open_store: Path) -> None:
+    need_root()
+    lines = _run_cat(trace_open_store, env={"COLUMNS": "400"})
+    assert any(line.endswith(f" {LONG_PATH}") for line in lines), lines
+    lines = _run_cat(trace_open_store)  # a pipe, no COLUMNS: nothing is cut
+    assert any(line.endswith(f" {LONG_PATH}") for line in lines), lines
+    assert not any("…" in line for line in lines)
+
+
+def test_host_runs_show_no_empty_runtime_column(trace_open_store: Path) -> None:
+    need_root()
+    lines = _run_cat(trace_open_store)
+    assert "RUNTIME.CONTAINERNAME" not in lines[0] and lines[0].startswith("COMM "), lines[0]
+    lines = _run_cat(trace_open_store, "--fields", "runtime.containerName,comm,fname")
+    assert lines[0].split() == ["RUNTIME.CONTAINERNAME", "COMM", "FNAME"], lines[0]
+
+
+# -- exit codes: README's table ---------------------------------------------------------
+README_TEXT = (REPO / "README.md").read_text()
+
+
+def test_exit_codes_are_the_ones_readme_documents(tmp_path: Path) -> None:
+    table = README_TEXT.split("| Code | Meaning |", 1)[1].split("\n\n", 1)[0]
+    assert [row.split("|")[1].strip() for row in table.splitlines()[2:]] == ["0", "1", "2", "3",
+                                                                           "130"]
+    store = tmp_path / "s"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("allowedGadgets: [reg.example.com/ok/*]\n")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "program.bpf.c").write_text("int x;\n")
+    (bad / "gadget.yaml").write_text("name: [unclosed\n")
+    cases = [
+        (0, ("version",), ""),
+        (1, ("inspect", "nosuch:v1"), "error: unknown reference 'nosuch:v1'"),
+        (2, ("list", "--bogus"), "error: No such option '--bogus'."),
+        (2, ("build", str(bad), "--no-store"), f"error: {bad / 'gadget.yaml'}:2: malformed YAML"),
+        (3, ("pull", "--policy", str(policy), "evil.example.com/x:v1"), "error: "),
+    ]
+    for code, args, first in cases:
+        res = run_gadget(*args, store=store, check=False)
+        assert res.returncode == code, (args, res)
+        assert res.stderr.startswith(first) and "Traceback" not in res.stderr, (args, res)

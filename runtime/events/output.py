@@ -22,6 +22,27 @@ Template = Callable[..., str]
 Nester = Callable[[dict[str, Any]], dict[str, Any]]
 
 
+def fit_widths(widths: list[int], total: int, least: list[int]) -> list[int]:
+    """Column widths for a line of ``total`` characters (columns one space apart): the
+    room left goes to the last column (a path, a command line: the long values are last);
+    too little room takes from the widest columns first, none narrower than ``least`` (its
+    title). A line that still does not fit is as narrow as that."""
+    out = list(widths)
+    if not out:
+        return out
+    room = total - (sum(out) + len(out) - 1)
+    if room >= 0:
+        out[-1] += room
+        return out
+    while room < 0:
+        i = max(range(len(out)), key=lambda k: (out[k] - least[k], k))
+        if out[i] <= least[i]:
+            break
+        out[i] -= 1
+        room += 1
+    return out
+
+
 def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Column]:
     if fields:
         by_name = {c.name: c for c in columns}
@@ -42,10 +63,13 @@ def visible_columns(columns: list[Column], fields: list[str] | None) -> list[Col
 
 class Printer:
     def __init__(self, mode: str, columns: list[Column], fields: list[str] | None = None,
-                 out: TextIO | None = None, autoflush: bool = True, prefix: str = "") -> None:
+                 out: TextIO | None = None, autoflush: bool = True, prefix: str = "",
+                 terminal: int | None = None) -> None:
         """``autoflush=False``: the caller flushes (e.g. whenever the reader goes idle),
         instead of one write(2) per event. ``prefix``: the start of every columns line
-        (the data source's name, when a gadget prints several)."""
+        (the data source's name, when a gadget prints several). ``terminal``: the width the
+        columns fit in (see :func:`fit_widths`; every value is cut to its column, ``…``
+        marking the cut); None: no limit, no value is cut (output to a file or a pipe)."""
         if mode not in MODES:
             raise ValueError(f"unknown output mode {mode!r}: use one of {', '.join(MODES)}")
         self.mode = mode
@@ -67,6 +91,10 @@ class Printer:
         self._header_done = False
         self.widths = [max(c.width or 0, len(self._title(c)), 6 if not c.width else 0)
                        for c in self.cols]
+        self._cut = terminal is not None
+        if terminal is not None:
+            self.widths = fit_widths(self.widths, terminal - len(prefix),
+                                     [len(self._title(c)) for c in self.cols])
 
     @staticmethod
     def _title(c: Column) -> str:
@@ -101,8 +129,8 @@ class Printer:
             for c, w in zip(self.cols, self.widths, strict=True):
                 v = ev.get(c.name, "") if c.value is None else c.value(ev)
                 s = "" if v is None else str(v)
-                if c.width and len(s) > c.width:
-                    s = s[: c.width - 1] + "…"
+                if len(s) > w and self._cut:
+                    s = s[: w - 1] + "…"
                 cells.append(s.ljust(w))
             self.out.write(self.prefix + " ".join(cells).rstrip() + "\n")
         elif self.mode == "json":

@@ -50,7 +50,9 @@ class EnrichStage(EventStage):
                 self.keys[ds.name] = (dec.netns_field, True)
             else:
                 continue
-            cols = [Column("runtime.containerName", alias="")]
+            # under --host the column would be empty for most events: JSON has the field
+            # and --fields runtime.containerName,... shows it
+            cols = [Column("runtime.containerName", alias="", hidden=ctx.host)]
             cols += [Column(n, hidden=True) for n in EMPTY_FIELDS if n != "runtime.containerName"]
             ds.columns[:0] = cols
         self.table = EnrichmentTable(ctx.containers)

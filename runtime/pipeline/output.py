@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -11,6 +12,18 @@ from gadgetsmith.runtime.events.metrics import HistogramPrinter, histogram_print
 from gadgetsmith.runtime.events.output import Printer
 from gadgetsmith.runtime.pipeline.context import DataSource
 from gadgetsmith.runtime.pipeline.stage import Batch
+
+
+def terminal_width(out: TextIO) -> int | None:
+    """The width columns fit in: ``COLUMNS`` when set (as shells and ``ls`` use it), else
+    the terminal's when ``out`` is one; None for a file or a pipe (nothing is cut there)."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return os.get_terminal_size(out.fileno()).columns if out.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def fields_by_datasource(text: str | None) -> dict[str, list[str]]:
@@ -64,7 +77,8 @@ class Output:
             prefix = f"{ds.name}:".ljust(width) if len(names) > 1 else ""
             try:
                 self.printers[ds.name] = Printer(mode, ds.columns, wanted.get(ds.name, wanted.get("")),
-                                                 out=self.out, autoflush=False, prefix=prefix)
+                                                 out=self.out, autoflush=False, prefix=prefix,
+                                                 terminal=terminal_width(self.out))
             except ValueError as e:
                 errors.append((ds.name, e))
         if errors and (len(datasources) == 1 or not self.printers):
