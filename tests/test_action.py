@@ -503,6 +503,7 @@ def test_bad_inputs_are_one_clear_error(tmp_path: Path, auth_registry) -> None: 
     run = runner.run()
     assert run.steps[-1].returncode == 2, run.log
     assert "::error title=gadget publish::signing-key is empty" in run.log
+    assert run.outputs["pushed"] == "false" and run.outputs["digest"] == ""
     assert pushed_repositories(reg) == []
     runner = Runner(tmp_path, _inputs(reg, gadget, None, sign="false", push="maybe"))
     run = runner.run()

@@ -25,6 +25,7 @@ chmod 700 "$work"
 
 fail() {
   echo "::error title=gadget publish::$1"
+  [ -z "${GITHUB_OUTPUT:-}" ] || echo "pushed=false" >> "$GITHUB_OUTPUT"
   exit 2
 }
 
