@@ -400,6 +400,11 @@ def gadget_name(root_dirs: list[Path], d: Path) -> str:
     return d.name
 
 
+def _json_skip(spec: Any) -> bool:
+    ann = spec.get("annotations") if isinstance(spec, dict) else None
+    return isinstance(ann, dict) and str(ann.get("json.skip", "")).lower() == "true"
+
+
 def declared_fields(meta_path: Path) -> dict[str, list[str]]:
     doc = read_yaml(meta_path) if meta_path.exists() else None
     if not isinstance(doc, dict):
@@ -409,7 +414,9 @@ def declared_fields(meta_path: Path) -> dict[str, list[str]]:
     if isinstance(dss, dict):
         for ds, body in dss.items():
             fields = (body or {}).get("fields") or {}
-            out[str(ds)] = [str(f) for f in fields] if isinstance(fields, dict) else []
+            # a field annotated json.skip is never in ig's JSON either
+            out[str(ds)] = [str(f) for f, spec in fields.items() if not _json_skip(spec)] \
+                if isinstance(fields, dict) else []
     return out
 
 
@@ -786,6 +793,7 @@ CAUSE_PATTERNS: list[tuple[str, str, str]] = [
      "validate: SDK param ig_build_id_max_entries undescribed"),
     ("run", r"no kprobe support", "kernel: no kprobes"),
     ("run", r"does not allow fentry", "kernel: fentry/fexit/lsm refused"),
+    ("run", r"does not allow BPF LSM programs", "kernel: fentry/fexit/lsm refused"),
     ("run", r"\(iter/bpf_map_elem\) cannot be loaded: EPERM", "kernel: iter/bpf_map_elem refused"),
     ("run", r"E2BIG", "verifier: program too large (E2BIG)"),
     ("run", r"\(classifier/[^)]*\) cannot be loaded: EINVAL", "runtime: TC classifier unsupported"),
