@@ -47,6 +47,27 @@ _READS = ("read", "string", "array", "blob")
 Step = tuple[Any, ...]  # (kind, field, extra...)
 
 
+class _Memo(dict[Any, Any]):
+    """A formatter's results by value, filled on first use (a hit is one dict lookup, a
+    call costs two to four times that); bounded like :class:`_StringCache`."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, v: Any) -> Any:
+        out = self.fn(v)
+        if len(self) >= 4096:
+            self.clear()
+        self[v] = out
+        return out
+
+
+#: formatters of values that repeat (few distinct ones per run): memoised per decoder
+_MEMOISED = (fmt.errno_name, fmt.signal_name, fmt.syscall_name, fmt.file_flags, fmt.file_mode,
+             fmt.user_name, fmt.group_name)
+
+
 class _StringCache(dict[bytes, str]):
     """Raw fixed-size char array -> decoded text, filled on first use (a hit, empty
     strings included, is one dict lookup); bounded so hostile data cannot grow it."""
@@ -260,11 +281,15 @@ class Decoder:
         if kind == "enum":
             env[f"_vals{k}"] = st[3]
             return [f"{st[2]!r}: _vals{k}.get(v[{at}], 'UNKNOWN')"]
+        if kind == "derive" and st[3] in _MEMOISED:
+            env[f"_m{k}"] = _Memo(st[3])
+            return [f"{st[2]!r}: _m{k}[v[{at}]]"]
         if kind == "derive":
             env[f"_f{k}"] = st[3]
             return [f"{st[2]!r}: _f{k}(v[{at}])"]
         # ts: the raw field becomes the wall clock (w{k}, computed first)
-        return [f"{key}: w{k}"] + ([f"{st[2]!r}: _fmt.timestamp_string(w{k})"] if st[2] else [])
+        env["_tss"] = fmt.timestamp_string
+        return [f"{key}: w{k}"] + ([f"{st[2]!r}: _tss(w{k})"] if st[2] else [])
 
     def _compile(self) -> Callable[[bytes], dict[str, Any]] | None:
         """One generated function per data source: a single precompiled struct unpack of
