@@ -702,3 +702,30 @@ def test_a_gadget_init_repository_publishes_a_signed_tested_image_from_a_tag(
                      str(reg.ca_file), "--authfile", str(authfile), "-o", "json",
                      store=tmp_path / "verify-store").json()
     assert ver["digest"] == out["digest"]
+
+
+def test_the_same_commit_builds_the_same_digest(tmp_path: Path) -> None:
+    """The publish step sets SOURCE_DATE_EPOCH to the commit's time when the gadget is in a
+    git checkout: two jobs on one commit build one digest, created at the commit's time."""
+    gadget = make_gadget(tmp_path / "repo")
+    git = ["git", "-C", str(gadget), "-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "gadget"], check=True,
+                   env=dict(os.environ, GIT_COMMITTER_DATE="2026-05-04T03:02:01Z",
+                            GIT_AUTHOR_DATE="2026-05-04T03:02:01Z"))
+    digests = []
+    for job in ("a", "b"):
+        work = tmp_path / job
+        work.mkdir()
+        run = Runner(work, {"image": "r.corp:5000/obs/trace_open", "tag": "v1", "path": str(gadget),
+                            "arches": "amd64", "test": "false", "push": "false", "sign": "false"},
+                     env={"SOURCE_DATE_EPOCH": ""}).run()
+        assert run.ok, run.log
+        digests.append(run.outputs["digest"])
+        summary = json.loads(Path(run.outputs["summary-file"]).read_text())
+        assert summary["pushed"] is False
+    assert digests[0] == digests[1] and digests[0].startswith("sha256:")
+    listed = run_gadget("inspect", "r.corp:5000/obs/trace_open:v1", "-o", "json",
+                        store=tmp_path / "b" / "store").stdout
+    assert "2026-05-04T03:02:01Z" in listed
