@@ -144,6 +144,9 @@ class Printer:
 
     def events(self, events: list[dict[str, Any]], extras: list[Any] | None = None) -> None:
         """Print a stream of events; ``extras``: each one's enrichment (see :meth:`event`)."""
+        if self.mode == "json" and not (self.fields or self._skip or self.autoflush):
+            self.out.write(self._json_lines(events, extras))
+            return
         event = self.event
         if extras is None:
             for ev in events:
@@ -151,6 +154,36 @@ class Printer:
         else:
             for ev, extra in zip(events, extras, strict=True):
                 event(ev, extra)
+
+    def _json_lines(self, events: list[dict[str, Any]], extras: list[Any] | None) -> str:
+        """The JSON lines of a batch, as :meth:`_event_json` writes them one by one: the
+        last template's fast path inlined, one write per batch."""
+        lines: list[str] = []
+        add = lines.append
+        if extras is None:
+            for ev in events:
+                last = self._last_template
+                if last is not None and len(ev) == last[0]:
+                    try:
+                        add(last[1](ev))
+                        continue
+                    except (KeyError, TypeError):
+                        pass
+                add(self._json(ev))
+            return "".join(lines)
+        for ev, extra in zip(events, extras, strict=True):
+            if extra is None:
+                add(self._json(ev))
+                continue
+            last = self._last_spliced
+            if last is not None and len(ev) == last[0]:
+                try:
+                    add(last[1](ev, extra.json))
+                    continue
+                except (KeyError, TypeError):
+                    pass
+            add(self._json_spliced(ev, extra))
+        return "".join(lines)
 
     def _event_json(self, ev: dict[str, Any], extra: Any = None) -> None:
         if extra is not None:
