@@ -1,6 +1,6 @@
 """The shape of the package, read from its source: no import cycles, the runtime never
-imports the toolchain, and function-level imports stay few (laziness only around heavy
-libraries, not to hide cycles)."""
+imports the toolchain, function-level imports stay few (laziness only around heavy
+libraries, not to hide cycles) and no function is longer than MAX_FUNCTION_LINES."""
 
 from __future__ import annotations
 
@@ -151,6 +151,57 @@ def test_function_level_imports_stay_few() -> None:
             f"{len(found)} function-level imports in {half}/ (budget {budget}): import at the top "
             "of the module unless the import is a heavy library only some commands need\n"
             + "\n".join(found))
+
+
+#: the longest a function (or method) may be, from its ``def`` line to its last line,
+#: signature and docstring included
+MAX_FUNCTION_LINES = 60
+
+#: "path:qualified name" of functions allowed to be longer, each with the reason (keep it empty)
+LONG_FUNCTIONS: dict[str, str] = {}
+
+
+def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[int, int, str]]:
+    """(lines, first line, qualified name) of every function and method under ``node``."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield (child.end_lineno or child.lineno) - child.lineno + 1, child.lineno, prefix + child.name
+            yield from _functions(child, f"{prefix}{child.name}.")
+        elif isinstance(child, ast.ClassDef):
+            yield from _functions(child, f"{prefix}{child.name}.")
+        else:
+            yield from _functions(child, prefix)
+
+
+def long_functions() -> dict[str, str]:
+    """"path:qualified name" -> "N lines (path:line)" of the functions over the limit."""
+    out = {}
+    for path in _modules().values():
+        rel = path.relative_to(REPO)
+        for lines, first, name in _functions(ast.parse(path.read_text())):
+            if lines > MAX_FUNCTION_LINES:
+                out[f"{rel}:{name}"] = f"{lines} lines ({rel}:{first})"
+    return out
+
+
+def test_the_function_walk_sees_methods_and_nested_functions() -> None:
+    tree = ast.parse("class A:\n    def m(self):\n        def inner():\n            pass\n"
+                     "def f():\n    return 1\n")
+    assert [(n, name) for n, _, name in _functions(tree)] == [(3, "A.m"), (2, "A.m.inner"), (2, "f")]
+
+
+def test_no_function_is_longer_than_the_limit() -> None:
+    found = {k: v for k, v in long_functions().items() if k not in LONG_FUNCTIONS}
+    assert found == {}, (
+        f"functions over {MAX_FUNCTION_LINES} lines: split them (a helper per step, a class "
+        "for shared state, Annotated aliases for long typer signatures)\n"
+        + "\n".join(f"{k}: {v}" for k, v in sorted(found.items())))
+
+
+def test_long_function_allowances_are_still_needed() -> None:
+    """An allowance whose function got shorter (or went) comes off LONG_FUNCTIONS."""
+    long = long_functions()
+    assert [k for k in LONG_FUNCTIONS if k not in long] == []
 
 
 def _toolchain_exceptions() -> dict[str, type[BaseException]]:

@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gadgetsmith.runtime.bpf.btf import LazyBtf
 from gadgetsmith.runtime.bpf.btfgen import read_layer
@@ -305,72 +305,106 @@ def reachable(facts: ObjectFacts, prog: _Program, values: Mapping[tuple[str, int
             regs = merged
         states[key] = regs
         reach.insns.add(key)
-        code_b, rr, off, imm = struct.unpack_from("<BBhi", code, pc * 8)
-        dst, src = rr & 0x0F, rr >> 4
-        cls = code_b & 0x07
         relo_val = values.get((sec, pc * 8), "none")
-        poisoned = relo_val is None
-        regs_l = list(regs)
-        if poisoned:
-            continue  # the verifier stops here: "invalid func unknown#195896080"
-        if relo_val != "none":
-            imm = int(relo_val)  # type: ignore[arg-type]
-        nxt = [(pc + 1, regs_l)]
-        if cls == 0:  # LD
-            if code_b == 0x18:  # ld_imm64: two slots
-                if dst < 11:
-                    if src == 0 and pc * 8 + 16 <= len(code):
-                        hi = struct.unpack_from("<i", code, pc * 8 + 12)[0]
-                        regs_l[dst] = imm if relo_val != "none" else (imm & 0xFFFFFFFF) | (hi << 32)
-                    else:
-                        regs_l[dst] = None
-                nxt = [(pc + 2, regs_l)]
-            else:  # legacy packet loads
-                for r in range(6):
-                    regs_l[r] = None
-        elif cls == 1:  # LDX
-            if dst < 11:
-                regs_l[dst] = None
-        elif cls == 3 and (code_b & 0xE0) == 0xC0:  # atomics may write src or r0
-            if src < 11:
-                regs_l[src] = None
-            regs_l[0] = None
-        elif cls in (4, 7):  # ALU, ALU64
-            op = code_b & 0xF0
-            bits = 64 if cls == 7 else 32
-            operand = imm if not code_b & 0x08 else (regs_l[src] if src < 11 else None)
-            if dst < 11:
-                if op == 0xB0:  # mov
-                    v = operand
-                elif op in _ALU and regs_l[dst] is not None and operand is not None:
-                    v = _ALU[op](regs_l[dst], operand)
-                else:
-                    v = None
-                regs_l[dst] = None if v is None else (v & ((1 << bits) - 1))
-        elif cls in (5, 6):  # JMP, JMP32
-            op = code_b & 0xF0
-            if op == 0x00:  # ja
-                target = pc + (imm if cls == 6 else off) + 1
-                nxt = [(target, regs_l)]
-            elif op == 0x80:  # call
-                _call(facts, prog, sec, pc, src, imm, reach, work)
-                for r in range(6):
-                    regs_l[r] = None
-            elif op == 0x90:  # exit
-                nxt = []
-            else:
-                a = regs_l[dst] if dst < 11 else None
-                b = imm if not code_b & 0x08 else (regs_l[src] if src < 11 else None)
-                taken = _cond(op, a, b, 32 if cls == 6 else 64) if a is not None and b is not None else None
-                target = pc + off + 1
-                if taken is True:
-                    nxt = [(target, regs_l)]
-                elif taken is False:
-                    nxt = [(pc + 1, regs_l)]
-                else:
-                    nxt = [(pc + 1, regs_l), (target, list(regs_l))]
-        for npc, nregs in nxt:
+        if relo_val is None:
+            continue  # poisoned: the verifier stops here ("invalid func unknown#195896080")
+        op, rr, off, imm = struct.unpack_from("<BBhi", code, pc * 8)
+        relocated = relo_val != "none"
+        insn = _Insn(sec, pc, op, rr, off, int(relo_val) if relocated else imm,
+                     relocated)
+        for npc, nregs in _step(facts, prog, code, insn, list(regs), reach, work):
             work.append((sec, npc, tuple(nregs)))
+
+
+class _Insn(NamedTuple):
+    sec: str
+    pc: int
+    code: int
+    regs: int  # dst in the low nibble, src in the high one
+    off: int
+    imm: int
+    relocated: bool = False  # imm is a CO-RE relocation's value
+
+    @property
+    def dst(self) -> int:
+        return self.regs & 0x0F
+
+    @property
+    def src(self) -> int:
+        return self.regs >> 4
+
+
+def _step(facts: ObjectFacts, prog: _Program, code: bytes, insn: _Insn, regs: list[int | None],
+          reach: Reach, work: list[tuple[str, int, Regs]]) -> list[tuple[int, list[int | None]]]:
+    """What one instruction does to the registers, and where the walk goes next."""
+    cls = insn.code & 0x07
+    dst, src = insn.dst, insn.src
+    if cls == 0:  # LD
+        return _load(code, insn, regs)
+    if cls == 1:  # LDX
+        if dst < 11:
+            regs[dst] = None
+    elif cls == 3 and (insn.code & 0xE0) == 0xC0:  # atomics may write src or r0
+        if src < 11:
+            regs[src] = None
+        regs[0] = None
+    elif cls in (4, 7):  # ALU, ALU64
+        _alu(insn, regs, 64 if cls == 7 else 32)
+    elif cls in (5, 6):  # JMP, JMP32
+        return _jump(facts, prog, insn, regs, reach, work)
+    return [(insn.pc + 1, regs)]
+
+
+def _load(code: bytes, insn: _Insn, regs: list[int | None]) -> list[tuple[int, list[int | None]]]:
+    pc, dst, imm = insn.pc, insn.dst, insn.imm
+    if insn.code == 0x18:  # ld_imm64: two slots
+        if dst < 11:
+            if insn.src == 0 and pc * 8 + 16 <= len(code):
+                hi = struct.unpack_from("<i", code, pc * 8 + 12)[0]
+                regs[dst] = imm if insn.relocated else (imm & 0xFFFFFFFF) | (hi << 32)
+            else:
+                regs[dst] = None
+        return [(pc + 2, regs)]
+    for r in range(6):  # legacy packet loads
+        regs[r] = None
+    return [(pc + 1, regs)]
+
+
+def _alu(insn: _Insn, regs: list[int | None], bits: int) -> None:
+    op, dst, src = insn.code & 0xF0, insn.dst, insn.src
+    operand = insn.imm if not insn.code & 0x08 else (regs[src] if src < 11 else None)
+    if dst < 11:
+        current = regs[dst]
+        if op == 0xB0:  # mov
+            v = operand
+        elif op in _ALU and current is not None and operand is not None:
+            v = _ALU[op](current, operand)
+        else:
+            v = None
+        regs[dst] = None if v is None else (v & ((1 << bits) - 1))
+
+
+def _jump(facts: ObjectFacts, prog: _Program, insn: _Insn, regs: list[int | None], reach: Reach,
+          work: list[tuple[str, int, Regs]]) -> list[tuple[int, list[int | None]]]:
+    op, pc, jmp32 = insn.code & 0xF0, insn.pc, (insn.code & 0x07) == 6
+    if op == 0x00:  # ja
+        return [(pc + (insn.imm if jmp32 else insn.off) + 1, regs)]
+    if op == 0x80:  # call
+        _call(facts, prog, insn.sec, pc, insn.src, insn.imm, reach, work)
+        for r in range(6):
+            regs[r] = None
+        return [(pc + 1, regs)]
+    if op == 0x90:  # exit
+        return []
+    a = regs[insn.dst] if insn.dst < 11 else None
+    b = insn.imm if not insn.code & 0x08 else (regs[insn.src] if insn.src < 11 else None)
+    taken = _cond(op, a, b, 32 if jmp32 else 64) if a is not None and b is not None else None
+    target = pc + insn.off + 1
+    if taken is True:
+        return [(target, regs)]
+    if taken is False:
+        return [(pc + 1, regs)]
+    return [(pc + 1, regs), (target, list(regs))]
 
 
 def _call(facts: ObjectFacts, prog: _Program, sec: str, pc: int, src: int, imm: int,
@@ -410,6 +444,38 @@ def check_kernel(facts: ObjectFacts, kb: Any, kernel: str, arch: str) -> Verdict
     Missing helpers and map types are kept by number until :meth:`Verdict.finish`
     names them (a kernel that lacks one cannot name it)."""
     verdict = Verdict(kernel, arch)
+    reach = _check_relocations(facts, kb, verdict)
+    prog_types = _enum_values(kb, "bpf_prog_type")
+    if not prog_types:
+        # a minimised BTF (an image's btfgen entry) has only what the relocations use
+        verdict.notes.append("a minimised BTF: only CO-RE relocations were checked")
+        return verdict
+    _check_programs(facts, kb, set(prog_types.values()), verdict)
+    funcs = _enum_values(kb, "bpf_func_id")
+    if funcs:
+        for hid in sorted(reach.helpers):
+            if hid not in funcs:
+                verdict.missing_helpers[hid] = sorted(reach.helpers[hid])
+    mtypes = _enum_values(kb, "bpf_map_type")
+    if mtypes:
+        for mname, mt in sorted(facts.map_types.items()):
+            if mt not in mtypes:
+                verdict.missing_maps.setdefault(mt, []).append(mname)
+    for name, kind, weak in facts.externs:
+        if weak:
+            continue
+        if kind == "func" and name not in reach.kfuncs:
+            continue  # a kfunc only the unreachable code calls
+        if not any(t.kind == kind for t in kb.find_all(name)):
+            what = "kfunc" if kind == "func" else "ksym"
+            verdict.problems.append(Problem(what, f"no {what} {name} in this kernel"))
+    return verdict
+
+
+def _check_relocations(facts: ObjectFacts, kb: Any, verdict: Verdict) -> Reach:
+    """Resolve every CO-RE relocation against ``kb``; a failed one in reachable code is a
+    problem of its program, in unreachable code a guarded note. Returns what the programs
+    reach with the relocated values."""
     cobj = facts.cobj
     values: dict[tuple[str, int], int | None] = {}
     failed: dict[tuple[str, int], core.Resolution] = {}
@@ -436,13 +502,11 @@ def check_kernel(facts: ObjectFacts, kb: Any, kernel: str, arch: str) -> Verdict
             verdict.guarded.append(f"{res.message()} (in code the verifier does not reach)")
             reported.add(res.message())
     _dedupe(verdict)
+    return reach
 
-    prog_types = _enum_values(kb, "bpf_prog_type")
-    if not prog_types:
-        # a minimised BTF (an image's btfgen entry) has only what the relocations use
-        verdict.notes.append("a minimised BTF: only CO-RE relocations were checked")
-        return verdict
-    type_names = set(prog_types.values())
+
+def _check_programs(facts: ObjectFacts, kb: Any, type_names: set[str], verdict: Verdict) -> None:
+    """Each program's type and attach target exist in this kernel."""
     for prog in facts.programs:
         ptype = prog_type_of(prog.section)
         if ptype and f"BPF_PROG_TYPE_{ptype}" not in type_names:
@@ -457,25 +521,6 @@ def check_kernel(facts: ObjectFacts, kb: Any, kernel: str, arch: str) -> Verdict
                     verdict.problems.append(Problem(
                         "attach target", f"no {what} {target} in this kernel", prog.name, prog.section))
                 break
-    funcs = _enum_values(kb, "bpf_func_id")
-    if funcs:
-        for hid in sorted(reach.helpers):
-            if hid not in funcs:
-                verdict.missing_helpers[hid] = sorted(reach.helpers[hid])
-    mtypes = _enum_values(kb, "bpf_map_type")
-    if mtypes:
-        for mname, mt in sorted(facts.map_types.items()):
-            if mt not in mtypes:
-                verdict.missing_maps.setdefault(mt, []).append(mname)
-    for name, kind, weak in facts.externs:
-        if weak:
-            continue
-        if kind == "func" and name not in reach.kfuncs:
-            continue  # a kfunc only the unreachable code calls
-        if not any(t.kind == kind for t in kb.find_all(name)):
-            what = "kfunc" if kind == "func" else "ksym"
-            verdict.problems.append(Problem(what, f"no {what} {name} in this kernel"))
-    return verdict
 
 
 def _dedupe(v: Verdict) -> None:

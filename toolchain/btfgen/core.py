@@ -433,42 +433,14 @@ def resolve(obj: CoreObject, relo: CoreRelo, tb: Any) -> Resolution:
     reasons: list[str] = []
     try:
         spec = _local_spec(lb, relo)
+        for cand in cands:
+            got = _candidate_value(obj, relo, spec, tb, cand.id)
+            if isinstance(got, str):
+                reasons.append(got)
+            else:
+                values.add(got)
     except CoreError as e:
         return Resolution(relo, what, False, None, str(e))
-    for cand in cands:
-        if relo.kind in FIELD_KINDS:
-            fm, why = _match_field(lb, spec, tb, cand.id)
-            if fm is None:
-                reasons.append(why)
-                continue
-            if relo.kind == FIELD_BYTE_OFFSET:
-                bad = _size_adjust_problem(lb, spec, tb, fm, obj, relo)
-                if bad:
-                    reasons.append(bad)
-                    continue
-            values.add(_field_value(relo.kind, fm, tb))
-        elif relo.kind in ENUM_KINDS:
-            lt = _skip(lb, relo.type_id)
-            try:
-                lname = essential_name(lt.values[spec.raw[0]][0])
-            except IndexError:
-                return Resolution(relo, what, False, None, "bad enumerator index")
-            ct = _skip(tb, cand.id)
-            hit = [v for n, v in ct.values if essential_name(n) == lname]
-            if not hit:
-                reasons.append("no such enumerator")
-                continue
-            values.add(1 if relo.kind == ENUMVAL_EXISTS else hit[0])
-        else:
-            if not types_compat(lb, relo.type_id, tb, cand.id):
-                reasons.append("the type changed")
-                continue
-            if relo.kind in (TYPE_EXISTS, TYPE_MATCHES):
-                values.add(1)
-            elif relo.kind == TYPE_SIZE:
-                values.add(_size(tb, cand.id))
-            else:  # TYPE_ID_TARGET
-                values.add(cand.id)
     if not values:
         if exists:
             return Resolution(relo, what, True, 0)
@@ -477,6 +449,39 @@ def resolve(obj: CoreObject, relo: CoreRelo, tb: Any) -> Resolution:
         return Resolution(relo, what, False, None,
                           f"ambiguous: {len(cands)} kernel types match with different results")
     return Resolution(relo, what, True, min(values))
+
+
+def _candidate_value(obj: CoreObject, relo: CoreRelo, spec: _Spec, tb: Any, cand: int) -> int | str:
+    """The relocated value against kernel type ``cand``, or why that candidate does not
+    match. A local enumerator index out of range raises :class:`CoreError`."""
+    lb = obj.btf
+    if relo.kind in FIELD_KINDS:
+        fm, why = _match_field(lb, spec, tb, cand)
+        if fm is None:
+            return why
+        if relo.kind == FIELD_BYTE_OFFSET:
+            bad = _size_adjust_problem(lb, spec, tb, fm, obj, relo)
+            if bad:
+                return bad
+        return _field_value(relo.kind, fm, tb)
+    if relo.kind in ENUM_KINDS:
+        lt = _skip(lb, relo.type_id)
+        try:
+            lname = essential_name(lt.values[spec.raw[0]][0])
+        except IndexError:
+            raise CoreError("bad enumerator index") from None
+        ct = _skip(tb, cand)
+        hit = [v for n, v in ct.values if essential_name(n) == lname]
+        if not hit:
+            return "no such enumerator"
+        return 1 if relo.kind == ENUMVAL_EXISTS else hit[0]
+    if not types_compat(lb, relo.type_id, tb, cand):
+        return "the type changed"
+    if relo.kind in (TYPE_EXISTS, TYPE_MATCHES):
+        return 1
+    if relo.kind == TYPE_SIZE:
+        return _size(tb, cand)
+    return cand  # TYPE_ID_TARGET
 
 
 def _size_adjust_problem(lb: Btf, spec: _Spec, tb: Any, fm: _FieldMatch, obj: CoreObject,

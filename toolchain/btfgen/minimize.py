@@ -124,82 +124,102 @@ def minimize(
     jobs = jobs or default_jobs()
     start = time.monotonic()
     result = MinimizeResult({a: [] for a in kernels}, jobs=jobs, bpftool=tool.version)
-    work = [(arch, e) for arch in kernels for e in kernels[arch]]
-    if not work:
+    if not any(kernels[a] for a in kernels):
         return result
-    obj_digests = {a: object_key(objects[a]) for a in kernels}
-    slots: dict[tuple[str, int], Minimized] = {}
     with owned_tempdir("gadget-btfgen-") as tmp:
-        obj_paths: dict[str, Path] = {}
+        job = _Job(Path(tmp), tool, cache)
         for a in kernels:
-            obj_paths[a] = Path(tmp) / f"{a}.bpf.o"
-            obj_paths[a].write_bytes(objects[a])
-
-        def one(i: int, arch: str, entry: KernelEntry) -> Minimized:
-            odig = obj_digests[arch]
-            kdig = cache.input_digest(entry.path) if cache else None
-            if kdig is not None and cache is not None:
-                hit = cache.get(kdig, odig, tool.version)
-                if hit is not None:
-                    return Minimized(entry, arch, hit, True)
-            try:
-                raw = entry.path.read_bytes()
-            except OSError as e:
-                raise UsageError(f"{entry.path}: cannot read it ({e.strerror})") from None
-            kdig = digest(raw)  # the kernel's file as the archive has it (.btf or .btf.tar.xz)
-            if cache is not None:
-                cache.remember_input(entry.path, kdig)
-                hit = cache.get(kdig, odig, tool.version)
-                if hit is not None:
-                    return Minimized(entry, arch, hit, True)
-            btf = archive.read_btf(entry, raw)
-            del raw
-            src = Path(tmp) / f"k{i}.btf"
-            out = Path(tmp) / f"m{i}.btf"
-            src.write_bytes(btf)
-            del btf
-            try:
-                proc = subprocess.run(
-                    [tool.path, "gen", "min_core_btf", str(src), str(out), str(obj_paths[arch])],
-                    capture_output=True, text=True, timeout=600)
-                if proc.returncode != 0:
-                    raise _bpftool_error(entry, proc.stderr)
-                data = out.read_bytes()
-            finally:
-                src.unlink(missing_ok=True)
-                out.unlink(missing_ok=True)
-            archive.check_btf(data, f"bpftool's output for {entry.path}")
-            if cache is not None:
-                cache.put(kdig, odig, tool.version, data)
-            return Minimized(entry, arch, data, False)
-
-        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="btfgen")
-        try:
-            futures: dict[Future[Minimized], tuple[str, int]] = {}
-            for arch in kernels:
-                for j, e in enumerate(kernels[arch]):
-                    futures[pool.submit(one, len(futures), arch, e)] = (arch, j)
-            pending = set(futures)
-            done_count = 0
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    exc = f.exception()
-                    if exc is not None:
-                        for p in pending:
-                            p.cancel()
-                        raise exc
-                    m = f.result()
-                    slots[futures[f]] = m
-                    done_count += 1
-                    if progress is not None:
-                        progress(done_count, len(futures), m.entry)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            job.add_object(a, objects[a])
+        slots = _run_all(job, kernels, jobs, progress)
     for (arch, _j), m in sorted(slots.items()):
         result.by_arch[arch].append(m)
     result.seconds = time.monotonic() - start
     return result
+
+
+class _Job:
+    """What every minimisation of one run shares: the temp folder (the objects written
+    once), bpftool and the cache."""
+
+    def __init__(self, tmp: Path, tool: Bpftool, cache: BtfgenCache | None) -> None:
+        self.tmp = tmp
+        self.tool = tool
+        self.cache = cache
+        self.obj_paths: dict[str, Path] = {}
+        self.obj_digests: dict[str, str] = {}
+
+    def add_object(self, arch: str, data: bytes) -> None:
+        self.obj_digests[arch] = object_key(data)
+        self.obj_paths[arch] = self.tmp / f"{arch}.bpf.o"
+        self.obj_paths[arch].write_bytes(data)
+
+    def __call__(self, i: int, arch: str, entry: KernelEntry) -> Minimized:
+        cache, odig, version = self.cache, self.obj_digests[arch], self.tool.version
+        kdig = cache.input_digest(entry.path) if cache else None
+        if kdig is not None and cache is not None:
+            hit = cache.get(kdig, odig, version)
+            if hit is not None:
+                return Minimized(entry, arch, hit, True)
+        try:
+            raw = entry.path.read_bytes()
+        except OSError as e:
+            raise UsageError(f"{entry.path}: cannot read it ({e.strerror})") from None
+        kdig = digest(raw)  # the kernel's file as the archive has it (.btf or .btf.tar.xz)
+        if cache is not None:
+            cache.remember_input(entry.path, kdig)
+            hit = cache.get(kdig, odig, version)
+            if hit is not None:
+                return Minimized(entry, arch, hit, True)
+        src = self.tmp / f"k{i}.btf"
+        src.write_bytes(archive.read_btf(entry, raw))  # the decompressed BTF is not kept
+        del raw
+        data = self._run_bpftool(src, i, arch, entry)
+        archive.check_btf(data, f"bpftool's output for {entry.path}")
+        if cache is not None:
+            cache.put(kdig, odig, version, data)
+        return Minimized(entry, arch, data, False)
+
+    def _run_bpftool(self, src: Path, i: int, arch: str, entry: KernelEntry) -> bytes:
+        out = self.tmp / f"m{i}.btf"
+        try:
+            proc = subprocess.run(
+                [self.tool.path, "gen", "min_core_btf", str(src), str(out), str(self.obj_paths[arch])],
+                capture_output=True, text=True, timeout=600)
+            if proc.returncode != 0:
+                raise _bpftool_error(entry, proc.stderr)
+            return out.read_bytes()
+        finally:
+            src.unlink(missing_ok=True)
+            out.unlink(missing_ok=True)
+
+
+def _run_all(job: _Job, kernels: Mapping[str, Sequence[KernelEntry]], jobs: int,
+             progress: Progress | None) -> dict[tuple[str, int], Minimized]:
+    """Every (arch, kernel) job on a pool of ``jobs`` threads; the first failure cancels
+    the rest and is raised."""
+    slots: dict[tuple[str, int], Minimized] = {}
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="btfgen")
+    try:
+        futures: dict[Future[Minimized], tuple[str, int]] = {}
+        for arch in kernels:
+            for j, e in enumerate(kernels[arch]):
+                futures[pool.submit(job, len(futures), arch, e)] = (arch, j)
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for f in done:
+                exc = f.exception()
+                if exc is not None:
+                    for p in pending:
+                        p.cancel()
+                    raise exc
+                m = f.result()
+                slots[futures[f]] = m
+                if progress is not None:
+                    progress(len(slots), len(futures), m.entry)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return slots
 
 
 def _bpftool_error(entry: KernelEntry, stderr: str) -> GadgetError:

@@ -132,16 +132,7 @@ def check_cmd(
         if a not in ("amd64", "arm64"):
             raise UsageError(f"--arch {a}: use amd64 or arm64")
     tgt = _target(target, arches, store_path(store))
-    if kernels:
-        sources = check.kernels_from(kernels, set(tgt.objects))
-    elif tgt.btfgen_layers:
-        sources = check.kernels_from_layers(tgt.btfgen_layers)
-    else:
-        raise UsageError(f"{target}: give kernels with --kernels ARCHIVE (a btfhub-layout folder, "
-                         "see 'gadget btf import') or a BTF file such as /sys/kernel/btf/vmlinux")
-    if not sources:
-        raise UsageError(f"--kernels: no kernel for {', '.join(sorted(tgt.objects))} in "
-                         f"{', '.join(kernels or [])}")
+    sources = _kernel_sources(target, tgt, kernels)
     progress = KernelProgress("check") if fmt is Output.columns and sys.stderr.isatty() else None
     try:
         verdicts = check.run(tgt.objects, sources, progress=progress)
@@ -156,7 +147,28 @@ def check_cmd(
             "summary": {"kernels": len(verdicts), "load": len(verdicts) - len(failing),
                         "fail": len(failing)},
         }, fmt)
-        return 1 if failing else 0
+    else:
+        _print_verdicts(tgt.label, verdicts, verbose)
+    return 1 if failing else 0
+
+
+def _kernel_sources(target: str, tgt: check.Target,
+                    kernels: list[str] | None) -> list[check.KernelSource]:
+    """--kernels, else the kernels of the image's btfgen layer."""
+    if kernels:
+        sources = check.kernels_from(kernels, set(tgt.objects))
+    elif tgt.btfgen_layers:
+        sources = check.kernels_from_layers(tgt.btfgen_layers)
+    else:
+        raise UsageError(f"{target}: give kernels with --kernels ARCHIVE (a btfhub-layout folder, "
+                         "see 'gadget btf import') or a BTF file such as /sys/kernel/btf/vmlinux")
+    if not sources:
+        raise UsageError(f"--kernels: no kernel for {', '.join(sorted(tgt.objects))} in "
+                         f"{', '.join(kernels or [])}")
+    return sources
+
+
+def _print_verdicts(label: str, verdicts: list[check.Verdict], verbose: bool) -> None:
     rows: list[list[str]] = []
     for v in verdicts:
         result = "loads" if v.loads else ("unreadable BTF" if v.error else "does not load")
@@ -173,5 +185,5 @@ def check_cmd(
                 for g in v.guarded + v.notes:
                     typer.echo(f"  note: {g}")
     n = len(verdicts)
-    typer.echo(f"\n{tgt.label}: loads on {n - len(failing)} of {n} kernel{'s' if n != 1 else ''}")
-    return 1 if failing else 0
+    loads = sum(1 for v in verdicts if v.loads)
+    typer.echo(f"\n{label}: loads on {loads} of {n} kernel{'s' if n != 1 else ''}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import click
 import typer
 from gadgetsmith.toolchain import sdk
-from gadgetsmith.toolchain.build.driver import ALL_ARCHES
+from gadgetsmith.toolchain.build.driver import ALL_ARCHES, BuildResult
 from gadgetsmith.toolchain.build.driver import build as build_gadget
 from gadgetsmith.toolchain.cli.common import (
     BuildFileOpt,
@@ -130,7 +130,11 @@ def build(
         typer.echo(w, err=True)
     if fmt.structured:
         print_json(result.as_dict(), fmt)
-        return
+    else:
+        _print_result(result)
+
+
+def _print_result(result: BuildResult) -> None:
     built = f"{result.reference}@{result.digest}" if result.reference else result.digest
     if not result.stored:
         typer.echo(f"Successfully built {built} (not stored)")

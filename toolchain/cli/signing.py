@@ -28,7 +28,7 @@ from gadgetsmith.toolchain.signing.keys import (
     read_public_keys,
     write_key_pair,
 )
-from gadgetsmith.toolchain.signing.local import parse_annotations, sign_local
+from gadgetsmith.toolchain.signing.local import SignResult, parse_annotations, sign_local
 from gadgetsmith.toolchain.signing.remote import sign_remote
 
 _StoreOpt = Annotated[Path | None, typer.Option("--store", help="Local OCI store.", show_default=False)]
@@ -76,14 +76,10 @@ def sign(
         list[str] | None,
         typer.Option("-a", "--annotation", help="key=value put in the signed payload (repeatable)."),
     ] = None,
-    remote: Annotated[
-        bool,
-        typer.Option("--remote", help="Sign the image in its registry even if it is also local."),
-    ] = False,
-    referrers: Annotated[
-        bool,
-        typer.Option("--referrers", help="Registry: also attach via the OCI 1.1 referrers API."),
-    ] = False,
+    remote: Annotated[bool, typer.Option(
+        "--remote", help="Sign the image in its registry even if it is also local.")] = False,
+    referrers: Annotated[bool, typer.Option(
+        "--referrers", help="Registry: also attach via the OCI 1.1 referrers API.")] = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
@@ -120,7 +116,11 @@ def sign(
         _warn(w)
     if fmt.structured:
         print_json(result.as_dict(), fmt)
-        return
+    else:
+        _print_signed(result)
+
+
+def _print_signed(result: SignResult) -> None:
     for s in result.signed:
         what = "Signed" if s.added else "Already signed by this key:"
         extra = f" (replaced {s.replaced})" if s.replaced else ""

@@ -25,39 +25,45 @@ from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.testing import plan as planning
 from gadgetsmith.toolchain.testing import report
-from gadgetsmith.toolchain.testing.runner import CaseResult, require_root, run_planned
+from gadgetsmith.toolchain.testing.runner import CaseResult, Planned, require_root, run_planned
 from gadgetsmith.toolchain.testing.spec import GadgetSource, schema_path
+
+TargetsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Gadget directories (their tests/*.test.yaml), image references "
+                        "(with --spec) or spec files.", show_default=False),
+]
+SpecOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--spec", help="A test spec (repeatable); with TARGET, run against that gadget.",
+                 show_default=False),
+]
+KeywordOpt = Annotated[str | None, typer.Option("-k", help="Only cases whose name contains this text.")]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
+]
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=1,
+                      help="Gadgets tested at the same time (the cases of one gadget always "
+                           "run in order).")
+]
+ListOpt = Annotated[
+    bool, typer.Option("--list", help="Check the specs and list their cases; run nothing.")
+]
+SchemaOpt = Annotated[
+    bool, typer.Option("--schema", help="Print the JSON Schema of test specs and exit.")
+]
 
 
 def test(
-    targets: Annotated[
-        list[str] | None,
-        typer.Argument(help="Gadget directories (their tests/*.test.yaml), image references "
-                            "(with --spec) or spec files.", show_default=False),
-    ] = None,
-    spec: Annotated[
-        list[Path] | None,
-        typer.Option("--spec", help="A test spec (repeatable); with TARGET, run against that gadget.",
-                     show_default=False),
-    ] = None,
-    keyword: Annotated[
-        str | None, typer.Option("-k", help="Only cases whose name contains this text.")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Also write a JUnit XML report to this file.")
-    ] = None,
+    targets: TargetsArg = None,
+    spec: SpecOpt = None,
+    keyword: KeywordOpt = None,
+    junit: JunitOpt = None,
     fmt: OutputOpt = Output.columns,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1,
-                          help="Gadgets tested at the same time (the cases of one gadget always "
-                               "run in order).")
-    ] = 1,
-    list_: Annotated[
-        bool, typer.Option("--list", help="Check the specs and list their cases; run nothing.")
-    ] = False,
-    schema: Annotated[
-        bool, typer.Option("--schema", help="Print the JSON Schema of test specs and exit.")
-    ] = False,
+    jobs: JobsOpt = 1,
+    list_: ListOpt = False,
+    schema: SchemaOpt = False,
     store: StoreDirOpt = None,
     policy: PolicyOpt = None,
     no_verify: NoVerifyOpt = False,
@@ -94,14 +100,23 @@ def test(
     def building(src: GadgetSource) -> None:
         if text:
             typer.echo(f"preparing {src.label} ...", err=True)
-
     remote = RemoteOptions(authfile=authfile, ca_file=ca_file,
                            insecure_registries=list(insecure_registries or []), policy_file=policy)
     planning.prepare_all(planned, on_prepare=building, store=store_path(store), policy=policy,
                          no_verify=no_verify, remote=remote)
     require_root()  # after the checks: a bad spec is found without root
+    started = time.monotonic()
+    results = _run(planned, jobs, junit, text)
+    if junit is not None:
+        report.write_junit(results, junit)
+    _summarise(results, planned, fmt, time.monotonic() - started)
 
-    done = []
+
+def _run(planned: list[Planned], jobs: int, junit: Path | None, text: bool) -> list[CaseResult]:
+    """Run the cases, printing each result as it comes (text). SIGTERM ends the run like
+    Ctrl-C: the running cases detach and remove their containers, the JUnit report gets
+    what finished, and the command exits 130."""
+    done: list[CaseResult] = []
 
     def show(result: CaseResult) -> None:
         done.append(result)
@@ -109,14 +124,12 @@ def test(
             typer.echo(report.format_result(result))
             sys.stdout.flush()
 
-    # SIGTERM ends the run like Ctrl-C: the running cases detach and remove their containers
     def terminate(*_: object) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminate)
-    started = time.monotonic()
     try:
-        results = run_planned(planned, jobs=jobs, on_result=show)
+        return run_planned(planned, jobs=jobs, on_result=show)
     except KeyboardInterrupt:
         # the running case's finally blocks have detached its gadget and removed its container
         if junit is not None:
@@ -126,14 +139,16 @@ def test(
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if junit is not None:
-        report.write_junit(results, junit)
+
+
+def _summarise(results: list[CaseResult], planned: list[Planned], fmt: Output,
+               seconds: float) -> None:
     if fmt.structured:
         print_json(report.as_json(results), fmt)
     else:
         gadgets = len({p.key for p in planned})
         typer.echo(f"ran {len(results)} case{'s' * (len(results) != 1)} of {gadgets} "
-                   f"gadget{'s' * (gadgets != 1)} in {time.monotonic() - started:.1f} s")
+                   f"gadget{'s' * (gadgets != 1)} in {seconds:.1f} s")
         typer.echo(report.summary(results))
     if any(not r.ok for r in results):
         raise typer.Exit(1)

@@ -84,15 +84,20 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         raise ArchiveError(f"cannot export: blob {missing[0]} is missing from the local store")
     index = {"schemaVersion": 2,
              "manifests": [entries[k] for k in sorted(entries)]}
-    index_bytes = go_json(index)
-    layout_bytes = json.dumps({"imageLayoutVersion": LAYOUT_VERSION}, separators=(",", ":")).encode()
+    _write_tar(store, sorted(blobs), go_json(index), Path(dest))
+    return {"file": str(dest), "images": refs_out, "blobs": len(blobs),
+            "size": Path(dest).stat().st_size}
 
-    dest = Path(dest)
+
+def _write_tar(store: Store, blobs: list[str], index_bytes: bytes, dest: Path) -> None:
+    """The tar of an OCI layout with ``blobs``, written atomically; each blob hashed as it
+    streams (one that changed on disk fails the export and leaves no tar)."""
+    layout_bytes = json.dumps({"imageLayoutVersion": LAYOUT_VERSION}, separators=(",", ":")).encode()
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_writer(dest) as raw, \
                 tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for b in sorted(blobs):
+            for b in blobs:
                 name = f"blobs/sha256/{b.split(':', 1)[1]}"
                 path = store.blob_path(b)
                 if not path.is_file():
@@ -112,8 +117,6 @@ def export_images(store: Store, images: list[str], dest: Path) -> dict[str, Any]
         where = f"{e.filename}: " if e.filename else ""
         raise GadgetError(f"cannot export to {dest}: {where}{e.strerror or e} "
                           "(nothing was written)") from None
-    return {"file": str(dest), "images": refs_out, "blobs": len(blobs),
-            "size": dest.stat().st_size}
 
 
 class _DigestReader:

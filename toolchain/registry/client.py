@@ -294,20 +294,47 @@ class RegistryClient:
         anything else raises.
         """
         what = what or f"{method} {path}"
-        url = self.url(path)
         attempt = 0
         auth_tries = 0
         while True:
+            r, hdrs, attempt = self._request(method, path, scope, headers, body, params, what,
+                                             attempt)
+            if r.status_code == 401:
+                challenge = r.headers.get("WWW-Authenticate", "")
+                r.close()
+                if auth_tries < 2 and self._answer_challenge(challenge, hdrs, scope, what):
+                    auth_tries += 1
+                    continue
+                raise self._auth_failed(what, rejected=bool(self.credentials()))
+            if r.status_code in RETRY_STATUS and attempt < self.retries:
+                retry_after = r.headers.get("Retry-After")
+                r.close()
+                self._sleep(attempt, retry_after)
+                attempt += 1
+                continue
+            if r.status_code in ok or r.status_code in allow:
+                return r
+            raise self._http_error(r, what)
+
+    def _request(self, method: str, path: str, scope: str | None, headers: dict[str, str] | None,
+                 body: bytes | Callable[[], Any] | None, params: dict[str, str] | None,
+                 what: str, attempt: int) -> tuple[Response, dict[str, str], int]:
+        """Send until the registry answers: again over plain HTTP when its HTTPS port speaks
+        plain HTTP (and that is allowed), again after a pause while it cannot be reached
+        (``attempt`` counts those tries, shared with the retries of a retryable status).
+        Returns the response, the headers sent and the attempts so far."""
+        while True:
+            url = self.url(path)
             hdrs = dict(headers or {})
             hdrs.update(self._auth_header(scope))
             data = body() if callable(body) else body
             try:
                 r = self.transport.request(method, url, headers=hdrs, body=data, params=params,
                                            allow_redirects=method in ("GET", "HEAD"))
+                return r, hdrs, attempt
             except TLSError as e:
                 if e.plain_peer and self.http_fallback and url.startswith("https://"):
                     self._use_plain_http()
-                    url = self.url(path)
                     continue
                 raise RegistryError(
                     f"{what}: TLS verification of {self.host} failed ({e}): pass --ca-file "
@@ -328,31 +355,20 @@ class RegistryClient:
                 close = getattr(data, "close", None)
                 if close is not None:
                     close()
-            if r.status_code == 401 and auth_tries < 2:
-                auth_tries += 1
-                challenge = r.headers.get("WWW-Authenticate", "")
-                r.close()
-                kind = challenge.split(" ", 1)[0].lower()
-                if kind == "bearer":
-                    self._fetch_token(challenge, scope, what)
-                    continue
-                if kind == "basic" and "Authorization" not in hdrs and self.credentials():
-                    with self._lock:
-                        self._basic = True
-                    continue
-                raise self._auth_failed(what, rejected=bool(self.credentials()))
-            if r.status_code == 401:
-                r.close()
-                raise self._auth_failed(what, rejected=bool(self.credentials()))
-            if r.status_code in RETRY_STATUS and attempt < self.retries:
-                retry_after = r.headers.get("Retry-After")
-                r.close()
-                self._sleep(attempt, retry_after)
-                attempt += 1
-                continue
-            if r.status_code in ok or r.status_code in allow:
-                return r
-            raise self._http_error(r, what)
+
+    def _answer_challenge(self, challenge: str, sent: dict[str, str], scope: str | None,
+                          what: str) -> bool:
+        """Act on a 401's WWW-Authenticate: fetch a bearer token, or send the basic
+        credentials from now on. False when there is nothing left to try."""
+        kind = challenge.split(" ", 1)[0].lower()
+        if kind == "bearer":
+            self._fetch_token(challenge, scope, what)
+            return True
+        if kind == "basic" and "Authorization" not in sent and self.credentials():
+            with self._lock:
+                self._basic = True
+            return True
+        return False
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * (2 ** attempt)

@@ -272,13 +272,41 @@ def check_graph(
 
     ``read(digest, is_manifest)`` returns raw bytes or raises MissingBlob.
     """
+    g = _Graph(read, label)
+    top_raw = g.fetch(root, "index" if root.get("mediaType") == mt.INDEX else "manifest",
+                      manifest=True)
+    top = g.doc(top_raw, "index", root["digest"])
+    if isinstance(top.get("manifests"), list):
+        manifests = list(top["manifests"])
+    else:
+        manifests = [root]
+    for md in manifests:
+        if not isinstance(md, dict):
+            raise IntegrityError(f"{label}: index {root['digest']} has a malformed manifest entry")
+        plat = md.get("platform") or {}
+        what = f"manifest ({plat.get('os', '?')}/{plat.get('architecture', '?')})" if plat else "manifest"
+        m = top if md is root else g.doc(g.fetch(md, what, manifest=True), what, md["digest"])
+        if md.get("mediaType") not in (None, *_MANIFEST_TYPES):
+            continue
+        g.check_blobs(md["digest"], m)
+    return manifests
 
-    def fetch(desc: dict[str, Any], what: str, missing_ok: bool = False, manifest: bool = False) -> bytes:
+
+class _Graph:
+    """The reads of :func:`check_graph`: each blob checked against its descriptor."""
+
+    def __init__(self, read: Callable[[str, bool], bytes], label: str) -> None:
+        self.read = read
+        self.label = label
+
+    def fetch(self, desc: dict[str, Any], what: str, missing_ok: bool = False,
+              manifest: bool = False) -> bytes:
+        label = self.label
         d = desc.get("digest")
         if not isinstance(d, str):
             raise IntegrityError(f"{label}: {what} has no digest")
         try:
-            data = read(d, manifest)
+            data = self.read(d, manifest)
         except MissingBlob:
             if missing_ok:
                 raise
@@ -294,48 +322,35 @@ def check_graph(
             raise IntegrityError(f"{label}: {what} {d} is {len(data)} bytes, its descriptor says {size}")
         return data
 
-    def doc(data: bytes, what: str, d: str) -> dict[str, Any]:
+    def doc(self, data: bytes, what: str, d: str) -> dict[str, Any]:
         try:
             out = strict_json(data)
         except DuplicateKeyError as e:
-            raise IntegrityError(f"{label}: {what} {d} has a duplicate JSON key {e.key!r}") from None
+            raise IntegrityError(f"{self.label}: {what} {d} has a duplicate JSON key {e.key!r}") from None
         except (ValueError, UnicodeDecodeError):
-            raise IntegrityError(f"{label}: {what} {d} is not valid JSON") from None
+            raise IntegrityError(f"{self.label}: {what} {d} is not valid JSON") from None
         if not isinstance(out, dict):
-            raise IntegrityError(f"{label}: {what} {d} is not a JSON object")
+            raise IntegrityError(f"{self.label}: {what} {d} is not a JSON object")
         return out
 
-    top_raw = fetch(root, "index" if root.get("mediaType") == mt.INDEX else "manifest", manifest=True)
-    top = doc(top_raw, "index", root["digest"])
-    if isinstance(top.get("manifests"), list):
-        manifests = list(top["manifests"])
-    else:
-        manifests = [root]
-    for md in manifests:
-        if not isinstance(md, dict):
-            raise IntegrityError(f"{label}: index {root['digest']} has a malformed manifest entry")
-        plat = md.get("platform") or {}
-        what = f"manifest ({plat.get('os', '?')}/{plat.get('architecture', '?')})" if plat else "manifest"
-        m = top if md is root else doc(fetch(md, what, manifest=True), what, md["digest"])
-        if md.get("mediaType") not in (None, *_MANIFEST_TYPES):
-            continue
+    def check_blobs(self, digest: str, m: dict[str, Any]) -> None:
+        """The config and layers of manifest ``m`` (whose digest is ``digest``)."""
         cfg = m.get("config")
         if isinstance(cfg, dict):
-            cwhat = f"config of {md['digest'][:19]}"
+            cwhat = f"config of {digest[:19]}"
             if cfg.get("digest") == mt.EMPTY_DIGEST:
                 # the OCI empty config "{}" may be only inlined; its digest is fixed
                 try:
-                    fetch(cfg, cwhat, missing_ok=True)
+                    self.fetch(cfg, cwhat, missing_ok=True)
                 except MissingBlob:
                     pass
             else:
-                fetch(cfg, cwhat)
+                self.fetch(cfg, cwhat)
         for layer in m.get("layers") or []:
             if not isinstance(layer, dict):
-                raise IntegrityError(f"{label}: manifest {md['digest']} has a malformed layer entry")
+                raise IntegrityError(f"{self.label}: manifest {digest} has a malformed layer entry")
             kind = mt.LAYER_NAMES.get(layer.get("mediaType", ""), layer.get("mediaType", "?"))
-            fetch(layer, f"{kind} layer of {md['digest'][:19]}")
-    return manifests
+            self.fetch(layer, f"{kind} layer of {digest[:19]}")
 
 
 # ------------------------------------------------------------------------------ staged downloads

@@ -303,65 +303,10 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
     if case.skip:
         result.status, result.message = SKIPPED, case.skip
         return result
-    cancel = cancel or threading.Event()
-    container: CaseContainer | None = None
-    trigger: Trigger | None = None
-    g = None
-    collection = None
+    run = _CaseRun(case, gadget, ds, result, cancel or threading.Event(), on_warning)
     try:
-        variables = _base_variables(case)
-        if case.container is not None:
-            container = CaseContainer(case.container, podman or Podman())
-            container.start(variables)
-            variables.update(container.variables())
-        host, selector, collection = _selection(case, container)
-        params = {k: _render(t, variables, f"params.{k}") for k, t in case.params.items()}
-        filter_ = _render(case.filter, variables, "filter") if case.filter is not None else None
-
-        def warn(text: str) -> None:
-            result.warnings.append(text)
-            if on_warning is not None:
-                on_warning(text)
-
-        lost = [0]
-
-        def on_lost(n: int, _ds: str) -> None:
-            lost[0] += n
-
-        try:
-            g = Gadget(gadget.data, metadata=gadget.metadata, params=params, filter=filter_,
-                       host=host, selector=selector, containers=collection, on_warning=warn,
-                       on_lost=on_lost, btfgen_layer=gadget.btfgen_layer, wasm=gadget.wasm)
-        except RuntimeGadgetError as e:
-            raise CaseError(f"the gadget did not load: {e}") from None
-        if container is not None:
-            _wait_until_listed(collection, container)
-        attached = time.monotonic()
-        trackers = [Tracker(e) for e in case.expectations]
-        normalizer = case.normalize.resolve(ds.field_names(case.needs_containers))
-        trigger = Trigger(case.steps, variables, case.spec.directory, container, cancel).start()
-        collector = _Collector(case, trackers, trigger, normalizer)
-        deadline = attached + case.timeout
-        try:
-            if ds.kind == "tracer":
-                _collect_tracer(g, ds, collector, deadline, cancel)
-            elif ds.kind == "mapiter":
-                _collect_rounds(g, ds, collector, deadline, cancel,
-                                case.interval or DEFAULT_MAP_INTERVAL)
-            else:
-                trackers = _collect_snapshots(g, ds, collector, deadline, cancel,
-                                              case.interval or DEFAULT_SNAPSHOT_INTERVAL)
-        except RuntimeGadgetError as e:
-            raise CaseError(f"reading the gadget failed: {e}") from None
-        result.collected_for = time.monotonic() - attached
-        result.events = collector.events
-        if lost[0]:
-            warn(f"{lost[0]} records were lost (the reader fell behind the kernel): an event "
-                 "the case looked for may be among them; narrow it with params or filter")
-        collector.refresh()
-        if trigger.error:
-            raise CaseError(trigger.error)
-        _judge(result, trackers, collector)
+        run.start(podman)
+        run.collect()
     except CaseError as e:
         result.status, result.message = ERROR, str(e)
     except TriggerError as e:
@@ -371,18 +316,100 @@ def run_case(case: Case, gadget: PreparedGadget, *, cancel: threading.Event | No
     except GadgetError as e:
         result.status, result.message = ERROR, e.message
     finally:
-        if trigger is not None:
-            trigger.stop()
-            result.trigger_log = trigger.log()
-            trigger.close()
-        if g is not None:
-            g.close()
-        if collection is not None:
-            collection.stop()
-        if container is not None:
-            container.remove()
+        run.close()
         result.duration = time.monotonic() - start
     return result
+
+
+class _CaseRun:
+    """One case's container, gadget and trigger: started in that order, closed in reverse."""
+
+    def __init__(self, case: Case, gadget: PreparedGadget, ds: DataSourceFields, result: CaseResult,
+                 cancel: threading.Event, on_warning: Callable[[str], None] | None) -> None:
+        self.case, self.gadget, self.ds, self.result = case, gadget, ds, result
+        self.cancel = cancel
+        self.on_warning = on_warning
+        self.container: CaseContainer | None = None
+        self.trigger: Trigger | None = None
+        self.g: Gadget | None = None
+        self.collection: Any = None  # a ContainerCollection when the case selects containers
+        self.variables: dict[str, list[str]] = {}
+        self.lost = 0
+
+    def warn(self, text: str) -> None:
+        self.result.warnings.append(text)
+        if self.on_warning is not None:
+            self.on_warning(text)
+
+    def _on_lost(self, n: int, _ds: str) -> None:
+        self.lost += n
+
+    def start(self, podman: Podman | None) -> None:
+        """The case's container (if any), then the gadget loaded with the case's params."""
+        case, gadget = self.case, self.gadget
+        self.variables = _base_variables(case)
+        if case.container is not None:
+            self.container = CaseContainer(case.container, podman or Podman())
+            self.container.start(self.variables)
+            self.variables.update(self.container.variables())
+        host, selector, self.collection = _selection(case, self.container)
+        params = {k: _render(t, self.variables, f"params.{k}") for k, t in case.params.items()}
+        filter_ = (_render(case.filter, self.variables, "filter")
+                   if case.filter is not None else None)
+        try:
+            self.g = Gadget(gadget.data, metadata=gadget.metadata, params=params, filter=filter_,
+                            host=host, selector=selector, containers=self.collection,
+                            on_warning=self.warn, on_lost=self._on_lost,
+                            btfgen_layer=gadget.btfgen_layer, wasm=gadget.wasm)
+        except RuntimeGadgetError as e:
+            raise CaseError(f"the gadget did not load: {e}") from None
+        if self.container is not None:
+            _wait_until_listed(self.collection, self.container)
+
+    def collect(self) -> None:
+        """Start the trigger, read events until the expectations hold or time is up, judge."""
+        case, ds, result = self.case, self.ds, self.result
+        assert self.g is not None
+        attached = time.monotonic()
+        trackers = [Tracker(e) for e in case.expectations]
+        normalizer = case.normalize.resolve(ds.field_names(case.needs_containers))
+        self.trigger = Trigger(case.steps, self.variables, case.spec.directory, self.container,
+                               self.cancel).start()
+        collector = _Collector(case, trackers, self.trigger, normalizer)
+        deadline = attached + case.timeout
+        try:
+            if ds.kind == "tracer":
+                _collect_tracer(self.g, ds, collector, deadline, self.cancel)
+            elif ds.kind == "mapiter":
+                _collect_rounds(self.g, ds, collector, deadline, self.cancel,
+                                case.interval or DEFAULT_MAP_INTERVAL)
+            else:
+                trackers = _collect_snapshots(self.g, ds, collector, deadline, self.cancel,
+                                              case.interval or DEFAULT_SNAPSHOT_INTERVAL)
+        except RuntimeGadgetError as e:
+            raise CaseError(f"reading the gadget failed: {e}") from None
+        result.collected_for = time.monotonic() - attached
+        result.events = collector.events
+        if self.lost:
+            self.warn(f"{self.lost} records were lost (the reader fell behind the kernel): an "
+                      "event the case looked for may be among them; narrow it with params or "
+                      "filter")
+        collector.refresh()
+        if self.trigger.error:
+            raise CaseError(self.trigger.error)
+        _judge(result, trackers, collector)
+
+    def close(self) -> None:
+        if self.trigger is not None:
+            self.trigger.stop()
+            self.result.trigger_log = self.trigger.log()
+            self.trigger.close()
+        if self.g is not None:
+            self.g.close()
+        if self.collection is not None:
+            self.collection.stop()
+        if self.container is not None:
+            self.container.remove()
 
 
 def _wait_until_listed(collection: ContainerCollection, container: CaseContainer,
