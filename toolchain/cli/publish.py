@@ -71,54 +71,84 @@ def _take_passphrase() -> bytes | None:
     return passphrase
 
 
+def _on_step(step: Step) -> None:
+    """A step's progress line on stderr."""
+    if step.status == RUNNING:
+        typer.echo(f"publish: {step.name} ...", err=True)
+        return
+    took = "" if step.status == SKIPPED else f" ({step.seconds:.1f} s)"
+    # a failure's message is the error line printed last
+    what = "" if step.status == FAILED else f": {step.message}"
+    typer.echo(f"{step.name:<9} {step.status}{took}{what}", err=True)
+    for w in step.detail.get("warnings", []):
+        typer.echo(w, err=True)
+
+
+def _on_case(result: CaseResult) -> None:
+    typer.echo(report.format_result(result), err=True)
+
+
+PublishArchOpt = Annotated[
+    list[str] | None,
+    typer.Option("--arch", help="Architectures to build (amd64, arm64; repeatable or "
+                                "comma-separated; default both).", show_default=False),
+]
+StrictOpt = Annotated[
+    bool, typer.Option("--strict", help="Validation fails on warnings too (gadget validate --strict).")
+]
+TestOpt = Annotated[
+    bool, typer.Option("--test/--no-test", help="Run the gadget's tests (gadget test; needs root).")
+]
+SpecOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--spec", help="Test spec to run (repeatable; default DIR/tests/*.test.yaml).",
+                 show_default=False),
+]
+KeywordOpt = Annotated[
+    str | None, typer.Option("-k", help="Only test cases whose name contains this text.")
+]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", help="Write the tests' JUnit XML report to this file.")
+]
+KeyOpt = Annotated[
+    Path | None,
+    typer.Option("--key", help="Sign with this private key (cosign.key; passphrase from "
+                               "GADGET_PASSWORD or COSIGN_PASSWORD). Without it: unsigned."),
+]
+RecursiveOpt = Annotated[
+    bool, typer.Option("--recursive", help="Also sign each per-architecture manifest.")
+]
+PushOpt = Annotated[
+    bool, typer.Option("--push/--no-push", help="Push at the end (--no-push: every step but that).")
+]
+UsernameOpt = Annotated[
+    str | None,
+    typer.Option("-u", "--username", help="Registry user for this run (not saved; else the "
+                                          "auth file's credentials)."),
+]
+PasswordStdinOpt = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the registry password or token from stdin.")
+]
+
+
 def publish_cmd(
     directory: Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")],
     image: Annotated[str, typer.Argument(help="Destination reference, host/repository[:tag].")],
-    arch: Annotated[
-        list[str] | None,
-        typer.Option("--arch", help="Architectures to build (amd64, arm64; repeatable or "
-                                    "comma-separated; default both).", show_default=False),
-    ] = None,
+    arch: PublishArchOpt = None,
     file: BuildFileOpt = None,
     ig_version: IgVersionOpt = None,
     btfgen: BtfgenOpt = False,
     btfhub_archive: BtfhubArchiveOpt = None,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Validation fails on warnings too (gadget validate --strict).")
-    ] = False,
-    test: Annotated[
-        bool, typer.Option("--test/--no-test", help="Run the gadget's tests (gadget test; needs root).")
-    ] = True,
-    spec: Annotated[
-        list[Path] | None,
-        typer.Option("--spec", help="Test spec to run (repeatable; default DIR/tests/*.test.yaml).",
-                     show_default=False),
-    ] = None,
-    keyword: Annotated[
-        str | None, typer.Option("-k", help="Only test cases whose name contains this text.")
-    ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", help="Write the tests' JUnit XML report to this file.")
-    ] = None,
-    key: Annotated[
-        Path | None,
-        typer.Option("--key", help="Sign with this private key (cosign.key; passphrase from "
-                                   "GADGET_PASSWORD or COSIGN_PASSWORD). Without it: unsigned."),
-    ] = None,
-    recursive: Annotated[
-        bool, typer.Option("--recursive", help="Also sign each per-architecture manifest.")
-    ] = False,
-    push: Annotated[
-        bool, typer.Option("--push/--no-push", help="Push at the end (--no-push: every step but that).")
-    ] = True,
-    username: Annotated[
-        str | None,
-        typer.Option("-u", "--username", help="Registry user for this run (not saved; else the "
-                                              "auth file's credentials)."),
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the registry password or token from stdin.")
-    ] = False,
+    strict: StrictOpt = False,
+    test: TestOpt = True,
+    spec: SpecOpt = None,
+    keyword: KeywordOpt = None,
+    junit: JunitOpt = None,
+    key: KeyOpt = None,
+    recursive: RecursiveOpt = False,
+    push: PushOpt = True,
+    username: UsernameOpt = None,
+    password_stdin: PasswordStdinOpt = False,
     authfile: AuthFileOpt = None,
     insecure_registries: InsecureOpt = None,
     ca_file: CaFileOpt = None,
@@ -141,7 +171,6 @@ def publish_cmd(
 
     Example: sudo gadget publish sample-gadgets/trace_open localhost:5000/trace_open:dev --no-push
     """
-    text = fmt is Output.columns
     opts = PublishOptions(
         arches=_arches(arch), build_file=file, ig_version=ig_version, btfgen=btfgen,
         btfhub_archive=btfhub_archive, store=store_path(store), strict=strict, test=test,
@@ -151,23 +180,15 @@ def publish_cmd(
     )
     if username and not push:
         typer.echo("warning: --username is not used with --no-push", err=True)
+    _run(directory, image, opts, fmt)
+    state.fast_exit = True
 
-    def on_step(step: Step) -> None:
-        if step.status == RUNNING:
-            typer.echo(f"publish: {step.name} ...", err=True)
-            return
-        took = "" if step.status == SKIPPED else f" ({step.seconds:.1f} s)"
-        # a failure's message is the error line printed last
-        what = "" if step.status == FAILED else f": {step.message}"
-        typer.echo(f"{step.name:<9} {step.status}{took}{what}", err=True)
-        for w in step.detail.get("warnings", []):
-            typer.echo(w, err=True)
 
-    def on_case(result: CaseResult) -> None:
-        typer.echo(report.format_result(result), err=True)
-
+def _run(directory: Path, image: str, opts: PublishOptions, fmt: Output) -> None:
+    """Publish, progress on stderr; the summary (also of a failed run) with -o json."""
+    text = fmt is Output.columns
     try:
-        result = publish(directory, image, opts, on_step=on_step, on_case=on_case)
+        result = publish(directory, image, opts, on_step=_on_step, on_case=_on_case)
     except PublishFailed as e:
         if not text:
             print_json(e.result.as_dict(), fmt)
@@ -177,4 +198,3 @@ def publish_cmd(
         typer.echo(f"{verb} {result.pinned}")
     else:
         print_json(result.as_dict(), fmt)
-    state.fast_exit = True

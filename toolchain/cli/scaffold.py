@@ -83,13 +83,7 @@ def init(
     Example: gadget init lookups -t uprobe --no-input --set image=ghcr.io/acme/lookups
     """
     if list_:
-        templates = list_templates()
-        if fmt.structured:
-            print_json([{"name": t.name, "summary": t.summary} for t in templates], fmt)
-            return
-        width = max(len(t.name) for t in templates)
-        for t in templates:
-            typer.echo(f"{t.name:<{width}}  {t.summary}")
+        _print_templates(fmt)
         return
     if directory is None:
         raise UsageError("give the new project's directory, e.g. gadget init my_gadget (or "
@@ -100,6 +94,20 @@ def init(
         values["template"] = template
     interactive = not no_input and sys.stdin.isatty() and sys.stdout.isatty()
     result = init_project(directory, values, force=force, interactive=interactive)
+    _print_created(result, fmt)
+
+
+def _print_templates(fmt: Output) -> None:
+    templates = list_templates()
+    if fmt.structured:
+        print_json([{"name": t.name, "summary": t.summary} for t in templates], fmt)
+        return
+    width = max(len(t.name) for t in templates)
+    for t in templates:
+        typer.echo(f"{t.name:<{width}}  {t.summary}")
+
+
+def _print_created(result: InitResult, fmt: Output) -> None:
     if fmt.structured:
         print_json({"path": str(result.path), "template": result.template,
                     "answers": result.answers, "files": result.files, "next": _next_steps(result)}, fmt)
