@@ -54,6 +54,7 @@ from typing import Any, Protocol
 from gadgetsmith.runtime.oci.reference import InvalidReference, Reference, parse
 from gadgetsmith.schemas import schema_file
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
+from gadgetsmith.toolchain.names import check_names_repository
 
 SYSTEM_POLICY = Path("/etc/gadgetsmith/policy.yaml")
 ENV_POLICY = "GADGETSMITH_POLICY"
@@ -127,21 +128,6 @@ def _full(ref: Reference) -> str:
 
 def _ascii_printable(text: str) -> bool:
     return text.isascii() and text.isprintable() and not any(c.isspace() for c in text)
-
-
-_IPV4_RE = re.compile(r"^[0-9]{1,3}(?:\.[0-9]{1,3}){3}$")
-
-
-def check_names_repository(text: str, what: str = "destination") -> None:
-    """Refuse a name to write to (push, copy, tag, build -t) that is only a registry
-    address (``127.0.0.1:5000``, ``localhost:5000``, ``reg.corp:5000``): it would become a
-    repository of that name under ghcr.io/inspektor-gadget/gadget/."""
-    if "/" in text or "@" in text:
-        return
-    name, _, tag = text.partition(":")
-    if name == "localhost" or _IPV4_RE.match(name) or ("." in name and tag.isdigit()):
-        raise UsageError(f"{what} {text!r} names a registry but no repository: write "
-                         f"{text}/REPOSITORY[:TAG] (e.g. {text}/trace_open:v1)")
 
 
 def parse_destination(text: str, what: str = "destination") -> Reference:

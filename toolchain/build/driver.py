@@ -22,9 +22,9 @@ from gadgetsmith.toolchain.metadata.generate import update_file
 from gadgetsmith.toolchain.metadata.objinfo import ObjectInfo, analyze
 from gadgetsmith.toolchain.metadata.validate import display_path, validate_bytes, wasm_additions
 from gadgetsmith.toolchain.metadata.yamldoc import MarkedDoc, YamlSyntaxError, load_marked
+from gadgetsmith.toolchain.names import check_names_repository
 from gadgetsmith.toolchain.oci.assemble import ArchContent, BuiltImage, build_image, created_timestamp
 from gadgetsmith.toolchain.oci.store import Store, open_store
-from gadgetsmith.toolchain.policy import check_names_repository
 
 if TYPE_CHECKING:
     from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep

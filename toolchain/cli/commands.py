@@ -46,7 +46,7 @@ COMMANDS: tuple[Command, ...] = (
             "Compile a gadget for amd64 and arm64 and store it as an OCI image index."),
     Command("list", "images:list_", _LIST_HELP),
     Command("ls", "images:list_", _LIST_HELP, hidden=True),
-    Command("inspect", "images:inspect",
+    Command("inspect", "inspect:inspect",
             "Show an image: index, per-arch manifests, layers, data sources and params."),
     Command("tag", "images:tag", "Give an image another name."),
     Command("rm", "images:rm", _RM_HELP),

@@ -1,4 +1,5 @@
-"""`gadget list`, `inspect`, `tag` and `rm`: the images of the local store."""
+"""`gadget list`, `tag`, `rm` and `prune`: the images of the local store (`inspect` is in
+:mod:`.inspect`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from gadgetsmith.toolchain.cli.common import (
     print_json,
     store_path,
 )
-from gadgetsmith.toolchain.cli.output import human_size, print_inspect, print_table
+from gadgetsmith.toolchain.cli.output import human_size, print_table
 from gadgetsmith.toolchain.oci.store import open_store
-from gadgetsmith.toolchain.oci.views import inspect_image, list_images
+from gadgetsmith.toolchain.oci.views import list_images
 
 
 def complete_image(ctx: typer.Context, incomplete: str) -> list[str]:
@@ -54,22 +55,6 @@ def list_(
             for r in rows
         ],
     )
-
-
-def inspect(
-    image: Annotated[str, typer.Argument(help="Image reference or digest.", autocompletion=complete_image)],
-    fmt: OutputOpt = Output.columns,
-    store: StoreOpt = None,
-) -> None:
-    """Show an image: index, per-arch manifests, layers, data sources and params.
-
-    Example: gadget inspect trace_open:dev -o json
-    """
-    info = inspect_image(store_path(store), image)
-    if fmt.structured:
-        print_json(info, fmt)
-        return
-    print_inspect(info)
 
 
 def tag(

@@ -49,9 +49,9 @@ from gadgetsmith.toolchain.fsutil import (
     stale_entries,
     stale_system_temporaries,
 )
+from gadgetsmith.toolchain.names import check_names_repository
 from gadgetsmith.toolchain.oci.gojson import dumps as go_json
 from gadgetsmith.toolchain.oci.sigtags import is_signature_tag
-from gadgetsmith.toolchain.policy import check_names_repository
 
 LOCK_FILE = "index.json.lock"
 _WRITE_ERRORS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
