@@ -11,7 +11,7 @@ APT_PACKAGES := clang-19 llvm-19 bpftool libbpf-dev libbpf1 linux-libc-dev skope
 STAMP := $(VENV)/.installed-stamp
 DEMO_STORE ?= $(CURDIR)/.demo-store
 
-.PHONY: setup system-deps interop-tools demo test lint clean
+.PHONY: setup system-deps interop-tools demo test test-unit lint clean
 
 setup: system-deps $(STAMP)
 
@@ -40,14 +40,18 @@ demo: setup
 	$(SUDO) $(BIN)/gadget --store $(DEMO_STORE) run trace_open:dev --host --timeout 5 \
 	  --filter 'proc.comm==cat' --fields comm,pid,error,flags,fname
 
-# cosign (v2, v3), oras and crane, pinned, for tests/test_interop_tools.py: built with Go
+# cosign (v2, v3), oras and crane, pinned, for tests/integration/test_interop_tools.py: built with Go
 # once per machine into ~/.cache/gadgetsmith/go-bin, a no-op when they are there.
 interop-tools:
 	@scripts/install-interop-tools.sh
 
 # GADGETSMITH_REQUIRE_PRIVILEGES=1 turns "needs root/BPF" skips into failures.
+# tests/unit: no root, podman or registry, seconds; tests/integration: the real thing.
 test: setup interop-tools
 	GADGETSMITH_REQUIRE_PRIVILEGES=1 $(BIN)/python -m pytest -q -n 2 tests
+
+test-unit: setup
+	$(BIN)/python -m pytest -q -n 2 tests/unit
 
 # mypy reads the package through build/typecheck/gadgetsmith/{toolchain,runtime,schemas}: symlinks
 # to the source folders (the editable install maps them with an import hook, which mypy

@@ -129,7 +129,7 @@ TRIGGERS: dict[str, Trigger] = {
         "one iteration; the sleeper 'igdiffsnap' must be listed", _long_sleeper,
         lambda e: e.get("proc.comm") == "igdiffsnap" or e.get("comm") == "igdiffsnap",
         snapshot=True),
-    # FIELDS_PROGRAM of tests/test_datasource_model.py (one event per getpid, every kind)
+    # FIELDS_PROGRAM of tests/integration/test_datasource_model.py (one event per getpid, every kind)
     "fields": Trigger(
         "getpid by a python child", _getpid_child, lambda e: e.get("proc.pid") in _GETPID),
     "top_syscall": Trigger(

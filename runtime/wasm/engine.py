@@ -6,7 +6,7 @@ Why the host calls wasmtime's C API itself, and why ``pyproject.toml`` pins
 wasmtime-py's public ``Func.__call__`` builds the function's type objects and converts
 every argument through ``Val`` on each call, and a function given to
 ``Linker.define_func`` converts its arguments back the same way. Measured here
-(``tests/test_wasm_engine.py::test_raw_calls_are_faster``, CPU time on a busy 2-core VM):
+(``tests/unit/test_wasm_engine.py::test_raw_calls_are_faster``, CPU time on a busy 2-core VM):
 a module's ``dataSourceCallback`` costs about 35 µs a call through the public API and
 1.5 µs through the raw ``wasmtime_func_call_unchecked`` (an argument-less export: 12 µs
 and 1.2 µs). A gadget calls its module once per event, and the Python path of an event
@@ -21,7 +21,7 @@ pointer into wasmtime-py's exceptions (``WasmtimeError._from_ptr``, ``Trap._from
 wasmtime-py has renamed such internals between major versions, and the C functions' own
 prototypes (declared below) follow wasmtime's C API of that major version. On an upgrade
 past 50.x: :func:`check_bindings` raises :class:`~gadgetsmith.runtime.errors.WasmError`
-naming the missing piece when a name is gone (``tests/test_wasm_engine.py`` fails at
+naming the missing piece when a name is gone (``tests/unit/test_wasm_engine.py`` fails at
 once), and a changed C prototype shows up as every module test failing. To upgrade, check
 the C API headers (``wasmtime/func.h``, ``wasmtime/linker.h``, ``wasmtime/memory.h``) of
 the new version against the prototypes here, then move the pin.

@@ -2,7 +2,7 @@
 
 A command module is imported only when its command runs, so ``gadget list`` never pays for
 the registry client, the signer or the compiler driver. The help text is the first
-paragraph of the command's docstring (tests/test_cli_registry.py checks that they match), so
+paragraph of the command's docstring (tests/unit/test_cli_registry.py checks that they match), so
 the command list is printed without importing any command module.
 
 ``target`` is ``module:attribute`` inside :mod:`gadgetsmith.toolchain.cli`; the attribute

@@ -1,4 +1,4 @@
-/* For tests/test_wasm_build.py: adds "label" to the tiny gadget's events and creates a
+/* For tests/integration/test_wasm_build.py: adds "label" to the tiny gadget's events and creates a
  * "tiny_stats" data source with a "count" field. */
 #include <stdio.h>
 #include <gadget/wasm.h>

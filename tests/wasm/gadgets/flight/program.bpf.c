@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* For tests/test_wasm_run.py: no data source of its own (like IG's traceloop), only a
+/* For tests/integration/test_wasm_run.py: no data source of its own (like IG's traceloop), only a
  * perf event array the program fills on getpgid(4242) calls, and a map of perf event
  * arrays (as traceloop's: the inner map declared without a size) whose entry 1 the WASM
  * module fills with an array of its own, filled on getpgid(4343) calls; the module reads

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* For tests/test_wasm_run.py: a tracer of getpgid(2) calls (their argument), a map
+/* For tests/integration/test_wasm_run.py: a tracer of getpgid(2) calls (their argument), a map
  * iterator counting the calls per argument (drained while the tracer is followed), and a
  * perf event array "recorder" that gets a record per getpgid(4242) call, which the WASM
  * module reads back at gadgetStop. */
