@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,37 @@ def run_gadget(*args: str, store: Path | None = None, env: dict | None = None,
     if check and proc.returncode != 0:
         raise AssertionError(f"gadget {' '.join(args)} failed: {res!r}")
     return res
+
+
+def gadget_popen(*args: str, store: Path | None = None,
+                 env: dict | None = None) -> subprocess.Popen:
+    """`gadget ARGS` started, not waited for (stdout and stderr piped, text), with the
+    environment run_gadget gives it."""
+    full_env = dict(os.environ)
+    full_env.pop("GADGETSMITH_DEBUG", None)
+    if store is not None:
+        full_env["GADGETSMITH_STORE"] = str(store)
+    full_env.update(env or {})
+    return subprocess.Popen([GADGET, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=full_env)
+
+
+def wait_attached(proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Until the `gadget run` process ``proc`` holds an attached program (a bpf_link fd,
+    as /proc/PID/fd shows it): a trigger started then is seen however slowly the machine
+    started the gadget. Returns early if ``proc`` exits; AssertionError after ``timeout``."""
+    fd_dir = Path(f"/proc/{proc.pid}/fd")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return
+        for fd in list(fd_dir.iterdir()) if fd_dir.exists() else []:
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) == "anon_inode:bpf_link":
+                    time.sleep(0.2)  # the gadget's other programs attach right after
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"gadget (pid {proc.pid}) attached nothing in {timeout:.0f} s")
 
 
 @pytest.fixture

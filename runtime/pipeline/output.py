@@ -15,15 +15,18 @@ from gadgetsmith.runtime.pipeline.stage import Batch
 
 
 def terminal_width(out: TextIO) -> int | None:
-    """The width columns fit in: ``COLUMNS`` when set (as shells and ``ls`` use it), else
-    the terminal's when ``out`` is one; None for a file or a pipe (nothing is cut there)."""
-    env = os.environ.get("COLUMNS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
+    """The width columns fit in when ``out`` is a terminal: ``COLUMNS`` when set (as shells
+    and ``ls`` use it), else the terminal's own. None for a file or a pipe, whatever
+    ``COLUMNS`` says: what a script reads is never cut (a parent that imported GNU
+    readline exports ``COLUMNS=80`` to every child, terminal or not)."""
     try:
-        return os.get_terminal_size(out.fileno()).columns if out.isatty() else None
+        if not out.isatty():
+            return None
+        env = os.environ.get("COLUMNS", "")
+        cols = int(env) if env.isdigit() else os.get_terminal_size(out.fileno()).columns
     except (OSError, ValueError, AttributeError):
         return None
+    return cols if cols > 0 else None  # a new pty says 0x0: no width known
 
 
 def fields_by_datasource(text: str | None) -> dict[str, list[str]]:

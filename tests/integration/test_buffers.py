@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import run_gadget
+from ..conftest import gadget_popen, wait_attached
 
 pytestmark = pytest.mark.usefixtures("clang_available")
 
@@ -195,15 +195,25 @@ def test_cli_warns_about_lost_samples(ring_obj: bytes, tmp_path: Path) -> None:
 
     obj = tmp_path / "ring.o"
     obj.write_bytes(ring_obj)
-    # a child process bursts getpid() while `gadget run` reads slowly into a pipe
+    # once the gadget has attached, a child process bursts getpid() while `gadget run`
+    # writes into a pipe nobody reads yet: the ring buffer overflows
     script = tmp_path / "burst.py"
-    script.write_text("import os, time\ntime.sleep(2.5)\nfor _ in range(20000): os.getpid()\n")
-    child = subprocess.Popen([sys.executable, str(script)])
-    res = run_gadget("run", str(obj), "--host", "-p", f"targ_tid={child.pid}", "--timeout", "6",
-                     "-o", "json")
-    child.wait()
-    assert "lost" in res.stderr and "ringpid" in res.stderr, res
-    assert "Traceback" not in res.stderr
+    script.write_text("import os, sys\nsys.stdin.readline()\nfor _ in range(20000): os.getpid()\n")
+    child = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, text=True)
+    proc = gadget_popen("run", str(obj), "--host", "-p", f"targ_tid={child.pid}", "--timeout",
+                        "6", "-o", "json")
+    try:
+        wait_attached(proc)
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.close()
+        child.wait(timeout=120)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        child.kill()
+        proc.kill()
+    assert "lost" in err and "ringpid" in err, err
+    assert "Traceback" not in err
 
 
 def test_a_slow_reader_takes_bounded_batches(tmp_path: Path) -> None:

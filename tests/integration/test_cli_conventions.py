@@ -8,8 +8,10 @@ import contextlib
 import json
 import os
 import platform
+import pty
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -296,11 +298,29 @@ def trace_open_store(tmp_path_factory: pytest.TempPathFactory, clang_available: 
     return store
 
 
-def _run_cat(store: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
-    """gadget run trace_open:dev --host ... while cat opens LONG_PATH; the output lines."""
+def _run_cat(store: Path, *args: str, env: dict[str, str] | None = None,
+             tty: bool = False) -> list[str]:
+    """gadget run trace_open:dev --host ... while cat opens LONG_PATH; the output lines.
+    ``tty``: its standard output is a pseudo-terminal (as in a shell), not a pipe."""
+    master = slave = -1
+    if tty:
+        master, slave = pty.openpty()
     proc = subprocess.Popen([GADGET, "run", "trace_open:dev", "--host", "-F", "proc.comm==cat",
-                             "--timeout", "6", *args], stdout=subprocess.PIPE, text=True,
+                             "--timeout", "6", *args],
+                            stdout=slave if tty else subprocess.PIPE, text=True,
                             env={**os.environ, "GADGETSMITH_STORE": str(store), **(env or {})})
+    chunks: list[bytes] = []
+    reader = None
+    if tty:
+        os.close(slave)
+
+        def drain() -> None:  # the pty's buffer is small: read while the gadget writes
+            with contextlib.suppress(OSError):  # EIO once the gadget has exited
+                while data := os.read(master, 65536):
+                    chunks.append(data)
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
     try:
         for _ in range(20):
             time.sleep(0.5)
@@ -308,13 +328,18 @@ def _run_cat(store: Path, *args: str, env: dict[str, str] | None = None) -> list
         out, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
+        if reader is not None:
+            reader.join(timeout=10)
+            os.close(master)
+    if tty:
+        out = b"".join(chunks).decode()
     assert proc.returncode == 0, out
     return out.splitlines()
 
 
 def test_columns_fit_the_terminal_width(trace_open_store: Path) -> None:
     need_root()
-    lines = _run_cat(trace_open_store, env={"COLUMNS": "72"})
+    lines = _run_cat(trace_open_store, env={"COLUMNS": "72"}, tty=True)
     header, rows = lines[0], [line for line in lines[1:] if "/nonexistent-g" in line]
     assert header.split() == ["COMM", "PID", "TID", "ERROR", "FD", "FLAGS", "MODE", "FNAME"]
     assert rows, lines
@@ -328,11 +353,12 @@ def test_columns_fit_the_terminal_width(trace_open_store: Path) -> None:
 
 def test_long_paths_are_whole_without_a_narrow_terminal(trace_open_store: Path) -> None:
     need_root()
-    lines = _run_cat(trace_open_store, env={"COLUMNS": "400"})
+    lines = _run_cat(trace_open_store, env={"COLUMNS": "400"}, tty=True)
     assert any(line.endswith(f" {LONG_PATH}") for line in lines), lines
-    lines = _run_cat(trace_open_store)  # a pipe, no COLUMNS: nothing is cut
-    assert any(line.endswith(f" {LONG_PATH}") for line in lines), lines
-    assert not any("…" in line for line in lines)
+    for env in ({}, {"COLUMNS": "72"}):  # a pipe: nothing is cut, whatever COLUMNS says
+        lines = _run_cat(trace_open_store, env=env)
+        assert any(line.endswith(f" {LONG_PATH}") for line in lines), lines
+        assert not any("…" in line for line in lines)
 
 
 def test_host_runs_show_no_empty_runtime_column(trace_open_store: Path) -> None:

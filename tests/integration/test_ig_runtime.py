@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from gadgetsmith.toolchain.build.compile import compile_arches
 
-from ..conftest import GADGET, load_yaml, need_root, need_tool, run_gadget
+from ..conftest import GADGET, gadget_popen, load_yaml, need_root, need_tool, run_gadget, wait_attached
 
 HERE = Path(__file__).resolve().parent.parent  # tests/
 SRC = HERE / "c" / "igrt"
@@ -415,18 +415,26 @@ def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> 
     shutil.copy(SRC / "histo.yaml", src / "gadget.yaml")
     store = tmp_path / "store"
     run_gadget("build", str(src), "-t", "histo:test", "--arch", "amd64", store=store)
-    child = subprocess.Popen(["python3", "-c", "import os, time\ntime.sleep(1.5)\n"
+    # the syscalls are made once the gadget has attached (a loaded machine may take
+    # seconds to start it), then the child idles until it is killed
+    child = subprocess.Popen(["python3", "-c", "import os, sys, time\nsys.stdin.readline()\n"
                               "for _ in range(5): os.getpid()\nos.getppid(); os.getppid()\n"
-                              "time.sleep(30)"])
+                              "time.sleep(60)"], stdin=subprocess.PIPE, text=True)
     try:
-        res = run_gadget("run", "histo:test", "--host", "--timeout", "4", "-p",
-                         f"targ_tid={child.pid}", store=store)
+        proc = gadget_popen("run", "histo:test", "--host", "--timeout", "5", "-p",
+                            f"targ_tid={child.pid}", store=store)
+        wait_attached(proc)
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out, err = proc.communicate(timeout=120)
     finally:
         child.kill()
         child.wait()
-    blocks = res.stdout.split("syscall_latency\n")
-    assert blocks[0] == "" and len(blocks) >= 2, res.stdout
-    assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), res.stdout
+    assert proc.returncode == 0, err
+    blocks = out.split("syscall_latency\n")
+    assert blocks[0] == "" and len(blocks) >= 2, (out, err)
+    assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), out
 
 
 @pytest.fixture
