@@ -300,20 +300,25 @@ def test_default_is_containers_only_and_host_adds_the_host(podman: Podman, rt_st
 
     name = podman.start("sh", "-c", LOOP)
 
-    def host_activity():
-        for _ in range(10):
+    def host_activity(stop: threading.Event) -> None:
+        # all through the run, however long a loaded machine takes to load and attach
+        while not stop.wait(0.1):
             subprocess.run(["cat", "/etc/hostname"], capture_output=True)
 
-    t = threading.Timer(1.0, host_activity)
-    t.start()
-    evs, _ = _events(rt_store, podman, 2.5, host=False)
-    t.join()
+    def run(host: bool) -> list[dict]:
+        stop = threading.Event()
+        t = threading.Thread(target=host_activity, args=(stop,))
+        t.start()
+        try:
+            return _events(rt_store, podman, 2.5, host=host)[0]
+        finally:
+            stop.set()
+            t.join()
+
+    evs = run(host=False)
     assert evs and all(e["runtime.containerName"] for e in evs)
     assert name in {e["runtime.containerName"] for e in evs}
-    t = threading.Timer(1.0, host_activity)
-    t.start()
-    evs, _ = _events(rt_store, podman, 2.5, host=True)
-    t.join()
+    evs = run(host=True)
     names = {e["runtime.containerName"] for e in evs}
     assert "" in names and name in names  # host processes and the container
     assert any(e["fname"] == "/etc/hostname" and e["runtime.containerName"] == "" for e in evs)
