@@ -140,6 +140,13 @@ def lib() -> ctypes.CDLL:
 
 
 def _declare() -> None:
+    """Every libbpf function the runtime calls, with its C signature."""
+    _declare_object_api()
+    _declare_fd_api()
+
+
+def _declare_object_api() -> None:
+    """libbpf's object, map, program and link functions."""
     _sig("libbpf_set_print", c_void_p, [PRINT_FN])
     _sig("bpf_object__open_mem", c_void_p, [c_void_p, c_size_t, c_void_p])
     _sig("bpf_object__load", c_int, [c_void_p])
@@ -172,6 +179,11 @@ def _declare() -> None:
          [c_void_p, c_int, c_char_p, c_size_t, ctypes.POINTER(UprobeOpts)])
     _sig("bpf_link__fd", c_int, [c_void_p])
     _sig("bpf_link__destroy", c_int, [c_void_p])
+
+
+def _declare_fd_api() -> None:
+    """libbpf's functions on file descriptors: iterators, ring and perf buffers, map and
+    program syscalls, BTF building, TC hooks, USDT."""
     _sig("bpf_iter_create", c_int, [c_int])
     _sig("ring_buffer__new", c_void_p, [c_int, SAMPLE_FN, c_void_p, c_void_p])
     _sig("ring_buffer__poll", c_int, [c_void_p, c_int])

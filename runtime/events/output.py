@@ -384,6 +384,26 @@ class _Spliced:
         self.name = name
 
 
+def _mapping_encoder() -> Callable[[Any], str]:
+    """The JSON text of dict values (k8s.podLabels), which repeat per container: each
+    object is encoded once while it stays equal to what was encoded (one memo per
+    generated writer)."""
+    memo: dict[int, tuple[Any, dict[str, Any], str]] = {}
+
+    def mapping(v: Any) -> str:
+        hit = memo.get(id(v))
+        if hit is not None and hit[0] is v and hit[1] == v:
+            return hit[2]
+        text = dumps(v)
+        if isinstance(v, dict):
+            if len(memo) > 1024:
+                memo.clear()
+            memo[id(v)] = (v, dict(v), text)
+        return text
+
+    return mapping
+
+
 def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
                   spliced: tuple[str, ...] = ()) -> Template | Literal[False]:
     """A function writing one event as a JSON line (see Printer._json), or False.
@@ -424,23 +444,8 @@ def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
         return "{" + ",".join(out) + "}"
 
     template = text(tree) + "\n"
-    memo: dict[int, tuple[Any, dict[str, Any], str]] = {}
-
-    def mapping(v: Any) -> str:
-        """Dict values (k8s.podLabels) repeat per container: encode each object once while
-        it stays equal to what was encoded."""
-        hit = memo.get(id(v))
-        if hit is not None and hit[0] is v and hit[1] == v:
-            return hit[2]
-        text = dumps(v)
-        if isinstance(v, dict):
-            if len(memo) > 1024:
-                memo.clear()
-            memo[id(v)] = (v, dict(v), text)
-        return text
-
     env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": dumps,
-                           "_g": go_float, "_m": mapping, "_t": template}
+                           "_g": go_float, "_m": _mapping_encoder(), "_t": template}
     params = "ev, _x" if spliced else "ev"
     src = f"def to_json({params}):\n    return _t % ({', '.join(args)}{',' if len(args) == 1 else ''})\n"
     exec(src, env)

@@ -158,12 +158,7 @@ def test_function_level_imports_stay_few() -> None:
 MAX_FUNCTION_LINES = 60
 
 #: "path:qualified name" of functions allowed to be longer, each with the reason (keep it empty)
-LONG_FUNCTIONS: dict[str, str] = {
-    # 62 lines since e9960fa (histograms' json.skip); the runtime half's: its engineer splits it
-    "runtime/events/output.py:_compile_json": "the runtime's -o json code generator",
-    # 67 lines since da24ffd: one ctypes signature per line, a table more than a function
-    "runtime/bpf/libbpf.py:_declare": "libbpf's C signatures",
-}
+LONG_FUNCTIONS: dict[str, str] = {}
 
 
 def _functions(node: ast.AST, prefix: str = "") -> Iterator[tuple[int, int, str]]:
