@@ -22,8 +22,8 @@ SERIES = ("6.1", "6.12")
 ARCHES = ("amd64", "arm64")
 # linux-image-6.1.0-47-cloud-amd64_6.1.170-3_amd64.deb, linux-image-6.12.117+deb12-cloud-arm64_...
 _NAME = {
-    "6.1": r"linux-image-6\.1\.0-\d+-cloud-{arch}",
-    "6.12": r"linux-image-6\.12\.\d+\+deb12-cloud-{arch}",
+    "6.1": r"linux-image-6\.1\.0-[0-9]+-cloud-{arch}",
+    "6.12": r"linux-image-6\.12\.[0-9]+\+deb12-cloud-{arch}",
 }
 
 

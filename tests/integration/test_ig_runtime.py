@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from gadgetsmith.toolchain.build.compile import compile_arches
 
-from ..conftest import GADGET, gadget_popen, load_yaml, need_root, need_tool, run_gadget, wait_attached
+from ..conftest import gadget_popen, load_yaml, need_root, need_tool, run_gadget, wait_attached
 
 HERE = Path(__file__).resolve().parent.parent  # tests/
 SRC = HERE / "c" / "igrt"
@@ -141,11 +141,6 @@ def _connect_while(proc, *addrs: tuple[str, int]) -> threading.Thread:
     return t
 
 
-def _gadget_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([GADGET, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-
 @pytest.fixture
 def listeners():
     """A TCP listener on 127.0.0.1 and one on ::1: their ports."""
@@ -164,7 +159,7 @@ def test_endpoints_are_addresses_ports_and_protocols(objects: dict, listeners) -
     need_root()
     port4, port6 = listeners
     obj = str(objects["endpoints"]["amd64"])
-    proc = _gadget_cli("run", obj, "--host", "-o", "json", "--timeout", "8",
+    proc = gadget_popen("run", obj, "--host", "-o", "json", "--timeout", "8",
                        "-F", "newstate==1")
     _connect_while(proc, ("127.0.0.1", port4), ("::1", port6))
     out, err = proc.communicate(timeout=60)
@@ -186,7 +181,7 @@ def test_endpoint_column_is_addr_port(objects: dict, listeners) -> None:
     endpoint its address; --fields takes the endpoint's name."""
     need_root()
     port4, _ = listeners
-    proc = _gadget_cli("run", str(objects["endpoints"]["amd64"]), "--host", "--timeout", "8",
+    proc = gadget_popen("run", str(objects["endpoints"]["amd64"]), "--host", "--timeout", "8",
                        "-F", f"dst.port=={port4},newstate==1", "--fields", "src,dst,peer")
     _connect_while(proc, ("127.0.0.1", port4))
     out, err = proc.communicate(timeout=60)
@@ -244,16 +239,23 @@ def _samples(obj: Path, cmd: list[str], seconds: float = 2.0, **params: str) -> 
     still runs, so its /proc is there) and its /proc/PID/maps."""
     from gadgetsmith.runtime import Gadget
 
-    with Gadget(obj, metadata=metadata("sampler"), params=params) as g:
-        PERF_LINKS[:] = g.loaded.handles["sample"].links
-        proc = subprocess.Popen(cmd)
-        try:
+    # started, and past its exec, before the sampler attaches: a sample taken between fork
+    # and exec is the same pid with the parent's comm
+    proc = subprocess.Popen(cmd)
+    try:
+        exe_name = Path(cmd[0]).name[:15]
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{proc.pid}/comm").read_text().strip() != exe_name:
+            assert time.monotonic() < deadline and proc.poll() is None, f"{cmd[0]} did not start"
+            time.sleep(0.01)
+        with Gadget(obj, metadata=metadata("sampler"), params=params) as g:
+            PERF_LINKS[:] = g.loaded.handles["sample"].links
             time.sleep(seconds)
             maps = Path(f"/proc/{proc.pid}/maps").read_text()
             evs = [e for e in g.drain() if e["proc.pid"] == proc.pid]
-        finally:
-            proc.kill()
-            proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
     return evs, maps
 
 
