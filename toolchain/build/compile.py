@@ -155,15 +155,17 @@ SDK_PREFIX = "/gadgetsmith-sdk"
 BPF_CPU = "v3"
 
 
-def _base_flags(toolchain: Toolchain, arch: str, cflags: Sequence[str]) -> list[str]:
+def _base_flags(toolchain: Toolchain, arch: str, cflags: Sequence[str],
+                sdk_root: Path | None = None) -> list[str]:
     if arch not in sdk.ARCHES:
         raise UsageError(f"unknown architecture {arch!r}: use amd64 or arm64")
     argv = [toolchain.clang, "-target", "bpf", f"-mcpu={BPF_CPU}", "-O2", "-g", "-Wall"]
     argv += [f"-D__TARGET_ARCH_{sdk.ARCHES[arch]}"]
     # keep the install location of the SDK out of the object (BTF line info records file
     # names), so the same sources give the same bytes wherever gadgetsmith is installed
-    argv += [f"-ffile-prefix-map={sdk.SDK_ROOT}={SDK_PREFIX}"]
-    for d in sdk.include_dirs(arch):
+    # (or the builder image has its copy)
+    argv += [f"-ffile-prefix-map={sdk.SDK_ROOT if sdk_root is None else sdk_root}={SDK_PREFIX}"]
+    for d in sdk.include_dirs(arch, sdk_root):
         argv += ["-I", str(d)]
     argv += list(cflags)
     return argv
@@ -176,9 +178,10 @@ def clang_argv(
     output: str,
     cflags: Sequence[str] = (),
     pch: str | None = None,
+    sdk_root: Path | None = None,
 ) -> list[str]:
     """The clang command line for one architecture (no shell involved)."""
-    argv = _base_flags(toolchain, arch, cflags)
+    argv = _base_flags(toolchain, arch, cflags, sdk_root)
     if pch:
         argv += ["-include-pch", pch]
     argv += ["-c", source, "-o", output]
@@ -288,6 +291,46 @@ def compile_program(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    pch = vmlinux_pch(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
+    steps = compile_steps(toolchain, source, arch, tmp.resolve(), cflags, cwd, pch=pch)
+    try:
+        proc = subprocess.run(steps.clang, capture_output=True, text=True, cwd=cwd)
+        steps.check_clang(proc.returncode, proc.stderr)
+        sp = subprocess.run(steps.strip, capture_output=True, text=True)
+        steps.check_strip(sp.returncode, sp.stderr)
+        os.replace(tmp, output)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return output
+
+
+@dataclass(frozen=True)
+class CompileSteps:
+    """The two commands that make one architecture's object: clang, then llvm-strip -g
+    (DWARF out, BTF kept). The host build runs them here, the builder in its container
+    (``toolchain``/``sdk_root`` naming the image's copies), so both run the same argv."""
+
+    arch: str
+    cwd: Path | None
+    clang: list[str]
+    strip: list[str]
+
+    def check_clang(self, returncode: int, stderr: str) -> None:
+        if returncode != 0:
+            first = _first_error(stderr) or f"clang exited with status {returncode}"
+            raise CompileError(f"{self.arch}: compile failed: {first}", detail=stderr.rstrip())
+
+    def check_strip(self, returncode: int, stderr: str) -> None:
+        if returncode != 0:
+            raise CompileError(f"{self.arch}: llvm-strip failed: {stderr.strip()}")
+
+
+def compile_steps(toolchain: Toolchain, source: Path, arch: str, output: Path,
+                  cflags: Sequence[str] = (), cwd: Path | None = None, pch: str | None = None,
+                  sdk_root: Path | None = None) -> CompileSteps:
+    """The argv lists that compile ``source`` for ``arch`` into ``output`` (run in ``cwd``:
+    the source is named relative to it, and its path is mapped to ``.`` in the object)."""
     src = str(source)
     if cwd is not None:
         try:
@@ -296,24 +339,11 @@ def compile_program(
             src = str(source)
     if src.startswith("-"):
         src = "./" + src
-    pch = vmlinux_pch(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
     flags = list(cflags)
     if cwd is not None:
         flags.append(f"-ffile-prefix-map={Path(cwd).resolve()}=.")
-    argv = clang_argv(toolchain, src, arch, str(tmp.resolve()), flags, pch=pch)
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
-        if proc.returncode != 0:
-            first = _first_error(proc.stderr) or f"clang exited with status {proc.returncode}"
-            raise CompileError(f"{arch}: compile failed: {first}", detail=proc.stderr.rstrip())
-        sp = subprocess.run([toolchain.strip, "-g", str(tmp)], capture_output=True, text=True)
-        if sp.returncode != 0:
-            raise CompileError(f"{arch}: llvm-strip failed: {sp.stderr.strip()}")
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return output
+    argv = clang_argv(toolchain, src, arch, str(output), flags, pch=pch, sdk_root=sdk_root)
+    return CompileSteps(arch, cwd, argv, [toolchain.strip, "-g", str(output)])
 
 
 def _first_error(stderr: str) -> str | None:

@@ -52,10 +52,14 @@ def host_multiarch_include() -> Path | None:
     return path if path.is_dir() else None
 
 
-def include_dirs(arch: str) -> list[Path]:
-    """Include path, in order, for compiling a gadget for ``arch``."""
-    dirs = [COMPAT_DIR, INCLUDE_ROOT, vmlinux_dir(arch)]
-    multiarch = host_multiarch_include()
+def include_dirs(arch: str, root: Path | None = None) -> list[Path]:
+    """Include path, in order, for compiling a gadget for ``arch``; ``root``: where the SDK
+    is (a copy in a builder image), else this package's own copy and the host's headers."""
+    base = SDK_ROOT if root is None else root
+    dirs = [base / "compat", base / "include", base / "include" / "gadget" / vmlinux_dir(arch).name]
+    triple = _HOST_MULTIARCH.get(platform.machine().lower())
+    multiarch = host_multiarch_include() if root is None else (
+        Path("/usr/include") / triple if triple else None)
     if multiarch is not None:
         dirs.append(multiarch)
     return dirs
