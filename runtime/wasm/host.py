@@ -26,6 +26,7 @@ from gadgetsmith.runtime.wasm import abi
 from gadgetsmith.runtime.wasm.engine import ticker
 from gadgetsmith.runtime.wasm.imports import HostTrap
 from gadgetsmith.runtime.wasm.instance import Instance, add_datasources
+from gadgetsmith.runtime.wasm.kinds import cstring
 from gadgetsmith.runtime.wasm.model import (
     DataSource,
     DataSourceSpec,
@@ -224,6 +225,26 @@ class WasmHost:
         except HostTrap as e:
             raise WasmModuleError(self.name, abi.CALLBACK, str(e)) from None
         return out
+
+    def pass_through(self, ds: str, events: Iterable[dict[str, Any]]) -> bool:
+        """Events of ``ds`` the module is not called for (it failed): as ig shows them
+        then, the fields it added at their zero value, the raw text fields as text.
+        False when the module unreferenced ``ds`` (nothing of it is shown)."""
+        d = self.datasources[ds]
+        if not d.referenced:
+            return False
+        for ev in events:
+            for k, v in d.fill:
+                ev.setdefault(k, v)
+            for name in d.raw_text:
+                v = ev.get(name)
+                if type(v) is bytes:
+                    ev[name] = cstring(v)
+            for name in d.raw_hex:
+                v = ev.get(name)
+                if type(v) is bytes:
+                    ev[name] = v.hex()
+        return True
 
     def take_lifecycle_outputs(self) -> list[Output]:
         """What the lifecycle calls emitted since the last call (emptied)."""

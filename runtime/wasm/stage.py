@@ -21,9 +21,14 @@ wasm operator:
 - ``stop``: ``gadgetStop`` and ``gadgetPostStop``; what they emit comes out of
   :meth:`WasmStage.poll`, which the runner calls between reads and once more at the end.
 
-A module that traps, runs out of memory or returns an error is a
+A module that traps, runs out of memory or returns an error in a lifecycle call is a
 :class:`~gadgetsmith.runtime.errors.WasmModuleError` naming the module and the call, and
-the module is closed.
+the module is closed. A module that fails in a ``dataSourceCallback`` (a Go panic, a trap)
+does not end the run, as under ig (IG's host drops the callback's error,
+``callDsCallbackWithLock`` in pkg/operators/wasm): a one-line warning names the module,
+the call and the cause, and the run goes on without the module, its data sources' events
+as the eBPF side makes them (ig, which shows nothing, calls a module that trapped without
+exiting again; this stage does not: its memory may be inconsistent).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any
 from gadgetsmith.runtime.bpf.loader import MNTNS_MAP
 from gadgetsmith.runtime.bpf.objmodel import wasm_param_defaults
 from gadgetsmith.runtime.containers.collection import Container
+from gadgetsmith.runtime.errors import WasmModuleError
 from gadgetsmith.runtime.events.decode import Column
 from gadgetsmith.runtime.events.enrichment import EMPTY_FIELDS
 from gadgetsmith.runtime.pipeline.context import DataSource, RunContext
@@ -102,6 +108,7 @@ class WasmStage(EventStage):
         self._ctx: RunContext | None = None
         self._needs = NOTHING
         self._subscribed: set[str] = set()
+        self._failed: set[str] = set()  # subscribed when the module failed in a callback
         self._outputs: dict[str, DataSource] = {}
         self._pending: list[Batch] = []
         self._containers: collections.deque[tuple[str, Container]] = collections.deque()
@@ -181,12 +188,27 @@ class WasmStage(EventStage):
         out = self.poll() if self._pending or self._containers else []
         name = batch.datasource.name
         if name not in self._subscribed:
+            if name in self._failed and not host.pass_through(name, batch.merged()):
+                return out
             return [*out, batch]
-        if batch.is_array:
-            outputs = host.push_array(name, batch.merged())
-        else:
-            outputs = host.push_many(name, batch.merged())
+        try:
+            if batch.is_array:
+                outputs = host.push_array(name, batch.merged())
+            else:
+                outputs = host.push_many(name, batch.merged())
+        except WasmModuleError as e:
+            self._callback_failed(e)
+            return [*out, batch] if host.pass_through(name, batch.merged()) else out
         return out + self._batches(outputs)
+
+    def _callback_failed(self, e: WasmModuleError) -> None:
+        """As ig: the run goes on, the module is not called again (nor stopped)."""
+        self._failed, self._subscribed = self._subscribed, set()
+        self._unsubscribe()
+        self._state = "failed"
+        if self._ctx is not None:
+            self._ctx.warn(f"{e}; the run goes on without the module (as ig, which drops "
+                           "a callback's failure)")
 
     def poll(self) -> list[Batch]:
         """What the module emitted outside of events: in its lifecycle calls, and for
