@@ -29,7 +29,7 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     │   └── IntegrityError                   a blob does not match its digest, or is missing
     ├── CaseError                            a gadget test case cannot run as written (testing.runner)
     ├── TriggerError                         a test trigger step cannot run (testing.triggers)
-    ├── Interrupted                          a test run was cancelled (testing.runner)
+    ├── Interrupted                  exit 130  a test run was cancelled (testing.runner)
     ├── CaseFailed                           a test case failed, ``result`` says why (testing.session)
     ├── PublishFailed                exit *  a gadget publish step failed: that step's code (publish)
     └── FormatError                          a document is malformed (also a ValueError)

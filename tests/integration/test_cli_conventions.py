@@ -395,3 +395,59 @@ def test_exit_codes_are_the_ones_readme_documents(tmp_path: Path) -> None:
         res = run_gadget(*args, store=store, check=False)
         assert res.returncode == code, (args, res)
         assert res.stderr.startswith(first) and "Traceback" not in res.stderr, (args, res)
+
+
+def _children_named(pid: int, prefix: str) -> list[int]:
+    """Descendants of ``pid`` whose comm starts with ``prefix``."""
+    parents: dict[int, int] = {}
+    comms: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            comm = text[text.index("(") + 1:text.rindex(")")]
+            ppid = int(text[text.rindex(")") + 2:].split()[1])
+            child = int(stat.parent.name)
+            parents[child], comms[child] = ppid, comm
+    def descends(p: int) -> bool:
+        while p in parents:
+            p = parents[p]
+            if p == pid:
+                return True
+        return False
+    return [p for p, c in comms.items() if c.startswith(prefix) and descends(p)]
+
+
+def test_ctrl_c_during_a_build_exits_130_and_leaves_the_store_clean(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) while clang runs: one line, exit 130,
+    no image, no temporary blob, and the store works for the next command."""
+    import shutil
+    import signal
+
+    src = tmp_path / "trace_open"
+    shutil.copytree(SAMPLES / "trace_open", src)
+    with (src / "program.bpf.c").open("a") as f:  # not a build any cache has seen
+        f.write(f"\n/* {tmp_path.name} {time.time_ns()} */\n")
+    store = tmp_path / "store"
+    proc = subprocess.Popen([GADGET, "--store", str(store), "build", str(src), "-t", "ctrlc:v1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _children_named(proc.pid, "clang"):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no clang started in 120 s"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().splitlines()[-1] == "error: interrupted" and "Traceback" not in err, err
+    leftovers = [p for p in store.rglob("*") if ".tmp" in p.name]
+    assert not leftovers, leftovers
+    listed = run_gadget("list", "-o", "json", store=store)
+    assert "ctrlc" not in listed.stdout, listed.stdout
+    run_gadget("build", str(src), "-t", "ctrlc:v1", "--arch", "amd64", store=store)
+    assert "ctrlc" in run_gadget("list", store=store).stdout

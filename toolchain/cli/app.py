@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rv = app(args=argv, prog_name="gadget", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == 130:  # typer turns a KeyboardInterrupt into a silent Exit(130)
+            typer.echo("error: interrupted", err=True)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line unless --debug
         if state.debug and not isinstance(e, _EXPECTED):
             raise

@@ -25,7 +25,13 @@ from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.registry.api import RemoteOptions
 from gadgetsmith.toolchain.testing import plan as planning
 from gadgetsmith.toolchain.testing import report
-from gadgetsmith.toolchain.testing.runner import CaseResult, Planned, require_root, run_planned
+from gadgetsmith.toolchain.testing.runner import (
+    CaseResult,
+    Interrupted,
+    Planned,
+    require_root,
+    run_planned,
+)
 from gadgetsmith.toolchain.testing.spec import GadgetSource, schema_path
 
 TargetsArg = Annotated[
@@ -134,9 +140,8 @@ def _run(planned: list[Planned], jobs: int, junit: Path | None, text: bool) -> l
         # the running case's finally blocks have detached its gadget and removed its container
         if junit is not None:
             report.write_junit(done, junit)
-        typer.echo(f"error: interrupted after {len(done)} of {len(planned)} cases "
-                   f"({report.summary(done)})", err=True)
-        raise typer.Exit(130) from None
+        raise Interrupted(f"interrupted after {len(done)} of {len(planned)} cases "
+                          f"({report.summary(done)})") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 

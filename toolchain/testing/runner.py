@@ -62,7 +62,10 @@ class CaseError(GadgetError):
 
 
 class Interrupted(GadgetError):
-    """The run was cancelled (Ctrl-C, SIGTERM) while this case ran."""
+    """The run was cancelled (Ctrl-C, SIGTERM) while this case ran (exit 130, as any command
+    Ctrl-C stops)."""
+
+    exit_code = 130
 
     def __init__(self, message: str = "interrupted") -> None:
         super().__init__(message)
