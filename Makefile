@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Debian packages the toolchain and its tests use (see ../shared environment facts).
-APT_PACKAGES := clang-19 llvm-19 bpftool libbpf-dev libbpf1 linux-libc-dev skopeo podman runc busybox-static docker-registry apache2-utils openssl systemtap-sdt-dev lz4 zstd wasi-libc lld-19 libclang-rt-19-dev-wasm32
+APT_PACKAGES := clang-19 llvm-19 bpftool libbpf-dev libbpf1 linux-libc-dev skopeo podman runc busybox-static docker-registry apache2-utils openssl systemtap-sdt-dev lz4 zstd wasi-libc lld-19 libclang-rt-19-dev-wasm32 mmdebstrap
 
 STAMP := $(VENV)/.installed-stamp
 DEMO_STORE ?= $(CURDIR)/.demo-store

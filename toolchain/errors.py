@@ -14,10 +14,13 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
     │   ├── YamlSyntaxError                  a YAML file does not parse: line, column (metadata.yamldoc)
     │   └── SpecError                        gadget test specs, every problem at once (testing.spec)
     ├── NotFoundError                        a reference, file or object does not exist
-    │   └── MissingBlob                      a signature source lacks a blob (also a LookupError)
+    │   ├── MissingBlob                      a signature source lacks a blob (also a LookupError)
+    │   └── BuilderImageNotFound             the builder image is not in the engine (builder.engine)
     ├── PolicyDenied                 exit 3  the policy refuses the operation (policy)
     ├── CompileError                         clang rejected the source (build.compile)
     ├── WasmBuildError                       a WASM module did not build (build.wasm)
+    ├── BuilderImageError                    the builder image was not made: mmdebstrap (builder.image)
+    ├── EngineError                          no container engine answers, or it refused (builder.engine)
     ├── StoreError                           the local store cannot be read or written (oci.store)
     ├── RegistryError                        a registry operation failed (registry.client)
     │   ├── RegistryAuthError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from gadgetsmith.toolchain.btfgen.buildstep import BtfgenStep
 
 ALL_ARCHES = ("amd64", "arm64")
+
+#: compiles the eBPF objects somewhere else than here (the container builder):
+#: ``(source, gadget_dir, arches, outdir, cflags) -> ({arch: object}, notes for the user)``
+ObjectCompiler = Callable[[Path, Path, Sequence[str], Path, list[str]], tuple[dict[str, Path], list[str]]]
 
 
 @dataclass
@@ -153,6 +157,7 @@ def build(
     btfhub_archive: Path | str | None = None,
     btfgen_jobs: int | None = None,
     btfgen_progress: Any = None,
+    compiler: ObjectCompiler | None = None,
 ) -> BuildResult:
     reference = _build_reference(tag)
     arches = _checked_arches(arches)
@@ -163,7 +168,7 @@ def build(
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
     with _objects_dir(output_dir, store) as outdir:
-        objects, wasm_build = _compile(spec, arches, outdir, toolchain, cflags)
+        objects, wasm_build, notes = _compile(spec, arches, outdir, toolchain, cflags, compiler)
         wasm = wasm_build.data if wasm_build else None
         obj_info = None
         if objects and (update_metadata or (validate_metadata and md.raw is not None)):
@@ -173,7 +178,7 @@ def build(
         update_log: list[str] = []
         if update_metadata:
             md, update_log = _update_metadata(spec, obj_info, md)
-        warnings: list[str] = []
+        warnings: list[str] = notes
         if validate_metadata and md.raw is not None:
             warnings = _check_metadata(spec, md, obj_info, wasm)
         content = {a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
@@ -191,18 +196,27 @@ def build(
 
 
 def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
-             toolchain: Toolchain | None, cflags: list[str]) -> tuple[dict[str, Path], WasmBuild | None]:
-    """The eBPF objects per arch and the WASM module, built at the same time."""
+             toolchain: Toolchain | None, cflags: list[str], compiler: ObjectCompiler | None = None,
+             ) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
+    """The eBPF objects per arch (here, or by ``compiler``) and the WASM module, built at the
+    same time; and notes for the user."""
     origin = str(spec.build_file or spec.gadget_dir)
+    notes: list[str] = []
     if spec.wasm:
         check_toolchain(spec.wasm)
+        if compiler is not None and spec.wasm.suffix != ".wasm":
+            notes.append(f"note: {origin}: the WASM module {spec.wasm.name} is built on this host, "
+                         "not in the builder (the builder compiles the eBPF program only)")
     with ThreadPoolExecutor(max_workers=1) as pool:
         wasm_job = pool.submit(build_wasm, spec.wasm, outdir, origin) if spec.wasm else None
         objects: dict[str, Path] = {}
-        if spec.ebpf_source is not None:
+        if spec.ebpf_source is not None and compiler is not None:
+            objects, more = compiler(spec.ebpf_source, spec.gadget_dir, arches, outdir, cflags)
+            notes += more
+        elif spec.ebpf_source is not None:
             objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
                                      cflags, cwd=spec.gadget_dir)
-        return objects, wasm_job.result() if wasm_job else None
+        return objects, wasm_job.result() if wasm_job else None, notes
 
 
 def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[str, bytes]:

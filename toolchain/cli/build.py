@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import click
 import typer
 from gadgetsmith.toolchain import sdk
-from gadgetsmith.toolchain.build.driver import ALL_ARCHES, BuildResult
+from gadgetsmith.toolchain.build.driver import ALL_ARCHES, BuildResult, ObjectCompiler
 from gadgetsmith.toolchain.build.driver import build as build_gadget
+from gadgetsmith.toolchain.builder import DEFAULT_IMAGE, PULL_POLICIES, BuilderOptions, PullPolicy
 from gadgetsmith.toolchain.cli.common import (
     BuildFileOpt,
     Output,
@@ -20,6 +22,7 @@ from gadgetsmith.toolchain.cli.common import (
     store_path,
 )
 from gadgetsmith.toolchain.cli.output import KernelProgress, btfgen_line
+from gadgetsmith.toolchain.errors import UsageError
 
 DirectoryArg = Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")]
 TagOpt = Annotated[str | None, typer.Option("-t", "--tag", help="Image reference to tag the result with.")]
@@ -78,6 +81,39 @@ BtfhubArchiveOpt = Annotated[
                       "[.tar.xz]): a btfhub-archive checkout or 'gadget btf import' output."),
 ]
 
+BuilderOpt = Annotated[bool, typer.Option(
+    "--builder", help=f"Compile in the builder container (default image {DEFAULT_IMAGE}, made by "
+    "'gadget builder create'; engine: DOCKER_HOST, Docker's or podman's socket).")]
+BuilderImageOpt = Annotated[str | None, typer.Option(
+    "--builder-image", help="Compile in this builder image (implies --builder).", show_default=False)]
+BuilderPullOpt = Annotated[str | None, typer.Option(
+    "--builder-image-pull", click_type=click.Choice(list(PULL_POLICIES)),
+    help="When the engine pulls the builder image: always, missing (the default), never "
+    "(implies --builder).", show_default=False)]
+LocalOpt = Annotated[bool, typer.Option(
+    "--local", help="Compile with this host's clang (the default; refuses the --builder options).")]
+
+
+def builder_compiler(builder: bool, image: str | None, pull: str | None,
+                     local: bool) -> ObjectCompiler | None:
+    """What --builder, --builder-image, --builder-image-pull and --local ask for: None to
+    compile here, else the builder's compiler."""
+    wanted = builder or image is not None or pull is not None
+    if local and wanted:
+        raise UsageError("--local compiles with this host's clang: drop --builder, --builder-image "
+                         "and --builder-image-pull, or drop --local")
+    if not wanted:
+        return None
+    policy: PullPolicy = "missing"
+    for p in PULL_POLICIES:
+        if p == pull:
+            policy = p
+    options = BuilderOptions(image=image or DEFAULT_IMAGE, pull=policy)
+    # the docker SDK is imported only by builds that use the builder
+    from gadgetsmith.toolchain.builder.container import compile_in_builder
+
+    return partial(compile_in_builder, options=options)
+
 
 def build(
     directory: DirectoryArg,
@@ -93,6 +129,10 @@ def build(
     btfhub_archive: BtfhubArchiveOpt = None,
     fmt: BuildOutputOpt = Output.columns,
     store: StoreOpt = None,
+    builder: BuilderOpt = False,
+    builder_image: BuilderImageOpt = None,
+    builder_image_pull: BuilderPullOpt = None,
+    local: LocalOpt = False,
 ) -> None:
     """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
 
@@ -103,6 +143,8 @@ def build(
     Example: gadget build my_gadget --update-metadata
 
     Example: gadget build my_gadget --btfgen --btfhub-archive ~/btfhub-archive
+
+    Example: gadget build my_gadget --builder
     """
     progress = None
     if btfgen and fmt is Output.columns and sys.stderr.isatty():
@@ -122,6 +164,7 @@ def build(
             btfgen=btfgen,
             btfhub_archive=btfhub_archive,
             btfgen_progress=progress,
+            compiler=builder_compiler(builder, builder_image, builder_image_pull, local),
         )
     finally:
         if progress is not None:

@@ -93,6 +93,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("btf", "btf:btf_app",
             "Kernel BTF archives in btfhub's layout, for 'gadget build --btfgen' and 'gadget "
             "check'."),
+    Command("builder", "builder:builder_app",
+            "The builder image 'gadget build --builder' compiles in (Debian's clang-19, libbpf, "
+            "bpftool and this SDK)."),
     Command("version", "about:version",
             "Show the versions of gadget, the IG API it follows, clang, bpftool, libbpf and the "
             "kernel."),
