@@ -48,6 +48,7 @@ import re
 import shlex
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -271,6 +272,7 @@ echo x > $d/f; cat $d/f >/dev/null; sync
 mount -t tmpfs igc $d 2>/dev/null && umount $d
 rm -rf $d
 exec 3>/dev/tcp/127.0.0.1/$IGC_PORT && echo hi >&3 && exec 3>&-
+[ -n "$IGC_TLS_PORT" ] && echo hi | timeout 3 openssl s_client -quiet -connect 127.0.0.1:$IGC_TLS_PORT
 """
 
 PY_NET = r"""
@@ -283,11 +285,14 @@ for _ in range(3):
         c = socket.create_connection(("127.0.0.1", port), timeout=1); c.sendall(b"x" * 4096); c.close()
     except OSError:
         pass
-    try:  # a TLS ClientHello with SNI (trace_sni); the listener never answers
-        import ssl
+    try:  # a TLS exchange with SNI (trace_sni, trace_ssl's handshakes; CPython's ssl calls
+        import ssl  # SSL_write_ex/SSL_read_ex, which trace_ssl does not probe: s_client does)
         ctx = ssl.create_default_context()
-        t = socket.create_connection(("127.0.0.1", port), timeout=0.5)
-        ctx.wrap_socket(t, server_hostname="ig-compat.example.com")
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        tls = int(os.environ.get("IGC_TLS_PORT") or port)
+        t = socket.create_connection(("127.0.0.1", tls), timeout=1)
+        with ctx.wrap_socket(t, server_hostname="ig-compat.example.com") as w:
+            w.sendall(b"hello"); w.recv(16)
     except Exception:
         pass
     u = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -315,6 +320,12 @@ class Listener:
         self.stop = False
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
+        self.tls = TlsEcho.start()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"IGC_PORT": str(self.port),
+                "IGC_TLS_PORT": str(self.tls.port) if self.tls is not None else ""}
 
     def _loop(self) -> None:
         self.sock.settimeout(0.2)
@@ -334,10 +345,62 @@ class Listener:
         self.thread.join(2)
         self.sock.close()
         self.udp.close()
+        if self.tls is not None:
+            self.tls.close()
 
 
-def run_trigger(duration: float, port: int, stop: threading.Event) -> None:
-    env = dict(os.environ, IGC_PORT=str(port))
+class TlsEcho:
+    """A TLS listener that completes handshakes and echoes a read (trace_ssl emits only
+    for a handshake that succeeds, and for reads and writes), with a self-signed
+    certificate made by the openssl command; None without it."""
+
+    def __init__(self, ctx: ssl.SSLContext, tmp: str) -> None:
+        self.ctx, self.tmp = ctx, tmp
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def start(cls) -> TlsEcho | None:
+        tmp = tempfile.mkdtemp(prefix="igc-tls-")
+        key, cert = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+        try:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out",
+                            cert, "-days", "2", "-subj", "/CN=ig-compat.example.com"],
+                           check=True, capture_output=True, timeout=30)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+        except (OSError, subprocess.SubprocessError, ssl.SSLError):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        return cls(ctx, tmp)
+
+    def _loop(self) -> None:
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            with contextlib.suppress(OSError), c:
+                c.settimeout(2)
+                with self.ctx.wrap_socket(c, server_side=True) as w:
+                    w.sendall(w.recv(4096))
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(2)
+        self.sock.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_trigger(duration: float, listener: Listener, stop: threading.Event) -> None:
+    env = dict(os.environ, **listener.env)
     deadline = time.monotonic() + duration
     time.sleep(min(1.0, duration / 3))
     while not stop.is_set() and time.monotonic() < deadline:
@@ -354,7 +417,7 @@ def run_trigger(duration: float, port: int, stop: threading.Event) -> None:
 
 
 TRIGGER_COMMS = {"cat", "ls", "sleep", "bash", "ln", "mount", "umount", "python3", "sync",
-                 "rm", "mktemp", "kill"}
+                 "rm", "mktemp", "kill", "openssl", "timeout"}
 
 # -- helpers --------------------------------------------------------------------------
 
@@ -631,7 +694,7 @@ class Harness:
         r.run_detail["ref"] = ref
         listener = Listener()
         stop = threading.Event()
-        trig = threading.Thread(target=run_trigger, args=(self.args.timeout, listener.port, stop),
+        trig = threading.Thread(target=run_trigger, args=(self.args.timeout, listener, stop),
                                 daemon=True)
         cmd = self.g("run", ref, "--host", "--timeout", str(self.args.timeout), "-o", "json",
                      *sum((["-p", kv] for kv in self.args.param_for(r.name)), []))
@@ -694,7 +757,7 @@ class Harness:
             listener = Listener()
             stop = threading.Event()
             # ig needs a second or two more than gadgetsmith before the gadget runs
-            trig = threading.Thread(target=run_trigger, args=(secs + 2, listener.port, stop),
+            trig = threading.Thread(target=run_trigger, args=(secs + 2, listener, stop),
                                     daemon=True)
             self.log(cmd)
             trig.start()
