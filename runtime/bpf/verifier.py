@@ -36,7 +36,7 @@ _KERNEL_FEATURES = {
     "fexit": "fentry/fexit programs (BPF trampolines)",
     "fmod_ret": "fmod_ret programs (BPF trampolines)",
     "lsm": "BPF LSM programs (BPF trampolines)",
-    "iter/bpf_map_elem": "map-element iterators (iter/bpf_map_elem)",
+    "iter/bpf_map_elem": "map-element iterators (iter/bpf_map_elem, IG's GADGET_ITER_TARGET_MAP)",
 }
 
 
@@ -124,7 +124,8 @@ def explain(err: int, libbpf_log: str, verifier_log: str, programs: dict[str, st
     refused = err == errno.EPERM and not any(_INSN.match(line) for line in lines)
     if refused and kind in _KERNEL_FEATURES:
         return ProgramError(name, section, err,
-                            f"{head}: EPERM: this kernel does not allow {_KERNEL_FEATURES[kind]}",
+                            f"{head}: EPERM before the verifier read an instruction: this kernel "
+                            f"does not allow {_KERNEL_FEATURES[kind]}",
                             verifier_log)
     if refused:
         return ProgramError(name, section, err,

@@ -101,6 +101,19 @@ def test_core_relocation_failure_points_to_gadget_check(objects: dict) -> None:
     assert "\n" not in str(e)
 
 
+def test_map_element_iterator_refusal_names_errno_and_macro(objects: dict) -> None:
+    """GADGET_ITER_TARGET_MAP (iter/bpf_map_elem): this kernel refuses the program with
+    EPERM before the verifier reads an instruction; one line says so by name."""
+    need_root()
+    res = run_gadget("run", str(objects["mapelem_iter"]["amd64"]), "--host", "--timeout", "1",
+                     check=False)
+    assert res.returncode == 1, res
+    assert res.stderr.strip().splitlines() == [
+        "error: program dump_levels (iter/bpf_map_elem) cannot be loaded: EPERM before the "
+        "verifier read an instruction: this kernel does not allow map-element iterators "
+        "(iter/bpf_map_elem, IG's GADGET_ITER_TARGET_MAP)"]
+
+
 # -- point 6: a uprobe whose library is not installed -----------------------------------------------
 def test_uprobe_on_a_missing_library_is_a_warning(objects: dict) -> None:
     """Missing library, missing symbol: one warning each; the tracepoint and the uprobe
