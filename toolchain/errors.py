@@ -41,6 +41,7 @@ clang's diagnostics) and exits with the class's ``exit_code``; no traceback unle
         ├── SignatureManifestError           a signature manifest (signing.sigmanifest)
         ├── CoreError                        CO-RE relocation data (btfgen.core)
         ├── TemplateError                    a gadget test template (testing.templates)
+        ├── SchemaRefused                    the generated schema check refused it (metadata.fastschema)
         └── MatchError                       a gadget test matcher (testing.matchers)
 
 The runtime has its own tree under ``gadgetsmith.runtime.errors.RuntimeGadgetError``; the

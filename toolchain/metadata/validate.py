@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from gadgetsmith.runtime.bpf.objmodel import PARAM_TYPES_HINT, int_range, parse_int
@@ -44,7 +45,7 @@ from gadgetsmith.runtime.oci.reference import InvalidReference
 from gadgetsmith.runtime.wasm.probe import Additions, module_additions
 from gadgetsmith.schemas import schema_file
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
-from gadgetsmith.toolchain.metadata import buildspec
+from gadgetsmith.toolchain.metadata import buildspec, fastschema
 from gadgetsmith.toolchain.metadata.objinfo import WELL_KNOWN_KEYS as WELL_KNOWN
 from gadgetsmith.toolchain.metadata.objinfo import DataSourceInfo, ObjectInfo, ParamInfo, analyze
 from gadgetsmith.toolchain.metadata.yamldoc import (
@@ -125,11 +126,36 @@ def _strict(schema: Any) -> Any:
     return s
 
 
-@lru_cache(maxsize=4)
-def _validator(name: str) -> Any:
-    from jsonschema import Draft202012Validator  # ~100 ms: only when gadget.yaml is checked
+def _tools() -> ModuleType:
+    # jsonschema and fastjsonschema (~100 ms): only to report a refused document's errors,
+    # or to generate the fast check once per schema (see fastschema)
+    from gadgetsmith.toolchain.metadata import schematools
 
-    return Draft202012Validator(_strict(load_schema(name)))
+    return schematools
+
+
+@lru_cache(maxsize=4)
+def schema_validator(name: str) -> Any:
+    """jsonschema's validator of the strict schema ``name`` (imported on first use)."""
+    return _tools().full_validator(_strict(load_schema(name)))
+
+
+@lru_cache(maxsize=4)
+def fast_check(name: str) -> fastschema.Check | None:
+    """The cached generated check of the strict schema ``name`` (see fastschema)."""
+
+    def generate() -> str:
+        source: str = _tools().generate(_strict(load_schema(name)))
+        return source
+
+    return fastschema.cached_check(name, schema_path(name), generate)
+
+
+def schema_valid(data: Any, name: str = "gadget") -> bool:
+    """Whether ``data`` has no error or warning against the strict schema ``name``, without
+    importing jsonschema when the answer is yes (False: ask jsonschema which errors)."""
+    check = fast_check(name)
+    return check is not None and check(data)
 
 
 def _describe(v: Any) -> str:
@@ -190,7 +216,9 @@ def check_schema(doc: MarkedDoc, label: str, schema_name: str = "gadget",
         if schema_name == "gadget":
             add((), "error", "gadget.yaml is empty: it needs at least 'name: <gadget name>'")
         return out
-    validator = _validator(schema_name)
+    if schema_valid(data, schema_name):
+        return out
+    validator = schema_validator(schema_name)
     errors = sorted(validator.iter_errors(data),
                     key=lambda e: (doc.mark(tuple(e.absolute_path)), str(e.message)))
     for e in errors:
