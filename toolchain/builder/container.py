@@ -25,7 +25,7 @@ from gadgetsmith.toolchain.builder import BuilderOptions
 from gadgetsmith.toolchain.builder.engine import Engine, EngineError, remove_container
 from gadgetsmith.toolchain.builder.image import LABEL, sdk_digest
 from gadgetsmith.toolchain.errors import UsageError
-from gadgetsmith.toolchain.fsutil import owner_tag
+from gadgetsmith.toolchain.fsutil import owned_tempdir, owner_tag
 
 
 class BuilderContainer:
@@ -126,13 +126,15 @@ def compile_in_builder(source: Path, gadget_dir: Path, arches: Sequence[str], ou
     labels = dict(image.labels or {})
     toolchain, sdk_root = builder_toolchain(labels, options.image)
     gadget_dir, outdir = gadget_dir.resolve(), outdir.resolve()
-    jobs: dict[str, tuple[CompileSteps, Path, Path]] = {}
-    for a in arches:
-        out = outdir / f"{a}.bpf.o"
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        jobs[a] = (compile_steps(toolchain, source.resolve(), a, tmp, cflags, gadget_dir,
-                                 sdk_root=sdk_root), tmp, out)
-    with BuilderContainer(engine, options.image, [gadget_dir], [outdir]) as c:
+    # clang writes into a directory of this build only, mounted writable (a killed clang
+    # leaves its temporary files there, and the directory goes when the build ends)
+    with owned_tempdir(".builder-", outdir) as work, \
+            BuilderContainer(engine, options.image, [gadget_dir], [work]) as c:
+        jobs: dict[str, tuple[CompileSteps, Path, Path]] = {}
+        for a in arches:
+            tmp = work / f"{a}.bpf.o"
+            jobs[a] = (compile_steps(toolchain, source.resolve(), a, tmp, cflags, gadget_dir,
+                                     sdk_root=sdk_root), tmp, outdir / f"{a}.bpf.o")
         pool = ThreadPoolExecutor(max_workers=len(jobs))
         futures: dict[str, Future[Path]] = {a: pool.submit(_one_arch, c, *job) for a, job in jobs.items()}
         try:

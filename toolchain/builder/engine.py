@@ -108,13 +108,22 @@ class Engine:
         creds = (auth or AuthStore()).get(parsed.domain)
         auth_config = {"username": creds.username, "password": creds.password} if creds else None
         tag = parsed.digest or parsed.tag or "latest"
-        try:
-            return self._call(self.client.images.pull, f"{parsed.domain}/{parsed.repository}",
-                              tag=tag, auth_config=auth_config)
-        except (NotFound, ImageNotFound):
-            raise BuilderImageNotFound(f"builder image {ref}: not found in its registry "
-                                       "(check the name, or push it there with 'gadget builder push')"
-                                       ) from None
+        # the low-level call: the image API reports a failed pull inside the progress stream
+        # (with a 200), which images.pull() would not look at
+        stream = self._call(self.client.api.pull, f"{parsed.domain}/{parsed.repository}", tag=tag,
+                            stream=True, decode=True, auth_config=auth_config)
+        for event in self._call(list, stream):
+            if isinstance(event, dict) and event.get("error"):
+                message = str(event["error"]).strip().splitlines()[0]
+                if "manifest unknown" in message or "not found" in message:
+                    raise BuilderImageNotFound(f"builder image {ref}: not found in its registry "
+                                               f"({message}): check the name, or push it there "
+                                               "with 'gadget builder push'")
+                raise EngineError(f"builder image {ref}: the engine could not pull it: {message}")
+        found = self.image(ref)
+        if found is None:
+            raise BuilderImageNotFound(f"builder image {ref}: the engine pulled it but does not have it")
+        return found
 
     def ensure_image(self, ref: str, policy: PullPolicy) -> Any:
         """The builder image, pulled as ``policy`` says (docker's --pull values)."""
