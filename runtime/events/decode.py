@@ -45,6 +45,8 @@ _NAMED = {"gadget_errno": "errno", "gadget_signal": "signal"}
 _READS = ("read", "string", "array", "blob")
 
 Step = tuple[Any, ...]  # (kind, field, extra...)
+#: struct codes of integers (not bool, not floats)
+_INT_CODES = frozenset("bBhHiIqQ")
 
 
 class _Memo(dict[Any, Any]):
@@ -338,6 +340,26 @@ class Decoder:
             raw_kinds.add(self.rest[0])
         self._raw = frozenset(n for n in names if n in raw_kinds)
         self._fast = self._compile()
+
+    def plan(self) -> tuple[str, dict[str, tuple[int, int]], list[Step]] | None:
+        """What the generated decoder runs on: the struct format of a record, where each
+        field's values are in its unpacked tuple (first index, count), and the steps in
+        order. None when there is no generated decoder (overlapping fields)."""
+        layout = self._layout() if self._fast is not None else None
+        return None if layout is None else (layout[0], layout[1], list(self._steps))
+
+    def field_values(self, records: list[bytes], name: str) -> list[Any]:
+        """``decode(r)[name]`` of each record, read from the bytes alone when ``name`` is
+        a plain integer field (the namespace id enrichment looks up)."""
+        reads = [st for st in self._steps if st[1].name == name or (len(st) > 2 and st[2] == name)]
+        if len(reads) != 1 or reads[0][0] != "read" or reads[0][2] not in _INT_CODES:
+            return [self.decode(r)[name] for r in records]
+        f = reads[0][1]
+        unpack, off, end = struct.Struct("<" + reads[0][2]).unpack_from, f.offset, f.offset + f.size
+        try:
+            return [unpack(r, off)[0] for r in records]
+        except struct.error:  # a short record: zero-padded, as decode() reads it
+            return [unpack(r if len(r) >= end else r + bytes(end - len(r)), off)[0] for r in records]
 
     @property
     def raw_fields(self) -> frozenset[str]:

@@ -28,16 +28,21 @@ def boot_to_realtime_offset_ns() -> int:
 _ts_cache: tuple[int, str, str] = (-1, "", "")  # second, "YYYY-MM-DDTHH:MM:SS", zone
 
 
+def second_parts(secs: int) -> tuple[int, str, str]:
+    """``(secs, "YYYY-MM-DDTHH:MM:SS", zone)`` of a wall-clock second: what a timestamp's
+    text has around its nanoseconds (``zone``: ``Z`` or ``+01:00``)."""
+    t = _dt.datetime.fromtimestamp(secs).astimezone()
+    off = t.strftime("%z")
+    return (secs, t.strftime("%Y-%m-%dT%H:%M:%S"),
+            "Z" if off in ("+0000", "") else f"{off[:3]}:{off[3:]}")
+
+
 def timestamp_string(wall_ns: int) -> str:
     global _ts_cache
     secs, ns = divmod(wall_ns, 1_000_000_000)
     cache = _ts_cache
     if cache[0] != secs:  # events come in bursts within one second: format it once
-        t = _dt.datetime.fromtimestamp(secs).astimezone()
-        off = t.strftime("%z")
-        cache = (secs, t.strftime("%Y-%m-%dT%H:%M:%S"),
-                 "Z" if off in ("+0000", "") else f"{off[:3]}:{off[3:]}")
-        _ts_cache = cache
+        cache = _ts_cache = second_parts(secs)
     return f"{cache[1]}.{ns:09d}{cache[2]}"
 
 

@@ -339,7 +339,7 @@ def dumps(value: Any) -> str:
     return _compact(value)
 
 
-def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Nest dotted ``keys`` into a tree whose leaves are the keys themselves (added to
     ``tree`` when given), or None when a key is both a value and a parent."""
     tree = {} if tree is None else tree
@@ -360,7 +360,7 @@ def _key_tree(keys: tuple[str, ...], tree: dict[str, Any] | None = None) -> dict
 def _compile_nest(keys: tuple[str, ...]) -> Nester | None:
     """A function building nest()'s result for events with exactly these keys, or None
     when a key is both a value and a parent (nest() then decides, later key wins)."""
-    tree = _key_tree(keys)
+    tree = key_tree(keys)
     if tree is None:
         return None
 
@@ -404,46 +404,43 @@ def _mapping_encoder() -> Callable[[Any], str]:
     return mapping
 
 
+def _name_json(name: str) -> str:
+    return encode_basestring_ascii(name).replace("%", "%%")
+
+
+def template_text(tree: dict[str, Any], leaf: Callable[[Any], str]) -> str:
+    """The ``%`` template of the JSON object of a :func:`key_tree`: names sorted, nested
+    objects inline, each leaf's text (a placeholder) from ``leaf(the leaf's value)``."""
+    out = []
+    for name in sorted(tree):
+        v = tree[name]
+        out.append(f"{_name_json(name)}:{template_text(v, leaf) if isinstance(v, dict) else leaf(v)}")
+    return "{" + ",".join(out) + "}"
+
+
+#: the template argument of a value of the first event's type (see _compile_json)
+_BY_TYPE = {str: "_s(ev[{!r}])", int: "_i(ev[{!r}])", float: "_g(ev[{!r}])", dict: "_m(ev[{!r}])"}
+
+
 def _compile_json(keys: tuple[str, ...], sample: dict[str, Any],
                   spliced: tuple[str, ...] = ()) -> Template | Literal[False]:
     """A function writing one event as a JSON line (see Printer._json), or False.
     With ``spliced`` names, the function is ``to_json(ev, texts)`` and writes
     ``texts[name]`` (ready JSON) as the value of each of those top-level names; False
     when a key of the event lives under one of them."""
-    tree = _key_tree(keys, {name: _Spliced(name) for name in spliced})
+    tree = key_tree(keys, {name: _Spliced(name) for name in spliced})
     if tree is None:
         return False
     args: list[str] = []
 
-    def name_json(name: str) -> str:
-        return encode_basestring_ascii(name).replace("%", "%%")
+    def leaf(v: Any) -> str:
+        if isinstance(v, _Spliced):
+            args.append(f"_x[{v.name!r}]")
+        else:  # _i, _g: TypeError for anything but an int, a float
+            args.append(_BY_TYPE.get(type(sample[v]), "_d(ev[{!r}])").format(v))
+        return "%s"
 
-    def text(node: dict[str, Any]) -> str:
-        out = []
-        for name in sorted(node):
-            v = node[name]
-            if isinstance(v, dict):
-                out.append(f"{name_json(name)}:{text(v)}")
-                continue
-            if isinstance(v, _Spliced):
-                args.append(f"_x[{v.name!r}]")
-                out.append(f"{name_json(name)}:%s")
-                continue
-            cls = type(sample[v])
-            if cls is str:
-                args.append(f"_s(ev[{v!r}])")
-            elif cls is int:
-                args.append(f"_i(ev[{v!r}])")  # TypeError for anything but an int
-            elif cls is float:
-                args.append(f"_g(ev[{v!r}])")  # TypeError for anything but a float
-            elif cls is dict:
-                args.append(f"_m(ev[{v!r}])")
-            else:
-                args.append(f"_d(ev[{v!r}])")
-            out.append(f"{name_json(name)}:%s")
-        return "{" + ",".join(out) + "}"
-
-    template = text(tree) + "\n"
+    template = template_text(tree, leaf) + "\n"
     env: dict[str, Any] = {"_s": encode_basestring_ascii, "_i": int.__repr__, "_d": dumps,
                            "_g": go_float, "_m": _mapping_encoder(), "_t": template}
     params = "ev, _x" if spliced else "ev"

@@ -25,7 +25,7 @@ class DecodeStage(Stage):
             raise RuntimeGadgetError(f"data source {ds.name!r} has no records to decode")
         if self._ctx is not None:
             self._ctx.raw_records += len(records)
-        return Batch(ds, ds.decoder.decode_many(records))
+        return Batch.of_records(ds, records)
 
 
 __all__ = ["DecodeStage"]

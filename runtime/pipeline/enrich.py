@@ -70,7 +70,7 @@ class EnrichStage(EventStage):
             self._wait_for_scan(table, batch, field, by_netns)
         # the table of the containers known now (rebuilt only when they changed)
         get = (table.current_netns() if by_netns else table.current()).get
-        extras = [get(ev[field], EMPTY) for ev in batch.events]
+        extras = [get(ns, EMPTY) for ns in batch.values(field)]
         if self.merge or batch.is_array:
             for ev, extra in zip(batch.events, extras, strict=True):
                 ev.update(extra.plain)
@@ -87,7 +87,7 @@ class EnrichStage(EventStage):
         if host is None:
             host = self.host_ns[by_netns] = host_netns() if by_netns else (
                 namespace_inode(1, "mnt") or namespace_inode(os.getpid(), "mnt"))
-        if any(ev.get(field) != host for ev in batch.events):
+        if any(ns != host for ns in batch.values(field)):
             table.collection.wait_scanned()
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from gadgetsmith.runtime.bpf.objmodel import datasource_annotations
+from gadgetsmith.runtime.events.enrichment import EMPTY
+from gadgetsmith.runtime.events.jsonline import Writer, records_writer
 from gadgetsmith.runtime.events.metrics import HistogramPrinter, histogram_printer
 from gadgetsmith.runtime.events.output import Printer
 from gadgetsmith.runtime.pipeline.context import DataSource
@@ -57,8 +59,12 @@ class Output:
 
     def __init__(self, mode: str, datasources: list[DataSource], fields: str | None = None,
                  out: TextIO | None = None, on_warning: Callable[[str], None] | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, direct: bool = True) -> None:
+        """``direct``: JSON lines of batches no stage looked at are written from their
+        records (:mod:`~gadgetsmith.runtime.events.jsonline`; the same text)."""
         self.mode = mode
+        self.direct = direct and mode == "json"
+        self._writers: dict[tuple[str, bool], Writer | None] = {}
         self.out = out or sys.stdout
         wanted = fields_by_datasource(fields)
         names = [ds.name for ds in datasources]
@@ -103,8 +109,26 @@ class Output:
             return
         if batch.is_array:
             printer.batch(batch.merged())
-        else:
-            printer.events(batch.events, batch.extras)
+            return
+        records = batch.records
+        if records is not None and self.direct:
+            write = self._writer(batch.datasource, printer, batch.extras is not None)
+            if write is not None:
+                self.out.write(write(records, batch.extras))
+                return
+        printer.events(batch.events, batch.extras)
+
+    def _writer(self, ds: DataSource, printer: Printer | HistogramPrinter,
+                spliced: bool) -> Writer | None:
+        """The records writer of ``ds`` (with the container fields spliced or not), when
+        its printer writes every field as JSON lines; made once."""
+        key = (ds.name, spliced)
+        if key not in self._writers:
+            ok = isinstance(printer, Printer) and not printer.fields and not printer.autoflush
+            self._writers[key] = records_writer(
+                ds.decoder, frozenset(c.name for c in ds.columns if c.json_skip),
+                tuple(sorted(EMPTY.json)) if spliced else ()) if ok and ds.decoder else None
+        return self._writers[key]
 
     def flush(self) -> None:
         self.out.flush()

@@ -53,7 +53,7 @@ class Runner:
         else:
             self.rounds(on_batch, timeout, count, interval)
         for batch in self.pipeline.finish():
-            if batch.events:
+            if len(batch):
                 on_batch(batch)
         if on_idle is not None:
             on_idle()
@@ -116,7 +116,7 @@ class Runner:
                     self._check_lost(datasource)
                     next_lost_check = now + LOST_CHECK_INTERVAL
                 if mapiters and now >= next_drain:
-                    self.pending.extend(b for b in self.arrays(mapiters) if b.events)
+                    self.pending.extend(b for b in self.arrays(mapiters) if len(b))
                     next_drain = now + interval
                     continue
                 wait = POLL_MS
@@ -140,7 +140,7 @@ class Runner:
             if records:
                 out += self.pipeline.feed(ds, records)
         out += self.pipeline.poll()
-        self.pending.extend(b for b in out if b.events and (keep is None or b.datasource.name in keep))
+        self.pending.extend(b for b in out if len(b) and (keep is None or b.datasource.name in keep))
 
     def _take(self, wanted: set[str]) -> Batch | None:
         """The first pending batch of a data source in ``wanted``, taken out."""

@@ -75,18 +75,50 @@ class Batch:
     ``extras``, when not None, is parallel to ``events``: each event's container
     :class:`~gadgetsmith.runtime.events.enrichment.Enrichment`, not yet merged into it
     (the JSON printer splices its pre-rendered text instead). A batch of an array data
-    source (iterator, map iterator) is one complete snapshot."""
+    source (iterator, map iterator) is one complete snapshot.
 
-    __slots__ = ("datasource", "events", "extras")
+    A batch the decode stage made (:meth:`of_records`) decodes its records the first time
+    :attr:`events` is read; until then :attr:`records` holds them, so a consumer can tell
+    that no stage looked at (or changed) the events and print the records directly
+    (``gadget run -o json``, :mod:`~gadgetsmith.runtime.events.jsonline`)."""
+
+    __slots__ = ("_events", "datasource", "extras", "records")
 
     def __init__(self, datasource: DataSource, events: list[Event],
                  extras: list[Enrichment] | None = None) -> None:
         self.datasource = datasource
-        self.events = events
+        self._events: list[Event] | None = events
         self.extras = extras
+        #: the raw records, while the events were not decoded yet
+        self.records: list[bytes] | None = None
+
+    @classmethod
+    def of_records(cls, datasource: DataSource, records: list[bytes]) -> Batch:
+        """A batch of ``records`` of ``datasource`` (it has a decoder), decoded when read."""
+        batch = cls(datasource, [])
+        batch._events, batch.records = None, records
+        return batch
+
+    @property
+    def events(self) -> list[Event]:
+        if self._events is None:
+            assert self.datasource.decoder is not None and self.records is not None
+            self._events = self.datasource.decoder.decode_many(self.records)
+            self.records = None
+        return self._events
+
+    @events.setter
+    def events(self, events: list[Event]) -> None:
+        self._events, self.records = events, None
+
+    def values(self, name: str) -> list[Any]:
+        """The field ``name`` of every event (read from the records while not decoded)."""
+        if self.records is not None and self.datasource.decoder is not None:
+            return self.datasource.decoder.field_values(self.records, name)
+        return [ev[name] for ev in self.events]
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self.records) if self.records is not None else len(self.events)
 
     @property
     def is_array(self) -> bool:
@@ -115,9 +147,14 @@ class Batch:
 
     def split(self, n: int) -> Batch:
         """Keep the first ``n`` events; the rest, as a new batch, is returned."""
-        rest = Batch(self.datasource, self.events[n:],
-                     None if self.extras is None else self.extras[n:])
-        del self.events[n:]
+        extras = None if self.extras is None else self.extras[n:]
+        if self.records is not None:
+            rest = Batch.of_records(self.datasource, self.records[n:])
+            rest.extras = extras
+            del self.records[n:]
+        else:
+            rest = Batch(self.datasource, self.events[n:], extras)
+            del self.events[n:]
         if self.extras is not None:
             del self.extras[n:]
         return rest
