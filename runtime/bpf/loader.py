@@ -198,8 +198,11 @@ class LoadedGadget:
         self.handles: dict[str, Closable] = {}
         self.maps: dict[str, int] = {}
         self.programs: dict[str, tuple[int, str]] = {}
-        #: the interface TC classifier programs attach to (ig's ``iface`` param)
+        #: the interface TC classifier programs attach to (ig's ``iface`` param); without
+        #: one, each container's (:meth:`attach_container_tc`) when :attr:`tc_containers`
         self.tc_iface: str | None = None
+        self.tc_containers = False
+        self.container_tc = tc.ContainerClassifiers(self._dispatch, self._warn, self._debug)
         ensure_fs()
         self._open(values or {})
         if autoattach:
@@ -277,13 +280,17 @@ class LoadedGadget:
             p = self.gobj.param(key)
             data[p.offset:p.offset + p.size] = p.encode(text)
         rovars = self.gobj.rodata_vars()
+        # classifiers alone select containers by where they attach (each one's network)
+        classifiers_only = bool(self.programs) and all(
+            sec.split("/", 1)[0] in ("classifier", "tc") for _p, sec in self.programs.values())
         if self.filter_by_mntns:
-            if "gadget_filter_by_mntns" not in rovars or MNTNS_MAP not in self.maps:
+            if "gadget_filter_by_mntns" in rovars and MNTNS_MAP in self.maps:
+                _tid, off, size = rovars["gadget_filter_by_mntns"]
+                data[off:off + size] = b"\1" + bytes(size - 1)
+            elif not classifiers_only:
                 raise RuntimeGadgetError(
                     "this gadget cannot filter by container (it does not include "
                     "<gadget/mntns_filter.h>): run it with --host")
-            _tid, off, size = rovars["gadget_filter_by_mntns"]
-            data[off:off + size] = b"\1" + bytes(size - 1)
         # <map>_max_entries convention
         for name, (_tid, off, size) in rovars.items():
             if not name.endswith("_max_entries"):
@@ -352,25 +359,42 @@ class LoadedGadget:
 
     def _attach_tc(self, prog: int, name: str, section: str) -> None:
         """A classifier on the hook its section names of the ``iface`` interface; without
-        one, a warning (ig also attaches to containers' interfaces: not done here)."""
+        one, on each container's network as ig (:attr:`tc_containers`), or a warning."""
         tc.direction_of(name, section)
         if not self.tc_iface:
+            if self.tc_containers:
+                self.container_tc.programs[name] = (L.lib().bpf_program__fd(prog), section)
+                return
             self._warn(f"program {name} ({section}) is not attached: no interface: give one "
-                       "with -p iface=NAME")
+                       "with -p iface=NAME (without --host, each container's is used)")
             return
         self.handles[name] = tc.TcAttachment(self._dispatched(prog, name), name, section,
                                              self.tc_iface)
+
+    def attach_container_tc(self, owner: str, pid: int, name: str = "") -> None:
+        """The classifiers (a run without ``iface``) on the container's veth host ends."""
+        if self.obj is not None:
+            self.container_tc.add(owner, pid, name or owner[:12], dispatcher.netns_inode())
+
+    def detach_container_tc(self, owner: str) -> None:
+        self.container_tc.remove(owner)
+
+    def _dispatch(self, fd: int, name: str, netns: int) -> tuple[int, Closable | None]:
+        """The fd to attach program ``fd`` by for network namespace ``netns``, and the
+        dispatcher to close with it (a gadget of the sockets map; see :meth:`_dispatched`)."""
+        if "gadget_sockets" not in self.maps:
+            return fd, None
+        disp = dispatcher.Dispatcher(fd, L.prog_type(self.programs[name][0]), netns, name)
+        return disp.fd, disp
 
     def _dispatched(self, prog: int, name: str) -> int:
         """The fd to attach a socket filter or classifier by: a gadget of the sockets map
         gets IG's dispatcher in front (skb->cb[0] = this network namespace's inode, what
         its lookups by packet read), others the program itself."""
-        fd: int = L.lib().bpf_program__fd(prog)
-        if "gadget_sockets" not in self.maps:
-            return fd
-        disp = dispatcher.Dispatcher(fd, L.prog_type(prog), dispatcher.netns_inode(), name)
-        self.handles[f"{name} dispatcher"] = disp
-        return disp.fd
+        fd, disp = self._dispatch(L.lib().bpf_program__fd(prog), name, dispatcher.netns_inode())
+        if disp is not None:
+            self.handles[f"{name} dispatcher"] = disp
+        return fd
 
     def _warn(self, text: str) -> None:
         if self.on_warning is not None:
@@ -521,7 +545,10 @@ class LoadedGadget:
         return sock
 
     def set_mntns(self, mntns_ids: set[int] | list[int], present: bool = True) -> None:
-        """Add (or remove) mount namespaces in the in-kernel container filter map."""
+        """Add (or remove) mount namespaces in the in-kernel container filter map (a
+        gadget of classifiers alone may have none: nothing to do)."""
+        if MNTNS_MAP not in self.maps:
+            return
         fd = self.map_fd(MNTNS_MAP)
         one = ctypes.c_uint32(1)
         for ns in mntns_ids:
@@ -592,6 +619,7 @@ class LoadedGadget:
             self._close()
 
     def _close(self) -> None:
+        self.container_tc.close()
         for link in self.links.values():
             L.lib().bpf_link__destroy(link)
         self.links.clear()

@@ -1,5 +1,6 @@
 """attach: every program by its section (after the readers exist), and uprobes and USDT
-probes in containers: those running now, and those that start later."""
+probes in containers, and TC classifiers of a run without ``iface`` on containers'
+networks: those running now, and those that start later."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ class AttachStage(Stage):
         loaded = ctx.loaded_gadget()
         iterators = {p for ds in ctx.datasources.values() for p in ds.programs}
         loaded.tc_iface = ctx.operator_params.get("iface") or None
+        loaded.tc_containers = ctx.containers is not None and not ctx.host
         loaded.attach_all(skip=iterators, targets=attach_targets(ctx.metadata))
         coll = ctx.containers
-        if coll is None or not loaded.uprobe_programs():
+        if coll is None or not (loaded.uprobe_programs() or loaded.container_tc.programs):
             return
         self._coll = coll
         coll.on_add.append(self._added)
@@ -53,11 +55,13 @@ class AttachStage(Stage):
         ctx = self._ctx
         if ctx is not None and ctx.loaded is not None and c.pid > 0 and ctx.selector.matches(c):
             ctx.loaded.attach_container_uprobes(c.id, c.pid, c.name)
+            ctx.loaded.attach_container_tc(c.id, c.pid, c.name)
 
     def _removed(self, c: Container) -> None:
         ctx = self._ctx
         if ctx is not None and ctx.loaded is not None and ctx.loaded.obj:
             ctx.loaded.detach_container_uprobes(c.id)
+            ctx.loaded.detach_container_tc(c.id)
 
     def close(self) -> None:
         coll = self._coll

@@ -542,7 +542,72 @@ def test_tc_classifier_interface_errors(objects: dict) -> None:
         pass
     assert sorted(warnings) == [
         f"program {p} (classifier/{d}/{p}) is not attached: no interface: give one with "
-        "-p iface=NAME" for p, d in (("watch_in", "ingress"), ("watch_out", "egress"))]
+        "-p iface=NAME (without --host, each container's is used)"
+        for p, d in (("watch_in", "ingress"), ("watch_out", "egress"))]
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory: pytest.TempPathFactory):
+    from ..podman_util import Podman
+
+    p = Podman(tmp_path_factory.mktemp("podman"))
+    try:
+        yield p
+    finally:
+        p.cleanup()
+
+
+def _host_end(pid: int) -> str:
+    """The host end of the container's eth0 (its iflink is the host interface's index)."""
+    iflink = int(Path(f"/proc/{pid}/root/sys/class/net/eth0/iflink").read_text())
+    return socket.if_indextoname(iflink)
+
+
+def test_tc_classifiers_without_iface_attach_to_each_container(objects: dict, podman) -> None:
+    """As ig without iface: each container's veth gets the classifiers on its host end,
+    turned around (the container's egress is the host end's ingress); what a container
+    sends is seen by the egress program, what it receives by the ingress one, drops
+    included; a container started later gets them too, and its interface loses them
+    when it goes."""
+    from gadgetsmith.runtime import Gadget
+    from gadgetsmith.runtime.containers.collection import ContainerCollection, PodmanSource
+
+    first = podman.start("sleep", "1000")
+    host_if = _host_end(podman.pid(first))
+    gateway = podman.run("exec", first, "ip", "route").stdout.split()[2]  # "default via GW"
+    coll = ContainerCollection([PodmanSource(env=podman.env)], rescan_interval=0.5)
+    send = "timeout 2 tftp -g -r f -l /dev/null {} {}"  # busybox's UDP client: an RRQ, resent
+    with Gadget(objects["tcwatch"]["amd64"], host=False, containers=coll,
+                params={"drop_port": "9999"}) as g:
+        assert host_if in g.ctx.loaded_gadget().container_tc.interfaces()  # others' too
+        podman.run("exec", first, "sh", "-c", send.format(gateway, 9998), check=False)
+        peer = podman.inspect(first, "{{.NetworkSettings.IPAddress}}")
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for port in (7777, 9999):
+            out.sendto(b"z" * 20, (peer, port))
+        out.close()
+        index = socket.if_nametoindex(host_if)
+        evs = []
+        for e in g.events(timeout=20):
+            if e["ifindex"] == index and e["dport"] in (9998, 7777, 9999):
+                evs.append(e)
+            if {(9998, True), (7777, False), (9999, False)} <= {(x["dport"], x["egress"]) for x in evs}:
+                break
+        late = podman.start("sleep", "1000")
+        late_if = _host_end(podman.pid(late))
+        deadline = time.monotonic() + 30
+        while late_if not in g.ctx.loaded_gadget().container_tc.interfaces():
+            assert time.monotonic() < deadline, "the later container got no classifiers"
+            time.sleep(0.2)
+        podman.run("rm", "-f", "-t", "0", late)
+        while late_if in g.ctx.loaded_gadget().container_tc.interfaces():
+            assert time.monotonic() < deadline, "the removed container's classifiers stayed"
+            time.sleep(0.2)
+    assert sorted(set((e["dport"], e["egress"], e["dropped"]) for e in evs)) == [
+        (7777, False, False), (9998, True, False), (9999, False, True)]
+    qdiscs = subprocess.run(["tc", "qdisc", "show", "dev", host_if], capture_output=True,
+                            text=True).stdout
+    assert "clsact" not in qdiscs
 
 
 def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
