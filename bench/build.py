@@ -7,10 +7,14 @@ Runs, alternating so machine noise hits both sides alike:
   C. two-arch: gadget build DIR (amd64 + arm64, compiled in parallel)
   D. no-PCH:   gadget build DIR --arch amd64 with GADGETSMITH_NO_PCH=1 (no cached
                precompiled vmlinux.h: the driver's own overhead over plain clang)
+  E. builder:  with --builder, gadget build DIR --arch amd64 --builder (container start,
+               exec of the same clang argv, removal: the engine of DOCKER_HOST; the
+               builder compiles without the PCH, so D is its host counterpart)
 
-and prints median times and the ratios B/A (target <= 1.10) and C/B (target <= 1.25).
+and prints median times and the ratios B/A (target <= 1.10) and C/B (target <= 1.25),
+and with --builder E/B and E/D.
 
-Usage: .venv/bin/python bench/build.py [GADGET_DIR] [--runs N]
+Usage: .venv/bin/python bench/build.py [GADGET_DIR] [--runs N] [--builder]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("gadget_dir", nargs="?", default=str(REPO / "sample-gadgets" / "trace_open"))
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--builder", action="store_true", help="also time --builder builds (E)")
     args = ap.parse_args()
     gdir = Path(args.gadget_dir).resolve()
 
@@ -52,6 +57,7 @@ def main() -> int:
         env_nopch = dict(env, GADGETSMITH_NO_PCH="1")
         one = [GADGET, "build", str(gdir), "--arch", "amd64", "-t", "bench:one"]
         two = [GADGET, "build", str(gdir), "-t", "bench:two"]
+        boxed = [*one, "--builder"]
 
         def raw() -> float:
             t0 = time.perf_counter()
@@ -61,12 +67,16 @@ def main() -> int:
 
         # warm-up (page cache, store creation, the PCH cache)
         raw(), timed(one, env=env), timed(two, env=env), timed(one, env=env_nopch)
-        ra, rb, rc, rd = [], [], [], []
+        if args.builder:
+            timed(boxed, env=env)
+        ra, rb, rc, rd, re = [], [], [], [], []
         for _ in range(args.runs):
             ra.append(raw())
             rb.append(timed(one, env=env))
             rc.append(timed(two, env=env))
             rd.append(timed(one, env=env_nopch))
+            if args.builder:
+                re.append(timed(boxed, env=env))
     a, b, c, d = (statistics.median(x) for x in (ra, rb, rc, rd))
     print(f"gadget dir:            {gdir}")
     print(f"toolchain:             {tc.describe()}")
@@ -78,6 +88,11 @@ def main() -> int:
     print(f"ratio build/raw:       {b / a:6.3f}   (target <= 1.10)")
     print(f"ratio no-PCH/raw:      {d / a:6.3f}   (pure driver overhead)")
     print(f"ratio two-arch/one:    {c / b:6.3f}   (target <= 1.25)")
+    if re:
+        e = statistics.median(re)
+        print(f"gadget build --builder:{e * 1000:8.1f} ms (median, amd64, container included)")
+        print(f"ratio builder/build:   {e / b:6.3f}")
+        print(f"ratio builder/no-PCH:  {e / d:6.3f}   (the builder compiles without the PCH)")
     return 0
 
 

@@ -101,11 +101,15 @@ def test_create_labels_what_the_image_holds(builder: dict, engine: dict[str, str
         run_gadget("--version").stdout.split()[-1]
 
 
-def test_builder_build_is_byte_identical_to_a_host_build(builder: dict, engine: dict[str, str],
+@pytest.mark.parametrize("name", ["trace_open", "trace_dns_c", "trace_exec_go"])
+def test_builder_build_is_byte_identical_to_a_host_build(name: str, builder: dict, engine: dict[str, str],
                                                          pod: Podman, tmp_path: Path) -> None:
-    src = tmp_path / "trace_open"
-    shutil.copytree(SAMPLES / "trace_open", src)
-    (src / "build.yaml").write_text("cflags: ['-DGS_BUILDER_TEST=1', '-Wno-unused-macros']\n")
+    """trace_open with cflags; trace_dns_c's C WASM module is compiled in the builder too,
+    trace_exec_go's Go module on the host, with a note."""
+    src = tmp_path / name
+    shutil.copytree(SAMPLES / name, src)
+    if name == "trace_open":
+        (src / "build.yaml").write_text("cflags: ['-DGS_BUILDER_TEST=1', '-Wno-unused-macros']\n")
     host, box = tmp_path / "host", tmp_path / "box"
     host.mkdir()
     box.mkdir()
@@ -119,9 +123,11 @@ def test_builder_build_is_byte_identical_to_a_host_build(builder: dict, engine: 
     for arch in ("amd64", "arm64"):
         assert (box / f"{arch}.bpf.o").read_bytes() == (host / f"{arch}.bpf.o").read_bytes(), arch
     assert json.loads(out2)["digest"] == json.loads(out)["digest"]
+    assert ("note:" in err and "program.go is built on this host" in err) == (name == "trace_exec_go"), err
     assert containers_of(pod, pid) == []
-    # objects written in the container belong to the caller
+    # objects written in the container belong to the caller; the build's work folder is gone
     assert (box / "amd64.bpf.o").stat().st_uid == os.getuid()
+    assert sorted(p.name for p in box.iterdir()) == ["amd64.bpf.o", "arm64.bpf.o"]
 
 
 @pytest.mark.parametrize("flag", ["-DX=$(touch {marker})", "-DX=1; touch {marker}", "`touch {marker}`"])

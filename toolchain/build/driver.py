@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 
 ALL_ARCHES = ("amd64", "arm64")
 
-#: compiles the eBPF objects somewhere else than here (the container builder):
-#: ``(source, gadget_dir, arches, outdir, cflags) -> ({arch: object}, notes for the user)``
-ObjectCompiler = Callable[[Path, Path, Sequence[str], Path, list[str]], tuple[dict[str, Path], list[str]]]
+#: compiles a gadget somewhere else than here (the container builder): ``(spec, arches,
+#: outdir, cflags) -> ({arch: outdir/<arch>.bpf.o}, the WASM module, notes for the user)``
+ObjectCompiler = Callable[[buildspec.BuildSpec, Sequence[str], Path, list[str]],
+                          tuple[dict[str, Path], WasmBuild | None, list[str]]]
 
 
 @dataclass
@@ -180,7 +181,7 @@ def build(
             md, update_log = _update_metadata(spec, obj_info, md)
         warnings: list[str] = notes
         if validate_metadata and md.raw is not None:
-            warnings = _check_metadata(spec, md, obj_info, wasm)
+            warnings += _check_metadata(spec, md, obj_info, wasm)
         content = {a: ArchContent(ebpf=objects[a].read_bytes() if a in objects else None, wasm=wasm)
                    for a in arches}
         btfgen_summary = None
@@ -198,25 +199,20 @@ def build(
 def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
              toolchain: Toolchain | None, cflags: list[str], compiler: ObjectCompiler | None = None,
              ) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
-    """The eBPF objects per arch (here, or by ``compiler``) and the WASM module, built at the
-    same time; and notes for the user."""
+    """The eBPF objects per arch and the WASM module, built at the same time (here, or by
+    ``compiler``); and notes for the user."""
+    if compiler is not None:
+        return compiler(spec, arches, outdir, cflags)
     origin = str(spec.build_file or spec.gadget_dir)
-    notes: list[str] = []
     if spec.wasm:
         check_toolchain(spec.wasm)
-        if compiler is not None and spec.wasm.suffix != ".wasm":
-            notes.append(f"note: {origin}: the WASM module {spec.wasm.name} is built on this host, "
-                         "not in the builder (the builder compiles the eBPF program only)")
     with ThreadPoolExecutor(max_workers=1) as pool:
         wasm_job = pool.submit(build_wasm, spec.wasm, outdir, origin) if spec.wasm else None
         objects: dict[str, Path] = {}
-        if spec.ebpf_source is not None and compiler is not None:
-            objects, more = compiler(spec.ebpf_source, spec.gadget_dir, arches, outdir, cflags)
-            notes += more
-        elif spec.ebpf_source is not None:
+        if spec.ebpf_source is not None:
             objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
                                      cflags, cwd=spec.gadget_dir)
-        return objects, wasm_job.result() if wasm_job else None, notes
+        return objects, wasm_job.result() if wasm_job else None, []
 
 
 def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[str, bytes]:

@@ -331,9 +331,21 @@ def _missing_c_packages(clang: str) -> list[str]:
     return missing
 
 
-def c_argv(clang: str, source: Path, out: Path) -> list[str]:
+def c_argv(clang: str, source: Path, out: Path, include_root: Path | None = None) -> list[str]:
+    """The C module's clang command (``include_root``: the SDK's include folder to use, a
+    builder image's copy; this package's by default). Run in the source's folder."""
+    include = sdk.INCLUDE_ROOT if include_root is None else include_root
     return [clang, "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall",
-            "-I", str(sdk.INCLUDE_ROOT), "-o", str(out), str(source)]
+            "-I", str(include), "-o", str(out), str(source)]
+
+
+def check_c_compile(returncode: int, stderr: str) -> None:
+    """A failed C module compile as one error line (clang's log in the detail)."""
+    if returncode != 0:
+        log = stderr.strip()
+        first = next((ln for ln in log.splitlines() if "error:" in ln), None) or \
+            (log.splitlines()[-1] if log else f"clang exited with status {returncode}")
+        raise WasmBuildError(f"wasm: compile failed: {first.strip()}", detail=log)
 
 
 def _c_toolchain() -> str:
@@ -353,11 +365,7 @@ def build_c(source: Path, out: Path) -> WasmBuild:
     argv = c_argv(clang, source, out)
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=source.parent)
-    if proc.returncode != 0:
-        log = proc.stderr.strip()
-        first = next((ln for ln in log.splitlines() if "error:" in ln), None) or \
-            (log.splitlines()[-1] if log else f"clang exited with status {proc.returncode}")
-        raise WasmBuildError(f"wasm: compile failed: {first.strip()}", detail=log)
+    check_c_compile(proc.returncode, proc.stderr)
     data = out.read_bytes()
     out.unlink()
     return WasmBuild(data, "c", time.monotonic() - t0, argv)

@@ -1,5 +1,7 @@
 """A build in the builder container: the host build's own compile steps (the same argv, from
-:func:`compile_steps`, naming the image's clang and SDK copy), each run by ``exec``.
+:func:`compile_steps`, naming the image's clang and SDK copy), each run by ``exec``; a C
+WASM module too (the image has wasi-libc and lld-19), while Go and Rust modules are built on
+the host with a note (bookworm's Go is 1.19; IG's WASM API needs 1.24).
 
 The container runs ``sleep infinity`` with no network, the gadget directory mounted
 read-only and the output directory writable, both at their host paths (so the objects'
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,12 +23,15 @@ from typing import Any
 
 from docker.errors import DockerException
 from docker.types import Mount
+from gadgetsmith.toolchain.build import wasm
 from gadgetsmith.toolchain.build.compile import CompileSteps, Toolchain, compile_steps
+from gadgetsmith.toolchain.build.wasm import WasmBuild
 from gadgetsmith.toolchain.builder import BuilderOptions
 from gadgetsmith.toolchain.builder.engine import Engine, EngineError, remove_container
 from gadgetsmith.toolchain.builder.image import LABEL, sdk_digest
 from gadgetsmith.toolchain.errors import UsageError
 from gadgetsmith.toolchain.fsutil import owned_tempdir, owner_tag
+from gadgetsmith.toolchain.metadata import buildspec
 
 
 class BuilderContainer:
@@ -118,27 +124,80 @@ def _one_arch(c: BuilderContainer, steps: CompileSteps, tmp: Path, out: Path) ->
     return out
 
 
-def compile_in_builder(source: Path, gadget_dir: Path, arches: Sequence[str], outdir: Path,
-                       cflags: Sequence[str], options: BuilderOptions) -> tuple[dict[str, Path], list[str]]:
-    """``{arch: outdir/<arch>.bpf.o}`` compiled in the builder, and notes for the user."""
-    engine = Engine.connect()
-    image = engine.ensure_image(options.image, options.pull)
-    labels = dict(image.labels or {})
-    toolchain, sdk_root = builder_toolchain(labels, options.image)
-    gadget_dir, outdir = gadget_dir.resolve(), outdir.resolve()
-    # clang writes into a directory of this build only, mounted writable (a killed clang
-    # leaves its temporary files there, and the directory goes when the build ends)
-    with owned_tempdir(".builder-", outdir) as work, \
-            BuilderContainer(engine, options.image, [gadget_dir], [work]) as c:
-        jobs: dict[str, tuple[CompileSteps, Path, Path]] = {}
-        for a in arches:
-            tmp = work / f"{a}.bpf.o"
-            jobs[a] = (compile_steps(toolchain, source.resolve(), a, tmp, cflags, gadget_dir,
-                                     sdk_root=sdk_root), tmp, outdir / f"{a}.bpf.o")
-        pool = ThreadPoolExecutor(max_workers=len(jobs))
-        futures: dict[str, Future[Path]] = {a: pool.submit(_one_arch, c, *job) for a, job in jobs.items()}
-        try:
-            results = {a: f.result() for a, f in futures.items()}
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-    return results, sdk_note(labels, options.image)
+def _c_module(c: BuilderContainer, source: Path, out: Path, clang: str, sdk_root: Path,
+              origin: str) -> WasmBuild:
+    """A C WASM module, compiled in the builder (wasi-libc, lld-19 and the SDK are there)."""
+    argv = wasm.c_argv(clang, source, out, sdk_root / "include")
+    t0 = time.monotonic()
+    code, log = c.run(argv, source.parent)
+    wasm.check_c_compile(code, log)
+    data = out.read_bytes()
+    out.unlink()
+    wasm.check_module(data, None, origin)
+    return WasmBuild(data, "c", time.monotonic() - t0, argv)
+
+
+class _Build:
+    """One gadget build in the builder: its image, its toolchain there and what it runs."""
+
+    def __init__(self, spec: buildspec.BuildSpec, options: BuilderOptions) -> None:
+        self.spec, self.options = spec, options
+        self.origin = str(spec.build_file or spec.gadget_dir)
+        self.notes: list[str] = []
+        self.host_wasm = spec.wasm is not None and spec.wasm.suffix != ".c"
+        if spec.wasm is not None and self.host_wasm:
+            wasm.check_toolchain(spec.wasm)
+            if spec.wasm.suffix != ".wasm":
+                self.notes.append(
+                    f"note: {self.origin}: the WASM module {spec.wasm.name} is built on this host: "
+                    "the builder image has no Go or Rust toolchain (Debian bookworm's Go is 1.19, "
+                    "IG's WASM API needs 1.24)")
+        self.in_container = spec.ebpf_source is not None or not self.host_wasm and spec.wasm is not None
+
+    def run(self, arches: Sequence[str], outdir: Path,
+            cflags: Sequence[str]) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
+        with ThreadPoolExecutor(max_workers=1) as host:
+            module = (host.submit(wasm.build_wasm, self.spec.wasm, outdir, self.origin)
+                      if self.spec.wasm is not None and self.host_wasm else None)
+            objects, c_module = self._in_container(arches, outdir, cflags) if self.in_container \
+                else ({}, None)
+            return objects, module.result() if module else c_module, self.notes
+
+    def _in_container(self, arches: Sequence[str], outdir: Path,
+                      cflags: Sequence[str]) -> tuple[dict[str, Path], WasmBuild | None]:
+        engine = Engine.connect()
+        image = engine.ensure_image(self.options.image, self.options.pull)
+        labels = dict(image.labels or {})
+        toolchain, sdk_root = builder_toolchain(labels, self.options.image)
+        self.notes += sdk_note(labels, self.options.image)
+        gadget_dir, outdir = self.spec.gadget_dir.resolve(), outdir.resolve()
+        # clang writes into a directory of this build only, mounted writable (a killed clang
+        # leaves its temporary files there, and the directory goes when the build ends)
+        with owned_tempdir(".builder-", outdir) as work, \
+                BuilderContainer(engine, self.options.image, [gadget_dir], [work]) as c:
+            pool = ThreadPoolExecutor(max_workers=len(arches) + 1)
+            try:
+                futures: dict[str, Future[Path]] = {}
+                if self.spec.ebpf_source is not None:
+                    source = self.spec.ebpf_source.resolve()
+                    for a in arches:
+                        steps = compile_steps(toolchain, source, a, work / f"{a}.bpf.o", cflags,
+                                              gadget_dir, sdk_root=sdk_root)
+                        futures[a] = pool.submit(_one_arch, c, steps, work / f"{a}.bpf.o",
+                                                 outdir / f"{a}.bpf.o")
+                module = None if self.host_wasm or self.spec.wasm is None else pool.submit(
+                    _c_module, c, self.spec.wasm.resolve(), work / "program.wasm", toolchain.clang,
+                    sdk_root, self.origin)
+                objects = {a: f.result() for a, f in futures.items()}
+                return objects, module.result() if module else None
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+
+
+def compile_in_builder(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
+                       cflags: list[str], options: BuilderOptions,
+                       ) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
+    """The driver's compiler for `gadget build --builder`: ``{arch: outdir/<arch>.bpf.o}``
+    and a C WASM module compiled in the builder (Go and Rust modules on this host), and
+    notes for the user."""
+    return _Build(spec, options).run(arches, outdir, cflags)
