@@ -11,8 +11,15 @@ IG's enricher follows sockets as they are made with kprobes (bind, connect, send
 which this project's kernels lack; this one reads them from ``/proc`` instead: every
 process's socket fds (``/proc/PID/fd``), each network namespace's ``net/{tcp,udp}{,6}``
 tables (local port and inode), the owner's ids, comm, parent and mount namespace. It
-scans when the run starts and then every ``interval`` seconds (a socket made and closed
-between two scans is not seen), and removes the entries of sockets gone.
+scans when the run starts, and then on demand: the SDK's lookups record the keys they
+did not find in ``gadget_sockets_misses``, which the enricher reads every ``poll``
+seconds (one syscall when nothing missed); a key it has not tried lately makes it scan
+again, at most once per ``min_gap`` seconds, so the socket's later packets find their
+owner (the ones before do not: a socket made and closed between two scans is not seen).
+Keys a scan does not find (a remote port, a kernel socket) are not tried again for
+``retry`` seconds. A full scan every ``sweep`` seconds removes the entries of closed
+sockets (and gives a reused port its new owner). An object without the misses map (built
+with other headers) is scanned every ``interval`` seconds, as before.
 """
 
 from __future__ import annotations
@@ -23,12 +30,14 @@ import os
 import struct
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from gadgetsmith.runtime.bpf import libbpf as L
 from gadgetsmith.runtime.errors import RuntimeGadgetError
 
 SOCKETS_MAP = "gadget_sockets"
+MISSES_MAP = "gadget_sockets_misses"
 VALUE_STRUCT = "gadget_socket_value"
 AF_INET, AF_INET6 = 2, 10
 IPPROTO_TCP, IPPROTO_UDP = 6, 17
@@ -161,19 +170,31 @@ def scan() -> dict[bytes, bytes]:
 
 
 class SocketEnricher:
-    """Keeps the map ``map_fd`` (value size ``value_size``) equal to :func:`scan`, now and
-    every ``interval`` seconds from a thread, until :meth:`close`."""
+    """Keeps the map ``map_fd`` (value size ``value_size``) equal to :func:`scan`: now,
+    and from a thread until :meth:`close`, when ``misses_fd`` (the misses map) says a
+    lookup found nothing, or every ``interval`` seconds without one."""
 
-    def __init__(self, map_fd: int, value_size: int, interval: float = 1.0) -> None:
+    def __init__(self, map_fd: int, value_size: int, interval: float = 1.0,
+                 misses_fd: int | None = None, on_debug: Callable[[str], None] | None = None,
+                 poll: float = 0.05, min_gap: float = 0.25, retry: float = 5.0,
+                 sweep: float = 10.0) -> None:
         self.fd, self.value_size, self.interval = map_fd, value_size, interval
+        self.misses_fd, self.on_debug = misses_fd, on_debug
+        self.poll, self.min_gap, self.retry, self.sweep = poll, min_gap, retry, sweep
+        self.scans = 0
         self._have: dict[bytes, bytes] = {}
+        self._tried: dict[bytes, float] = {}  # missed key -> when a scan last failed it
+        self._last = 0.0
         self._stop = threading.Event()
         self.refresh()
-        self._thread = threading.Thread(target=self._loop, name="socket-enricher", daemon=True)
+        loop = self._loop if misses_fd is None else self._on_demand
+        self._thread = threading.Thread(target=loop, name="socket-enricher", daemon=True)
         self._thread.start()
 
     def refresh(self) -> None:
         now = scan()
+        self.scans += 1
+        self._last = time.monotonic()
         lib = L.lib()
         for key, value in now.items():
             if self._have.get(key) != value:
@@ -188,10 +209,47 @@ class SocketEnricher:
             with contextlib.suppress(OSError):
                 self.refresh()
 
+    def missed(self) -> list[bytes]:
+        """The keys lookups did not find since the last call (taken out of the map)."""
+        assert self.misses_fd is not None
+        lib = L.lib()
+        key, nxt = ctypes.create_string_buffer(KEY.size), ctypes.create_string_buffer(KEY.size)
+        out: list[bytes] = []
+        rc = lib.bpf_map_get_next_key(self.misses_fd, None, nxt)
+        while rc == 0 and len(out) < 4096:
+            out.append(nxt.raw)
+            ctypes.memmove(key, nxt, KEY.size)
+            rc = lib.bpf_map_get_next_key(self.misses_fd, key, nxt)
+        for k in out:
+            lib.bpf_map_delete_elem(self.misses_fd, ctypes.create_string_buffer(k, KEY.size))
+        return out
+
+    def _on_demand(self) -> None:
+        pending: set[bytes] = set()
+        while not self._stop.wait(self.poll):
+            with contextlib.suppress(OSError):
+                t = time.monotonic()
+                pending.update(k for k in self.missed()
+                               if k not in self._have and t - self._tried.get(k, -1e9) > self.retry)
+                sweep = t - self._last >= self.sweep
+                if not sweep and (not pending or t - self._last < self.min_gap):
+                    continue
+                self.refresh()
+                if pending and self.on_debug is not None:
+                    found = len(pending & self._have.keys())
+                    self.on_debug(f"socket enricher: scanned for {len(pending)} socket(s) "
+                                  f"lookups missed, {found} found")
+                for k in pending - self._have.keys():
+                    self._tried[k] = self._last
+                pending.clear()
+                if len(self._tried) > 4096:
+                    self._tried = {k: v for k, v in self._tried.items()
+                                   if self._last - v <= self.retry}
+
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
 
-__all__ = ["KEY", "SOCKETS_MAP", "VALUE", "SocketEnricher", "btf_with_socket_value", "scan"]
+__all__ = ["KEY", "MISSES_MAP", "SOCKETS_MAP", "VALUE", "SocketEnricher", "btf_with_socket_value", "scan"]

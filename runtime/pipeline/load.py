@@ -44,8 +44,11 @@ class LoadStage(Stage):
                                       on_debug=ctx.on_debug, btf_custom_path=btf_path)
         if enrich:
             m = ctx.loaded.maps[sockets.SOCKETS_MAP]
+            misses = (ctx.loaded.map_fd(sockets.MISSES_MAP)
+                      if sockets.MISSES_MAP in ctx.loaded.maps else None)
             self._enricher = sockets.SocketEnricher(ctx.loaded.map_fd(sockets.SOCKETS_MAP),
-                                                    L.lib().bpf_map__value_size(m))
+                                                    L.lib().bpf_map__value_size(m),
+                                                    misses_fd=misses, on_debug=ctx.on_debug)
         coll = ctx.containers
         if ctx.host or coll is None:
             return

@@ -612,9 +612,9 @@ def test_tc_classifiers_without_iface_attach_to_each_container(objects: dict, po
 
 def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
     """gadget_sockets, as IG's socket enricher fills it: a TCP server started before the
-    gadget (found by the first scan) and one started while it runs (by a later scan);
-    the connections' state changes of their ports carry the server process's pid, comm,
-    parent and mount namespace."""
+    gadget (found by the first scan) and one started while it runs (found by the scan
+    that the SDK lookup's miss asks for, not by a timer); the connections' state changes
+    of their ports carry the server process's pid, comm, parent and mount namespace."""
     from gadgetsmith.runtime import Gadget
 
     need_root()
@@ -640,12 +640,18 @@ def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
         with Gadget(objects["sockowner"]["amd64"], params={"port": str(port1)}) as g:
             connect(port1)
             first = list(g.events(timeout=10, count=1))
-        with Gadget(objects["sockowner"]["amd64"], params={"port": str(port2)}) as g:
+        debug: list[str] = []
+        with Gadget(objects["sockowner"]["amd64"], params={"port": str(port2)},
+                    on_debug=debug.append) as g:
             later, _ = server(port2)
-            time.sleep(2.5)  # the enricher scans every second
-            list(g.events(timeout=0.5))  # its listen(), before any scan could see it
-            connect(port2)
-            second = list(g.events(timeout=10, count=1))
+            second = []
+            deadline = time.monotonic() + 30
+            while not second and time.monotonic() < deadline:  # its listen() missed
+                connect(port2)
+                second = [e for e in g.events(timeout=1) if e["known"]][:1]
+        assert second, "no connection to the later server found its owner"
+        assert any(re.fullmatch(r"socket enricher: scanned for \d+ socket\(s\) lookups "
+                                r"missed, [1-9]\d* found", d) for d in debug), debug
     finally:
         for p in (before, later):
             if p is not None:
@@ -663,7 +669,8 @@ def test_socket_enricher_names_the_owner_of_a_socket(objects: dict) -> None:
 def test_socket_filter_finds_the_sender_through_the_dispatcher(objects: dict) -> None:
     """A socket filter's lookup by packet (trace_dns's): the dispatcher gives it this
     network namespace in skb->cb[0], the enricher the socket's owner: the process that
-    sent the datagram, found by its source port."""
+    sent the datagram, found by its source port (the first datagrams of a socket made
+    after the gadget started miss it: their misses make the enricher scan)."""
     from gadgetsmith.runtime import Gadget
 
     need_root()
@@ -672,17 +679,24 @@ def test_socket_filter_finds_the_sender_through_the_dispatcher(objects: dict) ->
         port = sink.getsockname()[1]
         code = ("import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
                 "s.bind(('127.0.0.1', 0))\nprint(s.getsockname()[1], flush=True)\n"
-                "sys.stdin.readline()\n"
-                f"for _ in range(3):\n    s.sendto(b'hi', ('127.0.0.1', {port}))\n")
+                "for _ in sys.stdin:\n"
+                f"    s.sendto(b'hi', ('127.0.0.1', {port}))\n")
         with Gadget(objects["pktowner"]["amd64"], params={"port": str(port)}) as g:
             sender = subprocess.Popen(["python3", "-c", code], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, text=True)
             try:
                 assert sender.stdout is not None and sender.stdin is not None
                 sport = int(sender.stdout.readline())
-                time.sleep(2.5)  # a scan of the enricher sees the new socket
-                sender.stdin.write("go\n")
-                sender.stdin.flush()
+
+                def send(n: int) -> None:
+                    sender.stdin.write("go\n" * n)
+                    sender.stdin.flush()
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    send(1)
+                    if any(e["known"] for e in g.events(timeout=5, count=1)):
+                        break
+                send(3)
                 evs = list(g.events(timeout=10, count=3))
             finally:
                 sender.kill()

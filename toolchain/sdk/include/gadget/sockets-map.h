@@ -35,6 +35,11 @@
  *                                                              that refuses IPv4
  *                                          88  optional cwd[], exepath[]
  *
+ * A lookup that finds nothing records its key in gadget_sockets_misses (an LRU map of
+ * the same keys): gadgetsmith's enricher reads it and rescans then, instead of on a
+ * timer, so the socket's next packets find their owner. ig's enricher, which follows
+ * sockets as they are made, leaves that map alone.
+ *
  * The value is relocated with CO-RE (preserve_access_index): the enricher describes the
  * layout it really fills in BTF, so the optional trailing arrays may be shorter than
  * GADGET_SE_PATH_MAX or absent; test them with bpf_core_field_exists() and size reads
@@ -102,6 +107,23 @@ struct {
 	__type(value, struct gadget_socket_value);
 } gadget_sockets SEC(".maps");
 
+#define GADGET_SOCKETS_MISSES 256
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, GADGET_SOCKETS_MISSES);
+	__type(key, struct gadget_socket_key);
+	__type(value, __u8);
+} gadget_sockets_misses SEC(".maps");
+
+/* `key` was not found: tell the enricher (see above). */
+static __always_inline void __gadget_socket_missed(const struct gadget_socket_key *key)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&gadget_sockets_misses, key, &one, BPF_ANY);
+}
+
 /* Look `key` up; an IPv4 key falls back to a dual-stack IPv6 socket on the same port. */
 static __always_inline struct gadget_socket_value *
 __gadget_socket_find(struct gadget_socket_key *key)
@@ -109,10 +131,16 @@ __gadget_socket_find(struct gadget_socket_key *key)
 	struct gadget_socket_value *v = bpf_map_lookup_elem(&gadget_sockets, key);
 
 	if (v || key->family != GADGET_SE_AF_INET)
-		return v;
+		goto out;
 	key->family = GADGET_SE_AF_INET6;
 	v = bpf_map_lookup_elem(&gadget_sockets, key);
-	return v && !v->ipv6only ? v : NULL;
+	key->family = GADGET_SE_AF_INET;
+	if (v && v->ipv6only)
+		v = NULL;
+out:
+	if (!v && key->port)
+		__gadget_socket_missed(key);
+	return v;
 }
 
 #ifdef GADGET_TYPE_NETWORKING
@@ -224,7 +252,11 @@ gadget_socket_lookup(const struct sock *sk, __u32 netns)
 		return NULL;
 	sport = BPF_CORE_READ((const struct inet_sock *)sk, inet_sport);
 	key.port = bpf_ntohs(sport);
-	return bpf_map_lookup_elem(&gadget_sockets, &key);
+	struct gadget_socket_value *v = bpf_map_lookup_elem(&gadget_sockets, &key);
+
+	if (!v && key.port)
+		__gadget_socket_missed(&key);
+	return v;
 }
 #endif /* GADGET_TYPE_TRACING */
 
