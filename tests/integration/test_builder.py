@@ -189,11 +189,12 @@ def _clang_running(directory: Path) -> bool:
     return False
 
 
-def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod: Podman,
-                                      tmp_path: Path) -> None:
+def _blocked_build(tmp_path: Path, engine: dict[str, str],
+                   pod: Podman) -> tuple[subprocess.Popen, Path, Path]:
+    """A builder build whose clang, in the container, blocks reading a FIFO nobody writes:
+    returned once clang runs (the process, the gadget folder, the output folder)."""
     src = tmp_path / "slow"
     shutil.copytree(SAMPLES / "trace_open", src)
-    # clang in the container blocks reading a FIFO nobody writes: the build is stopped mid-compile
     os.mkfifo(src / "blocks.h")
     text = (src / "program.bpf.c").read_text()
     (src / "program.bpf.c").write_text(text + '\n#include "blocks.h"\n')
@@ -201,12 +202,19 @@ def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod
     out.mkdir()
     proc = gadget_popen("build", str(src), "--builder", "--no-store", "--output-dir", str(out),
                         "--arch", "amd64", env=engine)
+    deadline = time.monotonic() + 120
+    while not (containers_of(pod, proc.pid) and _clang_running(src)):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"clang did not start in the builder: {proc.communicate()}")
+        time.sleep(0.1)
+    return proc, src, out
+
+
+def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod: Podman,
+                                      tmp_path: Path) -> None:
+    proc, src, out = _blocked_build(tmp_path, engine, pod)
     try:
-        deadline = time.monotonic() + 120
-        while not (containers_of(pod, proc.pid) and _clang_running(src)):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "clang did not start in the builder"
-            time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -217,6 +225,19 @@ def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod
     assert containers_of(pod, proc.pid) == []
     assert not _clang_running(src)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_a_killed_builds_container_goes_with_the_next_build(builder: dict, engine: dict[str, str],
+                                                            pod: Podman, tmp_path: Path) -> None:
+    proc, src, _ = _blocked_build(tmp_path, engine, pod)
+    proc.kill()  # SIGKILL: gadget removes nothing itself
+    proc.communicate()
+    assert containers_of(pod, proc.pid) != []
+    rc, _, err, _ = build(str(SAMPLES / "trace_open"), "--builder", "--no-store", "--arch", "amd64",
+                          env=engine)
+    assert rc == 0, err
+    assert containers_of(pod, proc.pid) == []
+    assert not _clang_running(src)
 
 
 def test_pull_policies_against_a_registry(builder: dict, engine: dict[str, str], pod: Podman,

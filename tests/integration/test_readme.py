@@ -47,6 +47,9 @@ NOT_RUN = {
     "sudo gadget test my.test.yaml": "my.test.yaml is the spec shown under 'A spec'",
     "printf '%s' \"$REGISTRY_TOKEN\"": "gadget publish to a registry named registry.corp",
     ".venv/bin/python bench/": "benchmarks (bench/RESULTS.md)",
+    "gadget builder create": "needs a container engine's socket (tests/integration/test_builder.py "
+                             "runs the builder against podman's)",
+    "gadget build sample-gadgets/trace_open --builder": "the builder image of 'gadget builder create'",
     "sudo .venv/bin/python bench/": "benchmarks that need an ig binary or IG's gadgets folder",
 }
 
