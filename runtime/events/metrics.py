@@ -8,6 +8,13 @@ annotated ``metrics.type: key``, and after every round the histograms are printe
 field's name), then per set of keys one line per slot, slot ``i`` counting the values from
 ``2^(i-1)`` to ``2^i`` (``0 -> 1`` first) with the count and a bar of up to 40 stars,
 under a header naming the unit (``metrics.unit``).
+
+Counters and gauges (scalar fields typed ``gadget_counter__u32``/``__u64``,
+``gadget_gauge__u32``/``__u64``, or annotated ``metrics.type: counter|gauge``, and the
+data source's ``metrics.implicit-counter.name``, which counts its events) are metrics of
+the same text, in field order after the implicit counter: ig's printer writes a metric's
+name and renders histograms only, so a counter or a gauge is its name alone, once it has
+a value (ig keeps their values for its Prometheus exporter, ``metrics.collect``).
 """
 
 from __future__ import annotations
@@ -20,6 +27,11 @@ from gadgetsmith.runtime.bpf.fields import Field
 
 PRINT = "metrics.print"
 SLOT_TYPES = ("gadget_histogram_slot__u32", "gadget_histogram_slot__u64")
+SCALAR_TYPES = {"gadget_counter__u32": "counter", "gadget_counter__u64": "counter",
+                "gadget_gauge__u32": "gauge", "gadget_gauge__u64": "gauge"}
+IMPLICIT_COUNTER = "metrics.implicit-counter.name"
+_NUMBERS = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "enum",
+            "float32", "float64"}
 STARS = 40
 CLEAR = "\033[H\033[2J"
 
@@ -42,19 +54,54 @@ class Histogram:
             acc[i] += v
 
 
+@dataclass
+class Scalar:
+    """A counter or a gauge (``name`` its field, "" for the implicit counter): printed
+    as its metric's name once an event had it."""
+
+    name: str
+    metric: str
+    seen: bool = False
+
+    def add(self, ev: dict[str, Any]) -> None:
+        if not self.seen and (not self.name or self.name in ev):
+            self.seen = True
+
+
+Metric = Histogram | Scalar
+
+
 def histogram_fields(fields: list[Field], annotations: dict[str, dict[str, str]]) -> list[Histogram]:
     """The histogram fields of a data source (integer arrays of the slot types, or
     annotated ``metrics.type: histogram``)."""
-    out = []
+    return [m for m in metric_fields(fields, annotations) if isinstance(m, Histogram)]
+
+
+def _scalar_kind(f: Field, kind: str) -> str:
+    if f.kind not in _NUMBERS:
+        return ""
+    if kind in ("counter", "gauge"):
+        return kind
+    return "" if kind else next((v for t, v in SCALAR_TYPES.items() if f.has_type(t)), "")
+
+
+def metric_fields(fields: list[Field], annotations: dict[str, dict[str, str]],
+                  ds_annotations: dict[str, str] | None = None) -> list[Metric]:
+    """The metrics of a data source, in ig's order: the implicit counter, then its
+    histogram, counter and gauge fields as they come."""
+    out: list[Metric] = []
+    implicit = str((ds_annotations or {}).get(IMPLICIT_COUNTER, ""))
+    if implicit:
+        out.append(Scalar("", implicit))
     for f in fields:
         ann = annotations.get(f.name, {})
         kind = str(ann.get("metrics.type", ""))
-        is_slot = any(f.has_type(t) for t in SLOT_TYPES)
-        if f.kind != "array" or f.elem_kind not in ("uint32", "uint64"):
-            continue
-        if kind == "histogram" or (not kind and is_slot):
-            out.append(Histogram(f.name, str(ann.get("metrics.name") or f.name),
-                                 str(ann.get("metrics.unit", "")), f.nelems))
+        metric = str(ann.get("metrics.name") or f.name)
+        if f.kind == "array" and f.elem_kind in ("uint32", "uint64"):
+            if kind == "histogram" or (not kind and any(f.has_type(t) for t in SLOT_TYPES)):
+                out.append(Histogram(f.name, metric, str(ann.get("metrics.unit", "")), f.nelems))
+        elif _scalar_kind(f, kind):
+            out.append(Scalar(f.name, metric))
     return out
 
 
@@ -79,9 +126,11 @@ class HistogramPrinter:
     """The columns printer of a ``metrics.print`` data source (see the module's doc);
     the same calls as :class:`~gadgetsmith.runtime.events.output.Printer`'s."""
 
-    def __init__(self, hists: list[Histogram], keys: list[str], out: TextIO | None = None,
+    def __init__(self, hists: list[Metric], keys: list[str], out: TextIO | None = None,
                  clear: bool = False) -> None:
-        self.hists = hists
+        self.metrics = hists
+        self.hists = [h for h in hists if isinstance(h, Histogram)]
+        self.scalars = [h for h in hists if isinstance(h, Scalar)]
         self.keys = keys
         self.out = out or sys.stdout
         self.clear = clear  # cli.clear-screen-before, on a terminal
@@ -94,7 +143,11 @@ class HistogramPrinter:
 
     def text(self) -> str:
         parts = []
-        for h in self.hists:
+        for h in self.metrics:
+            if isinstance(h, Scalar):
+                if h.seen:
+                    parts.append(h.metric + "\n")
+                continue
             if not h.counts:
                 continue
             parts.append(h.metric + "\n")
@@ -108,6 +161,8 @@ class HistogramPrinter:
                 values = ev.get(h.name)
                 if isinstance(values, list):
                     h.add(key, values)
+            for c in self.scalars:
+                c.add(ev)
 
     def batch(self, events: list[dict[str, Any]]) -> None:
         self._add(events)
@@ -123,11 +178,11 @@ class HistogramPrinter:
 def histogram_printer(ds_annotations: dict[str, str], fields: list[Field],
                       annotations: dict[str, dict[str, str]], out: TextIO | None = None
                       ) -> HistogramPrinter | None:
-    """The histogram printer of a data source annotated ``metrics.print: "true"`` that
-    has histogram fields, else None."""
+    """The metrics printer of a data source annotated ``metrics.print: "true"`` that
+    has metrics (histograms, counters, gauges), else None."""
     if str(ds_annotations.get(PRINT, "")).lower() != "true":
         return None
-    hists = histogram_fields(fields, annotations)
+    hists = metric_fields(fields, annotations, ds_annotations)
     if not hists:
         return None
     stream = out or sys.stdout

@@ -457,6 +457,37 @@ def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> 
     assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), out
 
 
+def test_counters_and_gauges_are_printed_as_ig_prints_them(objects: dict, tmp_path: Path) -> None:
+    """metrics.print with counters and gauges (gadget_counter__u32, gadget_gauge__u64 and
+    the implicit counter of the events): ig's printer writes each metric's name, in
+    field order after the implicit counter, and no value (it renders histograms only);
+    the events themselves and the field that is no metric are not printed."""
+    need_root()
+    src = tmp_path / "counters"
+    src.mkdir()
+    shutil.copy(SRC / "counters.bpf.c", src / "program.bpf.c")
+    shutil.copy(SRC / "counters.yaml", src / "gadget.yaml")
+    store = tmp_path / "store"
+    run_gadget("build", str(src), "-t", "counters:test", "--arch", "amd64", store=store)
+    child = subprocess.Popen(["python3", "-c", "import os, sys, time\nsys.stdin.readline()\n"
+                              "for _ in range(3):\n    os.getpgid(0)\ntime.sleep(60)"],
+                             stdin=subprocess.PIPE, text=True)
+    try:
+        proc = gadget_popen("run", "counters:test", "--host", "--timeout", "4", "-p",
+                            f"targ_tid={child.pid}", store=store)
+        wait_attached(proc)
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        child.kill()
+        child.wait()
+    assert proc.returncode == 0, err
+    assert out, err
+    assert set(out.split("getpgid_calls\n")) == {"", "calls\nlast_level\n"}, out
+
+
 @pytest.fixture
 def veth_netns():
     """A network namespace joined to this one by a veth pair: (host-side interface, its
