@@ -44,8 +44,10 @@ class BuilderContainer:
         self.image = image
         self.mounts = [Mount(str(p), str(p), type="bind", read_only=True) for p in read_only]
         self.mounts += [Mount(str(p), str(p), type="bind", read_only=False) for p in writable]
-        self.user = "0:0" if engine.rootless else f"{os.getuid()}:{os.getgid()}"
         self.container: Any = None
+        #: who runs the steps: the caller on a rootful engine, the container's root (which
+        #: is the caller) on a rootless one
+        self.user = ""
         #: known before the container exists, so an interrupted create is found and removed
         self.name = f"gadgetsmith-builder-{os.getpid()}-{secrets.token_hex(4)}"
 
@@ -53,14 +55,15 @@ class BuilderContainer:
         self.engine.remove_stale_containers()
         try:
             self.container = self.engine.client.containers.create(
-                self.image, command=["sleep", "infinity"], name=self.name, user=self.user,
-                network_mode="none",
+                self.image, command=["sleep", "infinity"], name=self.name, stop_signal="SIGKILL",
+                user=f"{os.getuid()}:{os.getgid()}", network_mode="none",
                 mounts=self.mounts, labels={f"{LABEL}.owner": owner_tag()}, working_dir="/",
                 detach=True)
             self.container.start()
+            self.user = "0:0" if self.engine.rootless else f"{os.getuid()}:{os.getgid()}"
         except BaseException as e:
             self._remove()
-            if isinstance(e, DockerException):
+            if isinstance(e, (DockerException, OSError)):
                 raise EngineError(f"builder container from {self.image}: {_first_line(e)}") from None
             raise
         return self
@@ -83,13 +86,13 @@ class BuilderContainer:
         try:
             code, (out, err) = self.container.exec_run(
                 list(argv), user=self.user, workdir=str(cwd or "/"), demux=True)
-        except DockerException as e:
+        except (DockerException, OSError) as e:
             raise EngineError(f"builder container: exec {argv[0]}: {_first_line(e)}") from None
         text = (err or b"").decode(errors="replace") + (out or b"").decode(errors="replace")
         return int(code if code is not None else 1), text
 
 
-def _first_line(e: DockerException) -> str:
+def _first_line(e: Exception) -> str:
     text = str(getattr(e, "explanation", None) or e).strip().splitlines()
     return text[0] if text else type(e).__name__
 
@@ -107,9 +110,9 @@ def builder_toolchain(labels: dict[str, str], image: str) -> tuple[Toolchain, Pa
 def sdk_note(labels: dict[str, str], image: str) -> list[str]:
     if labels.get(f"{LABEL}.sdk.digest") == sdk_digest():
         return []
-    return [f"warning: builder image {image} has the SDK of gadgetsmith "
-            f"{labels.get(f'{LABEL}.version', '?')}, not this one's: objects may differ from a host "
-            "build ('gadget builder create' makes a current one)"]
+    return [f"warning: builder image {image} (made by gadgetsmith "
+            f"{labels.get(f'{LABEL}.version', '?')}) has other SDK headers than this gadgetsmith: "
+            "objects may differ from a host build ('gadget builder create' makes a current one)"]
 
 
 def _one_arch(c: BuilderContainer, steps: CompileSteps, tmp: Path, out: Path) -> Path:
