@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gadgetsmith.toolchain import sdk
+from gadgetsmith.toolchain.build.cache import Lookup, ObjectCache, parse_depfile
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
 
 SUPPORTED_CLANG = range(19, 14, -1)  # 19, 18, 17, 16, 15
@@ -235,11 +236,9 @@ def _cache_dir() -> Path:
     return Path(base) / "gadgetsmith" / "pch"
 
 
-def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> str | None:
-    """Path of a cached PCH of the SDK's vmlinux.h for these flags, building it if needed.
-
-    Returns None (compile without PCH) when disabled or when building it fails.
-    """
+def pch_path(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> Path | None:
+    """Where the PCH of the SDK's vmlinux.h for these flags is cached (built or not), or
+    None when PCHs are off (GADGETSMITH_NO_PCH, SOURCE_DATE_EPOCH) or inputs are missing."""
     if os.environ.get("GADGETSMITH_NO_PCH", "") not in ("", "0"):
         return None
     if os.environ.get("SOURCE_DATE_EPOCH"):
@@ -255,13 +254,24 @@ def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> 
         "\0".join(flags + [str(cst.st_size), str(cst.st_mtime_ns), str(header),
                             str(hst.st_size), str(hst.st_mtime_ns)]).encode()
     ).hexdigest()[:32]
-    cache = _cache_dir()
-    pch = cache / f"vmlinux-{arch}-{key}.pch"
+    return _cache_dir() / f"vmlinux-{arch}-{key}.pch"
+
+
+def vmlinux_pch(toolchain: Toolchain, arch: str, cflags: Sequence[str] = ()) -> str | None:
+    """Path of a cached PCH of the SDK's vmlinux.h for these flags, building it if needed.
+
+    Returns None (compile without PCH) when disabled or when building it fails.
+    """
+    pch = pch_path(toolchain, arch, cflags)
+    if pch is None:
+        return None
     if pch.is_file():
         return str(pch)
+    header = sdk.vmlinux_dir(arch) / "vmlinux.h"
+    flags = _base_flags(toolchain, arch, cflags)
     try:
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{pch.name}.{os.getpid()}.tmp"
+        pch.parent.mkdir(parents=True, exist_ok=True)
+        tmp = pch.parent / f".{pch.name}.{os.getpid()}.tmp"
         proc = subprocess.run(flags + ["-x", "c-header", str(header), "-o", str(tmp)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
@@ -280,8 +290,10 @@ def compile_program(
     toolchain: Toolchain | None = None,
     cflags: Sequence[str] = (),
     cwd: Path | None = None,
+    cache: ObjectCache | None = None,
 ) -> Path:
-    """Compile ``source`` for ``arch`` into ``output`` (DWARF stripped, BTF kept).
+    """Compile ``source`` for ``arch`` into ``output`` (DWARF stripped, BTF kept); with
+    ``cache``, an object compiled from the same inputs before is served without clang.
 
     The object is written to a temporary name next to ``output`` and renamed into place
     only when clang and llvm-strip both succeed. Raises :class:`CompileError` carrying
@@ -291,18 +303,43 @@ def compile_program(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    pch = vmlinux_pch(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
-    steps = compile_steps(toolchain, source, arch, tmp.resolve(), cflags, cwd, pch=pch)
+    pch = pch_path(toolchain, arch, cflags) if starts_with_vmlinux(source) else None
+    steps = compile_steps(toolchain, source, arch, tmp.resolve(), cflags, cwd,
+                          pch=str(pch) if pch else None)
+    lookup = cache.key(steps.clang, steps.strip, str(tmp.resolve()), source, cwd) if cache else None
+    cached = cache.fetch(lookup) if cache is not None and lookup is not None else None
+    if cached is not None:
+        tmp.write_bytes(cached)
+        os.replace(tmp, output)
+        return output
+    if pch is not None and vmlinux_pch(toolchain, arch, cflags) is None:  # no PCH after all
+        steps = compile_steps(toolchain, source, arch, tmp.resolve(), cflags, cwd)
+        lookup = None
+    depfile = tmp.with_name(tmp.name + ".d")
     try:
-        proc = subprocess.run(steps.clang, capture_output=True, text=True, cwd=cwd)
+        deps = ["-MD", "-MF", str(depfile)] if lookup is not None else []
+        proc = subprocess.run(steps.clang + deps, capture_output=True, text=True, cwd=cwd)
         steps.check_clang(proc.returncode, proc.stderr)
         sp = subprocess.run(steps.strip, capture_output=True, text=True)
         steps.check_strip(sp.returncode, sp.stderr)
+        if cache is not None and lookup is not None:
+            _store(cache, lookup, depfile, tmp, cwd)
         os.replace(tmp, output)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, depfile):
+            if leftover.exists():
+                leftover.unlink()
     return output
+
+
+def _store(cache: ObjectCache, lookup: Lookup, depfile: Path, obj: Path, cwd: Path | None) -> None:
+    """Keep the object with what clang read (the PCH is in the key by name, which says
+    which clang, flags and vmlinux.h made it)."""
+    try:
+        deps = parse_depfile(depfile.read_text(errors="surrogateescape"), cwd)
+    except OSError:
+        return
+    cache.put(lookup, deps, obj.read_bytes())
 
 
 @dataclass(frozen=True)
@@ -360,6 +397,7 @@ def compile_arches(
     toolchain: Toolchain | None = None,
     cflags: Sequence[str] = (),
     cwd: Path | None = None,
+    cache: ObjectCache | None = None,
 ) -> dict[str, Path]:
     """Compile for several architectures in parallel: ``{arch: outdir/<arch>.bpf.o}``."""
     toolchain = toolchain or find_toolchain()
@@ -368,10 +406,11 @@ def compile_arches(
             raise UsageError(f"unknown architecture {a!r}: use amd64 or arm64")
     if len(arches) == 1:
         a = arches[0]
-        return {a: compile_program(source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)}
+        return {a: compile_program(source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd, cache)}
     with ThreadPoolExecutor(max_workers=len(arches)) as pool:
         futures = {
-            a: pool.submit(compile_program, source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd)
+            a: pool.submit(compile_program, source, a, outdir / f"{a}.bpf.o", toolchain, cflags, cwd,
+                           cache)
             for a in arches
         }
         results: dict[str, Path] = {}

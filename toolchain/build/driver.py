@@ -13,6 +13,7 @@ from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.runtime.wasm.probe import Additions
 from gadgetsmith.toolchain import sdk
+from gadgetsmith.toolchain.build.cache import ObjectCache
 from gadgetsmith.toolchain.build.compile import Toolchain, check_cflags, compile_arches, find_toolchain
 from gadgetsmith.toolchain.build.wasm import WasmBuild, build_wasm, check_toolchain
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
@@ -51,6 +52,8 @@ class BuildResult:
     btfgen: dict[str, Any] | None = None
     #: the WASM module: language, size, build seconds (None without one)
     wasm: WasmBuild | None = None
+    #: gadget.yaml as parsed for the build (None without one)
+    metadata: dict[str, Any] | None = None
 
     @property
     def digest(self) -> str:
@@ -159,6 +162,7 @@ def build(
     btfgen_jobs: int | None = None,
     btfgen_progress: Any = None,
     compiler: ObjectCompiler | None = None,
+    no_cache: bool = False,
 ) -> BuildResult:
     reference = _build_reference(tag)
     arches = _checked_arches(arches)
@@ -169,7 +173,8 @@ def build(
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
     with _objects_dir(output_dir, store) as outdir:
-        objects, wasm_build, notes = _compile(spec, arches, outdir, toolchain, cflags, compiler)
+        objects, wasm_build, notes = _compile(spec, arches, outdir, toolchain, cflags, compiler,
+                                              None if no_cache else ObjectCache.default())
         wasm = wasm_build.data if wasm_build else None
         obj_info = None
         if objects and (update_metadata or (validate_metadata and md.raw is not None)):
@@ -193,12 +198,12 @@ def build(
         moved = store.add_image(image.blobs, image.index_descriptor, reference) if store else None
         kept = objects if output_dir is not None else {}
     return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,
-                       btfgen_summary, wasm_build)
+                       btfgen_summary, wasm_build, md.data)
 
 
 def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
              toolchain: Toolchain | None, cflags: list[str], compiler: ObjectCompiler | None = None,
-             ) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
+             cache: ObjectCache | None = None) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
     """The eBPF objects per arch and the WASM module, built at the same time (here, or by
     ``compiler``); and notes for the user."""
     if compiler is not None:
@@ -211,44 +216,48 @@ def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
         objects: dict[str, Path] = {}
         if spec.ebpf_source is not None:
             objects = compile_arches(spec.ebpf_source, arches, outdir, toolchain or find_toolchain(),
-                                     cflags, cwd=spec.gadget_dir)
+                                     cflags, cwd=spec.gadget_dir, cache=cache)
         return objects, wasm_job.result() if wasm_job else None, []
 
 
-def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str]) -> dict[str, bytes]:
-    """The eBPF objects of a gadget directory, compiled for ``arches`` (no image, no store):
-    what `gadget validate`, `gadget metadata` and `gadget check` look at."""
+def compile_objects(spec: buildspec.BuildSpec, arches: Sequence[str],
+                    no_cache: bool = False) -> dict[str, bytes]:
+    """The eBPF objects of a gadget directory, compiled for ``arches`` (no image, no store;
+    from the build cache unless ``no_cache``): what `gadget validate`, `gadget metadata` and
+    `gadget check` look at."""
     if spec.ebpf_source is None:
         raise UsageError(f"{spec.gadget_dir}: the gadget has no eBPF program")
     cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
     with owned_tempdir("gadget-compile-") as tmp:
         objs = compile_arches(spec.ebpf_source, list(arches), tmp, find_toolchain(), cflags,
-                              cwd=spec.gadget_dir)
+                              cwd=spec.gadget_dir, cache=None if no_cache else ObjectCache.default())
         return {a: p.read_bytes() for a, p in objs.items()}
 
 
-def compile_and_analyze(spec: buildspec.BuildSpec, arch: str = "amd64") -> ObjectInfo:
+def compile_and_analyze(spec: buildspec.BuildSpec, arch: str = "amd64",
+                        no_cache: bool = False) -> ObjectInfo:
     """The object model of the gadget's program compiled for ``arch``."""
-    obj = compile_objects(spec, [arch])[arch]
+    obj = compile_objects(spec, [arch], no_cache)[arch]
     return analyze(obj, display_path(spec.ebpf_source) if spec.ebpf_source else "object")
 
 
-def build_for_host(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any]]:
+def build_for_host(gadget_dir: Path | str, no_cache: bool = False) -> tuple[bytes, dict[str, Any]]:
     """The eBPF object for this machine's architecture and the parsed gadget.yaml of a
     gadget directory, built without the store: what `gadget run DIR` and `gadget test`
     load. Build errors (compiler, gadget.yaml that does not match) raise as in build()."""
-    data, metadata, _wasm = build_for_host_with_wasm(gadget_dir)
+    data, metadata, _wasm = build_for_host_with_wasm(gadget_dir, no_cache)
     return data, metadata
 
 
-def build_for_host_with_wasm(gadget_dir: Path | str) -> tuple[bytes, dict[str, Any], bytes | None]:
+def build_for_host_with_wasm(gadget_dir: Path | str, no_cache: bool = False,
+                             ) -> tuple[bytes, dict[str, Any], bytes | None]:
     """:func:`build_for_host`, and the gadget's WASM module (None without one)."""
     arch = host_arch()
     with owned_tempdir("gadget-run-") as tmp:
-        res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True)
+        res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True, no_cache=no_cache)
         data = res.objects[arch].read_bytes()
     wasm = res.wasm.data if res.wasm is not None else None
-    return data, load_metadata(buildspec.load(gadget_dir).metadata)[1] or {}, wasm
+    return data, res.metadata or {}, wasm
 
 
 def wasm_additions_of(spec: buildspec.BuildSpec, obj: ObjectInfo | None) -> Additions:

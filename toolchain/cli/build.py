@@ -15,6 +15,7 @@ from gadgetsmith.toolchain.build.driver import build as build_gadget
 from gadgetsmith.toolchain.builder import DEFAULT_IMAGE, PULL_POLICIES, BuilderOptions, PullPolicy
 from gadgetsmith.toolchain.cli.common import (
     BuildFileOpt,
+    NoCacheOpt,
     Output,
     StoreOpt,
     output_callback,
@@ -133,6 +134,7 @@ def build(
     builder_image: BuilderImageOpt = None,
     builder_image_pull: BuilderPullOpt = None,
     local: LocalOpt = False,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Compile a gadget for amd64 and arm64 and store it as an OCI image index.
 
@@ -152,19 +154,13 @@ def build(
     try:
         result = build_gadget(
             directory,
-            tag=tag,
-            arches=arch or ALL_ARCHES,
-            output_dir=output_dir,
-            store_path=store_path(store),
-            no_store=no_store,
-            build_file=file,
+            tag=tag, arches=arch or ALL_ARCHES, output_dir=output_dir,
+            store_path=store_path(store), no_store=no_store, build_file=file,
             ig_builder_version=ig_version,
-            validate_metadata=validate_metadata,
-            update_metadata=update_metadata,
-            btfgen=btfgen,
-            btfhub_archive=btfhub_archive,
-            btfgen_progress=progress,
+            validate_metadata=validate_metadata, update_metadata=update_metadata,
+            btfgen=btfgen, btfhub_archive=btfhub_archive, btfgen_progress=progress,
             compiler=builder_compiler(builder, builder_image, builder_image_pull, local),
+            no_cache=no_cache,
         )
     finally:
         if progress is not None:

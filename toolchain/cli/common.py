@@ -110,6 +110,9 @@ OutputOpt = Annotated[Output, typer.Option(
 BuildFileOpt = Annotated[
     Path | None, typer.Option("-f", "--file", help="Build file (default DIR/build.yaml).")
 ]
+NoCacheOpt = Annotated[bool, typer.Option(
+    "--no-cache", help="Run clang even when the build cache (~/.cache/gadgetsmith/objects) "
+    "holds the object of the same inputs.")]
 
 # how to reach registries: push/pull/copy/login/registry-check, sign and verify
 AuthFileOpt = Annotated[

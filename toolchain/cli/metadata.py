@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from gadgetsmith.toolchain.build.driver import compile_and_analyze, wasm_additions_of
-from gadgetsmith.toolchain.cli.common import BuildFileOpt, Output, OutputOpt, print_json, store_path
+from gadgetsmith.toolchain.cli.common import (
+    BuildFileOpt,
+    NoCacheOpt,
+    Output,
+    OutputOpt,
+    print_json,
+    store_path,
+)
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
 from gadgetsmith.toolchain.metadata import buildspec
 from gadgetsmith.toolchain.metadata.generate import MergeResult, update_file
@@ -48,11 +56,13 @@ def validate(
         "--strict", help="What ig accepts (no gadget.yaml, null mappings, fields or data "
         "sources the object lacks) is an error too, and warnings fail.")] = False,
     store: ImageStoreOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Check gadget.yaml against the schema and against the compiled object.
 
-    A directory is compiled (amd64) and its gadget.yaml cross-checked with the object: data
-    sources, fields, params and their C types, tracer and map-iterator maps. An image
+    A directory is compiled (amd64; an unchanged one is taken from the build cache) and its
+    gadget.yaml cross-checked with the object: data sources, fields, params and their C
+    types, tracer and map-iterator maps. An image
     reference is checked with its stored gadget.yaml and amd64 eBPF layer. Problems are
     printed as FILE:LINE:COL: error|warning: message; any error exits 1. What ig accepts
     is only a warning unless --strict.
@@ -64,7 +74,8 @@ def validate(
     Example: gadget validate my_gadget --strict
     """
     if os.path.isdir(target):
-        report = validate_dir(target, file, analyze_object=None if no_object else compile_and_analyze,
+        analyze = partial(compile_and_analyze, no_cache=no_cache)
+        report = validate_dir(target, file, analyze_object=None if no_object else analyze,
                               probe_wasm=None if no_object else wasm_additions_of, strict=strict)
     elif os.path.isfile(target):
         try:
