@@ -4,7 +4,8 @@
   a. throughput of the consumers themselves (issue #19): bench/runtime (one event per
      getppid(2)) with a 128 MiB ring is filled by bench/runtime/gen.c with 800k records
      while nothing reads, then drained: by the JSON path (`gadget run -o json` into
-     /dev/null: Gadget.event_pairs() + Printer) and by bench/runtime/consumer.c (libbpf's
+     /dev/null: Gadget.run() and its Output; before fec240a, Gadget.event_pairs() and
+     Printer.event per event) and by bench/runtime/consumer.c (libbpf's
      reader in C, each record's bytes summed; cc -lbpf), runs interleaved. Neither waits
      for the generator, so the rates are the consumers' own: events/s (target >= 0.3 of
      C) and CPU per event (target <= 1.5 us). (Until 2026-12-02, a. ran both next to the
@@ -157,26 +158,28 @@ def c_drain(consumer: Path, obj: Path, gen: Path) -> dict:
 
 
 def py_drain(obj: Path, gen: Path) -> dict:
-    """`gadget run -o json > /dev/null`'s path drains a ring the generator filled first."""
+    """`gadget run -o json > /dev/null`'s path (Gadget.run and its Output consumer)
+    drains a ring the generator filled first."""
     from gadgetsmith.runtime import Gadget
-    from gadgetsmith.runtime.events.output import Printer
+    from gadgetsmith.runtime.pipeline.output import Output
 
     with open(os.devnull, "w") as devnull, Gadget(obj.read_bytes()) as g:
-        printer = Printer("json", g.datasources[0].decoder.columns, out=devnull,
-                          autoflush=False)
+        output = Output("json", g.datasources, out=devnull)
         emitted, _ = parse_gen(sh(*gen_cmd(gen, 1.0, DRAIN)).stdout)
-        received = 0
+        received = [0]
+
+        def on_batch(batch) -> None:
+            output(batch)
+            received[0] += len(batch)
+            if received[0] >= emitted:
+                g.stop()
+
         cpu0, t0 = time.thread_time(), time.monotonic()  # this thread reads, decodes, prints
-        for ev, extra in g.event_pairs(timeout=60.0, on_idle=printer.flush):
-            printer.event(ev, extra)
-            received += 1
-            if received >= emitted:
-                break
-        printer.flush()
+        g.run(on_batch, timeout=60.0, on_idle=output.flush)
         wall, cpu = time.monotonic() - t0, time.thread_time() - cpu0
         g.check_lost()
-        return {"received": received, "lost": g.lost_samples, "rate": received / wall,
-                "us_cpu": cpu / received * 1e6}
+        return {"received": received[0], "lost": g.lost_samples, "rate": received[0] / wall,
+                "us_cpu": cpu / received[0] * 1e6}
 
 
 # ------------------------------------------------------------------------------ scenarios
