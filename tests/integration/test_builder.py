@@ -215,6 +215,16 @@ def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod
                                       tmp_path: Path) -> None:
     proc, src, out = _blocked_build(tmp_path, engine, pod)
     try:
+        # while clang runs: no network, the caller's uid:gid, the sources read-only at their
+        # host path, only this build's work folder writable
+        name = containers_of(pod, proc.pid)[0]
+        conf = json.loads(pod.run("inspect", name).stdout)[0]
+        assert conf["HostConfig"]["NetworkMode"] == "none"
+        assert conf["Config"]["User"] == f"{os.getuid()}:{os.getgid()}"
+        mounts = {m["Destination"]: (m["Source"], m["RW"]) for m in conf["Mounts"]}
+        work = [d for d in mounts if d != str(src.resolve())]
+        assert mounts[str(src.resolve())] == (str(src.resolve()), False)
+        assert len(work) == 1 and Path(work[0]).parent == out.resolve() and mounts[work[0]][1] is True
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
