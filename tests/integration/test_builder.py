@@ -211,8 +211,9 @@ def _blocked_build(tmp_path: Path, engine: dict[str, str],
     return proc, src, out
 
 
-def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod: Podman,
-                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_removes_the_container(sig: signal.Signals, builder: dict, engine: dict[str, str],
+                                         pod: Podman, tmp_path: Path) -> None:
     proc, src, out = _blocked_build(tmp_path, engine, pod)
     try:
         # while clang runs: no network, the caller's uid:gid, the sources read-only at their
@@ -225,7 +226,7 @@ def test_sigint_removes_the_container(builder: dict, engine: dict[str, str], pod
         work = [d for d in mounts if d != str(src.resolve())]
         assert mounts[str(src.resolve())] == (str(src.resolve()), False)
         assert len(work) == 1 and Path(work[0]).parent == out.resolve() and mounts[work[0]][1] is True
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:

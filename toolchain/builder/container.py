@@ -6,14 +6,15 @@ the host with a note (bookworm's Go is 1.19; IG's WASM API needs 1.24).
 The container runs ``sleep infinity`` with no network, the gadget directory mounted
 read-only and the output directory writable, both at their host paths (so the objects'
 file names match a host build's), as the caller's uid:gid on a rootful engine and as root
-on a rootless one (whose root is the caller). It is removed on every way out, Ctrl-C
-included; one a killed `gadget` left behind is removed by the next builder build.
+on a rootless one (whose root is the caller). It is removed on every way out, Ctrl-C and
+SIGTERM included; one a killed `gadget` left behind is removed by the next builder build.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,11 +49,13 @@ class BuilderContainer:
         #: who runs the steps: the caller on a rootful engine, the container's root (which
         #: is the caller) on a rootless one
         self.user = ""
+        self._on_term: Any = None
         #: known before the container exists, so an interrupted create is found and removed
         self.name = f"gadgetsmith-builder-{os.getpid()}-{secrets.token_hex(4)}"
 
     def __enter__(self) -> BuilderContainer:
         self.engine.remove_stale_containers()
+        self._on_term = _interrupt_on_sigterm()
         try:
             self.container = self.engine.client.containers.create(
                 self.image, command=["sleep", "infinity"], name=self.name, stop_signal="SIGKILL",
@@ -70,7 +73,11 @@ class BuilderContainer:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self._remove()
+        try:
+            self._remove()
+        finally:
+            if self._on_term is not None:
+                signal.signal(signal.SIGTERM, self._on_term)
 
     def _remove(self) -> None:
         if self.container is None:
@@ -90,6 +97,18 @@ class BuilderContainer:
             raise EngineError(f"builder container: exec {argv[0]}: {_first_line(e)}") from None
         text = (err or b"").decode(errors="replace") + (out or b"").decode(errors="replace")
         return int(code if code is not None else 1), text
+
+
+def _interrupt_on_sigterm() -> Any:
+    """SIGTERM (a CI job cancelled) ends the build as Ctrl-C does, so the container is
+    removed on the way out; returns the handler it replaced (None off the main thread)."""
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 def _first_line(e: Exception) -> str:
