@@ -24,7 +24,7 @@
      vs without a module, same gadget, same load. Target >= 0.5.
 
 Usage: sudo .venv/bin/python bench/runtime.py [--runs N] [--seconds S] [--skip-containers]
-       [--only a|b|c|d|e|f]
+       [--only a|b|c|d|e|f] [--gadget PATH ...]
 """
 
 from __future__ import annotations
@@ -211,10 +211,14 @@ def steady_loss(gen: Path, obj: Path, rate: int = 100_000, seconds: float = 10.0
 
 
 def first_event_latency(gen: Path, store: Path, runs: int, consumer: Path | None = None,
-                        obj: Path | None = None) -> tuple[float, float | None]:
-    """`gadget run IMAGE --host -o json` start until its first event line is read, and the
-    same for the C consumer loading the image's object (medians; runs interleaved)."""
-    times, c_times = [], []
+                        obj: Path | None = None, gadgets: list[str] | None = None,
+                        ) -> tuple[list[float], float | None]:
+    """`gadget run IMAGE --host -o json` start until its first event line is read (for
+    each of ``gadgets``, default this checkout's), and the same for the C consumer loading
+    the image's object (medians; runs interleaved)."""
+    gadgets = gadgets or [GADGET]
+    times: list[list[float]] = [[] for _ in gadgets]
+    c_times = []
     env = dict(os.environ, GADGETSMITH_STORE=str(store))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # a user's run has its .pyc files
 
@@ -226,13 +230,14 @@ def first_event_latency(gen: Path, store: Path, runs: int, consumer: Path | None
         stop = threading.Event()
         t = threading.Thread(target=load, args=(stop,), daemon=True)
         t.start()
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([GADGET, "run", IMAGE, "--host", "-o", "json", "--count", "1"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert proc.stdout
-        proc.stdout.readline()
-        times.append(time.perf_counter() - t0)
-        proc.wait()
+        for gadget, out in zip(gadgets, times, strict=True):
+            t0 = time.perf_counter()
+            proc = subprocess.Popen([gadget, "run", IMAGE, "--host", "-o", "json", "--count", "1"],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            assert proc.stdout
+            proc.stdout.readline()
+            out.append(time.perf_counter() - t0)
+            proc.wait()
         if consumer is not None and obj is not None:
             t0 = time.perf_counter()
             c = subprocess.Popen([str(consumer), str(obj), "drain"], stdin=subprocess.PIPE,
@@ -246,7 +251,7 @@ def first_event_latency(gen: Path, store: Path, runs: int, consumer: Path | None
             c.wait()
         stop.set()
         t.join()
-    return statistics.median(times), statistics.median(c_times) if c_times else None
+    return [statistics.median(t) for t in times], statistics.median(c_times) if c_times else None
 
 
 def enrichment(gen: Path, obj: Path, runs: int, seconds: float) -> dict | None:
@@ -353,6 +358,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--skip-containers", action="store_true")
     ap.add_argument("--only", choices=["a", "b", "c", "d", "e", "f"], action="append")
+    ap.add_argument("--gadget", action="append", default=None,
+                    help="c.: a `gadget` executable to time (repeatable, runs interleaved; "
+                         "default this checkout's)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench/runtime.py loads eBPF programs: run it as root")
@@ -374,9 +382,11 @@ def main() -> int:
         if "c" in only:
             print("c. `gadget run IMAGE --host` start to first event (stored image) vs the C "
                   "consumer's (same object):")
-            py, c = first_event_latency(gen, store, args.runs, consumer, obj)
+            pys, c = first_event_latency(gen, store, args.runs, consumer, obj, args.gadget)
             assert c is not None
-            print(f"   gadget {py * 1000:.0f} ms  C {c * 1000:.0f} ms (medians; target <= 60 ms)")
+            for name, py in zip(args.gadget or [GADGET], pys, strict=True):
+                print(f"   {name}: {py * 1000:.0f} ms")
+            print(f"   C {c * 1000:.0f} ms (medians; target <= 60 ms)")
         if "d" in only and not args.skip_containers:
             print("d. container enrichment cost (generator in a podman container):")
             r = enrichment(gen, obj, args.runs, args.seconds)

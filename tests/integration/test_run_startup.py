@@ -29,3 +29,26 @@ with Gadget({str(obj)!r}) as g:
     described, modules = res.stdout.splitlines()
     assert " -> wasm -> " in described  # the slot is in its place, empty
     assert modules == "[]"
+
+
+def test_a_plain_gadget_run_imports_neither_typer_nor_click(tmp_path: Path) -> None:
+    """`gadget run OBJ --host ...` goes from the console script to the run without the
+    typer command (cli/entry.py); a line it does not read itself (--help) still works."""
+    obj = tmp_path / "ring.o"
+    obj.write_bytes(build_object(tmp_path, "ringpid", RING_PROGRAM))
+    code = f"""
+import sys
+sys.argv = ["gadget", "run", {str(obj)!r}, "--host", "--timeout", "0.3", "-o", "json"]
+from gadgetsmith.toolchain.cli import entry
+try:
+    entry.run()
+except SystemExit as e:
+    assert e.code == 0, e.code
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "click", "rich"}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.splitlines()[-1] == "[]", res.stderr
+    gadget = Path(sys.executable).parent / "gadget"
+    help_text = subprocess.run([str(gadget), "run", str(obj), "--help"], capture_output=True,
+                               text=True, check=True).stdout
+    assert "--filter" in help_text and "Example: gadget run" in help_text

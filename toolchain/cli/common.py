@@ -19,23 +19,9 @@ import click
 import typer
 from click.core import ParameterSource
 from gadgetsmith.runtime.events import yamltext
-
-
-class State:
-    """Values of the root options (``gadget --store S --debug CMD``)."""
-
-    store: Path | None = None
-    debug: bool = False
-    #: set by a command whose work is complete and durable when it returns (see app.run())
-    fast_exit: bool = False
-
-
-state = State()
-
-
-def store_path(local: Path | None) -> Path | None:
-    """The store a command uses: its own ``--store``, else the root's (else the default)."""
-    return local or state.store
+from gadgetsmith.toolchain.cli.state import State as State
+from gadgetsmith.toolchain.cli.state import state as state
+from gadgetsmith.toolchain.cli.state import store_path as store_path
 
 
 class Output(str, Enum):

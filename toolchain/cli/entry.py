@@ -1,0 +1,45 @@
+"""The `gadget` console script. A plain `gadget run` line (cli/runargs.py) goes straight to
+run's work (cli/runcore.py), without importing typer and click: its first event comes that
+much sooner. Every other line goes to the typer root (cli/app.py). Modules are imported by
+name when chosen, as the lazy command group imports a command's module."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+from gadgetsmith.toolchain.cli.runargs import parse
+from gadgetsmith.toolchain.cli.state import state
+
+_PKG = __package__ or "gadgetsmith.toolchain.cli"
+
+
+def run() -> None:
+    argv = sys.argv[1:]
+    plain = parse(argv)
+    if plain is None:
+        importlib.import_module(f"{_PKG}.app").run()
+        return
+    state.store, args = plain
+    state.debug = "--debug" in argv or os.environ.get("GADGETSMITH_DEBUG", "") not in ("", "0")
+    try:
+        importlib.import_module(f"{_PKG}.runcore").execute(args)
+        code = 0
+    except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line unless --debug
+        code = _failed(e)
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+def _failed(e: BaseException) -> int:
+    """What the typer root prints and returns for ``e`` (cli/app.py's rules)."""
+    app = importlib.import_module(f"{_PKG}.app")
+    if state.debug and not isinstance(e, app._EXPECTED):
+        raise e
+    code: int = app._exit_code(e)
+    return code
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,144 @@
+"""`gadget run`'s command line read without typer or click, for its start-up (first event).
+
+:func:`parse` understands the plain forms only: root options ``--store S``/``--debug``,
+then ``run IMAGE`` and run's own options after the image, as ``--opt value``, ``--opt=value``
+or ``-o value``; any other argument starting with ``--`` is the gadget's param, kept in
+order as click keeps unknown options. Whatever else the line holds (``--help``, an option
+before the image, a value that is missing, empty or would not convert, a path starting with ``-``,
+a short option it does not know, ``--``) gives None: the typer command parses that line,
+with its own errors and help. tests/unit/test_run_args.py checks that both read the same
+lines the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetsmith.toolchain.cli.commands import COMPLETE_VAR
+
+
+@dataclass
+class RunArgs:
+    """`gadget run`'s options, as its typer command takes them (``extra``: the arguments
+    it did not know, the gadget's params given as options)."""
+
+    image: str
+    param: list[str] = field(default_factory=list)
+    filter_: str | None = None
+    output: str = "columns"
+    fields: str | None = None
+    sort: str | None = None
+    timeout: float | None = None
+    count: int | None = None
+    interval: float = 1.0
+    host: bool = False
+    containername: str | None = None
+    runtimes: str | None = None
+    k8s_namespace: str | None = None
+    k8s_podname: str | None = None
+    k8s_containername: str | None = None
+    k8s_selector: str | None = None
+    store: Path | None = None
+    no_verify: bool = False
+    policy: Path | None = None
+    extra: list[str] = field(default_factory=list)
+
+
+#: run's options that take a value: spelling -> RunArgs field
+VALUES = {
+    "--param": "param", "-p": "param", "--filter": "filter_", "-F": "filter_",
+    "--output": "output", "-o": "output", "--fields": "fields", "--sort": "sort",
+    "--timeout": "timeout", "--count": "count", "--map-fetch-interval": "interval",
+    "--containername": "containername", "-c": "containername", "--runtimes": "runtimes",
+    "--k8s-namespace": "k8s_namespace", "--k8s-podname": "k8s_podname",
+    "--k8s-containername": "k8s_containername", "--k8s-selector": "k8s_selector",
+    "--store": "store", "--policy": "policy",
+}
+#: run's flags
+FLAGS = {"--host": "host", "--no-verify": "no_verify"}
+MODES = ("columns", "json", "jsonpretty", "yaml")
+
+
+def _convert(name: str, value: str) -> Any:
+    """A value as the typer command converts it (and checks it); ValueError when it would
+    refuse it, or the value is one :func:`parse` leaves to it."""
+    if not value or (value.startswith("-") and name in ("store", "policy")):
+        raise ValueError(value)  # (click takes the next argument as the value, whatever it is)
+    if name in ("timeout", "interval"):
+        number = float(value)
+        if not number > 0:  # also NaN
+            raise ValueError(value)
+        return number
+    if name == "count":
+        count = int(value)
+        if count < 1:
+            raise ValueError(value)
+        return count
+    if name == "output" and value not in MODES:
+        raise ValueError(value)
+    return Path(value) if name in ("store", "policy") else value
+
+
+def _root(argv: list[str]) -> tuple[Path | None, int]:
+    """The root options' ``--store`` and where the command's name is."""
+    store: Path | None = None
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        arg = argv[i]
+        if arg == "--debug":
+            i += 1
+        elif arg == "--store" and i + 1 < len(argv) and store is None:
+            store, i = _convert("store", argv[i + 1]), i + 2
+        elif arg.startswith("--store=") and store is None:
+            store, i = _convert("store", arg.partition("=")[2]), i + 1
+        else:
+            raise ValueError(arg)
+    return store, i
+
+
+def _run_options(args: RunArgs, rest: list[str]) -> None:
+    """Run's options after the image into ``args`` (the last of a repeated one wins, as in
+    click; --param adds up)."""
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in FLAGS and not eq:
+            setattr(args, FLAGS[name], True)
+        elif name in VALUES:
+            if not eq:
+                if not rest:
+                    raise ValueError(arg)
+                value = rest.pop(0)
+            field = VALUES[name]
+            if field == "param":
+                args.param.append(_convert(field, value))
+            else:
+                setattr(args, field, _convert(field, value))
+        elif arg.startswith("--") and arg != "--" and name not in ("--help", *FLAGS):
+            args.extra.append(arg)  # a param of the gadget (click: an unknown option)
+        elif not arg.startswith("-"):
+            args.extra.append(arg)  # (click: an extra argument; run refuses it)
+        else:
+            raise ValueError(arg)
+
+
+def parse(argv: list[str]) -> tuple[Path | None, RunArgs] | None:
+    """``(the root's --store, run's options)`` of a plain `gadget run` line; None for any
+    other line (another command, --help, a form only click reads: see the module's doc)."""
+    if os.environ.get(COMPLETE_VAR):
+        return None  # a completion script asks for candidates
+    try:
+        store, at = _root(argv)
+        if argv[at:at + 1] != ["run"] or at + 1 >= len(argv) or argv[at + 1].startswith("-"):
+            return None
+        args = RunArgs(argv[at + 1])
+        _run_options(args, list(argv[at + 2:]))
+    except ValueError:  # a line only the typer command reads
+        return None
+    return store, args
+
+
+__all__ = ["FLAGS", "MODES", "VALUES", "RunArgs", "parse"]
