@@ -160,6 +160,9 @@ def test_errors_are_one_line_with_their_exit_code(builder: dict, engine: dict[st
         "(--builder-image-pull missing), or make it with 'gadget builder create -t "
         "localhost/gadgetsmith-no-such:1'"], err
 
+    rc, _, err, _ = build(str(gadget), "--builder-image", "Not A/Reference", "--no-store", env=engine)
+    assert rc == 2 and len(error_lines(err)) == 1 and "--builder-image 'Not A/Reference'" in err, err
+
     rc, _, err, _ = build(str(gadget), "--builder", "--local", "--no-store", env=engine)
     assert rc == 2 and error_lines(err) == [
         "error: --local compiles with this host's clang: drop --builder, --builder-image and "

@@ -4,7 +4,7 @@ podman's Docker-compatible socket (``podman system service``)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -175,12 +175,14 @@ def remove_container(container: Any) -> None:
             pass
 
 
-def install(engine: Engine, image: BuilderImage) -> bool:
+def install(engine: Engine, image: BuilderImage, log: Callable[[str], None] | None = None) -> bool:
     """Load ``image`` into the engine unless it has it under that name and ID already;
     True when it was loaded."""
     have = engine.image(image.reference)
     if have is not None and have.id == image.id:
         return False
+    if log:
+        log(f"loading {image.reference} ({sum(la.size for la in image.layers) >> 20} MB) into {engine.url}")
     cache = cache_dir()
     with owned_tempdir(".load-", cache) as tmp:
         archive = tmp / "image.tar"

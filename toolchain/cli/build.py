@@ -9,6 +9,7 @@ from typing import Annotated
 
 import click
 import typer
+from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain import sdk
 from gadgetsmith.toolchain.build.driver import ALL_ARCHES, BuildResult, ObjectCompiler
 from gadgetsmith.toolchain.build.driver import build as build_gadget
@@ -105,6 +106,11 @@ def builder_compiler(builder: bool, image: str | None, pull: str | None,
                          "and --builder-image-pull, or drop --local")
     if not wanted:
         return None
+    if image is not None:
+        try:
+            parse(image)
+        except InvalidReference as e:
+            raise UsageError(f"--builder-image {image!r}: {e}") from None
     policy: PullPolicy = "missing"
     for p in PULL_POLICIES:
         if p == pull:

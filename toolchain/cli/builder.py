@@ -54,8 +54,9 @@ def create(tag: BuilderTagOpt = DEFAULT_IMAGE, refresh: RefreshOpt = False,
     Example: DOCKER_HOST=unix:///run/podman/podman.sock gadget builder create -t localhost/builder:1
     """
     engine = Engine.connect()
-    image = make_image(tag, refresh, _log(fmt))
-    loaded = install(engine, image)
+    log = _log(fmt)
+    image = make_image(tag, refresh, log)
+    loaded = install(engine, image, log)
     versions = {k.removeprefix(f"{LABEL}.package."): v for k, v in image.labels.items()
                 if k.startswith(f"{LABEL}.package.")}
     if fmt.structured:
