@@ -29,8 +29,9 @@ class DirectorySource:
     """A gadget source directory: built (this host's architecture only, nothing stored)
     when loaded; its gadget.yaml (or build.yaml's ``metadata``) is the metadata."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, no_cache: bool = False) -> None:
         self.path = Path(path)
+        self.no_cache = no_cache  # compile even when the build cache has the object
         self._wasm: bytes | None = None
 
     @property
@@ -41,7 +42,7 @@ class DirectorySource:
         # the build driver (clang discovery, the SDK) only when a directory is run
         from gadgetsmith.toolchain.build.driver import build_for_host_with_wasm
 
-        data, metadata, self._wasm = build_for_host_with_wasm(self.path)
+        data, metadata, self._wasm = build_for_host_with_wasm(self.path, self.no_cache)
         return data, metadata
 
     def btfgen_layer(self) -> bytes | None:
@@ -144,7 +145,7 @@ def _is_elf(path: Path) -> bool:
 
 
 def resolve_source(image: str, store: Path | None = None, policy: Policy | Path | str | None = None,
-                   no_verify: bool = False) -> GadgetSource:
+                   no_verify: bool = False, no_cache: bool = False) -> GadgetSource:
     """The source `gadget run IMAGE` means (nothing is read yet but the policy file).
     ``policy``: a loaded Policy, or the --policy file (default: the applicable one, see
     :func:`~gadgetsmith.toolchain.policy.load_policy`). A local source the policy refuses
@@ -153,7 +154,7 @@ def resolve_source(image: str, store: Path | None = None, policy: Policy | Path 
     kind = local_kind(image)
     if kind is not None:
         pol.check_local_source(kind, image)
-        return DirectorySource(image) if kind == "dir" else ObjectFile(image)
+        return DirectorySource(image, no_cache) if kind == "dir" else ObjectFile(image)
     return CheckedImage(store, image, pol, no_verify)
 
 

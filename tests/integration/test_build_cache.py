@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from gadgetsmith.toolchain.build.compile import find_toolchain
+
+from ..conftest import REPO
 
 GADGET = str(Path(sys.executable).parent / "gadget")
 
@@ -218,3 +221,16 @@ def test_a_build_for_gadget_run_dir_uses_the_cache(g: Gadget) -> None:
                          capture_output=True, check=True).stdout
     assert int(out) > 0
     assert g.compiles() == 1
+
+
+def test_gadget_run_dir_uses_the_cache(g: Gadget, root: None) -> None:
+    g.dir = g.root / "trace_open"
+    shutil.copytree(REPO / "sample-gadgets" / "trace_open", g.dir)
+    g.build()
+    assert g.compiles() == 1
+    run = ("run", str(g.dir), "--host", "--timeout", "0.5", "-o", "json")
+    g.gadget(*run)
+    assert g.compiles() == 1
+    g.env["GADGETSMITH_BUILD_CACHE"] = "off"
+    g.gadget(*run)
+    assert g.compiles() == 2

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gadgetsmith.runtime.bpf.loader import host_arch
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.runtime.wasm.probe import Additions
 from gadgetsmith.toolchain import sdk
@@ -252,7 +251,7 @@ def build_for_host(gadget_dir: Path | str, no_cache: bool = False) -> tuple[byte
 def build_for_host_with_wasm(gadget_dir: Path | str, no_cache: bool = False,
                              ) -> tuple[bytes, dict[str, Any], bytes | None]:
     """:func:`build_for_host`, and the gadget's WASM module (None without one)."""
-    arch = host_arch()
+    arch = sdk.host_arch()
     with owned_tempdir("gadget-run-") as tmp:
         res = build(gadget_dir, arches=[arch], output_dir=tmp, no_store=True, no_cache=no_cache)
         data = res.objects[arch].read_bytes()

@@ -36,6 +36,13 @@ _HOST_MULTIARCH = {
 }
 
 
+def host_arch() -> str:
+    """This machine's architecture as images name it (amd64, arm64; else platform's name):
+    what the runtime's loader says, without importing it (libbpf's bindings)."""
+    m = platform.machine().lower()
+    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(m, m)
+
+
 def vmlinux_dir(arch: str) -> Path:
     """Directory holding the vmlinux.h for ``arch`` (amd64 or arm64)."""
     if arch not in ARCHES:
