@@ -234,3 +234,18 @@ def test_gadget_run_dir_uses_the_cache(g: Gadget, root: None) -> None:
     g.env["GADGETSMITH_BUILD_CACHE"] = "off"
     g.gadget(*run)
     assert g.compiles() == 2
+
+
+def test_a_broken_gadget_yaml_is_reported_before_a_compile_error(g: Gadget) -> None:
+    """gadget.yaml is parsed while clang compiles: its error still comes first."""
+    (g.dir / "gadget.yaml").write_text("name: [unclosed\n")
+    (g.dir / "program.bpf.c").write_text("int broken(\n")
+    proc = subprocess.run([GADGET, "build", str(g.dir), "--arch", "amd64"], env=g.env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "gadget.yaml" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    (g.dir / "gadget.yaml").write_text("name: fine\n")
+    proc = subprocess.run([GADGET, "build", str(g.dir), "--arch", "amd64"], env=g.env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "compile failed" in proc.stderr, proc.stderr
+    assert g.entries("manifests") == []  # a failed compile stores nothing

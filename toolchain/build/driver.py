@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,13 +167,14 @@ def build(
     arches = _checked_arches(arches)
     spec = buildspec.load(gadget_dir, build_file)
     cflags = check_cflags(spec.cflags, spec.gadget_dir, str(spec.build_file or spec.gadget_dir))
-    md = Metadata.read(spec.metadata)
     btfgen_step = _btfgen_step(btfgen, btfhub_archive, arches, spec.ebpf_source is not None)
     # open the store before compiling so a bad --store fails fast
     store = None if no_store else open_store(store_path)
-    with _objects_dir(output_dir, store) as outdir:
-        objects, wasm_build, notes = _compile(spec, arches, outdir, toolchain, cflags, compiler,
-                                              None if no_cache else ObjectCache.default())
+    with ThreadPoolExecutor(max_workers=1) as pool, _objects_dir(output_dir, store) as outdir:
+        md_job = pool.submit(Metadata.read, spec.metadata)  # parsed while clang compiles
+        objects, wasm_build, notes = _compile_then(md_job, spec, arches, outdir, toolchain, cflags,
+                                                   compiler, None if no_cache else ObjectCache.default())
+        md = md_job.result()
         wasm = wasm_build.data if wasm_build else None
         obj_info = None
         if objects and (update_metadata or (validate_metadata and md.raw is not None)):
@@ -198,6 +199,19 @@ def build(
         kept = objects if output_dir is not None else {}
     return BuildResult(image, reference, kept, store is not None, moved, warnings, update_log,
                        btfgen_summary, wasm_build, md.data)
+
+
+def _compile_then(md_job: Future[Metadata], spec: buildspec.BuildSpec, arches: Sequence[str],
+                  outdir: Path, toolchain: Toolchain | None, cflags: list[str],
+                  compiler: ObjectCompiler | None, cache: ObjectCache | None,
+                  ) -> tuple[dict[str, Path], WasmBuild | None, list[str]]:
+    """:func:`_compile`, but a gadget.yaml that does not parse (``md_job``) is the error
+    reported when both fail, as when it was read before compiling."""
+    try:
+        return _compile(spec, arches, outdir, toolchain, cflags, compiler, cache)
+    except GadgetError:
+        md_job.result()
+        raise
 
 
 def _compile(spec: buildspec.BuildSpec, arches: Sequence[str], outdir: Path,
