@@ -1,6 +1,6 @@
-"""`gadget run`'s start-up reads its command line without click (cli/runargs.py): every
-line it reads must be read as the typer command reads it, and every other line is left
-to the typer command."""
+"""`gadget run`, `list` and `inspect` read a plain command line without click
+(cli/runargs.py): every line it reads must be read as the typer command reads it, and
+every other line is left to the typer command."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import typer
 from gadgetsmith.toolchain.cli.app import app, load_command
 from gadgetsmith.toolchain.cli.commands import BY_NAME
-from gadgetsmith.toolchain.cli.runargs import RunArgs, parse
+from gadgetsmith.toolchain.cli.output import Output
+from gadgetsmith.toolchain.cli.runargs import COMMANDS, parse
 
 PLAIN = [
     ["run", "trace_open:dev"],
@@ -28,8 +29,17 @@ PLAIN = [
     ["run", "x", "--comm=--host", "--x", "=y"],
     ["run", "x", "--filter", "-x", "-p", "--a=b", "--sort", "-count"],  # click takes any next argument
 ]
+PLAIN += [
+    ["list"], ["list", "-o", "json"], ["--store", "/s", "list", "--no-trunc", "--output=yaml"],
+    ["list", "--store", "a", "-o", "jsonpretty", "-o", "columns"],
+    ["inspect", "x:1"], ["inspect", "x:1", "-o", "json", "--store", "/s"],
+    ["--debug", "inspect", "sha256:abc", "--output", "yaml"],
+]
 NOT_PLAIN = [
-    ["list"], ["run"], ["run", "--host", "x"], ["run", "x", "--help"], ["run", "x", "-h"],
+    ["list", "--format", "json"], ["list", "x"], ["list", "--comm", "x"], ["list", "-h"],
+    ["list", "-o", "text"], ["inspect"], ["inspect", "-o", "json", "x"], ["inspect", "x", "y"],
+    ["inspect", "x", "--no-trunc"], ["tag", "a", "b"], ["run"], ["run", "--host", "x"],
+    ["run", "x", "--help"], ["run", "x", "-h"],
     ["--version"], ["-h", "run", "x"], ["run", "x", "--count", "0"], ["run", "x", "--count", "a"],
     ["run", "x", "--timeout", "-1"], ["run", "x", "--timeout", "nan"], ["run", "x", "-o", "JSON"],
     ["run", "x", "-ojson"], ["run", "x", "--host=true"], ["run", "x", "--filter"],
@@ -39,31 +49,56 @@ NOT_PLAIN = [
 ]
 
 
-def _click(argv: list[str]) -> tuple[Path | None, RunArgs]:
-    """The root's --store and run's options as the typer commands parse ``argv``."""
+def _click(argv: list[str]) -> tuple[Path | None, object]:
+    """The root's --store and the command's options as the typer commands parse ``argv``."""
     root = typer.main.get_command(app)
-    at = argv.index("run")
+    at = next(i for i, a in enumerate(argv) if a in COMMANDS)
     with root.make_context("gadget", argv[:at + 1], resilient_parsing=True) as rctx:
         store = None if rctx.params["store"] is None else Path(rctx.params["store"])
-    cmd = load_command(BY_NAME["run"])
-    with cmd.make_context("run", list(argv[at + 1:])) as ctx:
+    cmd = load_command(BY_NAME[argv[at]])
+    with cmd.make_context(argv[at], list(argv[at + 1:])) as ctx:
         p = dict(ctx.params)
-        p["param"] = list(p["param"] or [])
-        p["output"] = getattr(p["output"], "value", p["output"])  # typer makes the enum later
+        if argv[at] == "run":
+            p["param"] = list(p["param"] or [])
+            p["output"] = getattr(p["output"], "value", p["output"])  # typer makes the enum later
+            p["extra"] = list(ctx.args)
+        else:
+            p["fmt"] = Output(p["fmt"])
         for k in ("store", "policy"):
-            p[k] = None if p[k] is None else Path(p[k])
-        p["extra"] = list(ctx.args)
-        fields = {f.name for f in dataclasses.fields(RunArgs)}
-        return store, RunArgs(**{k: v for k, v in p.items() if k in fields})
+            if k in p:
+                p[k] = None if p[k] is None else Path(p[k])
+        make = COMMANDS[argv[at]].make
+        fields = {f.name for f in dataclasses.fields(make)}
+        return store, make(**{k: v for k, v in p.items() if k in fields})
 
 
 @pytest.mark.parametrize("argv", PLAIN, ids=" ".join)
 def test_plain_run_lines_are_read_as_click_reads_them(argv: list[str]) -> None:
     got = parse(argv)
     assert got is not None
-    assert got == _click(argv)
+    store, command, args = got
+    assert command is COMMANDS[argv[next(i for i, a in enumerate(argv) if a in COMMANDS)]]
+    assert (store, args) == _click(argv)
 
 
 @pytest.mark.parametrize("argv", NOT_PLAIN, ids=" ".join)
 def test_other_lines_go_to_the_typer_command(argv: list[str]) -> None:
     assert parse(argv) is None
+
+
+def test_plain_list_imports_neither_typer_nor_click(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.argv = ["gadget", "--store", {str(tmp_path / "store")!r}, "list", "-o", "json"]
+from gadgetsmith.toolchain.cli import entry
+try:
+    entry.run()
+except SystemExit as e:
+    assert e.code == 0, e.code
+print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "click", "rich"}}))
+"""
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.splitlines() == ["[]", "[]"], res.stderr  # no images; no typer

@@ -10,43 +10,17 @@ scripts: ``--format text|table|json`` (json is the indented form it always print
 
 from __future__ import annotations
 
-import json
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import click
 import typer
 from click.core import ParameterSource
-from gadgetsmith.runtime.events import yamltext
+from gadgetsmith.toolchain.cli.output import Output as Output
+from gadgetsmith.toolchain.cli.output import print_json as print_json
 from gadgetsmith.toolchain.cli.state import State as State
 from gadgetsmith.toolchain.cli.state import state as state
 from gadgetsmith.toolchain.cli.state import store_path as store_path
-
-
-class Output(str, Enum):
-    """The values of ``-o/--output``, as ig's (``columns`` is text for people)."""
-
-    columns = "columns"
-    json = "json"
-    jsonpretty = "jsonpretty"
-    yaml = "yaml"
-
-    @property
-    def structured(self) -> bool:
-        """For programs (json, jsonpretty, yaml), not people."""
-        return self is not Output.columns
-
-
-def print_json(data: object, output: Output = Output.jsonpretty) -> None:
-    """``data`` as ``output`` says: one JSON line, indented JSON, or YAML."""
-    if output is Output.yaml:  # (what JSON would hold: paths and dates as text)
-        typer.echo(yamltext.dump(json.loads(json.dumps(data, default=str))), nl=False)
-    elif output is Output.json:
-        typer.echo(json.dumps(data, separators=(",", ":"), default=str))
-    else:
-        typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
-
 
 #: the hidden ``--format`` of earlier releases -> the -o value it means
 _FORMAT_ALIAS = {"text": Output.columns, "table": Output.columns, "json": Output.jsonpretty}

@@ -1,7 +1,9 @@
-"""The `gadget` console script. A plain `gadget run` line (cli/runargs.py) goes straight to
-run's work (cli/runcore.py), without importing typer and click: its first event comes that
-much sooner. Every other line goes to the typer root (cli/app.py). Modules are imported by
-name when chosen, as the lazy command group imports a command's module."""
+"""The `gadget` console script. A plain `gadget run`, `list` or `inspect` line
+(cli/runargs.py) goes straight to the command's work (cli/runcore.py, cli/plain.py,
+cli/plaininspect.py) without importing typer and click: run's first event comes that much
+sooner, list and inspect return sooner. Every other line goes to the typer root
+(cli/app.py). Modules are imported by name when chosen, as the lazy command group imports
+a command's module."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ def run() -> None:
     if plain is None:
         importlib.import_module(f"{_PKG}.app").run()
         return
-    state.store, args = plain
+    state.store, command, args = plain
     state.debug = "--debug" in argv or os.environ.get("GADGETSMITH_DEBUG", "") not in ("", "0")
+    module, _, function = command.target.partition(":")
     try:
-        importlib.import_module(f"{_PKG}.runcore").execute(args)
+        getattr(importlib.import_module(f"{_PKG}.{module}"), function)(args)
         code = 0
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line unless --debug
         code = _failed(e)

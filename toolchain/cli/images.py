@@ -13,7 +13,9 @@ from gadgetsmith.toolchain.cli.common import (
     print_json,
     store_path,
 )
-from gadgetsmith.toolchain.cli.output import human_size, print_table
+from gadgetsmith.toolchain.cli.output import human_size
+from gadgetsmith.toolchain.cli.plain import list_command
+from gadgetsmith.toolchain.cli.runargs import ListArgs
 from gadgetsmith.toolchain.oci.store import open_store
 from gadgetsmith.toolchain.oci.views import list_images
 
@@ -39,22 +41,7 @@ def list_(
 
     Example: gadget list -o json
     """
-    rows = list_images(store_path(store))
-    if fmt.structured:
-        print_json(rows, fmt)
-        return
-    print_table(
-        ["REPOSITORY", "TAG", "DIGEST", "CREATED"],
-        [
-            [
-                r["repository"],
-                r["tag"],
-                r["digest"] if no_trunc else r["digest"].removeprefix("sha256:")[:12],
-                r["created_ago"],
-            ]
-            for r in rows
-        ],
-    )
+    list_command(ListArgs(fmt, no_trunc, store))
 
 
 def tag(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from gadgetsmith.toolchain.cli.common import Output, OutputOpt, StoreOpt, print_json, store_path
+from gadgetsmith.toolchain.cli.common import Output, OutputOpt, StoreOpt
 from gadgetsmith.toolchain.cli.images import complete_image
-from gadgetsmith.toolchain.cli.output import print_inspect
-from gadgetsmith.toolchain.oci.inspect import inspect_image
+from gadgetsmith.toolchain.cli.plaininspect import inspect_command
+from gadgetsmith.toolchain.cli.runargs import InspectArgs
 
 
 def inspect(
@@ -21,8 +21,4 @@ def inspect(
 
     Example: gadget inspect trace_open:dev -o json
     """
-    info = inspect_image(store_path(store), image)
-    if fmt.structured:
-        print_json(info, fmt)
-        return
-    print_inspect(info)
+    inspect_command(InspectArgs(image, fmt, store))

@@ -1,10 +1,42 @@
-"""Human-readable printing (rich tables on a TTY, plain aligned text when piped)."""
+"""Printing results: human-readable tables and reports, and the -o/--output values with
+their JSON/YAML printing (the stdlib only: the commands cli/entry.py starts without typer
+print through it too)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from enum import Enum
 from typing import Any
+
+from gadgetsmith.runtime.events import yamltext
+
+
+class Output(str, Enum):
+    """The values of ``-o/--output``, as ig's (``columns`` is text for people)."""
+
+    columns = "columns"
+    json = "json"
+    jsonpretty = "jsonpretty"
+    yaml = "yaml"
+
+    @property
+    def structured(self) -> bool:
+        """For programs (json, jsonpretty, yaml), not people."""
+        return self is not Output.columns
+
+
+def print_json(data: object, output: Output = Output.jsonpretty) -> None:
+    """``data`` as ``output`` says: one JSON line, indented JSON, or YAML (on stdout,
+    flushed, as ``typer.echo`` writes it)."""
+    if output is Output.yaml:  # (what JSON would hold: paths and dates as text)
+        sys.stdout.write(yamltext.dump(json.loads(json.dumps(data, default=str))))
+        sys.stdout.flush()
+    elif output is Output.json:
+        print(json.dumps(data, separators=(",", ":"), default=str), flush=True)
+    else:
+        print(json.dumps(data, indent=2, sort_keys=False, default=str), flush=True)
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:

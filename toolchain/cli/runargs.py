@@ -1,13 +1,14 @@
-"""`gadget run`'s command line read without typer or click, for its start-up (first event).
+"""Plain command lines of `gadget run`, `list` and `inspect` read without typer or click,
+for their start-up (run's first event, the others' latency).
 
 :func:`parse` understands the plain forms only: root options ``--store S``/``--debug``,
-then ``run IMAGE`` and run's own options after the image, as ``--opt value``, ``--opt=value``
-or ``-o value``; any other argument starting with ``--`` is the gadget's param, kept in
-order as click keeps unknown options. Whatever else the line holds (``--help``, an option
-before the image, a value that is missing, empty or would not convert, a path starting with ``-``,
-a short option it does not know, ``--``) gives None: the typer command parses that line,
-with its own errors and help. tests/unit/test_run_args.py checks that both read the same
-lines the same way.
+then the command, its argument (run's image, inspect's reference) and its own options
+after it, as ``--opt value``, ``--opt=value`` or ``-o value``; for run, any other argument
+starting with ``--`` is the gadget's param, kept in order as click keeps unknown options.
+Whatever else the line holds (``--help``, an option before the argument, a value that is
+missing, empty or would not convert, a path starting with ``-``, an option it does not
+know, ``--``) gives None: the typer command parses that line, with its own errors and
+help. tests/unit/test_run_args.py checks that both read the same lines the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gadgetsmith.toolchain.cli.commands import COMPLETE_VAR
+from gadgetsmith.toolchain.cli.output import Output
 
 
 @dataclass
@@ -47,6 +49,24 @@ class RunArgs:
     extra: list[str] = field(default_factory=list)
 
 
+@dataclass
+class ListArgs:
+    """`gadget list`'s options."""
+
+    fmt: Output = Output.columns
+    no_trunc: bool = False
+    store: Path | None = None
+
+
+@dataclass
+class InspectArgs:
+    """`gadget inspect`'s argument and options."""
+
+    image: str
+    fmt: Output = Output.columns
+    store: Path | None = None
+
+
 #: run's options that take a value: spelling -> RunArgs field
 VALUES = {
     "--param": "param", "-p": "param", "--filter": "filter_", "-F": "filter_",
@@ -60,6 +80,29 @@ VALUES = {
 #: run's flags
 FLAGS = {"--host": "host", "--no-verify": "no_verify"}
 MODES = ("columns", "json", "jsonpretty", "yaml")
+_OUT = {"-o": "fmt", "--output": "fmt", "--store": "store"}
+
+
+@dataclass(frozen=True)
+class Plain:
+    """What :func:`parse` reads of one command: its argument (the args' first field) or
+    none, its options taking a value and its flags (spelling -> field); ``params``: the
+    other ``--`` arguments are kept in ``extra`` (run's gadget params). ``target``: the
+    ``module:function`` of this package that does the command's work, given the args."""
+
+    make: Any
+    argument: bool
+    values: dict[str, str]
+    flags: dict[str, str]
+    params: bool
+    target: str
+
+
+COMMANDS = {
+    "run": Plain(RunArgs, True, VALUES, FLAGS, True, "runcore:execute"),
+    "list": Plain(ListArgs, False, _OUT, {"--no-trunc": "no_trunc"}, False, "plain:list_command"),
+    "inspect": Plain(InspectArgs, True, _OUT, {}, False, "plaininspect:inspect_command"),
+}
 
 
 def _convert(name: str, value: str) -> Any:
@@ -77,8 +120,10 @@ def _convert(name: str, value: str) -> Any:
         if count < 1:
             raise ValueError(value)
         return count
-    if name == "output" and value not in MODES:
+    if name in ("output", "fmt") and value not in MODES:
         raise ValueError(value)
+    if name == "fmt":
+        return Output(value)
     return Path(value) if name in ("store", "policy") else value
 
 
@@ -99,46 +144,56 @@ def _root(argv: list[str]) -> tuple[Path | None, int]:
     return store, i
 
 
-def _run_options(args: RunArgs, rest: list[str]) -> None:
-    """Run's options after the image into ``args`` (the last of a repeated one wins, as in
-    click; --param adds up)."""
+def _options(plain: Plain, args: Any, rest: list[str]) -> None:
+    """The options after the argument into ``args`` (the last of a repeated one wins, as in
+    click; run's --param adds up)."""
     while rest:
         arg = rest.pop(0)
         name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in FLAGS and not eq:
-            setattr(args, FLAGS[name], True)
-        elif name in VALUES:
+        if name in plain.flags and not eq:
+            setattr(args, plain.flags[name], True)
+        elif name in plain.values:
             if not eq:
                 if not rest:
                     raise ValueError(arg)
                 value = rest.pop(0)
-            field = VALUES[name]
+            field = plain.values[name]
             if field == "param":
                 args.param.append(_convert(field, value))
             else:
                 setattr(args, field, _convert(field, value))
-        elif arg.startswith("--") and arg != "--" and name not in ("--help", *FLAGS):
+        elif plain.params and arg.startswith("--") and arg != "--" and name not in (
+                "--help", *plain.flags):
             args.extra.append(arg)  # a param of the gadget (click: an unknown option)
-        elif not arg.startswith("-"):
+        elif plain.params and not arg.startswith("-"):
             args.extra.append(arg)  # (click: an extra argument; run refuses it)
         else:
             raise ValueError(arg)
 
 
-def parse(argv: list[str]) -> tuple[Path | None, RunArgs] | None:
-    """``(the root's --store, run's options)`` of a plain `gadget run` line; None for any
-    other line (another command, --help, a form only click reads: see the module's doc)."""
+def parse(argv: list[str]) -> tuple[Path | None, Plain, Any] | None:
+    """``(the root's --store, the command, its args)`` of a plain `gadget run`, `list` or
+    `inspect` line; None for any other line (another command, --help, a form only click
+    reads: see the module's doc)."""
     if os.environ.get(COMPLETE_VAR):
         return None  # a completion script asks for candidates
     try:
         store, at = _root(argv)
-        if argv[at:at + 1] != ["run"] or at + 1 >= len(argv) or argv[at + 1].startswith("-"):
+        plain = COMMANDS.get(argv[at]) if at < len(argv) else None
+        if plain is None:
             return None
-        args = RunArgs(argv[at + 1])
-        _run_options(args, list(argv[at + 2:]))
+        rest = argv[at + 1:]
+        if plain.argument:
+            if not rest or rest[0].startswith("-"):
+                return None
+            args, rest = plain.make(rest[0]), rest[1:]
+        else:
+            args = plain.make()
+        _options(plain, args, list(rest))
     except ValueError:  # a line only the typer command reads
         return None
-    return store, args
+    return store, plain, args
 
 
-__all__ = ["FLAGS", "MODES", "VALUES", "RunArgs", "parse"]
+__all__ = ["COMMANDS", "FLAGS", "MODES", "VALUES", "InspectArgs", "ListArgs", "Plain", "RunArgs",
+           "parse"]
