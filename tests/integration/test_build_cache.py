@@ -249,3 +249,11 @@ def test_a_broken_gadget_yaml_is_reported_before_a_compile_error(g: Gadget) -> N
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "compile failed" in proc.stderr, proc.stderr
     assert g.entries("manifests") == []  # a failed compile stores nothing
+
+
+def test_a_source_using_the_build_time_is_not_cached(g: Gadget) -> None:
+    (g.dir / "local.h").write_text('#define LOCAL 2\nstatic const char built[] = __DATE__;\n')
+    g.build()
+    g.build()
+    assert g.compiles() == 2
+    assert g.entries("manifests") == []

@@ -46,6 +46,9 @@ VERSION = "v1"
 CLANG_ENV = ("CPATH", "C_INCLUDE_PATH", "CPLUS_INCLUDE_PATH", "OBJC_INCLUDE_PATH",
              "CCC_OVERRIDE_OPTIONS", "COMPILER_PATH", "SOURCE_DATE_EPOCH")
 _TIME_MACROS = re.compile(rb"__(?:DATE|TIME|TIMESTAMP)__")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+#: where headers are not searched for __DATE__ (system and SDK headers do not use it)
+_SYSTEM_HEADERS = ("/usr/include/", "/usr/lib/", str(sdk.SDK_ROOT) + os.sep)
 #: a file changed less than this before it was hashed is hashed again next time (its
 #: timestamps may not tell a later write of the same size apart)
 _SETTLE_NS = 2_000_000_000
@@ -169,7 +172,7 @@ class ObjectCache:
     def fetch(self, lookup: Lookup) -> bytes | None:
         """The stored object when every file it was compiled from is unchanged."""
         manifest = _read_manifest(self._manifest(lookup.key))
-        if manifest is None or not _deps_unchanged(manifest["deps"]):
+        if manifest is None or not _deps_unchanged(manifest["deps"]):  # (None: unreadable)
             self.misses += 1
             return None
         digest = manifest["object"]
@@ -192,7 +195,7 @@ class ObjectCache:
             digest = _file_digest(path)
             if st is None or digest is None or max(st[3], st[4]) >= lookup.started_ns:
                 return False  # gone, or written while clang ran: what did it read?
-            if not path.startswith(("/usr/", str(sdk.SDK_ROOT))) and _uses_build_time(path):
+            if not path.startswith(_SYSTEM_HEADERS) and _uses_build_time(path):
                 return False
             settled = max(st[3], st[4]) < time.time_ns() - _SETTLE_NS
             entries.append([path, digest, st if settled else None])
@@ -241,8 +244,12 @@ def _read_manifest(path: Path) -> dict[str, Any] | None:
         data = json.loads(body)
     except ValueError:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("object"), str) or \
-            not isinstance(data.get("deps"), list):
+    if not isinstance(data, dict) or not _HEX64.fullmatch(str(data.get("object"))):
+        return None
+    deps = data.get("deps")
+    if not isinstance(deps, list) or not all(
+            isinstance(d, list) and len(d) == 3 and isinstance(d[0], str) and isinstance(d[1], str)
+            and (d[2] is None or isinstance(d[2], list)) for d in deps):
         return None
     return data
 
