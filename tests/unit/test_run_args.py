@@ -34,11 +34,19 @@ PLAIN += [
     ["list", "--store", "a", "-o", "jsonpretty", "-o", "columns"],
     ["inspect", "x:1"], ["inspect", "x:1", "-o", "json", "--store", "/s"],
     ["--debug", "inspect", "sha256:abc", "--output", "yaml"],
+    ["push", "x:1"], ["push", "x:1", "h:5000/r/x:1", "--insecure-registries", "h:5000", "-o", "json"],
+    ["push", "x:1", "--sign", "--key", "k.key", "--recursive", "h/r:1", "--no-signature"],
+    ["push", "x:1", "--authfile", "a.json", "--ca-file", "ca.pem", "--policy", "p.yaml",
+     "--insecure-registries", "a:1", "--insecure-registries=b:2,c:3", "--store", "s"],
+    ["pull", "h:5000/r/x:1"], ["pull", "h/r@sha256:ab", "--no-verify", "--no-signature", "-o", "yaml"],
+    ["--store", "s", "pull", "h/r:1", "--insecure-registries", "h", "--authfile=a", "--ca-file", "c"],
 ]
 NOT_PLAIN = [
     ["list", "--format", "json"], ["list", "x"], ["list", "--comm", "x"], ["list", "-h"],
     ["list", "-o", "text"], ["inspect"], ["inspect", "-o", "json", "x"], ["inspect", "x", "y"],
-    ["inspect", "x", "--no-trunc"], ["tag", "a", "b"], ["run"], ["run", "--host", "x"],
+    ["inspect", "x", "--no-trunc"], ["push", "a", "b", "c"], ["push", "--sign", "a"],
+    ["pull", "a", "b"], ["pull", "a", "--key", "k"], ["push", "a", "--key", "-k"], ["copy", "a", "b"],
+    ["tag", "a", "b"], ["run"], ["run", "--host", "x"],
     ["run", "x", "--help"], ["run", "x", "-h"],
     ["--version"], ["-h", "run", "x"], ["run", "x", "--count", "0"], ["run", "x", "--count", "a"],
     ["run", "x", "--timeout", "-1"], ["run", "x", "--timeout", "nan"], ["run", "x", "-o", "JSON"],
@@ -64,7 +72,9 @@ def _click(argv: list[str]) -> tuple[Path | None, object]:
             p["extra"] = list(ctx.args)
         else:
             p["fmt"] = Output(p["fmt"])
-        for k in ("store", "policy"):
+        if "insecure_registries" in p:
+            p["insecure_registries"] = list(p["insecure_registries"] or [])
+        for k in ("store", "policy", "authfile", "ca_file", "key"):
             if k in p:
                 p[k] = None if p[k] is None else Path(p[k])
         make = COMMANDS[argv[at]].make

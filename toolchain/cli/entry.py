@@ -1,7 +1,7 @@
-"""The `gadget` console script. A plain `gadget run`, `list` or `inspect` line
-(cli/runargs.py) goes straight to the command's work (cli/runcore.py, cli/plain.py,
-cli/plaininspect.py) without importing typer and click: run's first event comes that much
-sooner, list and inspect return sooner. Every other line goes to the typer root
+"""The `gadget` console script. A plain `gadget run`, `list`, `inspect`, `push` or `pull`
+line (cli/runargs.py) goes straight to the command's work (cli/runcore.py, cli/plain.py,
+cli/plaininspect.py, cli/plainregistry.py) without importing typer and click: run's first
+event comes that much sooner, the others return sooner. Every other line goes to the typer root
 (cli/app.py). Modules are imported by name when chosen, as the lazy command group imports
 a command's module."""
 
@@ -32,6 +32,9 @@ def run() -> None:
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line unless --debug
         code = _failed(e)
     sys.stdout.flush()
+    if state.fast_exit:  # as app.run(): the command's work is durable, skip finalisation
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -27,6 +27,11 @@ class Output(str, Enum):
         return self is not Output.columns
 
 
+def echo_err(text: str) -> None:
+    """A line on stderr, flushed (what ``typer.echo(text, err=True)`` writes)."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def print_json(data: object, output: Output = Output.jsonpretty) -> None:
     """``data`` as ``output`` says: one JSON line, indented JSON, or YAML (on stdout,
     flushed, as ``typer.echo`` writes it)."""

@@ -3,7 +3,6 @@ checked against the policy's keys before anything is stored."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
 import typer
@@ -16,13 +15,9 @@ from gadgetsmith.toolchain.cli.common import (
     OutputOpt,
     PolicyOpt,
     StoreDirOpt,
-    state,
-    store_path,
-    warn,
 )
-from gadgetsmith.toolchain.cli.registry import ProgressBar, remote_options, report_transfer
-from gadgetsmith.toolchain.registry.api import pull_image
-from gadgetsmith.toolchain.signing.enforce import pull_check
+from gadgetsmith.toolchain.cli.plainregistry import pull_command
+from gadgetsmith.toolchain.cli.runargs import PullArgs
 
 
 def pull(
@@ -42,10 +37,5 @@ def pull(
 
     Example: gadget pull registry.corp:5000/observability/trace_open:v1
     """
-    opts = remote_options(authfile, insecure_registries, ca_file, policy)
-    verifier = partial(pull_check, no_verify=no_verify, warn=warn)
-    with ProgressBar(f"pull {image}", fmt is Output.columns) as bar:
-        stats = pull_image(image, store_path=store_path(store), options=opts, progress=bar,
-                           with_signature=not no_signature, verifier=verifier)
-    report_transfer("Pulled", stats, fmt)
-    state.fast_exit = True
+    pull_command(PullArgs(image, no_signature, no_verify, authfile, list(insecure_registries or []),
+                          ca_file, policy, fmt, store))

@@ -1,10 +1,11 @@
-"""Plain command lines of `gadget run`, `list` and `inspect` read without typer or click,
-for their start-up (run's first event, the others' latency).
+"""Plain command lines of `gadget run`, `list`, `inspect`, `push` and `pull` read
+without typer or click, for their start-up (run's first event, the others' latency).
 
 :func:`parse` understands the plain forms only: root options ``--store S``/``--debug``,
-then the command, its argument (run's image, inspect's reference) and its own options
-after it, as ``--opt value``, ``--opt=value`` or ``-o value``; for run, any other argument
-starting with ``--`` is the gadget's param, kept in order as click keeps unknown options.
+then the command, its argument (run's image, the others' reference; push's destination
+too) and its own options after it, as ``--opt value``, ``--opt=value`` or ``-o value``;
+for run, any other argument starting with ``--`` is the gadget's param, kept in order as
+click keeps unknown options.
 Whatever else the line holds (``--help``, an option before the argument, a value that is
 missing, empty or would not convert, a path starting with ``-``, an option it does not
 know, ``--``) gives None: the typer command parses that line, with its own errors and
@@ -67,6 +68,39 @@ class InspectArgs:
     store: Path | None = None
 
 
+@dataclass
+class PushArgs:
+    """`gadget push`'s arguments and options."""
+
+    image: str
+    dest: str | None = None
+    no_signature: bool = False
+    sign: bool = False
+    key: Path | None = None
+    recursive: bool = False
+    authfile: Path | None = None
+    insecure_registries: list[str] = field(default_factory=list)
+    ca_file: Path | None = None
+    policy: Path | None = None
+    fmt: Output = Output.columns
+    store: Path | None = None
+
+
+@dataclass
+class PullArgs:
+    """`gadget pull`'s argument and options."""
+
+    image: str
+    no_signature: bool = False
+    no_verify: bool = False
+    authfile: Path | None = None
+    insecure_registries: list[str] = field(default_factory=list)
+    ca_file: Path | None = None
+    policy: Path | None = None
+    fmt: Output = Output.columns
+    store: Path | None = None
+
+
 #: run's options that take a value: spelling -> RunArgs field
 VALUES = {
     "--param": "param", "-p": "param", "--filter": "filter_", "-F": "filter_",
@@ -81,13 +115,19 @@ VALUES = {
 FLAGS = {"--host": "host", "--no-verify": "no_verify"}
 MODES = ("columns", "json", "jsonpretty", "yaml")
 _OUT = {"-o": "fmt", "--output": "fmt", "--store": "store"}
+_REMOTE = {**_OUT, "--authfile": "authfile", "--insecure-registries": "insecure_registries",
+           "--ca-file": "ca_file", "--policy": "policy"}
+#: fields that are paths, and fields an option adds to (repeatable)
+_PATHS = frozenset({"store", "policy", "authfile", "ca_file", "key"})
+_LISTS = frozenset({"param", "insecure_registries"})
 
 
 @dataclass(frozen=True)
 class Plain:
     """What :func:`parse` reads of one command: its argument (the args' first field) or
-    none, its options taking a value and its flags (spelling -> field); ``params``: the
-    other ``--`` arguments are kept in ``extra`` (run's gadget params). ``target``: the
+    none, its options taking a value and its flags (spelling -> field); ``second``: the
+    field of an optional second argument (push's destination); ``params``: the other
+    ``--`` arguments are kept in ``extra`` (run's gadget params). ``target``: the
     ``module:function`` of this package that does the command's work, given the args."""
 
     make: Any
@@ -96,19 +136,26 @@ class Plain:
     flags: dict[str, str]
     params: bool
     target: str
+    second: str = ""
 
 
 COMMANDS = {
     "run": Plain(RunArgs, True, VALUES, FLAGS, True, "runcore:execute"),
     "list": Plain(ListArgs, False, _OUT, {"--no-trunc": "no_trunc"}, False, "plain:list_command"),
     "inspect": Plain(InspectArgs, True, _OUT, {}, False, "plaininspect:inspect_command"),
+    "push": Plain(PushArgs, True, {**_REMOTE, "--key": "key"},
+                  {"--no-signature": "no_signature", "--sign": "sign", "--recursive": "recursive"},
+                  False, "plainregistry:push_command", second="dest"),
+    "pull": Plain(PullArgs, True, _REMOTE, {"--no-signature": "no_signature",
+                                             "--no-verify": "no_verify"},
+                  False, "plainregistry:pull_command"),
 }
 
 
 def _convert(name: str, value: str) -> Any:
     """A value as the typer command converts it (and checks it); ValueError when it would
     refuse it, or the value is one :func:`parse` leaves to it."""
-    if not value or (value.startswith("-") and name in ("store", "policy")):
+    if not value or (value.startswith("-") and name in _PATHS):
         raise ValueError(value)  # (click takes the next argument as the value, whatever it is)
     if name in ("timeout", "interval"):
         number = float(value)
@@ -124,7 +171,7 @@ def _convert(name: str, value: str) -> Any:
         raise ValueError(value)
     if name == "fmt":
         return Output(value)
-    return Path(value) if name in ("store", "policy") else value
+    return Path(value) if name in _PATHS else value
 
 
 def _root(argv: list[str]) -> tuple[Path | None, int]:
@@ -158,8 +205,8 @@ def _options(plain: Plain, args: Any, rest: list[str]) -> None:
                     raise ValueError(arg)
                 value = rest.pop(0)
             field = plain.values[name]
-            if field == "param":
-                args.param.append(_convert(field, value))
+            if field in _LISTS:
+                getattr(args, field).append(_convert(field, value))
             else:
                 setattr(args, field, _convert(field, value))
         elif plain.params and arg.startswith("--") and arg != "--" and name not in (
@@ -167,13 +214,15 @@ def _options(plain: Plain, args: Any, rest: list[str]) -> None:
             args.extra.append(arg)  # a param of the gadget (click: an unknown option)
         elif plain.params and not arg.startswith("-"):
             args.extra.append(arg)  # (click: an extra argument; run refuses it)
+        elif plain.second and not arg.startswith("-") and getattr(args, plain.second) is None:
+            setattr(args, plain.second, arg)
         else:
             raise ValueError(arg)
 
 
 def parse(argv: list[str]) -> tuple[Path | None, Plain, Any] | None:
-    """``(the root's --store, the command, its args)`` of a plain `gadget run`, `list` or
-    `inspect` line; None for any other line (another command, --help, a form only click
+    """``(the root's --store, the command, its args)`` of a plain `gadget run`, `list`,
+    `inspect`, `push` or `pull` line; None for any other line (another command, --help, a form only click
     reads: see the module's doc)."""
     if os.environ.get(COMPLETE_VAR):
         return None  # a completion script asks for candidates
@@ -195,5 +244,5 @@ def parse(argv: list[str]) -> tuple[Path | None, Plain, Any] | None:
     return store, plain, args
 
 
-__all__ = ["COMMANDS", "FLAGS", "MODES", "VALUES", "InspectArgs", "ListArgs", "Plain", "RunArgs",
-           "parse"]
+__all__ = ["COMMANDS", "FLAGS", "MODES", "VALUES", "InspectArgs", "ListArgs", "Plain", "PullArgs",
+           "PushArgs", "RunArgs", "parse"]

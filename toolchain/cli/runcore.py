@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 from collections.abc import Iterator
 
 from gadgetsmith.runtime.containers.collection import ContainerSelector
@@ -21,6 +20,7 @@ from gadgetsmith.runtime.errors import (
 from gadgetsmith.runtime.gadget import Gadget
 from gadgetsmith.runtime.pipeline.output import Output
 from gadgetsmith.runtime.pipeline.source import GadgetSource
+from gadgetsmith.toolchain.cli.output import echo_err
 from gadgetsmith.toolchain.cli.runargs import RunArgs
 from gadgetsmith.toolchain.cli.state import state, store_path
 from gadgetsmith.toolchain.errors import GadgetError, UsageError
@@ -58,11 +58,6 @@ def _selector(a: RunArgs) -> ContainerSelector:
     """The container options' selection (not yet validated)."""
     return ContainerSelector(a.containername or "", a.k8s_namespace or "", a.k8s_podname or "",
                              a.k8s_containername or "", a.runtimes or "", a.k8s_selector or "")
-
-
-def echo_err(text: str) -> None:
-    """A line on stderr, flushed (what ``typer.echo(text, err=True)`` writes)."""
-    print(text, file=sys.stderr, flush=True)
 
 
 def _params(param: list[str] | None) -> dict[str, str]:
