@@ -112,3 +112,22 @@ print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "click", "ric
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.splitlines() == ["[]", "[]"], res.stderr  # no images; no typer
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_plain_reader_knows_every_option_of_the_typer_command(name: str) -> None:
+    """An option added to a typer command and not to runargs: for run, the plain reader
+    would take it for a gadget param; for the others, the line goes to typer (slower, still
+    right). So run knows every option, and no plain reader knows one typer does not."""
+    import click
+
+    root = typer.main.get_command(app)
+    cmd = root.get_command(click.Context(root), name)
+    assert cmd is not None
+    spelled = {o for p in cmd.params if isinstance(p, click.Option)
+               for o in (*p.opts, *p.secondary_opts)} - {"--help", "-h"}
+    plain = COMMANDS[name]
+    known = set(plain.values) | set(plain.flags)
+    assert known <= spelled, f"runargs reads {sorted(known - spelled)}, which `gadget {name}` lacks"
+    if plain.params:
+        assert spelled <= known, f"runargs would read {sorted(spelled - known)} as gadget params"
