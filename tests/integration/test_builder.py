@@ -275,6 +275,10 @@ def test_pull_policies_against_a_registry(builder: dict, engine: dict[str, str],
         assert rc == 1 and "not in the container engine" in err, err
         rc, _, err, _ = build(gadget, "--builder-image", ref, "--no-store", env=env)  # missing
         assert rc == 0, err
+        # by digest, as `gadget builder push` printed it
+        rc, _, err, _ = build(gadget, "--builder-image", f"{ref.rsplit(':', 1)[0]}@{pushed['digest']}",
+                              "--no-store", env=env)
+        assert rc == 0, err
         assert pod.run("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip() == \
             builder["id"].removeprefix("sha256:")
         reg.stop()  # from here only the engine's copy exists

@@ -28,10 +28,10 @@ from gadgetsmith.toolchain.build import wasm
 from gadgetsmith.toolchain.build.compile import CompileSteps, Toolchain, compile_steps
 from gadgetsmith.toolchain.build.wasm import WasmBuild
 from gadgetsmith.toolchain.builder import BuilderOptions
-from gadgetsmith.toolchain.builder.engine import Engine, EngineError, remove_container
+from gadgetsmith.toolchain.builder.engine import Engine, EngineError, owner_labels, remove_container
 from gadgetsmith.toolchain.builder.image import LABEL, sdk_digest
 from gadgetsmith.toolchain.errors import UsageError
-from gadgetsmith.toolchain.fsutil import owned_tempdir, owner_tag
+from gadgetsmith.toolchain.fsutil import owned_tempdir
 from gadgetsmith.toolchain.metadata import buildspec
 
 
@@ -60,12 +60,13 @@ class BuilderContainer:
             self.container = self.engine.client.containers.create(
                 self.image, command=["sleep", "infinity"], name=self.name, stop_signal="SIGKILL",
                 user=f"{os.getuid()}:{os.getgid()}", network_mode="none",
-                mounts=self.mounts, labels={f"{LABEL}.owner": owner_tag()}, working_dir="/",
+                mounts=self.mounts, labels=owner_labels(), working_dir="/",
                 detach=True)
             self.container.start()
             self.user = "0:0" if self.engine.rootless else f"{os.getuid()}:{os.getgid()}"
         except BaseException as e:
             self._remove()
+            self._restore_sigterm()
             if isinstance(e, (DockerException, OSError)):
                 raise EngineError(f"builder container from {self.image}: {_first_line(e)}") from None
             raise
@@ -76,14 +77,18 @@ class BuilderContainer:
         try:
             self._remove()
         finally:
-            if self._on_term is not None:
-                signal.signal(signal.SIGTERM, self._on_term)
+            self._restore_sigterm()
+
+    def _restore_sigterm(self) -> None:
+        if self._on_term is not None:
+            signal.signal(signal.SIGTERM, self._on_term)
+            self._on_term = None
 
     def _remove(self) -> None:
         if self.container is None:
             try:
                 self.container = self.engine.client.containers.get(self.name)
-            except DockerException:
+            except (DockerException, OSError):
                 return
         remove_container(self.container)
         self.container = None

@@ -15,7 +15,7 @@ from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain.builder import DEFAULT_IMAGE, PullPolicy
 from gadgetsmith.toolchain.builder.image import LABEL, BuilderImage, cache_dir
 from gadgetsmith.toolchain.errors import GadgetError, NotFoundError, UsageError
-from gadgetsmith.toolchain.fsutil import owned_tempdir, owner_gone
+from gadgetsmith.toolchain.fsutil import owned_tempdir, owner_gone, owner_tag
 from gadgetsmith.toolchain.registry.auth import AuthStore
 
 #: how long one API call may take (an image load or pull of ~600 MB included)
@@ -150,15 +150,32 @@ class Engine:
         return self.pull(ref)
 
     def remove_stale_containers(self) -> None:
-        """Builder containers whose gadget process is gone (killed before it removed them)."""
+        """Builder containers whose gadget process is gone (killed before it removed them).
+        Only those made from this boot and pid namespace: a pid means nothing elsewhere (a
+        CI job in another container may share the engine)."""
+        here = owner_labels()
         try:
             found = self.client.containers.list(all=True, filters={"label": f"{LABEL}.owner"})
-        except DockerException:
+        except (DockerException, OSError):
             return
         for c in found:
-            owner = (c.labels or {}).get(f"{LABEL}.owner", "")
+            labels = c.labels or {}
+            if any(labels.get(k) != here[k] for k in (f"{LABEL}.boot", f"{LABEL}.pidns")):
+                continue
+            owner = labels.get(f"{LABEL}.owner", "")
             if owner and owner_gone(Path(f"builder-{owner}-x"), require_owner=True):
                 remove_container(c)
+
+
+def owner_labels() -> dict[str, str]:
+    """Which `gadget` process a builder container belongs to: its ``pid.start``, this
+    boot and this pid namespace."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pidns = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        boot = pidns = ""
+    return {f"{LABEL}.owner": owner_tag(), f"{LABEL}.boot": boot, f"{LABEL}.pidns": pidns}
 
 
 def remove_container(container: Any) -> None:
@@ -166,12 +183,12 @@ def remove_container(container: Any) -> None:
     try:
         container.remove(force=True, v=True)
         return
-    except DockerException:
+    except (DockerException, OSError):
         pass
     for step in (container.kill, lambda: container.remove(force=True, v=True)):
         try:
             step()
-        except DockerException:
+        except (DockerException, OSError):
             pass
 
 
