@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import GADGET, SAMPLES, gadget_popen, need_tool, run_gadget
+from ..podman_util import IMAGE as BUSYBOX
 from ..podman_util import Podman
 from ..registry_util import PASSWORD, USER, registry_server  # noqa: F401
 
@@ -159,6 +160,14 @@ def test_errors_are_one_line_with_their_exit_code(builder: dict, engine: dict[st
         "error: builder image localhost/gadgetsmith-no-such:1: not in the container engine: pull it "
         "(--builder-image-pull missing), or make it with 'gadget builder create -t "
         "localhost/gadgetsmith-no-such:1'"], err
+
+    # an image that is not a gadgetsmith builder (podman_util's busybox)
+    rc, _, err, pid = build(str(gadget), "--builder-image", BUSYBOX, "--builder-image-pull", "never",
+                            "--no-store", env=engine)
+    assert rc == 2 and error_lines(err) == [
+        f"error: --builder-image {BUSYBOX}: not a gadgetsmith builder image (no io.gadgetsmith.builder.* "
+        "labels): make one with 'gadget builder create'"], err
+    assert containers_of(pod, pid) == []
 
     rc, _, err, _ = build(str(gadget), "--builder-image", "Not A/Reference", "--no-store", env=engine)
     assert rc == 2 and len(error_lines(err)) == 1 and "--builder-image 'Not A/Reference'" in err, err
