@@ -69,7 +69,11 @@ def _pings(sock: Path) -> bool:
 def builder(engine: dict[str, str]) -> dict:
     """`gadget builder create -o json` (minutes the first time on a machine, then about a second)."""
     need_tool("mmdebstrap")
-    return run_gadget("builder", "create", "-o", "json", env=engine).json()
+    # run_gadget's 300 s may be short for a first download from a slow mirror
+    proc = subprocess.run([GADGET, "builder", "create", "-o", "json"], capture_output=True, text=True,
+                          env={**os.environ, **engine}, timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def build(*args: str, env: dict[str, str]) -> tuple[int, str, str, int]:
