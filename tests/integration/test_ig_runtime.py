@@ -613,17 +613,17 @@ def test_tc_classifiers_without_iface_attach_to_each_container(objects: dict, po
         assert host_if in g.ctx.loaded_gadget().container_tc.interfaces()  # others' too
         podman.run("exec", first, "sh", "-c", send.format(gateway, 9998), check=False)
         peer = podman.inspect(first, "{{.NetworkSettings.IPAddress}}")
-        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        for port in (7777, 9999):
-            out.sendto(b"z" * 20, (peer, port))
-        out.close()
         index = socket.if_nametoindex(host_if)
-        evs = []
-        for e in g.events(timeout=20):
-            if e["ifindex"] == index and e["dport"] in (9998, 7777, 9999):
-                evs.append(e)
-            if {(9998, True), (7777, False), (9999, False)} <= {(x["dport"], x["egress"]) for x in evs}:
-                break
+        evs: list[dict] = []
+        want = {(9998, True), (7777, False), (9999, False)}
+        deadline = time.monotonic() + 60
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            while not want <= {(x["dport"], x["egress"]) for x in evs}:
+                assert time.monotonic() < deadline, evs
+                for port in (7777, 9999):  # again each round: a datagram may be lost
+                    out.sendto(b"z" * 20, (peer, port))
+                evs += [e for e in g.events(timeout=1)
+                        if e["ifindex"] == index and e["dport"] in (9998, 7777, 9999)]
         late = podman.start("sleep", "1000")
         late_if = _host_end(podman.pid(late))
         deadline = time.monotonic() + 30
