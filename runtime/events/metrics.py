@@ -20,6 +20,7 @@ a value (ig keeps their values for its Prometheus exporter, ``metrics.collect``)
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -132,14 +133,32 @@ class HistogramPrinter:
         self.hists = [h for h in hists if isinstance(h, Histogram)]
         self.scalars = [h for h in hists if isinstance(h, Scalar)]
         self.keys = keys
+        self._last = -1e9
+        self._pending = False
         self.out = out or sys.stdout
         self.clear = clear  # cli.clear-screen-before, on a terminal
+
+    #: seconds between two prints of a tracer's metrics (ig's otel-metrics-print-interval)
+    interval = 1.0
 
     def header(self, again: bool = False) -> None:
         return None
 
     def flush(self) -> None:
+        """Called when the reader is idle: a tracer's metrics changed since the last
+        print are printed once ``interval`` has passed (what changed in the last
+        interval before the run ends is not, as ig's ticker)."""
+        if self._pending and time.monotonic() - self._last >= self.interval:
+            self._print()
         self.out.flush()
+
+    def _print(self) -> None:
+        self._pending = False
+        self._last = time.monotonic()
+        text = self.text()
+        if text:
+            self.out.write((CLEAR if self.clear else "") + text)
+            self.out.flush()
 
     def text(self) -> str:
         parts = []
@@ -165,14 +184,17 @@ class HistogramPrinter:
                 c.add(ev)
 
     def batch(self, events: list[dict[str, Any]]) -> None:
+        """A snapshot or map round: printed after it."""
         self._add(events)
-        text = self.text()
-        if text:
-            self.out.write((CLEAR if self.clear else "") + text)
-            self.out.flush()
+        self._print()
 
     def events(self, events: list[dict[str, Any]], extras: list[Any] | None = None) -> None:
-        self.batch(events)
+        """A tracer's events: printed at most once per ``interval``."""
+        self._add(events)
+        if time.monotonic() - self._last >= self.interval:
+            self._print()
+        else:
+            self._pending = True
 
 
 def histogram_printer(ds_annotations: dict[str, str], fields: list[Field],

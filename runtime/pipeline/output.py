@@ -131,6 +131,9 @@ class Output:
         return self._writers[key]
 
     def flush(self) -> None:
+        for p in self.printers.values():
+            if isinstance(p, HistogramPrinter):
+                p.flush()  # a tracer's metrics wait for their interval
         self.out.flush()
 
 
