@@ -12,6 +12,8 @@ once, in this order):
                   cache serves the object)
   G.  cold:       F with an empty $XDG_CACHE_HOME each time: the PCH, the generated
                   schema check and the object are all made afresh
+  V.  validate:   gadget validate DIR (after F: the object from the cache; an install
+                  without the cache compiles it)
   E.  builder:    with --builder, gadget build DIR --arch amd64 --builder (container start,
                   exec of the same clang argv, removal: the engine of DOCKER_HOST; the
                   builder uses neither the build cache nor the PCH, so D is the same work
@@ -19,7 +21,7 @@ once, in this order):
 
 and prints medians and the ratios B/A (target <= 1.10), B/A', C/B (target <= 1.25),
 F/G (target <= 0.2) and F/B, and with --builder E/D (the container's cost) and E/B.
-`--gadget PATH` (repeatable) times B, C, D, F and G for other installs too, in the same
+`--gadget PATH` (repeatable) times B, C, D, F, G and V for other installs too, in the same
 rounds (an install without --no-cache has no build cache: its B is its plain build). Like
 bench/startup.py it byte-compiles each install first (pip does; an editable install under
 PYTHONDONTWRITEBYTECODE would recompile every module in every process).
@@ -71,7 +73,8 @@ class Install:
         self.one = [gadget, "build", str(gdir), "--arch", "amd64", "-t", "bench:one", *nocache]
         self.two = [gadget, "build", str(gdir), "-t", "bench:two", *nocache]
         self.cached = [gadget, "build", str(gdir), "--arch", "amd64", "-t", "bench:one"]
-        self.times: dict[str, list[float]] = {k: [] for k in "BCDFG"}
+        self.validate = [gadget, "validate", str(gdir)]
+        self.times: dict[str, list[float]] = {k: [] for k in "BCDFGV"}
 
     def cold(self) -> float:
         cache = self.tmp / "cold-cache"
@@ -86,6 +89,7 @@ class Install:
         if self.has_cache:
             timed(self.cached, env=self.env)  # the object as the cache has it
             t["F"].append(timed(self.cached, env=self.env))
+        t["V"].append(timed(self.validate, env=self.env))
         t["G"].append(self.cold())
 
 
@@ -98,6 +102,7 @@ def _report(name: str, inst: Install, a: float, a_pch: float) -> None:
     print(f"   build 2 arches (C):    {med['C'] * 1000:8.1f} ms   C/B {med['C'] / b:6.3f} (target <= 1.25)")
     print(f"   build no PCH (D):      {med['D'] * 1000:8.1f} ms   D/A {med['D'] / a:6.3f} (driver overhead)")
     print(f"   cold build (G):        {med['G'] * 1000:8.1f} ms")
+    print(f"   validate DIR (V):      {med['V'] * 1000:8.1f} ms   V/B {med['V'] / b:6.3f}")
     if "F" in med:
         print(f"   unchanged rebuild (F): {med['F'] * 1000:8.1f} ms   F/G {med['F'] / med['G']:6.3f} "
               f"(target <= 0.2), F/B {med['F'] / b:6.3f}")

@@ -41,7 +41,17 @@ PLAIN += [
     ["pull", "h:5000/r/x:1"], ["pull", "h/r@sha256:ab", "--no-verify", "--no-signature", "-o", "yaml"],
     ["--store", "s", "pull", "h/r:1", "--insecure-registries", "h", "--authfile=a", "--ca-file", "c"],
 ]
+PLAIN += [
+    ["build", "sample-gadgets/trace_open"], ["build", "./g", "-t", "x:dev", "--arch", "amd64"],
+    ["--store", "s", "build", "g", "--arch", "amd64", "--arch=arm64", "--no-cache", "-o", "json"],
+    ["build", "g", "--tag=a:1", "--tag", "b:2", "--no-store", "--output-dir", "out", "-f", "b.yaml"],
+    ["build", "g", "--file=b.yaml", "--store", "s2", "--output", "yaml"],
+]
 NOT_PLAIN = [
+    ["build"], ["build", "-t", "x", "g"], ["build", "g", "--btfgen"], ["build", "g", "--builder"],
+    ["build", "g", "--update-metadata"], ["build", "g", "--no-validate-metadata"],
+    ["build", "g", "-o", "out"], ["build", "g", "--ig-version", "v1"], ["build", "g", "h"],
+    ["build", "g", "--no-cache=1"], ["build", "g", "--arch"], ["build", "g", "--help"],
     ["list", "--format", "json"], ["list", "x"], ["list", "--comm", "x"], ["list", "-h"],
     ["list", "-o", "text"], ["inspect"], ["inspect", "-o", "json", "x"], ["inspect", "x", "y"],
     ["inspect", "x", "--no-trunc"], ["push", "a", "b", "c"], ["push", "--sign", "a"],
@@ -72,9 +82,10 @@ def _click(argv: list[str]) -> tuple[Path | None, object]:
             p["extra"] = list(ctx.args)
         else:
             p["fmt"] = Output(p["fmt"])
-        if "insecure_registries" in p:
-            p["insecure_registries"] = list(p["insecure_registries"] or [])
-        for k in ("store", "policy", "authfile", "ca_file", "key"):
+        for k in ("insecure_registries", "arch"):
+            if k in p:
+                p[k] = list(p[k] or [])
+        for k in ("store", "policy", "authfile", "ca_file", "key", "output_dir", "file"):
             if k in p:
                 p[k] = None if p[k] is None else Path(p[k])
         make = COMMANDS[argv[at]].make

@@ -11,7 +11,7 @@ import click
 import typer
 from gadgetsmith.runtime.oci.reference import InvalidReference, parse
 from gadgetsmith.toolchain import sdk
-from gadgetsmith.toolchain.build.driver import ALL_ARCHES, BuildResult, ObjectCompiler
+from gadgetsmith.toolchain.build.driver import ALL_ARCHES, ObjectCompiler
 from gadgetsmith.toolchain.build.driver import build as build_gadget
 from gadgetsmith.toolchain.builder import DEFAULT_IMAGE, PULL_POLICIES, BuilderOptions, PullPolicy
 from gadgetsmith.toolchain.cli.common import (
@@ -20,10 +20,10 @@ from gadgetsmith.toolchain.cli.common import (
     Output,
     StoreOpt,
     output_callback,
-    print_json,
     store_path,
 )
-from gadgetsmith.toolchain.cli.output import KernelProgress, btfgen_line
+from gadgetsmith.toolchain.cli.output import KernelProgress
+from gadgetsmith.toolchain.cli.plainbuild import report
 from gadgetsmith.toolchain.errors import UsageError
 
 DirectoryArg = Annotated[Path, typer.Argument(help="Gadget directory (program.bpf.c, gadget.yaml).")]
@@ -171,27 +171,4 @@ def build(
     finally:
         if progress is not None:
             progress.close()
-    for w in result.metadata_warnings:
-        typer.echo(w, err=True)
-    if fmt.structured:
-        print_json(result.as_dict(), fmt)
-    else:
-        _print_result(result)
-
-
-def _print_result(result: BuildResult) -> None:
-    built = f"{result.reference}@{result.digest}" if result.reference else result.digest
-    if not result.stored:
-        typer.echo(f"Successfully built {built} (not stored)")
-    elif result.reference:
-        typer.echo(f"Successfully built {built}")
-    else:  # as docker prints an untagged build: the digest, and how to name it
-        typer.echo(f"Successfully built {built} (untagged: name it with 'gadget tag "
-                   f"{result.digest.removeprefix('sha256:')[:12]} NAME', or build with -t NAME)")
-    for a, p in result.objects.items():
-        typer.echo(f"  {a}: {p}")
-    for line in result.metadata_update:
-        typer.echo(f"  gadget.yaml: {line}")
-    if result.btfgen is not None:
-        typer.echo(f"  btfgen: {btfgen_line(result.btfgen)}")
-
+    report(result, fmt)

@@ -1,6 +1,6 @@
-"""The `gadget` console script. A plain `gadget run`, `list`, `inspect`, `push` or `pull`
-line (cli/runargs.py) goes straight to the command's work (cli/runcore.py, cli/plain.py,
-cli/plaininspect.py, cli/plainregistry.py) without importing typer and click: run's first
+"""The `gadget` console script. A plain `gadget run`, `list`, `inspect`, `push`, `pull` or
+`build` line (cli/runargs.py) goes straight to the command's work (cli/runcore.py, cli/plain.py,
+cli/plaininspect.py, cli/plainregistry.py, cli/plainbuild.py) without importing typer and click: run's first
 event comes that much sooner, the others return sooner. Every other line goes to the typer root
 (cli/app.py). Modules are imported by name when chosen, as the lazy command group imports
 a command's module."""

@@ -1,4 +1,4 @@
-"""Plain command lines of `gadget run`, `list`, `inspect`, `push` and `pull` read
+"""Plain command lines of `gadget run`, `list`, `inspect`, `push`, `pull` and `build` read
 without typer or click, for their start-up (run's first event, the others' latency).
 
 :func:`parse` understands the plain forms only: root options ``--store S``/``--debug``,
@@ -101,6 +101,25 @@ class PullArgs:
     store: Path | None = None
 
 
+@dataclass
+class BuildArgs:
+    """`gadget build`'s argument and the options a plain line may hold (the others, such
+    as --btfgen, --builder or --update-metadata, go to the typer command)."""
+
+    directory: Path
+    tag: str | None = None
+    arch: list[str] = field(default_factory=list)
+    output_dir: Path | None = None
+    file: Path | None = None
+    no_store: bool = False
+    no_cache: bool = False
+    fmt: Output = Output.columns
+    store: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+
+
 #: run's options that take a value: spelling -> RunArgs field
 VALUES = {
     "--param": "param", "-p": "param", "--filter": "filter_", "-F": "filter_",
@@ -118,8 +137,8 @@ _OUT = {"-o": "fmt", "--output": "fmt", "--store": "store"}
 _REMOTE = {**_OUT, "--authfile": "authfile", "--insecure-registries": "insecure_registries",
            "--ca-file": "ca_file", "--policy": "policy"}
 #: fields that are paths, and fields an option adds to (repeatable)
-_PATHS = frozenset({"store", "policy", "authfile", "ca_file", "key"})
-_LISTS = frozenset({"param", "insecure_registries"})
+_PATHS = frozenset({"store", "policy", "authfile", "ca_file", "key", "output_dir", "file"})
+_LISTS = frozenset({"param", "insecure_registries", "arch"})
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,10 @@ COMMANDS = {
     "pull": Plain(PullArgs, True, _REMOTE, {"--no-signature": "no_signature",
                                              "--no-verify": "no_verify"},
                   False, "plainregistry:pull_command"),
+    "build": Plain(BuildArgs, True, {**_OUT, "-t": "tag", "--tag": "tag", "--arch": "arch",
+                                     "--output-dir": "output_dir", "-f": "file", "--file": "file"},
+                   {"--no-store": "no_store", "--no-cache": "no_cache"}, False,
+                   "plainbuild:build_command"),
 }
 
 
@@ -222,8 +245,8 @@ def _options(plain: Plain, args: Any, rest: list[str]) -> None:
 
 def parse(argv: list[str]) -> tuple[Path | None, Plain, Any] | None:
     """``(the root's --store, the command, its args)`` of a plain `gadget run`, `list`,
-    `inspect`, `push` or `pull` line; None for any other line (another command, --help, a form only click
-    reads: see the module's doc)."""
+    `inspect`, `push`, `pull` or `build` line; None for any other line (another command,
+    --help, a form only click reads: see the module's doc)."""
     if os.environ.get(COMPLETE_VAR):
         return None  # a completion script asks for candidates
     try:
@@ -244,5 +267,5 @@ def parse(argv: list[str]) -> tuple[Path | None, Plain, Any] | None:
     return store, plain, args
 
 
-__all__ = ["COMMANDS", "FLAGS", "MODES", "VALUES", "InspectArgs", "ListArgs", "Plain", "PullArgs",
-           "PushArgs", "RunArgs", "parse"]
+__all__ = ["COMMANDS", "FLAGS", "MODES", "VALUES", "BuildArgs", "InspectArgs", "ListArgs", "Plain",
+           "PullArgs", "PushArgs", "RunArgs", "parse"]
