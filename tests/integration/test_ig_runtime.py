@@ -424,24 +424,15 @@ def _histo_text(slot: int, count: int) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> None:
-    """metrics.print: the histogram slots summed over the run per metrics key (not per
-    other field), printed after every round as ig's text: the metric's name, the unit,
-    one 'start -> end : count |stars|' line per slot."""
-    need_root()
-    src = tmp_path / "histo"
-    src.mkdir()
-    shutil.copy(SRC / "histo.bpf.c", src / "program.bpf.c")
-    shutil.copy(SRC / "histo.yaml", src / "gadget.yaml")
-    store = tmp_path / "store"
-    run_gadget("build", str(src), "-t", "histo:test", "--arch", "amd64", store=store)
-    # the syscalls are made once the gadget has attached (a loaded machine may take
-    # seconds to start it), then the child idles until it is killed
+def _metrics_run(src: Path, store: Path, ref: str, seconds: int, syscalls: str) -> str:
+    """Build ``src`` as ``ref``, run it for ``seconds`` on a child's thread (targ_tid) that
+    makes ``syscalls`` (Python lines) once the gadget has attached (a loaded machine may take
+    seconds to start it), then idles until it is killed; what the run printed."""
+    run_gadget("build", str(src), "-t", ref, "--arch", "amd64", store=store)
     child = subprocess.Popen(["python3", "-c", "import os, sys, time\nsys.stdin.readline()\n"
-                              "for _ in range(5): os.getpid()\nos.getppid(); os.getppid()\n"
-                              "time.sleep(60)"], stdin=subprocess.PIPE, text=True)
+                              + syscalls + "time.sleep(60)"], stdin=subprocess.PIPE, text=True)
     try:
-        proc = gadget_popen("run", "histo:test", "--host", "--timeout", "5", "-p",
+        proc = gadget_popen("run", ref, "--host", "--timeout", str(seconds), "-p",
                             f"targ_tid={child.pid}", store=store)
         wait_attached(proc)
         assert child.stdin is not None
@@ -452,8 +443,22 @@ def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> 
         child.kill()
         child.wait()
     assert proc.returncode == 0, err
+    return out
+
+
+def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> None:
+    """metrics.print: the histogram slots summed over the run per metrics key (not per
+    other field), printed after every round as ig's text: the metric's name, the unit,
+    one 'start -> end : count |stars|' line per slot."""
+    need_root()
+    src = tmp_path / "histo"
+    src.mkdir()
+    shutil.copy(SRC / "histo.bpf.c", src / "program.bpf.c")
+    shutil.copy(SRC / "histo.yaml", src / "gadget.yaml")
+    out = _metrics_run(src, tmp_path / "store", "histo:test", 5,
+                       "for _ in range(5): os.getpid()\nos.getppid(); os.getppid()\n")
     blocks = out.split("syscall_latency\n")
-    assert blocks[0] == "" and len(blocks) >= 2, (out, err)
+    assert blocks[0] == "" and len(blocks) >= 2, out
     assert blocks[-1] == _histo_text(3, 5) + _histo_text(1, 2), out
 
 
@@ -467,24 +472,9 @@ def test_counters_and_gauges_are_printed_as_ig_prints_them(objects: dict, tmp_pa
     src.mkdir()
     shutil.copy(SRC / "counters.bpf.c", src / "program.bpf.c")
     shutil.copy(SRC / "counters.yaml", src / "gadget.yaml")
-    store = tmp_path / "store"
-    run_gadget("build", str(src), "-t", "counters:test", "--arch", "amd64", store=store)
-    child = subprocess.Popen(["python3", "-c", "import os, sys, time\nsys.stdin.readline()\n"
-                              "for _ in range(3):\n    os.getpgid(0)\ntime.sleep(60)"],
-                             stdin=subprocess.PIPE, text=True)
-    try:
-        proc = gadget_popen("run", "counters:test", "--host", "--timeout", "4", "-p",
-                            f"targ_tid={child.pid}", store=store)
-        wait_attached(proc)
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        child.kill()
-        child.wait()
-    assert proc.returncode == 0, err
-    assert out, err
+    out = _metrics_run(src, tmp_path / "store", "counters:test", 4,
+                       "for _ in range(3):\n    os.getpgid(0)\n")
+    assert out
     assert set(out.split("getpgid_calls\n")) == {"", "calls\nlast_level\n"}, out
 
 
