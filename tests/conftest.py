@@ -114,6 +114,29 @@ def gadget_popen(*args: str, store: Path | None = None,
                             text=True, env=full_env)
 
 
+#: run `gadget ARGS` through the console script's entry in one interpreter, then print
+#: which of typer, click and rich it imported (the plain-line fast path imports none)
+_ENTRY_IMPORTS = """
+import sys
+sys.argv = ["gadget"] + sys.argv[1:]
+from gadgetsmith.toolchain.cli import entry
+try:
+    entry.run()
+except SystemExit as e:
+    assert e.code == 0, e.code
+print(sorted({m.split(".")[0] for m in sys.modules} & {"typer", "click", "rich"}))
+"""
+
+
+def entry_imports(*args: str, env: dict | None = None) -> tuple[list[str], str]:
+    """`gadget ARGS` run to success by cli/entry.py: its stdout lines before the last, and
+    the last: the frameworks it imported (``"[]"``: none)."""
+    res = subprocess.run([sys.executable, "-c", _ENTRY_IMPORTS, *args], capture_output=True,
+                         text=True, check=True, env=env)
+    *out, frameworks = res.stdout.splitlines()
+    return out, frameworks
+
+
 def wait_attached(proc: subprocess.Popen, timeout: float = 120.0) -> None:
     """Until the `gadget run` process ``proc`` holds an attached program (a bpf_link fd,
     as /proc/PID/fd shows it): a trigger started then is seen however slowly the machine

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from gadgetsmith.toolchain.build.compile import find_toolchain
 
-from ..conftest import REPO
+from ..conftest import REPO, entry_imports
 
 GADGET = str(Path(sys.executable).parent / "gadget")
 
@@ -261,13 +261,10 @@ def test_a_source_using_the_build_time_is_not_cached(g: Gadget) -> None:
 
 def test_a_plain_build_line_imports_neither_typer_nor_click(g: Gadget) -> None:
     """`gadget build DIR -t REF` goes through cli/plainbuild.py (cli/entry.py): same output."""
-    code = ("import sys\nsys.argv = ['gadget'] + sys.argv[1:]\nfrom gadgetsmith.toolchain.cli import entry\n"
-            "try:\n    entry.run()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'typer', 'click'}))\n")
-    res = subprocess.run([sys.executable, "-c", code, "build", str(g.dir), "-t", "plain:v1", "--arch",
-                          "amd64"], env=g.env, capture_output=True, text=True, check=True)
-    first, last = res.stdout.splitlines()[0], res.stdout.splitlines()[-1]
-    assert last == "[]", res.stdout
+    out, frameworks = entry_imports("build", str(g.dir), "-t", "plain:v1", "--arch", "amd64",
+                                    env=g.env)
+    first = out[0]
+    assert frameworks == "[]", out
     assert first.startswith("Successfully built ghcr.io/inspektor-gadget/gadget/plain:v1@sha256:"), first
     typer_line = g.gadget("build", str(g.dir), "-t", "plain:v1", "--arch", "amd64", "--ig-version",
                           "v0.55.1").stdout.splitlines()[0]  # (--ig-version: the typer command)

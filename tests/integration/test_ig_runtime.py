@@ -424,10 +424,15 @@ def _histo_text(slot: int, count: int) -> str:
     return "\n".join(rows) + "\n\n"
 
 
-def _metrics_run(src: Path, store: Path, ref: str, seconds: int, syscalls: str) -> str:
-    """Build ``src`` as ``ref``, run it for ``seconds`` on a child's thread (targ_tid) that
-    makes ``syscalls`` (Python lines) once the gadget has attached (a loaded machine may take
-    seconds to start it), then idles until it is killed; what the run printed."""
+def _metrics_run(tmp_path: Path, name: str, seconds: int, syscalls: str) -> str:
+    """Build the test gadget ``name`` (SRC/NAME.bpf.c and NAME.yaml), run it for ``seconds``
+    on a child's thread (targ_tid) that makes ``syscalls`` (Python lines) once the gadget has
+    attached (a loaded machine may take seconds to start it), then idles until it is
+    killed; what the run printed."""
+    src, store, ref = tmp_path / name, tmp_path / "store", f"{name}:test"
+    src.mkdir()
+    shutil.copy(SRC / f"{name}.bpf.c", src / "program.bpf.c")
+    shutil.copy(SRC / f"{name}.yaml", src / "gadget.yaml")
     run_gadget("build", str(src), "-t", ref, "--arch", "amd64", store=store)
     child = subprocess.Popen(["python3", "-c", "import os, sys, time\nsys.stdin.readline()\n"
                               + syscalls + "time.sleep(60)"], stdin=subprocess.PIPE, text=True)
@@ -451,11 +456,7 @@ def test_histogram_is_printed_as_ig_prints_it(objects: dict, tmp_path: Path) -> 
     other field), printed after every round as ig's text: the metric's name, the unit,
     one 'start -> end : count |stars|' line per slot."""
     need_root()
-    src = tmp_path / "histo"
-    src.mkdir()
-    shutil.copy(SRC / "histo.bpf.c", src / "program.bpf.c")
-    shutil.copy(SRC / "histo.yaml", src / "gadget.yaml")
-    out = _metrics_run(src, tmp_path / "store", "histo:test", 5,
+    out = _metrics_run(tmp_path, "histo", 5,
                        "for _ in range(5): os.getpid()\nos.getppid(); os.getppid()\n")
     blocks = out.split("syscall_latency\n")
     assert blocks[0] == "" and len(blocks) >= 2, out
@@ -468,11 +469,7 @@ def test_counters_and_gauges_are_printed_as_ig_prints_them(objects: dict, tmp_pa
     field order after the implicit counter, and no value (it renders histograms only);
     the events themselves and the field that is no metric are not printed."""
     need_root()
-    src = tmp_path / "counters"
-    src.mkdir()
-    shutil.copy(SRC / "counters.bpf.c", src / "program.bpf.c")
-    shutil.copy(SRC / "counters.yaml", src / "gadget.yaml")
-    out = _metrics_run(src, tmp_path / "store", "counters:test", 4,
+    out = _metrics_run(tmp_path, "counters", 4,
                        "for _ in range(3):\n    os.getpgid(0)\n")
     assert out
     assert set(out.split("getpgid_calls\n")) == {"", "calls\nlast_level\n"}, out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import entry_imports
 from .test_buffers import RING_PROGRAM, build_object
 
 pytestmark = pytest.mark.usefixtures("root", "clang_available")
@@ -36,18 +37,8 @@ def test_a_plain_gadget_run_imports_neither_typer_nor_click(tmp_path: Path) -> N
     typer command (cli/entry.py); a line it does not read itself (--help) still works."""
     obj = tmp_path / "ring.o"
     obj.write_bytes(build_object(tmp_path, "ringpid", RING_PROGRAM))
-    code = f"""
-import sys
-sys.argv = ["gadget", "run", {str(obj)!r}, "--host", "--timeout", "0.3", "-o", "json"]
-from gadgetsmith.toolchain.cli import entry
-try:
-    entry.run()
-except SystemExit as e:
-    assert e.code == 0, e.code
-print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "click", "rich"}}))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.splitlines()[-1] == "[]", res.stderr
+    _, frameworks = entry_imports("run", str(obj), "--host", "--timeout", "0.3", "-o", "json")
+    assert frameworks == "[]"
     gadget = Path(sys.executable).parent / "gadget"
     help_text = subprocess.run([str(gadget), "run", str(obj), "--help"], capture_output=True,
                                text=True, check=True).stdout

@@ -14,6 +14,8 @@ from gadgetsmith.toolchain.cli.commands import BY_NAME
 from gadgetsmith.toolchain.cli.output import Output
 from gadgetsmith.toolchain.cli.runargs import COMMANDS, parse
 
+from ..conftest import entry_imports
+
 PLAIN = [
     ["run", "trace_open:dev"],
     ["run", "trace_open:dev", "--host", "-o", "json", "--count", "1"],
@@ -108,21 +110,8 @@ def test_other_lines_go_to_the_typer_command(argv: list[str]) -> None:
 
 
 def test_plain_list_imports_neither_typer_nor_click(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    code = f"""
-import sys
-sys.argv = ["gadget", "--store", {str(tmp_path / "store")!r}, "list", "-o", "json"]
-from gadgetsmith.toolchain.cli import entry
-try:
-    entry.run()
-except SystemExit as e:
-    assert e.code == 0, e.code
-print(sorted({{m.split(".")[0] for m in sys.modules}} & {{"typer", "click", "rich"}}))
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.splitlines() == ["[]", "[]"], res.stderr  # no images; no typer
+    out, frameworks = entry_imports("--store", str(tmp_path / "store"), "list", "-o", "json")
+    assert (out, frameworks) == (["[]"], "[]")  # no images; no typer
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))
