@@ -190,11 +190,18 @@ def main(argv: list[str] | None = None) -> int:
         if code == 130:  # typer turns a KeyboardInterrupt into a silent Exit(130)
             typer.echo("error: interrupted", err=True)
     except (Exception, KeyboardInterrupt) as e:  # noqa: BLE001 - one line unless --debug
-        if state.debug and not isinstance(e, _EXPECTED):
-            raise
-        code = _exit_code(e)
+        code = report_failure(e)
     sys.stdout.flush()
     return code
+
+
+def report_failure(e: BaseException) -> int:
+    """The one line (or, under --debug, the traceback of an unexpected error: re-raised)
+    for an exception out of a command, and its exit code. The console script's plain
+    lines (cli/entry.py) fail through here too."""
+    if state.debug and not isinstance(e, _EXPECTED):
+        raise e
+    return _exit_code(e)
 
 
 def run() -> None:

@@ -40,10 +40,7 @@ def run() -> None:
 
 def _failed(e: BaseException) -> int:
     """What the typer root prints and returns for ``e`` (cli/app.py's rules)."""
-    app = importlib.import_module(f"{_PKG}.app")
-    if state.debug and not isinstance(e, app._EXPECTED):
-        raise e
-    code: int = app._exit_code(e)
+    code: int = importlib.import_module(f"{_PKG}.app").report_failure(e)
     return code
 
 
