@@ -4,7 +4,8 @@ run refuse an image whose signature does not verify, before it is stored or load
 ``--no-verify`` skips the check with a loud warning on stderr (never silently).
 
 Each check first asks the policy whether it names keys for the image (no cryptography
-involved); only then are the keys, the verifier and cryptography imported. So a pull,
+involved); only then is :mod:`~gadgetsmith.toolchain.signing.keyed` (the keys, the
+verifiers and cryptography) imported. So a pull,
 import or run under a policy without keys pays nothing for signing.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from gadgetsmith.runtime.oci.reference import Reference, parse
@@ -25,6 +27,14 @@ if TYPE_CHECKING:
     from gadgetsmith.toolchain.signing.local import VerifyResult
 
 
+def _keyed() -> ModuleType:
+    """:mod:`~gadgetsmith.toolchain.signing.keyed`, imported once a policy names keys (the one
+    import of cryptography on the pull, import and run paths)."""
+    from gadgetsmith.toolchain.signing import keyed
+
+    return keyed
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -34,9 +44,8 @@ def policy_keys(policy: Policy, ref: Reference | str, digest: str | None = None)
     pems = policy.required_keys(ref, digest)
     if not pems:
         return []
-    from gadgetsmith.toolchain.signing.keys import load_public_key  # cryptography: keys are named
-
-    return [load_public_key(p.encode(), f"{policy.source} key {i + 1}") for i, p in enumerate(pems)]
+    load = _keyed().load_public_key
+    return [load(p.encode(), f"{policy.source} key {i + 1}") for i, p in enumerate(pems)]
 
 
 def policy_identities(policy: Policy, ref: Reference | str, digest: str | None = None) -> set[str] | None:
@@ -84,8 +93,6 @@ def verify_local_for_run(
     if no_verify:
         warn(skip_warning("running", label, policy, len(keys)))
         return None
-    from gadgetsmith.toolchain.signing.local import verify_in_store
-
     identities: set[str] | None = None
     if ref is not None:
         identities = policy_identities(policy, ref, desc["digest"])
@@ -96,8 +103,9 @@ def verify_local_for_run(
                 identities = None
                 break
             identities = (identities or set()) | allowed
-    result = verify_in_store(store, ref, desc, keys, label=label,
-                             ignore_identity=identities is None, identities=identities)
+    result: VerifyResult = _keyed().verify_in_store(
+        store, ref, desc, keys, label=label, ignore_identity=identities is None,
+        identities=identities)
     for w in result.warnings:
         warn(f"warning: {w}")
     return result
@@ -114,9 +122,9 @@ def pull_check(policy: Policy, ref: Reference, *, no_verify: bool = False,
     if no_verify:
         (warn or _stderr)(skip_warning("pulling", str(ref), policy, len(keys)))
         return None
-    from gadgetsmith.toolchain.signing.verify import pull_verifier  # cryptography: keys are named
-
-    return pull_verifier(ref, keys, identities=policy_identities(policy, ref, ref.digest))
+    check: StagedCheck = _keyed().pull_verifier(
+        ref, keys, identities=policy_identities(policy, ref, ref.digest))
+    return check
 
 
 def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], read: BlobReader,
@@ -136,9 +144,8 @@ def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], 
         if no_verify:
             (warn or _stderr)(skip_warning("importing", tag, policy, len(keys)))
             continue
-        from gadgetsmith.toolchain.signing import source, verify  # cryptography: keys are named
-
-        local = source.StoreSource(store)
+        keyed = _keyed()
+        local = keyed.StoreSource(store)
         sd = sigs.get(signature_tag(desc["digest"]))
         sig_raw: bytes | None
         if sd is not None:
@@ -147,6 +154,6 @@ def check_staged_images(policy: Policy, tags: list[tuple[str, dict[str, Any]]], 
             sig_raw = local.signature_manifest(desc["digest"])
         rd = sigs.get(referrers_tag(desc["digest"])) or local.tagged(referrers_tag(desc["digest"]))
         ref_raw = read(rd["digest"], True) if rd is not None else None
-        verify.pull_verifier(ref, keys, tag, where="the archive or the local store",
+        keyed.pull_verifier(ref, keys, tag, where="the archive or the local store",
                       identities=policy_identities(policy, ref, desc.get("digest")))(
             read, desc, sig_raw, ref_raw)
